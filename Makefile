@@ -1,0 +1,42 @@
+# Involution Course: set-up, the course run and the tests.
+#   make course            set up .venv and run every solution notebook (PROFILE=quick|full|grading)
+#   make test              run the test suite
+#   make release           regenerate notebooks/ from solutions/
+#   make lab               open JupyterLab on the student notebooks
+#   make bench             run the benchmarks and write build/bench/
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+DATA ?= $(if $(INVOLUTION_COURSE_DATA),$(INVOLUTION_COURSE_DATA),$(wildcard ../shared/data/cifar10-jpeg.tar.gz))
+export INVOLUTION_COURSE_DATA := $(DATA)
+
+.PHONY: setup course test release lab bench clean
+
+$(VENV)/.installed: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+course: setup
+	INVOLUTION_COURSE_PROFILE=$(PROFILE) $(PY) -m involution_course course
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+release: setup
+	$(PY) -m involution_course release
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup
+	$(PY) -m involution_course bench
+
+clean:
+	rm -rf build/ .pytest_cache

@@ -1,0 +1,113 @@
+"""``make course``: run every solution notebook top to bottom and summarise the run.
+
+Executed notebooks and their HTML go to ``build/course/``; the summary lists,
+per notebook, whether it ran, how long it took and the headline figures it
+recorded with :func:`involution_course.record`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import headlines
+from .paths import ASSIGNMENTS, build_directory, project_root, solution_notebook
+from .profiles import get_profile
+from .progress import progress_bar
+from .release import sync_solutions
+
+
+@dataclass
+class NotebookRun:
+    assignment: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    figures: list[dict] = field(default_factory=list)
+
+
+def run_notebook(path: Path, output_dir: Path, *, timeout: int = 3600, env: dict | None = None) -> NotebookRun:
+    """Execute ``path`` in a fresh kernel; write the executed notebook and its HTML to ``output_dir``."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    assignment = path.stem
+    output_dir.mkdir(parents=True, exist_ok=True)
+    figures_file = output_dir / f"{assignment}.headlines.jsonl"
+    figures_file.unlink(missing_ok=True)
+    notebook = nbformat.read(path, as_version=4)
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+
+    saved = {k: os.environ.get(k) for k in (headlines.HEADLINES_VARIABLE, *(env or {}))}
+    os.environ[headlines.HEADLINES_VARIABLE] = str(figures_file)
+    os.environ.update(env or {})
+    start = time.perf_counter()
+    error = ""
+    bar = progress_bar(total=code_cells, desc=assignment, unit="cell", leave=False)
+    try:
+        client = NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+            on_cell_executed=lambda **_: bar.update(1) if _["cell"].cell_type == "code" else None,
+        )
+        client.execute()
+    except CellTimeoutError:
+        error = f"a cell ran longer than {timeout} s"
+    except DeadKernelError:
+        error = "the kernel died (out of memory, or a crash in native code)"
+    except CellExecutionError as failure:
+        error = f"{failure.ename}: {failure.evalue}".strip()
+    finally:
+        bar.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    seconds = time.perf_counter() - start
+    nbformat.write(notebook, output_dir / f"{assignment}.ipynb")
+    _write_html(notebook, output_dir / f"{assignment}.html")
+    return NotebookRun(assignment, not error, seconds, error, headlines.read(figures_file))
+
+
+def _write_html(notebook, target: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    target.write_text(body, encoding="utf-8")
+
+
+def summary_table(runs: list[NotebookRun], profile_name: str) -> str:
+    lines = [
+        f"Involution Course - profile '{profile_name}'",
+        "",
+        "| notebook | status | seconds | headline figures |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for run in runs:
+        status = "ok" if run.ok else f"FAILED: {run.error}"
+        figures = "; ".join(
+            f"{f['name']} = {f['value']}{(' ' + f['unit']) if f['unit'] else ''}" for f in run.figures
+        )
+        lines.append(f"| {run.assignment} | {status} | {run.seconds:.1f} | {figures or '-'} |")
+    return "\n".join(lines)
+
+
+def run_course(assignments=ASSIGNMENTS) -> int:
+    """Run the course under the active profile; print and save the summary. Returns an exit code."""
+    root = project_root()
+    profile = get_profile()
+    output_dir = build_directory() / "course"
+    sync_solutions(root, assignments)
+    runs = []
+    for assignment in progress_bar(assignments, desc="Course", unit="notebook"):
+        runs.append(run_notebook(solution_notebook(assignment, root), output_dir))
+    table = summary_table(runs, profile.name)
+    (output_dir / "summary.md").write_text(table + "\n", encoding="utf-8")
+    print("\n" + table)
+    print(f"\nExecuted notebooks and HTML: {output_dir}")
+    return 0 if all(run.ok for run in runs) else 1

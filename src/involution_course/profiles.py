@@ -1,0 +1,85 @@
+"""Run profiles: how much data and how many epochs every notebook uses.
+
+The profile is read from ``INVOLUTION_COURSE_PROFILE`` here and nowhere else, so
+that one variable scales the whole course, from autograding to the full
+reproduction of the Keras example.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+PROFILE_VARIABLE = "INVOLUTION_COURSE_PROFILE"
+DEFAULT_PROFILE = "quick"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and training settings shared by every notebook."""
+
+    name: str
+    description: str
+    n_train: int | None  # None: the whole training set
+    n_test: int | None
+    epochs: int
+    batch_size: int
+    # Short runs inside notebooks (timings, kernel snapshots) scale with this.
+    repeats: int
+
+    @property
+    def is_full(self) -> bool:
+        return self.n_train is None
+
+
+PROFILES = {
+    "grading": Profile(
+        name="grading",
+        description="what autograding runs: every notebook in under a minute, on real images",
+        n_train=1_000,
+        n_test=500,
+        epochs=1,
+        batch_size=128,
+        repeats=1,
+    ),
+    "quick": Profile(
+        name="quick",
+        description="a whole notebook in a few minutes on a laptop CPU",
+        n_train=10_000,
+        n_test=2_000,
+        epochs=3,
+        batch_size=256,
+        repeats=3,
+    ),
+    "full": Profile(
+        name="full",
+        description="the Keras example's settings: all 50,000 images, 20 epochs, batch 256, Adam",
+        n_train=None,
+        n_test=None,
+        epochs=20,
+        batch_size=256,
+        repeats=5,
+    ),
+}
+
+
+class ProfileError(ValueError):
+    """An unknown profile name."""
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile called ``name``, or the one ``INVOLUTION_COURSE_PROFILE`` names.
+
+    >>> get_profile("grading").epochs
+    1
+    """
+    chosen = name if name is not None else os.environ.get(PROFILE_VARIABLE, DEFAULT_PROFILE)
+    chosen = chosen.strip().lower() or DEFAULT_PROFILE
+    try:
+        return PROFILES[chosen]
+    except KeyError:
+        known = ", ".join(PROFILES)
+        raise ProfileError(
+            f"Unknown profile {chosen!r} (from {PROFILE_VARIABLE}). "
+            f"Choose one of: {known}; for example `export {PROFILE_VARIABLE}=quick`."
+        ) from None
