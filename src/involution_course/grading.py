@@ -1,0 +1,143 @@
+"""Real nbgrader runs over the course: a scratch course folder, submissions, scores.
+
+This is the engine under the tests that grade every notebook, and under the
+instructor's ``autograde`` command. It drives nbgrader's own command line (no
+mocks) against a real gradebook database.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .paths import ASSIGNMENTS, project_root
+from .release import sync_solutions
+
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+class GradingError(RuntimeError):
+    """nbgrader failed for a reason other than a student's answers."""
+
+
+@dataclass(frozen=True)
+class CellScore:
+    grade_id: str
+    score: float
+    max_score: float
+
+
+def nbgrader(course: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in ``course`` (whose nbgrader_config.py sets the root)."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    result = subprocess.run(command, cwd=course, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise GradingError(f"`nbgrader {' '.join(args)}` failed:\n{(result.stderr or result.stdout)[-4000:]}")
+    return result
+
+
+def prepare_course(target: Path, assignments=ASSIGNMENTS, source_root: Path | None = None) -> Path:
+    """Make a scratch nbgrader course in ``target``: config, sources, a gradebook with
+    each assignment generated (which records the original tests in the database)."""
+    source_root = source_root or project_root()
+    sync_solutions(source_root, assignments)
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source_root / "nbgrader_config.py", target / "nbgrader_config.py")
+    for assignment in assignments:
+        shutil.copytree(
+            source_root / "solutions" / assignment, target / "solutions" / assignment,
+            dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.py"),
+        )
+        nbgrader(target, "generate_assignment", assignment, "--force", "--log-level=ERROR")
+    return target
+
+
+def submit(course: Path, student: str, assignment: str, notebook) -> Path:
+    """Place ``notebook`` (a path or a NotebookNode) as ``student``'s submission."""
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{assignment}.ipynb"
+    if isinstance(notebook, (str, Path)):
+        shutil.copy2(notebook, target)
+    else:
+        nbformat.write(notebook, target)
+    return target
+
+
+def autograde(course: Path, assignment: str, student: str | None = None, timeout: float | None = None) -> None:
+    """Autograde ``assignment`` for every submitted student (or one)."""
+    args = ["autograde", assignment, "--force", "--log-level=ERROR"]
+    if student:
+        args.append(f"--student={student}")
+    nbgrader(course, *args, timeout=timeout)
+
+
+def scores(course: Path, assignment: str, student: str) -> dict[str, CellScore]:
+    """Every graded cell's score for one student's submission, from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return {
+            grade.name: CellScore(grade.name, float(grade.score), float(grade.max_score))
+            for notebook in submission.notebooks
+            for grade in notebook.grades
+        }
+
+
+def total(cell_scores: dict[str, CellScore]) -> tuple[float, float]:
+    return (
+        sum(cell.score for cell in cell_scores.values()),
+        sum(cell.max_score for cell in cell_scores.values()),
+    )
+
+
+# ------------------------------------------------------------ crafted submissions
+
+
+def exercise_of(grade_id: str) -> str | None:
+    """``ex3_answer`` and ``ex3_test_hidden`` both belong to exercise ``ex3``."""
+    head = grade_id.split("_", 1)[0]
+    return head if head.startswith("ex") and head[2:].isdigit() else None
+
+
+def exercises(notebook) -> list[str]:
+    """The exercise names of a notebook, in order of appearance."""
+    seen: list[str] = []
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        name = exercise_of(grade_id)
+        if name and name not in seen:
+            seen.append(name)
+    return seen
+
+
+def with_exercise_blanked(notebook, exercise: str):
+    """A copy of ``notebook`` in which ``exercise``'s answer cells hold nbgrader's stub."""
+    changed = nbformat.from_dict(notebook)
+    found = False
+    for cell in changed.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and exercise_of(meta.get("grade_id", "")) == exercise:
+            cell.source = CODE_STUB if cell.cell_type == "code" else "YOUR ANSWER HERE"
+            found = True
+    if not found:
+        raise ValueError(f"no answer cell of exercise {exercise!r} in the notebook")
+    return changed
+
+
+def points_of(notebook, exercise: str) -> float:
+    """The points of ``exercise``'s autograded test cells."""
+    return sum(
+        float(cell.metadata["nbgrader"].get("points", 0))
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+        and exercise_of(cell.metadata["nbgrader"].get("grade_id", "")) == exercise
+        and cell.cell_type == "code"
+    )
