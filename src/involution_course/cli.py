@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .paths import ProjectNotFound
+from .paths import ASSIGNMENTS, ProjectNotFound
 
 
 def _release(args) -> int:
     from .release import release
 
-    for notebook in release():
+    unknown = sorted(set(args.assignments) - set(ASSIGNMENTS))
+    if unknown:
+        print(f"involution-course: no assignment called {', '.join(unknown)}; "
+              f"choose from {', '.join(ASSIGNMENTS)}.", file=sys.stderr)
+        return 2
+    for notebook in release(assignments=args.assignments or ASSIGNMENTS):
         print(f"released {notebook}")
     return 0
 
@@ -28,10 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run, release and grade the Involution Course.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser(
+    release = commands.add_parser(
         "release", help="regenerate notebooks/ (student versions) from solutions/",
         description="Regenerate notebooks/ from solutions/ with nbgrader, and pair each with a .py.",
-    ).set_defaults(handler=_release)
+    )
+    release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                         help=f"assignments to release (default: all five: {', '.join(ASSIGNMENTS)})")
+    release.set_defaults(handler=_release)
     commands.add_parser(
         "course", help="run every solution notebook under INVOLUTION_COURSE_PROFILE",
         description="Run every solution notebook top to bottom; write executed notebooks, HTML "

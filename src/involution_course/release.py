@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -24,16 +25,13 @@ class ReleaseError(RuntimeError):
 
 
 def py_to_ipynb(py_path: Path) -> Path:
-    """Write ``py_path``'s paired notebook, keeping the cell ids of an existing one."""
+    """Write ``py_path``'s paired notebook (without outputs, with ids that follow the content)."""
     import jupytext
-    from jupytext.combine import combine_inputs_with_outputs
 
     notebook = jupytext.read(py_path, fmt=JUPYTEXT_FORMAT)
     ipynb_path = py_path.with_suffix(".ipynb")
-    if ipynb_path.exists():
-        previous = nbformat.read(ipynb_path, as_version=4)
-        combine_inputs_with_outputs(notebook, previous)
     _strip_outputs(notebook)
+    _stable_ids(notebook)
     jupytext.write(notebook, ipynb_path, fmt="ipynb")
     return ipynb_path
 
@@ -46,6 +44,19 @@ def ipynb_to_py(ipynb_path: Path) -> Path:
     py_path = ipynb_path.with_suffix(".py")
     jupytext.write(notebook, py_path, fmt=JUPYTEXT_FORMAT)
     return py_path
+
+
+def _stable_ids(notebook) -> None:
+    """Cell ids from the cells' content, so that releasing twice changes nothing."""
+    seen: set[str] = set()
+    for cell in notebook.cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()
+        cell_id = digest[:8]
+        while cell_id in seen:
+            digest = hashlib.sha1(digest.encode()).hexdigest()
+            cell_id = digest[:8]
+        seen.add(cell_id)
+        cell["id"] = cell_id
 
 
 def _strip_outputs(notebook) -> None:
