@@ -1,0 +1,293 @@
+"""Involution as an operator: forward + backward time and peak memory, side by side.
+
+Four ways to mix space at the same kernel size K, each timed for one training step (forward,
+mean of squares, gradients with respect to the input and every trainable weight):
+
+* the course's ``Involution`` layer (a sum of K*K shifted slices, no patch tensor);
+* the Keras example's approach: extract K*K patches of the input (K*K times its size), reshape
+  them to (B, H, W, K*K, C/G, G), multiply by the kernel reshaped to (B, H, W, K*K, 1, G), sum;
+* ``DepthwiseConv2D`` (one K x K kernel per channel, the same at every position);
+* ``Conv2D`` from C to C channels.
+
+The backend is Keras' (``KERAS_BACKEND``); every row states its compilation mode:
+TensorFlow: eager, ``tf.function`` and ``tf.function(jit_compile=True)`` (XLA);
+JAX: eager (op by op) and ``jax.jit`` (XLA), on the default device (a GPU when there is one);
+PyTorch: eager.
+
+    KERAS_BACKEND=jax python benchmarks/bench_involution_op.py [--quick] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as harness  # noqa: E402
+
+BENCHMARK = "involution_op"
+
+
+@dataclass(frozen=True)
+class Size:
+    batch: int
+    height: int
+    width: int
+    channels: int
+    kernel_size: int
+    groups: int
+    reduction_ratio: int
+    repeats: int
+
+    @property
+    def label(self) -> str:
+        return (f"{self.height}x{self.width}x{self.channels} K={self.kernel_size} G={self.groups} "
+                f"r={self.reduction_ratio} batch {self.batch}")
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.batch, self.height, self.width, self.channels)
+
+
+SIZES = (
+    # The Keras example's network: CIFAR-10 images, 3 channels, one group.
+    Size(256, 32, 32, 3, 3, 1, 2, repeats=10),
+    # A RedNet-50 stage-1 involution: 56 x 56, 64 channels, K=7, 4 groups (16 channels each).
+    Size(32, 56, 56, 64, 7, 4, 4, repeats=5),
+)
+QUICK_SIZES = (Size(2, 8, 8, 4, 3, 2, 2, repeats=2),)
+
+
+# ----------------------------------------------------------------------------------- the layers
+
+
+def example_involution_layer(kernel_size: int, groups: int, reduction_ratio: int):
+    """The Keras example's involution (stride 1), its patch extraction written as the example does."""
+    import keras
+    from keras import layers, ops
+
+    backend = keras.backend.backend()
+
+    class ExtractPatchesInvolution(layers.Layer):
+        def build(self, input_shape):
+            channels = input_shape[-1]
+            self.channels = channels
+            self.reduce = layers.Conv2D(max(1, channels // reduction_ratio), 1, name="reduce")
+            self.bn = layers.BatchNormalization(name="bn")
+            self.span = layers.Conv2D(kernel_size * kernel_size * groups, 1, name="span")
+            self.reduce.build(input_shape)
+            reduced = self.reduce.compute_output_shape(input_shape)
+            self.bn.build(reduced)
+            self.span.build(reduced)
+
+        def call(self, x, training=None):
+            k, g, c = kernel_size, groups, self.channels
+            kernel = self.span(ops.relu(self.bn(self.reduce(x), training=training)))
+            batch, height, width = ops.shape(x)[:3]
+            kernel = ops.reshape(kernel, (batch, height, width, k * k, 1, g))
+            if backend == "tensorflow":
+                import tensorflow as tf
+
+                patches = tf.image.extract_patches(
+                    images=x, sizes=[1, k, k, 1], strides=[1, 1, 1, 1], rates=[1, 1, 1, 1], padding="SAME")
+            else:
+                patches = ops.image.extract_patches(x, k, strides=1, padding="same")
+            patches = ops.reshape(patches, (batch, height, width, k * k, c // g, g))
+            out = ops.sum(kernel * patches, axis=3)
+            return ops.reshape(out, (batch, height, width, c))
+
+    return ExtractPatchesInvolution(name="extract_patches_involution")
+
+
+def extract_patches_case_name() -> str:
+    import keras
+
+    where = "tf.image" if keras.backend.backend() == "tensorflow" else "keras.ops.image"
+    return f"Keras example: extract_patches ({where})"
+
+
+def candidate_layers(size: Size):
+    """(case name, factory or None, why it is missing) in the order they are compared."""
+    from keras import layers
+
+    try:
+        from involution_course.layers import Involution
+    except ImportError as error:
+        course = None
+        missing = f"involution_course.layers.Involution is not importable ({error})"
+    else:
+        def course():
+            return Involution(size.kernel_size, 1, size.groups, size.reduction_ratio)
+        missing = ""
+    k, c = size.kernel_size, size.channels
+    return [
+        ("course Involution (shifted slices)", course, missing),
+        (extract_patches_case_name(),
+         lambda: example_involution_layer(k, size.groups, size.reduction_ratio), ""),
+        (f"DepthwiseConv2D {k}x{k}", lambda: layers.DepthwiseConv2D(k, padding="same"), ""),
+        (f"Conv2D {k}x{k}, {c} to {c}", lambda: layers.Conv2D(c, k, padding="same"), ""),
+    ]
+
+
+def patch_tensor_too_large(size: Size) -> str:
+    """Why the example's approach would not fit in memory here, or ''."""
+    patches = size.batch * size.height * size.width * size.kernel_size ** 2 * size.channels * 4
+    needed = 4 * patches  # patches, their product with the kernel, and both gradients
+    available = _available_memory_bytes()
+    if available is not None and needed > available // 2:
+        return (f"the example's patch tensors need about {needed / 2**30:.1f} GiB and this machine "
+                f"has {available / 2**30:.1f} GiB available; run it on a larger machine")
+    return ""
+
+
+def _available_memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+# ----------------------------------------------------------------------------- one training step
+
+
+def training_steps(layer, x):
+    """{mode: step()} for this backend; each step runs forward + backward and waits for it."""
+    import keras
+
+    backend = keras.backend.backend()
+    layer(x)  # builds the weights
+    if backend == "tensorflow":
+        return _tensorflow_steps(layer, x)
+    if backend == "jax":
+        return _jax_steps(layer, x)
+    if backend == "torch":
+        return _torch_steps(layer, x)
+    raise ValueError(f"no benchmark step for the Keras backend {backend!r}; use tensorflow, jax or torch.")
+
+
+def _tensorflow_steps(layer, x):
+    import tensorflow as tf
+
+    x = tf.constant(x)
+
+    def gradients(images):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            loss = tf.reduce_mean(tf.square(layer(images, training=True)))
+        return tape.gradient(loss, [images, *layer.trainable_variables])
+
+    graph = tf.function(gradients)
+    xla = tf.function(gradients, jit_compile=True)
+    return {
+        "eager": lambda: gradients(x),
+        "tf.function": lambda: graph(x),
+        "tf.function(jit_compile=True)": lambda: xla(x),
+    }
+
+
+def _jax_steps(layer, x):
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(x)
+    # stateless_call hands keyword arguments straight to call(), and convolutions take no `training`.
+    call_arguments = {"training": True} if "training" in inspect.signature(layer.call).parameters else {}
+    trainable = [v.value for v in layer.trainable_variables]
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+
+    def loss(weights, images):
+        out, _ = layer.stateless_call(weights, non_trainable, images, **call_arguments)
+        return jnp.mean(jnp.square(out))
+
+    gradients = jax.grad(loss, argnums=(0, 1))
+    jitted = jax.jit(gradients)
+    return {
+        "eager": lambda: jax.block_until_ready(gradients(trainable, x)),
+        "jax.jit": lambda: jax.block_until_ready(jitted(trainable, x)),
+    }
+
+
+def _torch_steps(layer, x):
+    import torch
+    from keras import ops
+
+    images = ops.convert_to_tensor(x).detach().requires_grad_(True)
+    weights = [v.value for v in layer.trainable_variables]
+
+    def step():
+        loss = torch.mean(torch.square(layer(images, training=True)))
+        grads = torch.autograd.grad(loss, [images, *weights])
+        if grads[0].is_cuda:
+            torch.cuda.synchronize()
+        return grads
+
+    return {"eager": step}
+
+
+def device_name() -> str:
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend()
+    if backend == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+# -------------------------------------------------------------------------------------- the run
+
+
+def run(sizes, repeats_override: int | None, warmup: int) -> None:
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    device = device_name()
+    for size in sizes:
+        repeats = repeats_override or size.repeats
+        x = np.random.default_rng(0).standard_normal(size.shape).astype("float32")
+        for case, factory, missing in candidate_layers(size):
+            context = {"group": size.label, "backend": backend, "device": device}
+            if factory is None:
+                harness.skip(BENCHMARK, case, missing, **context)
+                continue
+            if case.startswith("Keras example") and (too_large := patch_tensor_too_large(size)):
+                harness.skip(BENCHMARK, case, too_large, **context)
+                continue
+            keras.utils.set_random_seed(0)
+            steps = training_steps(factory(), x)
+            for mode, step in steps.items():
+                harness.note(f"{backend} {mode}: {case} at {size.label}")
+                times = harness.measure(step, repeats=repeats, warmup=warmup)
+                # Resident memory is meaningful on the host only; a GPU's is not in it.
+                memory = harness.peak_memory_mb(step) if device == "cpu" else None
+                harness.emit(
+                    BENCHMARK, case, mode=mode, times=times,
+                    details={"peak_memory_mb": memory, "images": size.batch}, **context,
+                )
+
+
+def main() -> None:
+    harness.use_returning_allocator()
+    args = harness.parse_args(__doc__.splitlines()[0])
+    from involution_course.notebook import silence_framework_logging
+
+    silence_framework_logging()
+    run(QUICK_SIZES if args.quick else SIZES, args.repeats, warmup=1 if args.quick else 2)
+
+
+if __name__ == "__main__":
+    main()
