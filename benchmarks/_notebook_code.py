@@ -1,0 +1,70 @@
+"""Functions defined in a solution notebook, loaded without running the rest of the notebook.
+
+``solutions/<a>/<a>.py`` is parsed with jupytext; its set-up cell and the code cells that define
+the wanted functions (answer cells, or locked helper cells) run, in notebook order, in one fresh
+namespace. Figures, timings, data loading and test cells do not run.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class NotebookCodeError(RuntimeError):
+    """The notebook's code could not be loaded; the message says which cell and why."""
+
+
+def _without_magics(source: str) -> str:
+    """IPython magics and shell lines (``%pip``, ``!ls``) become ``pass``: plain Python runs the rest."""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")):
+            line = line[: len(line) - len(stripped)] + "pass"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _defined_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def load_functions(assignment: str, names, root: Path = ROOT) -> dict:
+    """Run ``assignment``'s set-up cell and every ungraded code cell that defines one of ``names``,
+    after ``import numpy as np``; return the namespace. Printed output goes to stderr, so a
+    benchmark's stdout stays JSON. Names no cell defines are simply absent from the namespace."""
+    import jupytext
+
+    path = root / "solutions" / assignment / f"{assignment}.py"
+    if not path.is_file():
+        raise NotebookCodeError(f"no solution notebook at {path}")
+    notebook = jupytext.read(path, fmt="py:percent")
+    wanted = set(names)
+    namespace: dict = {"__name__": f"notebook_{assignment.replace('-', '_')}"}
+    # Notebooks import NumPy as np in a cell that also loads data or imports Keras; answers need only np.
+    exec("import numpy as np", namespace)  # noqa: S102
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade"):
+            continue
+        source = _without_magics(cell.source)
+        if meta.get("grade_id") != "setup" and not (_defined_names(source) & wanted):
+            continue
+        name = meta.get("grade_id", "?")
+        try:
+            code = compile(source, f"{assignment}:{name}", "exec")
+            with contextlib.redirect_stdout(sys.stderr):
+                exec(code, namespace)  # noqa: S102 - the course's own solution code
+        except Exception as error:  # noqa: BLE001 - reported with the cell's name
+            raise NotebookCodeError(
+                f"cell {name!r} of {path.name} failed: {type(error).__name__}: {error}") from error
+    return namespace
