@@ -1,5 +1,107 @@
-"""Figures: involution."""
+"""Figures: involution, drawn from the arrays a notebook computed.
+
+* ``weight_sharing``: which kernel convolution and involution apply at a few positions and
+  channels (convolution: same along positions, different along channels; involution: the reverse);
+* ``kernels_at_positions``: an image with marked positions and the involution kernel at each;
+* ``cost_bars``: run times and peak memory of several implementations, side by side.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["cost_bars", "kernels_at_positions", "weight_sharing"]
+
+
+def _show_kernel(ax, kernel, limit) -> None:
+    ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def weight_sharing(conv_kernels, involution_kernels, positions) -> Figure:
+    """Two grids of K x K kernels, rows = positions, columns = channels.
+
+    ``conv_kernels``: (n_channels, K, K), the kernel convolution applies for each output
+    channel (the same at every position); ``involution_kernels``: (n_positions, n_channels, K, K),
+    the kernel involution applies at each position to each channel; ``positions``: (row, col)
+    labels of the rows.
+    """
+    conv_kernels = np.asarray(conv_kernels, dtype=float)
+    involution_kernels = np.asarray(involution_kernels, dtype=float)
+    n_positions, n_channels = involution_kernels.shape[:2]
+    if conv_kernels.shape[0] != n_channels or len(positions) != n_positions:
+        raise ValueError(
+            f"expected {n_channels} convolution kernels and {n_positions} positions to match the involution "
+            f"kernels of shape {involution_kernels.shape}; got {conv_kernels.shape[0]} and {len(positions)}."
+        )
+    figure = Figure(figsize=(2.0 * n_channels * 2 + 0.6, 1.9 * n_positions + 0.9), layout="constrained")
+    panels = figure.subfigures(1, 2)
+    titles = (
+        "Convolution: one kernel per channel,\nthe same at every position",
+        "Involution: one kernel per position,\nshared by every channel",
+    )
+    grids = (np.broadcast_to(conv_kernels, involution_kernels.shape), involution_kernels)
+    for panel, title, grid in zip(panels, titles, grids):
+        panel.suptitle(title, fontsize=10)
+        axes = panel.subplots(n_positions, n_channels, squeeze=False)
+        limit = float(np.abs(grid).max()) or 1.0
+        for p in range(n_positions):
+            for c in range(n_channels):
+                _show_kernel(axes[p, c], grid[p, c], limit)
+                if p == n_positions - 1:
+                    axes[p, c].set_xlabel(f"channel {c}", fontsize=8)
+                if c == 0:
+                    axes[p, c].set_ylabel(f"at {tuple(positions[p])}", fontsize=8)
+    return figure
+
+
+def kernels_at_positions(image, kernels, positions) -> Figure:
+    """``image`` (H, W) or (H, W, 3) with ``positions`` marked, and ``kernels`` (n, K, K) beside it."""
+    image = np.asarray(image)
+    kernels = np.asarray(kernels, dtype=float)
+    if len(kernels) != len(positions):
+        raise ValueError(f"one kernel per position is needed: got {len(kernels)} kernels for {len(positions)} positions.")
+    n = len(positions)
+    figure = Figure(figsize=(3.2 + 1.8 * n, 3.0), layout="constrained")
+    axes = figure.subplots(1, n + 1, width_ratios=[1.8] + [1] * n)
+    shown = image.astype(float)
+    if shown.max() > 1.0:
+        shown = shown / 255.0
+    axes[0].imshow(shown, cmap=None if shown.ndim == 3 else "gray")
+    axes[0].set_title("input", fontsize=9)
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    limit = float(np.abs(kernels).max()) or 1.0
+    colours = ("tab:orange", "tab:green", "tab:purple", "tab:red", "tab:cyan", "tab:olive")
+    for number, ((row, col), kernel) in enumerate(zip(positions, kernels)):
+        colour = colours[number % len(colours)]
+        axes[0].plot(col, row, marker="s", markersize=9, markerfacecolor="none", markeredgecolor=colour, markeredgewidth=2)
+        _show_kernel(axes[number + 1], kernel, limit)
+        axes[number + 1].set_title(f"kernel at ({row}, {col})", fontsize=9, color=colour)
+    return figure
+
+
+def cost_bars(names, seconds, megabytes) -> Figure:
+    """Two bar charts: run time (ms) and peak memory (MB) of each named implementation
+    (a NaN memory figure is shown as not measured)."""
+    if not (len(names) == len(seconds) == len(megabytes)):
+        raise ValueError("names, seconds and megabytes must have one entry per implementation.")
+    figure = Figure(figsize=(8.5, 3.0), layout="constrained")
+    time_axis, memory_axis = figure.subplots(1, 2)
+    positions = np.arange(len(names))
+    time_axis.barh(positions, np.asarray(seconds, dtype=float) * 1e3, color="tab:blue")
+    time_axis.set_xscale("log")
+    time_axis.set_xlabel("time per call (ms, log scale)")
+    megabytes = np.asarray(megabytes, dtype=float)
+    measured = ~np.isnan(megabytes)
+    memory_axis.barh(positions[measured], megabytes[measured], color="tab:orange")
+    for position in positions[~measured]:
+        memory_axis.text(0, position, " not measured", va="center", fontsize=8, color="grey")
+    memory_axis.set_xlabel("peak extra memory (MB)")
+    for axis in (time_axis, memory_axis):
+        axis.set_yticks(positions, names)
+        axis.invert_yaxis()
+    memory_axis.set_yticklabels([])
+    return figure

@@ -1,0 +1,133 @@
+"""Checks for exercises: numerical gradients and assertions that explain themselves.
+
+``grad_check`` is the centred-difference test of a hand-written backward pass:
+it perturbs each checked entry of an array by +-eps, evaluates a scalar function
+twice and compares the slope with the analytic gradient. It needs float64,
+because in float32 the rounding error of ``f`` swamps the difference quotient.
+
+The ``assert_*`` helpers raise ``AssertionError`` with a sentence that says what
+was expected and what came back, which is what a student reads in a test cell.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "assert_close",
+    "assert_shape",
+    "grad_check",
+    "numerical_gradient",
+    "relative_error",
+]
+
+
+def _checked_indices(shape, samples: int | None, seed: int) -> list[tuple[int, ...]]:
+    """Every index of ``shape``, or ``samples`` of them drawn without replacement."""
+    size = int(np.prod(shape))
+    if samples is None or samples >= size:
+        flat = np.arange(size)
+    else:
+        flat = np.random.default_rng(seed).choice(size, size=samples, replace=False)
+    return [np.unravel_index(i, shape) for i in flat]
+
+
+def numerical_gradient(
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    *,
+    eps: float = 1e-5,
+    indices: list[tuple[int, ...]] | None = None,
+) -> np.ndarray:
+    """Centred differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) of a scalar ``f``.
+
+    ``x`` is perturbed in place and restored, so ``f`` may close over it.
+    Entries not in ``indices`` (default: all) are left at zero.
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise ValueError(
+            f"numerical_gradient needs a float64 NumPy array (float32 rounding hides the slope); "
+            f"got {type(x).__name__} of dtype {getattr(x, 'dtype', None)}. Use x.astype(np.float64)."
+        )
+    grad = np.zeros_like(x)
+    for index in indices if indices is not None else np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + eps
+        plus = float(f(x))
+        x[index] = original - eps
+        minus = float(f(x))
+        x[index] = original
+        grad[index] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def relative_error(a, b, floor: float = 1e-12) -> float:
+    """||a - b|| / (||a|| + ||b||): the relative error of a gradient check.
+
+    Measured over the whole array rather than entry by entry, because entries whose true
+    gradient is zero (kernel taps that only ever meet padding) carry pure rounding noise.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot compare arrays of shapes {a.shape} and {b.shape}")
+    scale = np.linalg.norm(a) + np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / max(scale, floor))
+
+
+def grad_check(
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    analytic,
+    *,
+    eps: float = 1e-5,
+    samples: int | None = None,
+    seed: int = 0,
+    name: str = "x",
+) -> float:
+    """The largest relative error between ``analytic`` and the centred-difference gradient of
+    the scalar function ``f`` at ``x``, over all entries or ``samples`` random ones.
+
+    >>> x = np.array([1.0, -2.0, 3.0])
+    >>> grad_check(lambda v: float(np.sum(v ** 2)), x, 2 * x) < 1e-9
+    True
+    """
+    analytic = np.asarray(analytic)
+    if analytic.shape != np.shape(x):
+        raise ValueError(
+            f"the gradient with respect to {name} must have {name}'s shape {np.shape(x)}; "
+            f"got shape {analytic.shape}."
+        )
+    indices = _checked_indices(x.shape, samples, seed)
+    numeric = numerical_gradient(f, x, eps=eps, indices=indices)
+    picked = tuple(np.array(axis) for axis in zip(*indices)) if indices else ()
+    return relative_error(analytic[picked], numeric[picked])
+
+
+def assert_shape(actual, expected_shape, name: str = "the result") -> None:
+    """Fail with a sentence when ``actual`` is not an array of ``expected_shape``."""
+    shape = getattr(actual, "shape", None)
+    if shape is None:
+        raise AssertionError(f"{name} should be a NumPy array of shape {tuple(expected_shape)}; got {type(actual).__name__}.")
+    if tuple(shape) != tuple(expected_shape):
+        raise AssertionError(f"{name} should have shape {tuple(expected_shape)}; got {tuple(shape)}.")
+
+
+def assert_close(actual, expected, *, atol: float = 1e-6, rtol: float = 1e-6, name: str = "the result") -> None:
+    """Fail with the shape or the largest difference (and where it is) when the arrays differ."""
+    expected = np.asarray(expected)
+    assert_shape(actual, expected.shape, name)
+    actual = np.asarray(actual)
+    if not np.all(np.isfinite(actual)):
+        raise AssertionError(f"{name} contains NaN or infinite values.")
+    difference = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    allowed = atol + rtol * np.abs(expected.astype(np.float64))
+    if np.any(difference > allowed):
+        worst = np.unravel_index(int(np.argmax(difference - allowed)), difference.shape)
+        raise AssertionError(
+            f"{name} differs from the expected values: at index {tuple(int(i) for i in worst)} "
+            f"expected {float(expected[worst]):.6g}, got {float(actual[worst]):.6g} "
+            f"(largest difference {float(difference.max()):.3g}, tolerance {atol:g} + {rtol:g}*|expected|)."
+        )
