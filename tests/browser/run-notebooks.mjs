@@ -1,0 +1,183 @@
+// Open notebooks in a running JupyterLab with Debian's chromium, run every cell as a
+// student does (Shift+Enter, one cell after another), save, and report what the page shows.
+//
+//   node run-notebooks.mjs CONFIG.json
+//
+// CONFIG: { baseUrl, token, userDataDir, resultsPath, concurrency, cellTimeoutMs,
+//           notebooks: [{ id, path, screenshots: { figure, widgets, failure } }] }
+// Writes to resultsPath one entry per notebook: { id, path, ok, error, seconds, cells,
+// screenshots }, where cells lists, per cell, its type and what its outputs rendered.
+// The checks themselves (which errors are allowed, which figures must show) are made
+// by tests/test_browser.py from the saved notebook and this report.
+
+import fs from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+// Interactive ipywidgets controls: what a widget view is made of (tqdm bars are not).
+const CONTROLS = [
+  '.widget-slider', '.widget-dropdown', '.widget-toggle-buttons', '.widget-radio-box',
+  '.widget-select', '.widget-button', '.widget-checkbox', '.widget-play', '.widget-text',
+].join(', ');
+
+const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const executablePath = config.executablePath || '/usr/bin/chromium';
+
+const context = await chromium.launchPersistentContext(config.userDataDir, {
+  executablePath,
+  headless: true,
+  args: CHROMIUM_FLAGS,
+  viewport: { width: 1280, height: 900 },
+});
+context.setDefaultTimeout(120_000);
+
+const queue = [...config.notebooks];
+const results = [];
+async function worker() {
+  while (queue.length) {
+    const job = queue.shift();
+    results.push(await runNotebook(job));
+  }
+}
+try {
+  await Promise.all(Array.from({ length: Math.max(1, config.concurrency || 1) }, worker));
+} finally {
+  await context.close();
+}
+fs.writeFileSync(config.resultsPath, JSON.stringify(results, null, 2));
+
+async function runNotebook(job) {
+  const started = Date.now();
+  const page = await context.newPage();
+  const result = { id: job.id, path: job.path, ok: false, error: null, cells: [], screenshots: {} };
+  try {
+    // A workspace per notebook, so parallel tabs never restore each other's documents.
+    const url = `${config.baseUrl}/lab/workspaces/${job.id}/tree/${job.path}?reset&token=${config.token}`;
+    await page.goto(url);
+    await page.waitForFunction((path) => {
+      const widget = window.jupyterapp?.shell?.currentWidget;
+      return widget?.context?.path === path && widget.content?.widgets?.length > 0;
+    }, job.path);
+    await page.evaluate(async () => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      await panel.context.ready;
+      await panel.sessionContext.ready;
+    });
+    await waitForIdleKernel(page);
+    await runEveryCell(page, config.cellTimeoutMs || 300_000);
+    await waitForIdleKernel(page);
+    await waitForImages(page);
+    await save(page);
+    result.cells = await describeCells(page);
+    result.screenshots = await takeScreenshots(page, job.screenshots || {});
+    result.ok = true;
+  } catch (error) {
+    result.error = String(error?.stack || error);
+    if (job.screenshots?.failure) {
+      await page.screenshot({ path: job.screenshots.failure, fullPage: true }).catch(() => {});
+      result.screenshots.failure = job.screenshots.failure;
+    }
+  } finally {
+    result.seconds = (Date.now() - started) / 1000;
+    await page.close().catch(() => {});
+  }
+  return result;
+}
+
+async function waitForIdleKernel(page) {
+  await page.waitForFunction(() => {
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel;
+    return kernel?.status === 'idle';
+  });
+}
+
+// Shift+Enter on each cell in turn, waiting for a code cell to finish before the next,
+// so that an error in one cell never cancels the cells queued after it. The last cell
+// runs with Ctrl+Enter: Shift+Enter there would add an empty cell to the notebook.
+async function runEveryCell(page, cellTimeoutMs) {
+  const count = await page.evaluate(() => window.jupyterapp.shell.currentWidget.content.widgets.length);
+  for (let index = 0; index < count; index++) {
+    const cell = await page.evaluate((index) => {
+      const notebook = window.jupyterapp.shell.currentWidget.content;
+      notebook.mode = 'command';
+      notebook.activeCellIndex = index;
+      notebook.node.focus();
+      const model = notebook.widgets[index].model;
+      return { type: model.type, empty: model.sharedModel.getSource().trim() === '' };
+    }, index);
+    await page.keyboard.press(index < count - 1 ? 'Shift+Enter' : 'Control+Enter');
+    if (cell.type !== 'code' || cell.empty) continue;
+    try {
+      await page.waitForFunction((index) => {
+        const widget = window.jupyterapp.shell.currentWidget.content.widgets[index];
+        const prompt = widget.node.querySelector('.jp-InputPrompt')?.textContent || '';
+        return /\[\d+\]/.test(prompt);
+      }, index, { timeout: cellTimeoutMs, polling: 250 });
+    } catch (error) {
+      throw new Error(`cell ${index} did not finish within ${cellTimeoutMs / 1000} s`);
+    }
+  }
+}
+
+async function waitForImages(page) {
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')]
+      .every((img) => img.complete), undefined, { timeout: 30_000 });
+}
+
+async function save(page) {
+  await page.keyboard.press('Control+s');
+  await page.waitForFunction(() => !window.jupyterapp.shell.currentWidget.context.model.dirty,
+    undefined, { timeout: 60_000 });
+}
+
+async function describeCells(page) {
+  return page.evaluate((controls) => {
+    const notebook = window.jupyterapp.shell.currentWidget.content;
+    return notebook.widgets.map((widget, index) => {
+      const outputs = widget.node.querySelector('.jp-OutputArea');
+      const images = outputs ? [...outputs.querySelectorAll('img')] : [];
+      const text = outputs?.textContent || '';
+      return {
+        index,
+        type: widget.model.type,
+        images: images.filter((img) => img.complete && img.naturalWidth > 0).length,
+        brokenImages: images.filter((img) => !(img.complete && img.naturalWidth > 0)).length,
+        widgets: outputs ? outputs.querySelectorAll('.jupyter-widgets').length : 0,
+        controls: outputs ? outputs.querySelectorAll(controls).length : 0,
+        widgetErrors: (text.match(/Error displaying widget[^\n]*/g) || []),
+      };
+    });
+  }, CONTROLS);
+}
+
+async function takeScreenshots(page, wanted) {
+  const taken = {};
+  const panel = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  if (wanted.figure) {
+    const figure = panel.locator('.jp-OutputArea-output img').first();
+    if (await figure.count()) {
+      await figure.scrollIntoViewIfNeeded();
+      await figure.screenshot({ path: wanted.figure });
+      taken.figure = wanted.figure;
+    }
+  }
+  if (wanted.widgets) {
+    const view = panel.locator('.jp-Cell-outputWrapper').filter({ has: page.locator(CONTROLS) }).first();
+    if (await view.count()) {
+      await view.scrollIntoViewIfNeeded();
+      await view.screenshot({ path: wanted.widgets });
+      taken.widgets = wanted.widgets;
+    }
+  }
+  return taken;
+}
