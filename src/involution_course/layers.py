@@ -1,0 +1,226 @@
+"""The course's reference involution layer for Keras 3, and a RedNet-style bottleneck block.
+
+Involution (Li et al., CVPR 2021) of an input ``x`` of shape (B, H, W, C) with an odd
+kernel size K, stride s and G channel groups::
+
+    out[b, i, j, c] = sum_{ki, kj < K} x_pad[b, i*s + ki, j*s + kj, c] * kernel[b, i, j, c // (C/G), ki, kj]
+
+``x_pad`` is ``x`` zero-padded by (K - 1) / 2 on each side; the output is ceil(H/s) x ceil(W/s).
+The kernel is generated from the input itself: average pooling (window and stride s, when
+s > 1, over the valid pixels of the block starting at (i*s, j*s)), a 1x1 "reduce" convolution to max(1, C // r) channels, batch normalisation, ReLU and a
+1x1 "span" convolution to K*K*G channels, whose channel g*K*K + ki*K + kj is kernel[..., g, ki, kj].
+
+The layer uses ``keras.ops`` only, so it runs on TensorFlow, JAX and PyTorch. It never builds the
+K*K-times-larger patch tensor: the output is a sum over the K*K taps of a strided slice of the
+padded input times one plane of the kernel, which XLA fuses into a single loop.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+__all__ = ["Involution", "bottleneck"]
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive whole number; got {value!r}.")
+    return value
+
+
+def _output_size(size, stride: int):
+    """ceil(size / stride), or None when the size is only known at call time."""
+    return None if size is None else -(-size // stride)
+
+
+@keras.saving.register_keras_serializable(package="involution_course")
+class Involution(layers.Layer):
+    """Involution: a spatially varying, channel-shared kernel generated from the input.
+
+    Args:
+        kernel_size: odd K, the side of the square kernel.
+        stride: s; the output is ceil(H / s) x ceil(W / s).
+        groups: G; channels are split into G contiguous groups that share a kernel.
+            The input's channel count must be divisible by G.
+        reduction_ratio: r; the kernel-generating network squeezes C channels to max(1, C // r).
+
+    ``call`` returns the output only, so the layer works inside ``keras.Sequential``;
+    ``generate_kernel(x)`` returns the kernel (B, H_out, W_out, G, K, K) for inspection.
+    """
+
+    def __init__(self, kernel_size=3, stride=1, groups=1, reduction_ratio=2, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = _positive_int(kernel_size, "kernel_size")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be odd so the kernel has a centre pixel; got {kernel_size}. "
+                f"Use {kernel_size - 1} or {kernel_size + 1}."
+            )
+        self.stride = _positive_int(stride, "stride")
+        self.groups = _positive_int(groups, "groups")
+        self.reduction_ratio = _positive_int(reduction_ratio, "reduction_ratio")
+
+    # -- building -----------------------------------------------------------------------------
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"Involution expects images of shape (batch, height, width, channels); "
+                f"got an input of shape {tuple(input_shape)}."
+            )
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                "Involution needs to know the number of channels when it is built; "
+                "give the input's last dimension, e.g. keras.Input((None, None, 3))."
+            )
+        if channels % self.groups:
+            raise ValueError(
+                f"The input's {channels} channels cannot be split into groups={self.groups} "
+                f"equal groups; choose groups that divides {channels}."
+            )
+        self.channels = channels
+        k, g, s = self.kernel_size, self.groups, self.stride
+        # Sublayers follow this layer's dtype policy, so mixed precision reaches them all.
+        policy = self.dtype_policy
+        # Applied to the input zero-padded by s - 1 at the bottom and right, "valid" pooling gives
+        # ceil(H/s) blocks that start at (i*s, j*s); see _pool for the mean over valid pixels.
+        self.pool = (
+            layers.AveragePooling2D(s, s, padding="valid", dtype=policy, name="pool") if s > 1 else None
+        )
+        self.reduce = layers.Conv2D(max(1, channels // self.reduction_ratio), 1, dtype=policy, name="reduce")
+        self.bn = layers.BatchNormalization(dtype=policy, name="bn")
+        self.span = layers.Conv2D(k * k * g, 1, dtype=policy, name="span")
+
+        batch, height, width = input_shape[:3]
+        pooled = (batch, _output_size(height, s), _output_size(width, s), channels)
+        self.reduce.build(pooled)
+        reduced = self.reduce.compute_output_shape(pooled)
+        self.bn.build(reduced)
+        self.span.build(reduced)
+        if self.pool is not None:
+            self.pool.build((batch, None, None, channels))
+
+    # -- kernel generation --------------------------------------------------------------------
+    def _pool(self, x):
+        """Mean over the valid pixels of each s x s block starting at (i*s, j*s).
+
+        Keras' "same" pooling centres its padding, so for s > 2 its blocks can start one pixel
+        early; padding at the bottom and right only, then dividing by the share of real pixels
+        in each block, keeps the blocks aligned with the output pixels on every backend.
+        """
+        extra = self.stride - 1
+        padding = ((0, 0), (0, extra), (0, extra), (0, 0))
+        sums = self.pool(ops.pad(x, padding))
+        real = self.pool(ops.pad(ops.ones_like(x[:1, :, :, :1]), padding))
+        return sums / real
+
+    def _kernel_planes(self, x, training=None):
+        """The span output (B, H_out, W_out, G*K*K); channel g*K*K + ki*K + kj."""
+        pooled = self._pool(x) if self.pool is not None else x
+        z = self.bn(self.reduce(pooled), training=training)
+        return self.span(ops.relu(z))
+
+    def generate_kernel(self, x, training=False):
+        """The kernel the layer applies to ``x``: shape (B, H_out, W_out, G, K, K)."""
+        if not self.built:
+            self.build(tuple(ops.shape(x)))
+        planes = self._kernel_planes(x, training=training)
+        batch, height, width = ops.shape(planes)[:3]
+        k = self.kernel_size
+        return ops.reshape(planes, (batch, height, width, self.groups, k, k))
+
+    # -- the multiply-add ---------------------------------------------------------------------
+    def call(self, x, training=None):
+        planes = self._kernel_planes(x, training=training)
+        k, s, g = self.kernel_size, self.stride, self.groups
+        pad = (k - 1) // 2
+        x_pad = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        per_group = self.channels // g
+        taps = k * k
+        out = None
+        for ki in range(k):
+            for kj in range(k):
+                # Rows ki, ki+s, ... of the H rows starting at ki: static bounds counted from
+                # the end, so any resolution works and the slice has ceil(H/s) rows.
+                rows_end = ki - (k - 1) or None
+                cols_end = kj - (k - 1) or None
+                window = x_pad[:, ki:rows_end:s, kj:cols_end:s, :]
+                # Plane of this tap for each group, (B, H_out, W_out, G), widened to C channels.
+                plane = planes[..., ki * k + kj :: taps]
+                if 1 < g < self.channels:
+                    plane = ops.repeat(plane, per_group, axis=-1)
+                term = window * plane
+                out = term if out is None else out + term
+        return out
+
+    # -- shapes and serialisation -------------------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, _output_size(height, self.stride), _output_size(width, self.stride), channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            groups=self.groups,
+            reduction_ratio=self.reduction_ratio,
+        )
+        return config
+
+
+def bottleneck(
+    x,
+    filters,
+    *,
+    spatial="involution",
+    stride=1,
+    kernel_size=3,
+    groups=1,
+    reduction_ratio=4,
+    expansion=4,
+    name=None,
+):
+    """A RedNet-style residual bottleneck block, built with the functional API.
+
+    1x1 conv to ``filters // expansion`` channels + BN + ReLU; the spatial operator
+    (``Involution`` or a ``Conv2D`` of the same kernel size and stride) + BN + ReLU;
+    1x1 conv to ``filters`` + BN; plus the input (or a strided 1x1 conv + BN of it when the
+    shape changes); then ReLU. Involution cannot change the channel count, so the 1x1
+    convolutions around it do.
+    """
+    if spatial not in ("involution", "conv"):
+        raise ValueError(f'spatial must be "involution" or "conv"; got {spatial!r}.')
+    filters = _positive_int(filters, "filters")
+    stride = _positive_int(stride, "stride")
+    expansion = _positive_int(expansion, "expansion")
+    width = filters // expansion
+    if width < 1:
+        raise ValueError(
+            f"filters={filters} with expansion={expansion} leaves no channels inside the block; "
+            f"use filters of at least {expansion}."
+        )
+
+    def named(part):
+        return None if name is None else f"{name}_{part}"
+
+    in_channels = x.shape[-1]
+    y = layers.Conv2D(width, 1, use_bias=False, name=named("reduce_conv"))(x)
+    y = layers.BatchNormalization(name=named("reduce_bn"))(y)
+    y = layers.ReLU(name=named("reduce_relu"))(y)
+    if spatial == "involution":
+        y = Involution(kernel_size, stride, groups, reduction_ratio, name=named("involution"))(y)
+    else:
+        y = layers.Conv2D(width, kernel_size, strides=stride, padding="same", use_bias=False, name=named("conv"))(y)
+    y = layers.BatchNormalization(name=named("spatial_bn"))(y)
+    y = layers.ReLU(name=named("spatial_relu"))(y)
+    y = layers.Conv2D(filters, 1, use_bias=False, name=named("expand_conv"))(y)
+    y = layers.BatchNormalization(name=named("expand_bn"))(y)
+
+    shortcut = x
+    if stride != 1 or in_channels != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=named("shortcut_conv"))(x)
+        shortcut = layers.BatchNormalization(name=named("shortcut_bn"))(shortcut)
+    y = layers.Add(name=named("add"))([y, shortcut])
+    return layers.ReLU(name=named("out"))(y)

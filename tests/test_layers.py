@@ -1,0 +1,332 @@
+"""The reference involution layer and the bottleneck block: behaviour on real inputs.
+
+These tests use ``keras.ops`` and NumPy only, so they run under every Keras backend;
+tests/test_layer_backends.py runs this file under JAX and PyTorch as well.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from involution_course.layers import Involution, bottleneck
+
+RNG = np.random.default_rng(0)
+
+
+def _images(batch, height, width, channels, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, height, width, channels)).astype("float32")
+
+
+def _value(variable):
+    return keras.ops.convert_to_numpy(variable.value)
+
+
+def _randomise_weights(layer, seed=1):
+    """Replace every weight (BN statistics included) by random values, so no term is trivially 0 or 1."""
+    rng = np.random.default_rng(seed)
+    for weight in layer.weights:
+        value = rng.normal(scale=0.5, size=weight.shape)
+        if "variance" in weight.path:
+            value = np.abs(value) + 0.5
+        weight.assign(value.astype("float32"))
+
+
+def _numpy_kernel(layer, x):
+    """The kernel (B, H_out, W_out, G, K, K) computed in NumPy from the layer's weights."""
+    k, s, g = layer.kernel_size, layer.stride, layer.groups
+    batch, height, width, channels = x.shape
+    h_out, w_out = math.ceil(height / s), math.ceil(width / s)
+    pooled = np.empty((batch, h_out, w_out, channels), dtype="float64")
+    for i in range(h_out):
+        for j in range(w_out):
+            # Mean over the valid pixels of the s x s block that starts at (i*s, j*s).
+            pooled[:, i, j] = x[:, i * s : i * s + s, j * s : j * s + s].mean(axis=(1, 2))
+    reduce_kernel, reduce_bias = (np.asarray(w) for w in layer.reduce.weights)
+    gamma, beta, mean, variance = (np.asarray(w) for w in layer.bn.weights)
+    span_kernel, span_bias = (np.asarray(w) for w in layer.span.weights)
+    z = pooled @ reduce_kernel[0, 0] + reduce_bias
+    z = gamma * (z - mean) / np.sqrt(variance + 1e-3) + beta
+    planes = np.maximum(z, 0) @ span_kernel[0, 0] + span_bias
+    return planes.reshape(batch, h_out, w_out, g, k, k)
+
+
+def _numpy_involution(x, kernel, stride):
+    """The course's definition, term by term: out[b,i,j,c] = sum x_pad[b,i*s+ki,j*s+kj,c] * kernel[b,i,j,g(c),ki,kj]."""
+    batch, height, width, channels = x.shape
+    _, h_out, w_out, groups, k, _ = kernel.shape
+    pad = (k - 1) // 2
+    x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))).astype("float64")
+    group_of_channel = np.arange(channels) // (channels // groups)
+    out = np.zeros((batch, h_out, w_out, channels))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = x_pad[:, i * stride : i * stride + k, j * stride : j * stride + k, :]  # (B, K, K, C)
+            weights = kernel[:, i, j][:, group_of_channel]  # (B, C, K, K)
+            out[:, i, j] = np.einsum("bklc,bckl->bc", window, weights)
+    return out
+
+
+def _keras_example_output(x, kernel_planes, kernel_size):
+    """The Keras example's computation (groups=1, stride 1), as it describes it.
+
+    Patches from ``tf.image.extract_patches`` (padding "SAME") reshaped to (H, W, K*K, C/G, G),
+    times the kernel reshaped to (H, W, K*K, 1, G), summed over the K*K axis.
+    """
+    import tensorflow as tf
+
+    batch, height, width, channels = x.shape
+    groups = 1
+    k = kernel_size
+    patches = tf.image.extract_patches(
+        x, sizes=[1, k, k, 1], strides=[1, 1, 1, 1], rates=[1, 1, 1, 1], padding="SAME"
+    )
+    patches = tf.reshape(patches, (batch, height, width, k * k, channels // groups, groups))
+    kernel = tf.reshape(kernel_planes, (batch, height, width, k * k, 1, groups))
+    out = tf.reduce_sum(kernel * patches, axis=3)
+    return tf.reshape(out, (batch, height, width, channels)).numpy()
+
+
+# --- shapes -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "height, width, stride, expected",
+    [(32, 32, 1, (32, 32)), (32, 32, 2, (16, 16)), (7, 9, 2, (4, 5)), (45, 61, 2, (23, 31)), (10, 11, 3, (4, 4))],
+)
+def test_output_size_is_ceil_of_input_over_stride(height, width, stride, expected):
+    layer = Involution(kernel_size=3, stride=stride)
+    x = _images(2, height, width, 3)
+    out = keras.ops.convert_to_numpy(layer(x))
+    assert out.shape == (2, *expected, 3)
+    assert layer.compute_output_shape((2, height, width, 3)) == (2, *expected, 3)
+    assert layer.compute_output_shape((None, None, None, 3)) == (None, None, None, 3)
+
+
+def test_keras_example_shape_checks():
+    x = _images(4, 64, 64, 3)
+    assert tuple(Involution(3, 1, 1, 2)(x).shape) == (4, 64, 64, 3)
+    assert tuple(Involution(3, 2, 1, 2)(x).shape) == (4, 32, 32, 3)
+    # The example's third check: a reduction network of width 16 (6 channels, ratio 2 -> 3; here 32 // 2).
+    layer = Involution(3, 1, 1, 2)
+    assert tuple(layer(_images(4, 64, 64, 32)).shape) == (4, 64, 64, 32)
+    assert layer.reduce.filters == 16
+
+
+def test_generated_kernel_has_course_layout():
+    layer = Involution(kernel_size=5, stride=2, groups=4, reduction_ratio=4)
+    kernel = layer.generate_kernel(_images(3, 9, 12, 8))
+    assert tuple(kernel.shape) == (3, 5, 6, 4, 5, 5)
+    assert layer.reduce.filters == 2 and layer.span.filters == 5 * 5 * 4
+
+
+def test_reduction_never_goes_below_one_channel():
+    layer = Involution(reduction_ratio=8)
+    layer(_images(1, 5, 5, 3))
+    assert layer.reduce.filters == 1
+
+
+# --- values -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kernel_size, stride, groups, shape",
+    [(3, 1, 1, (2, 6, 7, 4)), (3, 2, 2, (2, 7, 9, 4)), (5, 2, 4, (1, 9, 8, 8)), (3, 3, 3, (2, 10, 11, 6)), (7, 1, 2, (1, 8, 8, 4))],
+)
+def test_output_equals_the_definition(kernel_size, stride, groups, shape):
+    x = _images(*shape)
+    layer = Involution(kernel_size, stride, groups, reduction_ratio=2)
+    layer.build(shape)
+    _randomise_weights(layer)
+    kernel = keras.ops.convert_to_numpy(layer.generate_kernel(x))
+    np.testing.assert_allclose(kernel, _numpy_kernel(layer, x), rtol=1e-5, atol=1e-5)
+    out = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(out, _numpy_involution(x, kernel.astype("float64"), stride), rtol=1e-5, atol=1e-5)
+
+
+def test_output_equals_the_keras_example_for_one_group_and_stride_one():
+    x = _images(2, 11, 13, 3)
+    layer = Involution(kernel_size=3, stride=1, groups=1, reduction_ratio=2)
+    layer.build(x.shape)
+    _randomise_weights(layer)
+    planes = keras.ops.convert_to_numpy(layer.generate_kernel(x)).reshape(2, 11, 13, 9)
+    expected = _keras_example_output(x, planes, 3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_channels_in_one_group_share_their_kernel():
+    # groups=2 on 4 channels: channels 0, 1 share a kernel, as do 2, 3 (contiguous groups).
+    x = _images(1, 6, 6, 1)
+    x4 = np.repeat(x, 4, axis=-1)
+    layer = Involution(3, 1, groups=2, reduction_ratio=2)
+    out = keras.ops.convert_to_numpy(layer(x4))
+    np.testing.assert_allclose(out[..., 0], out[..., 1], atol=1e-6)
+    np.testing.assert_allclose(out[..., 2], out[..., 3], atol=1e-6)
+    assert not np.allclose(out[..., 1], out[..., 2], atol=1e-4)
+
+
+def test_any_resolution_in_one_model():
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, Involution(3, stride=2)(Involution(3)(inputs)))
+    small = keras.ops.convert_to_numpy(model(_images(2, 32, 32, 3)))
+    large = keras.ops.convert_to_numpy(model(_images(2, 45, 61, 3)))
+    assert small.shape == (2, 16, 16, 3) and large.shape == (2, 23, 31, 3)
+    assert np.isfinite(large).all()
+
+
+def test_training_uses_batch_statistics_and_reaches_every_weight():
+    x = _images(8, 8, 8, 4)
+    inputs = keras.Input((None, None, 4))
+    outputs = keras.layers.GlobalAveragePooling2D()(Involution(3, 2, 2, 2)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(outputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    before = [_value(w) for w in model.trainable_weights]
+    history = model.fit(x, np.ones((8, 2), "float32"), epochs=2, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    # The reduce bias is followed by batch normalisation, which in training removes any constant
+    # shift, so its gradient is zero, as for any bias in front of batch normalisation.
+    unchanged = [
+        w.path
+        for w, b in zip(model.trainable_weights, before)
+        if np.allclose(_value(w), b) and not w.path.endswith("reduce/bias")
+    ]
+    assert not unchanged, f"training did not update {unchanged}"
+    inv = model.layers[1]
+    assert not np.allclose(_value(inv.bn.moving_mean), 0.0), "BN moving mean was not updated in training"
+
+
+def test_parameter_count_of_the_keras_example_network():
+    inputs = keras.Input((32, 32, 3))
+    x = inputs
+    for stage in range(3):
+        x = keras.layers.ReLU()(Involution(kernel_size=3, stride=1, groups=1, reduction_ratio=2)(x))
+        if stage < 2:
+            x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, keras.layers.Dense(10)(x))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 13_074
+
+
+# --- errors -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"kernel_size": 4}, ["odd", "4"]),
+        ({"kernel_size": 0}, ["kernel_size", "0"]),
+        ({"stride": 0}, ["stride", "0"]),
+        ({"groups": 1.5}, ["groups", "1.5"]),
+        ({"reduction_ratio": -2}, ["reduction_ratio", "-2"]),
+    ],
+)
+def test_bad_hyper_parameters_raise_clear_value_errors(kwargs, words):
+    with pytest.raises(ValueError) as error:
+        Involution(**kwargs)
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+def test_groups_that_do_not_divide_channels_name_both_numbers():
+    with pytest.raises(ValueError, match=r"5 channels.*groups=2"):
+        Involution(groups=2)(_images(1, 6, 6, 5))
+
+
+def test_inputs_that_are_not_images_raise_clear_value_errors():
+    with pytest.raises(ValueError, match="batch, height, width, channels"):
+        Involution().build((4, 8, 3))
+    with pytest.raises(ValueError, match="number of channels"):
+        Involution().build((None, None, None, None))
+
+
+# --- serialisation ------------------------------------------------------------------------------
+def test_config_round_trip():
+    layer = Involution(kernel_size=5, stride=2, groups=3, reduction_ratio=4, name="inv")
+    config = layer.get_config()
+    assert {k: config[k] for k in ("kernel_size", "stride", "groups", "reduction_ratio")} == {
+        "kernel_size": 5,
+        "stride": 2,
+        "groups": 3,
+        "reduction_ratio": 4,
+    }
+    clone = Involution.from_config(config)
+    assert clone.get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, Involution) and restored.groups == 3
+
+
+def test_works_in_sequential():
+    model = keras.Sequential([keras.Input((None, None, 3)), Involution(3, 2), keras.layers.ReLU(), Involution(3)])
+    assert tuple(model(_images(1, 9, 9, 3)).shape) == (1, 5, 5, 3)
+
+
+def test_saved_model_reloads_with_identical_outputs(tmp_path):
+    inputs = keras.Input((None, None, 4))
+    x = Involution(3, 2, 2, 2)(inputs)
+    x = keras.layers.ReLU()(x)
+    x = Involution(5, 1, 4, 2)(x)
+    model = keras.Model(inputs, x)
+    for layer in model.layers[1:]:
+        if isinstance(layer, Involution):
+            _randomise_weights(layer)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    x = _images(2, 13, 10, 4)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(reloaded(x))
+    )
+
+
+# --- mixed precision ----------------------------------------------------------------------------
+@pytest.fixture
+def restore_policy():
+    previous = keras.mixed_precision.global_policy()
+    yield
+    keras.mixed_precision.set_global_policy(previous)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_without_nan(policy, restore_policy):
+    if policy == "mixed_float16" and keras.backend.backend() == "torch":
+        pytest.skip("float16 convolutions are not implemented on PyTorch's CPU backend; bfloat16 is")
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.ReLU()(Involution(3, 2, 1, 2)(inputs))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(10, dtype="float32")(x)
+    model = keras.Model(inputs, outputs)
+    assert model.layers[1].reduce.compute_dtype == policy.split("_")[1]
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    labels = np.arange(16) % 10
+    history = model.fit(_images(16, 12, 12, 3), labels, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(np.isfinite(_value(w).astype("float32")).all() for w in model.weights)
+
+
+# --- bottleneck ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("spatial", ["involution", "conv"])
+def test_bottleneck_changes_channels_and_resolution(spatial):
+    inputs = keras.Input((None, None, 16))
+    outputs = bottleneck(inputs, 32, spatial=spatial, stride=2, groups=2, expansion=4, name="block")
+    model = keras.Model(inputs, outputs)
+    out = keras.ops.convert_to_numpy(model(_images(2, 9, 11, 16)))
+    assert out.shape == (2, 5, 6, 32)
+    assert (out >= 0).all()
+    names = {layer.name for layer in model.layers}
+    assert {"block_shortcut_conv", "block_out"} <= names
+    assert ("block_involution" in names) == (spatial == "involution")
+
+
+def test_bottleneck_keeps_identity_shortcut_when_shape_is_unchanged():
+    inputs = keras.Input((8, 8, 32))
+    model = keras.Model(inputs, bottleneck(inputs, 32, name="same"))
+    assert not any("shortcut" in layer.name for layer in model.layers)
+    involution = model.get_layer("same_involution")
+    assert involution.channels == 8 and involution.reduction_ratio == 4
+
+
+def test_bottleneck_rejects_unknown_spatial_operator_and_too_few_filters():
+    inputs = keras.Input((8, 8, 4))
+    with pytest.raises(ValueError, match="spatial"):
+        bottleneck(inputs, 16, spatial="attention")
+    with pytest.raises(ValueError, match="filters=2"):
+        bottleneck(inputs, 2, expansion=4)
