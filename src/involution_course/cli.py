@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .paths import ASSIGNMENTS, ProjectNotFound
 
@@ -27,6 +28,101 @@ def _course(args) -> int:
     return run_course()
 
 
+def _autograde(args) -> int:
+    from .autograde import autograde_submissions, default_course_directory
+
+    course = args.course or default_course_directory()
+    report = autograde_submissions(
+        args.submissions, course=course, source_root=args.source, assignments=args.assignments or None,
+        workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+    )
+    if not report.results:
+        print(f"involution-course: no .ipynb files under {args.submissions}.", file=sys.stderr)
+        return 2
+    print(report.text(), end="")
+    print(f"Report: {course / 'autograde-report.txt'}; next: `involution-course feedback` and "
+          "`involution-course grades`.")
+    return 0
+
+
+def _feedback(args) -> int:
+    from .autograde import default_course_directory, generate_feedback
+
+    course = args.course or default_course_directory()
+    written = generate_feedback(course, args.assignments or None)
+    if not written:
+        print(f"involution-course: nothing graded in {course}: run `involution-course autograde` first.",
+              file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} feedback files under {course / 'feedback'} (one per student and notebook)")
+    return 0
+
+
+def _grades(args) -> int:
+    from .autograde import default_course_directory, write_grades_csv
+
+    course = args.course or default_course_directory()
+    if not (course / "gradebook.db").exists():
+        print(f"involution-course: no gradebook in {course}: run `involution-course autograde` first.",
+              file=sys.stderr)
+        return 2
+    target = write_grades_csv(course, args.output or course / "grades.csv", wide=args.wide)
+    print(f"wrote {target}")
+    return 0
+
+
+def _course_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--course", type=Path, metavar="DIR",
+                        help="the nbgrader course folder that holds the gradebook and graded notebooks "
+                        "(default: build/grading/ of this checkout)")
+
+
+def _add_grading_commands(commands) -> None:
+    autograde = commands.add_parser(
+        "autograde", help="grade a folder of students' notebooks with nbgrader",
+        description="Grade every .ipynb under SUBMISSIONS with nbgrader, in parallel, into the course "
+        "gradebook. SUBMISSIONS may be nbgrader's submitted/<student>/<assignment>/ layout, a folder per "
+        "student, or files downloaded from a learning platform named <student>_<anything>.ipynb. "
+        "Notebooks are recognised by their cells, not their file names. Prints a line per notebook "
+        "(graded, failed and why, flagged for review) and a summary; writes autograde-report.txt.",
+    )
+    autograde.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="the folder of submissions")
+    _course_option(autograde)
+    autograde.add_argument("--workers", type=int, default=1, metavar="N",
+                           help="students graded at the same time (default: 1)")
+    autograde.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS",
+                           help="longest a cell may run before it is stopped (default: 120)")
+    autograde.add_argument("--notebook-timeout", type=float, default=1200, metavar="SECONDS",
+                           help="longest one notebook may take in all (default: 1200)")
+    autograde.add_argument("--assignment", dest="assignments", action="append", metavar="ASSIGNMENT",
+                           help="grade only this assignment (repeat for several; default: all)")
+    autograde.add_argument("--source", type=Path, metavar="DIR",
+                           help="the course source (nbgrader_config.py, solutions/); default: this checkout")
+    autograde.set_defaults(handler=_autograde)
+
+    feedback = commands.add_parser(
+        "feedback", help="write each student's feedback HTML (hidden tests not shown)",
+        description="Run nbgrader generate_feedback on every graded notebook: feedback/<student>/"
+        "<assignment>/<notebook>.html, with scores per test and without the hidden tests.",
+    )
+    feedback.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                          help="assignments to write feedback for (default: every graded one)")
+    _course_option(feedback)
+    feedback.set_defaults(handler=_feedback)
+
+    grades = commands.add_parser(
+        "grades", help="write a CSV of every student's score in every assignment",
+        description="Write the gradebook as CSV for a learning platform: a row per student and "
+        "assignment with score and max_score (score empty where nothing was graded), or with --wide "
+        "a row per student and a column per assignment.",
+    )
+    _course_option(grades)
+    grades.add_argument("--output", type=Path, metavar="FILE",
+                        help="where to write the CSV (default: grades.csv in the course folder)")
+    grades.add_argument("--wide", action="store_true", help="one row per student, one column per assignment")
+    grades.set_defaults(handler=_grades)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="involution-course",
@@ -45,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every solution notebook top to bottom; write executed notebooks, HTML "
         "and a summary to build/course/.",
     ).set_defaults(handler=_course)
+    _add_grading_commands(commands)
     return parser
 
 
@@ -53,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ProjectNotFound as error:
+        print(f"involution-course: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # a wrong folder or name: the message says what to do
         print(f"involution-course: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

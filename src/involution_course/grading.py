@@ -7,6 +7,7 @@ mocks) against a real gradebook database.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,10 +33,27 @@ class CellScore:
     max_score: float
 
 
+def tool_environment() -> dict[str, str]:
+    """The environment for nbgrader: this interpreter's scripts first on PATH, because
+    nbgrader calls ``alembic`` and ``jupyter`` by name and must find this install's."""
+    environment = dict(os.environ)
+    scripts = str(Path(sys.executable).parent)
+    environment["PATH"] = os.pathsep.join([scripts, environment.get("PATH", "")])
+    return environment
+
+
+def ensure_tools_on_path() -> None:
+    """nbgrader's Gradebook runs ``alembic`` by name: let this process find this install's."""
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = tool_environment()["PATH"]
+
+
 def nbgrader(course: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in ``course`` (whose nbgrader_config.py sets the root)."""
     command = [sys.executable, "-m", "nbgrader", *args]
-    result = subprocess.run(command, cwd=course, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(command, cwd=course, capture_output=True, text=True, timeout=timeout,
+                            env=tool_environment())
     if result.returncode != 0:
         raise GradingError(f"`nbgrader {' '.join(args)}` failed:\n{(result.stderr or result.stdout)[-4000:]}")
     return result
@@ -45,7 +63,9 @@ def prepare_course(target: Path, assignments=ASSIGNMENTS, source_root: Path | No
     """Make a scratch nbgrader course in ``target``: config, sources, a gradebook with
     each assignment generated (which records the original tests in the database)."""
     source_root = source_root or project_root()
-    sync_solutions(source_root, assignments)
+    # Bring a notebook up to date with its reviewed .py source, where there is one.
+    paired = [a for a in assignments if (source_root / "solutions" / a / f"{a}.py").exists()]
+    sync_solutions(source_root, paired)
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source_root / "nbgrader_config.py", target / "nbgrader_config.py")
     for assignment in assignments:
@@ -81,6 +101,7 @@ def scores(course: Path, assignment: str, student: str) -> dict[str, CellScore]:
     """Every graded cell's score for one student's submission, from the gradebook."""
     from nbgrader.api import Gradebook
 
+    ensure_tools_on_path()
     url = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(url) as gradebook:
         submission = gradebook.find_submission(assignment, student)

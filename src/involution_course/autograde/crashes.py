@@ -1,0 +1,37 @@
+"""Finding the cell that killed the kernel (``os._exit``, a segfault, the OOM killer).
+
+nbgrader abandons a notebook whose kernel dies. To grade the rest, the notebook
+is run once more, cell by cell, to find the culprit; the grader then skips that
+cell (in its own copy) and grades again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+SKIPPED_CELL = (
+    "raise RuntimeError('This cell stopped the Python kernel when the notebook was graded, "
+    "so it was skipped; the cells after it were graded.')"
+)
+
+
+def find_kernel_killer(notebook, workdir: Path, cell_timeout: int) -> int | None:
+    """The index of the first cell during which the kernel died, or ``None``."""
+    client = NotebookClient(
+        notebook, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=True,
+        kernel_name="python3", resources={"metadata": {"path": str(workdir)}},
+    )
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type != "code":
+                continue
+            try:
+                client.execute_cell(cell, index)
+            except DeadKernelError:
+                return index
+            except CellTimeoutError:
+                continue
+    return None

@@ -1,0 +1,128 @@
+"""Answers that redefine what the tests rely on.
+
+A student who writes ``np.testing.assert_allclose = lambda *a, **k: None`` passes
+every visible test that calls it. The hidden tests of the course use plain
+``assert`` as well, but the report also flags the attempt, found statically in
+the student's own cells: rebinding a name the tests call or import, setting,
+deleting or ``setattr``-ing an attribute of a module the notebook imports, or
+touching ``builtins``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+ALWAYS_PROTECTED_MODULES = {"builtins", "__builtins__", "sys", "unittest", "pytest"}
+
+
+def find_tampering(notebook, source) -> list[str]:
+    """One sentence per tampering statement in ``notebook``'s unlocked code cells."""
+    locked = [c for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")]
+    answers = [c for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    modules = ALWAYS_PROTECTED_MODULES | {name for cell in locked for name in _imported(_parse(cell.source))}
+    called = {name for cell in locked for name in _called(_parse(cell.source))}
+    defined_by_solution = {name for cell in answers for name in _bound(_parse(cell.source))}
+    protected = (called | modules) - defined_by_solution
+
+    locked_ids = {c.metadata["nbgrader"]["grade_id"] for c in locked if "grade_id" in c.metadata.get("nbgrader", {})}
+    notes = []
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or grade_id in locked_ids:
+            continue
+        where = f"cell {grade_id}" if grade_id else "a cell the student added"
+        for finding in _findings(_parse(cell.source), protected, modules):
+            notes.append(f"REVIEW: {where} {finding}; the tests may have been defeated")
+    return notes
+
+
+def _parse(source: str):
+    # IPython magics and shell escapes are not Python: blank them out.
+    lines = ["" if re.match(r"\s*[%!]", line) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return ast.parse("")
+
+
+def _dotted(node) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        head = _dotted(node.value)
+        return f"{head}.{node.attr}" if head else None
+    return None
+
+
+def _imported(tree) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.asname or alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {alias.asname or alias.name for alias in node.names}
+    return names
+
+
+def _called(tree) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            dotted = _dotted(node.func)
+            if dotted:
+                names.add(dotted)
+                names.add(dotted.split(".")[0])
+    return names
+
+
+def _bound(tree) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def _module_level(tree):
+    """Nodes outside function and class bodies: a local variable may shadow anything."""
+    pending = list(ast.iter_child_nodes(tree))
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+def _findings(tree, protected: set[str], modules: set[str]) -> list[str]:
+    findings = []
+    for node in ast.walk(tree):
+        # Anywhere, even inside a function: changing a module the tests import.
+        targets = []
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for target in targets:
+            for part in ast.walk(target):
+                dotted = _dotted(part) if isinstance(part, ast.Attribute) else None
+                if dotted and dotted.split(".")[0] in modules:
+                    findings.append(f"replaces {dotted}")
+        if isinstance(node, ast.Call) and _dotted(node.func) in {"setattr", "delattr"} and node.args:
+            target = _dotted(node.args[0])
+            if target and target.split(".")[0] in modules:
+                findings.append(f"calls {_dotted(node.func)} on {target}")
+    for node in _module_level(tree):
+        # At the top of a cell: rebinding a name the tests call.
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and node.id in protected:
+            findings.append(f"rebinds {node.id}, which the tests use")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected:
+            findings.append(f"redefines {node.name}, which the tests use")
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                if bound in protected and bound not in modules:
+                    findings.append(f"rebinds {bound} by an import, which the tests use")
+    return sorted(set(findings))

@@ -1,0 +1,150 @@
+"""One notebook graded in a scratch nbgrader course of its own.
+
+Runs anywhere a ``concurrent.futures`` executor sends it (a thread, a process, a
+dask worker): the job carries the submission's bytes and the assignment's
+template, and the result carries the scores and the graded notebook back. Nothing
+here writes to the course's gradebook or to the submitted file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .. import grading
+from .crashes import SKIPPED_CELL, find_kernel_killer
+from .outputs import review_outputs, shrink_outputs
+from .reading import UnreadableSubmission, read_notebook
+from .report import FAILED, GRADED, SubmissionResult
+from .structure import restore_structure
+from .tampering import find_tampering
+from .templates import GRADEBOOK, AssignmentTemplate
+
+KERNEL_DEATHS_SKIPPED = 3  # cells a grader skips for killing the kernel before giving up
+
+
+@dataclass
+class GradingJob:
+    student: str
+    label: str
+    submission: bytes = field(repr=False)
+    template: AssignmentTemplate = field(repr=False)
+    cell_timeout: int = 120
+    notebook_timeout: float = 1800.0
+    notes: list[str] = field(default_factory=list)  # from matching, carried into the result
+
+    @property
+    def assignment(self) -> str:
+        return self.template.assignment
+
+
+def grade_job(job: GradingJob) -> SubmissionResult:
+    """Grade ``job`` in a fresh scratch course; never raises for a student's mistakes."""
+    started = time.perf_counter()
+    result = SubmissionResult(job.student, job.assignment, job.label, GRADED, notes=list(job.notes))
+    scratch = Path(tempfile.mkdtemp(prefix=f"autograde-{job.student}-"))
+    try:
+        _grade_in(scratch, job, result)
+    except UnreadableSubmission as error:
+        result.status, result.reason = FAILED, str(error)
+    except subprocess.TimeoutExpired:
+        result.status = FAILED
+        result.reason = f"grading took longer than {job.notebook_timeout:g} s for the whole notebook and was stopped"
+    except grading.GradingError as error:
+        result.status, result.reason = FAILED, f"nbgrader could not grade it: {_last_line(str(error))}"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
+    course = job.template.unpack(scratch / "course")
+    notebook = read_notebook(job.submission)
+    source = job.template.source()
+    notebook, repairs = restore_structure(notebook, job.template.released())
+    result.notes += repairs + find_tampering(notebook, source)
+
+    submitted = course / "submitted" / job.student / job.assignment / job.template.notebook_name
+    submitted.parent.mkdir(parents=True)
+    for _ in range(KERNEL_DEATHS_SKIPPED + 1):
+        nbformat.write(notebook, submitted)
+        try:
+            _autograde(course, job)
+            break
+        except grading.GradingError as error:
+            if "DeadKernelError" not in str(error):
+                raise
+            index = find_kernel_killer(_as_graded(notebook, source), scratch, job.cell_timeout)
+            cell = notebook.cells[index] if index is not None else None
+            if cell is None or cell.metadata.get("nbgrader", {}).get("locked"):
+                where = f"in locked cell {cell.metadata['nbgrader'].get('grade_id')}" if cell else ""
+                result.status = FAILED
+                result.reason = f"the Python kernel died {where} (os._exit, a crash or too much memory)".replace("  ", " ")
+                return
+            name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+            result.notes.append(f"{name} stopped the Python kernel (os._exit, a crash or too much memory): "
+                                "it was skipped and the rest graded")
+            cell.source = SKIPPED_CELL
+    else:
+        result.status, result.reason = FAILED, "the Python kernel died again and again"
+        return
+
+    result.cells = _cell_scores(course, job)
+    result.score = sum(c["auto_score"] for c in result.cells.values())
+    result.max_score = sum(c["max_score"] for c in result.cells.values())
+    graded_path = course / "autograded" / job.student / job.assignment / job.template.notebook_name
+    graded = nbformat.read(graded_path, as_version=4)
+    result.notes += review_outputs(graded, job.cell_timeout) + shrink_outputs(graded)
+    result.autograded = nbformat.writes(graded).encode()
+
+
+def _autograde(course: Path, job: GradingJob) -> None:
+    limit = str(job.cell_timeout)
+    grading.nbgrader(
+        course, "autograde", job.assignment, f"--student={job.student}", "--force", "--log-level=ERROR",
+        f"--ExecutePreprocessor.timeout={limit}", f"--Execute.timeout={limit}",
+        timeout=job.notebook_timeout,
+    )
+
+
+def _as_graded(notebook, source):
+    """``notebook`` with its locked cells as nbgrader runs them (hidden tests included)."""
+    originals = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("locked")}
+    copy = nbformat.from_dict(notebook)
+    for cell in copy.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in originals:
+            cell.source = originals[grade_id]
+        if cell.cell_type == "code":
+            cell.outputs = []
+    return copy
+
+
+def _cell_scores(course: Path, job: GradingJob) -> dict[str, dict]:
+    from nbgrader.api import Gradebook
+
+    grading.ensure_tools_on_path()
+    with Gradebook(f"sqlite:///{course / GRADEBOOK}") as gradebook:
+        submission = gradebook.find_submission(job.assignment, job.student)
+        return {
+            grade.name: {
+                "auto_score": float(grade.auto_score or 0.0),
+                "max_score": float(grade.max_score),
+                "needs_manual_grade": bool(grade.needs_manual_grade),
+            }
+            for notebook in submission.notebooks
+            for grade in notebook.grades
+        }
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
