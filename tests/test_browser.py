@@ -46,8 +46,6 @@ import pytest
 from involution_course.paths import ASSIGNMENTS, build_directory
 from involution_course.release import py_to_ipynb
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"
 SCRIPT = BROWSER_DIR / "run-notebooks.mjs"
@@ -240,8 +238,11 @@ def browser_run(lab, tmp_path_factory):
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert done.returncode == 0, f"the browser script failed:\n{(done.stderr or done.stdout)[-4000:]}"
     reports = json.loads((work / "results.json").read_text())
-    print(f"browser run: {len(reports)} notebooks in {time.monotonic() - started:.0f} s "
-          + ", ".join(f"{r['id']} {r['seconds']:.0f} s" for r in reports))
+    print(f"\nbrowser run: {len(reports)} notebooks in {time.monotonic() - started:.0f} s")
+    for report in reports:
+        slowest = max(report["cells"], key=lambda c: c.get("seconds", 0), default=None)
+        print(f"  {report['id']}: {report['seconds']:.0f} s"
+              + (f" (slowest: cell {slowest['index']}, {slowest['seconds']:.0f} s)" if slowest else ""))
     _keep_screenshots(reports, shots)
     by_job = {}
     for report in reports:
@@ -288,7 +289,7 @@ def allowed_errors(cell, after_first_answer: bool) -> set[str]:
 def _where(index, cell) -> str:
     grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
     first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-    return f"cell {index} {grade_id or ''} ({first_line[:70]!r})"
+    return " ".join(filter(None, (f"cell {index}", grade_id, f"({first_line[:70]!r})")))
 
 
 def _not_run(notebook) -> list[str]:
@@ -299,9 +300,9 @@ def _not_run(notebook) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_release_shows_only_the_stubs_errors(browser_run, assignment):
-    _, notebook = _opened(browser_run, "release", assignment)
+def stub_only_problems(notebook) -> list[str]:
+    """What is wrong with a released notebook run top to bottom: the errors that are not
+    the stubs' (see the module's docstring), and code cells that never ran."""
     problems = _not_run(notebook)
     after_first_answer = False
     for index, cell in enumerate(notebook.cells):
@@ -313,13 +314,13 @@ def test_release_shows_only_the_stubs_errors(browser_run, assignment):
         for output in cell.outputs:
             if output.output_type == "error" and output.ename not in allowed:
                 problems.append(f"{_where(index, cell)}: {output.ename}: {output.evalue}"
-                                f" (allowed here: {sorted(allowed) or 'none'})")
-    assert not problems, f"released {assignment}, run in JupyterLab:\n" + "\n".join(problems)
+                                f" (allowed here: {', '.join(sorted(allowed)) or 'none'})")
+    return problems
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solution_runs_clean_and_its_figures_render(browser_run, assignment):
-    report, notebook = _opened(browser_run, "solution", assignment)
+def solution_problems(notebook, shown_cells: list[dict]) -> list[str]:
+    """What is wrong with a solution notebook run top to bottom, given what the page
+    showed for each cell (the browser script's report)."""
     problems = _not_run(notebook)
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
@@ -328,14 +329,111 @@ def test_solution_runs_clean_and_its_figures_render(browser_run, assignment):
             if output.output_type == "error":
                 problems.append(f"{_where(index, cell)}: {output.ename}: {output.evalue}")
         drawn = sum(1 for o in cell.outputs if any(t in o.get("data", {}) for t in IMAGE_TYPES))
-        shown = report["cells"][index]
+        shown = shown_cells[index]
         if shown["images"] < drawn or shown["brokenImages"]:
             problems.append(f"{_where(index, cell)} drew {drawn} figure(s); the page shows "
                             f"{shown['images']} loaded and {shown['brokenImages']} broken image(s)")
         problems.extend(f"{_where(index, cell)}: {error}" for error in shown["widgetErrors"])
     source = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
-    if FIGURE_CODE.search(source) and not any(c["images"] for c in report["cells"]):
+    if FIGURE_CODE.search(source) and not any(c["images"] for c in shown_cells):
         problems.append("the notebook draws figures, but the page shows none")
-    if WIDGET_CODE.search(source) and not any(c["controls"] for c in report["cells"]):
+    if WIDGET_CODE.search(source) and not any(c["controls"] for c in shown_cells):
         problems.append("the notebook builds ipywidgets, but the page shows no widget controls")
+    return problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_shows_only_the_stubs_errors(browser_run, assignment):
+    _, notebook = _opened(browser_run, "release", assignment)
+    problems = stub_only_problems(notebook)
+    assert not problems, f"released {assignment}, run in JupyterLab:\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_runs_clean_and_its_figures_render(browser_run, assignment):
+    report, notebook = _opened(browser_run, "solution", assignment)
+    problems = solution_problems(notebook, report["cells"])
     assert not problems, f"solution {assignment}, run in JupyterLab:\n" + "\n".join(problems)
+
+
+# ------------------------------------------- the checks themselves, on made-up runs
+
+
+def _cell(source, grade_id=None, *, solution=False, grade=False, error=None, count=1, outputs=()):
+    cell = nbformat.v4.new_code_cell(source, execution_count=count)
+    if grade_id:
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": solution, "grade": grade}
+    cell.outputs = list(outputs)
+    if error:
+        cell.outputs.append(nbformat.v4.new_output("error", ename=error, evalue="", traceback=[]))
+    return cell
+
+
+def _run(*cells):
+    return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def test_release_check_accepts_the_ways_a_missing_answer_shows():
+    notebook = _run(
+        _cell("import involution_course as ic", "setup"),
+        _cell("def f(x):\n    raise NotImplementedError()", "ex1_answer", solution=True),
+        _cell("assert f(1) == 2", "ex1_test", grade=True, error="NotImplementedError"),
+        _cell("y = ...\nraise NotImplementedError()", "ex2_answer", solution=True, error="NotImplementedError"),
+        _cell("assert y.shape == (2,)", "ex2_test", grade=True, error="NameError"),
+        _cell("assert g == 3", "ex3_test", grade=True, error="AssertionError"),
+        _cell("plot(y)", error="NameError"),
+        _cell("plot(f(2))", error="NotImplementedError"),
+    )
+    assert stub_only_problems(notebook) == []
+
+
+@pytest.mark.parametrize("cells, expected", [
+    ((_cell("import involution_course as ic", "setup", error="ModuleNotFoundError"),),
+     "cell 0 setup ('import involution_course as ic'): ModuleNotFoundError:  (allowed here: none)"),
+    ((_cell("x = load()", error="NameError"),
+      _cell("raise NotImplementedError()", "ex1_answer", solution=True, error="NotImplementedError")),
+     "cell 0 ('x = load()'): NameError:  (allowed here: none)"),
+    ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, error="NameError"),),
+     "cell 0 ex1_answer ('raise NotImplementedError()'): NameError:  (allowed here: NotImplementedError)"),
+    ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, error="NotImplementedError"),
+      _cell("plot(y)", error="AssertionError")),
+     "cell 1 ('plot(y)'): AssertionError:  (allowed here: NameError, NotImplementedError)"),
+    ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, error="NotImplementedError"),
+      _cell("assert f(1) == 2", "ex1_test", grade=True, error="TypeError")),
+     "cell 1 ex1_test ('assert f(1) == 2'): TypeError:  "
+     "(allowed here: AssertionError, NameError, NotImplementedError)"),
+    ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, count=None),),
+     "cell 0 ex1_answer ('raise NotImplementedError()') did not run"),
+])
+def test_release_check_reports_every_other_error(cells, expected):
+    assert stub_only_problems(_run(*cells)) == [expected]
+
+
+def _shown(images=0, broken=0, controls=0, errors=()):
+    return {"images": images, "brokenImages": broken, "widgets": controls, "controls": controls,
+            "widgetErrors": list(errors)}
+
+
+def test_solution_check_wants_every_figure_and_widget_shown():
+    figure = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    notebook = _run(
+        _cell("fig = figures.plot_kernel(k)", outputs=[figure]),
+        _cell("ipywidgets.interact(show, index=(0, 9))"),
+    )
+    assert solution_problems(notebook, [_shown(images=1), _shown(controls=2)]) == []
+    assert solution_problems(notebook, [_shown(broken=1), _shown(errors=["Error displaying widget: model not found"])]) == [
+        "cell 0 ('fig = figures.plot_kernel(k)') drew 1 figure(s); the page shows 0 loaded and 1 broken image(s)",
+        "cell 1 ('ipywidgets.interact(show, index=(0, 9))'): Error displaying widget: model not found",
+        "the notebook draws figures, but the page shows none",
+        "the notebook builds ipywidgets, but the page shows no widget controls",
+    ]
+
+
+def test_solution_check_reports_errors_and_cells_that_never_ran():
+    notebook = _run(_cell("train()", error="ValueError"), _cell("evaluate()", count=None))
+    assert solution_problems(notebook, [_shown(), _shown()]) == [
+        "cell 1 ('evaluate()') did not run",
+        "cell 0 ('train()'): ValueError: ",
+    ]

@@ -6,7 +6,8 @@
 // CONFIG: { baseUrl, token, userDataDir, resultsPath, concurrency, cellTimeoutMs,
 //           notebooks: [{ id, path, screenshots: { figure, widgets, failure } }] }
 // Writes to resultsPath one entry per notebook: { id, path, ok, error, seconds, cells,
-// screenshots }, where cells lists, per cell, its type and what its outputs rendered.
+// screenshots }, where cells lists, per cell, its type, what its outputs rendered and
+// how many seconds it took.
 // The checks themselves (which errors are allowed, which figures must show) are made
 // by tests/test_browser.py from the saved notebook and this report.
 
@@ -73,11 +74,11 @@ async function runNotebook(job) {
       await panel.sessionContext.ready;
     });
     await waitForIdleKernel(page);
-    await runEveryCell(page, config.cellTimeoutMs || 300_000);
+    const timings = await runEveryCell(page, config.cellTimeoutMs || 300_000);
     await waitForIdleKernel(page);
     await waitForImages(page);
     await save(page);
-    result.cells = await describeCells(page);
+    result.cells = (await describeCells(page)).map((cell, i) => ({ ...cell, seconds: timings[i] ?? 0 }));
     result.screenshots = await takeScreenshots(page, job.screenshots || {});
     result.ok = true;
   } catch (error) {
@@ -105,7 +106,9 @@ async function waitForIdleKernel(page) {
 // runs with Ctrl+Enter: Shift+Enter there would add an empty cell to the notebook.
 async function runEveryCell(page, cellTimeoutMs) {
   const count = await page.evaluate(() => window.jupyterapp.shell.currentWidget.content.widgets.length);
+  const timings = [];
   for (let index = 0; index < count; index++) {
+    const cellStarted = Date.now();
     const cell = await page.evaluate((index) => {
       const notebook = window.jupyterapp.shell.currentWidget.content;
       notebook.mode = 'command';
@@ -125,7 +128,9 @@ async function runEveryCell(page, cellTimeoutMs) {
     } catch (error) {
       throw new Error(`cell ${index} did not finish within ${cellTimeoutMs / 1000} s`);
     }
+    timings[index] = (Date.now() - cellStarted) / 1000;
   }
+  return timings;
 }
 
 async function waitForImages(page) {
