@@ -20,7 +20,8 @@ def find_tampering(notebook, source) -> list[str]:
     """One sentence per tampering statement in ``notebook``'s unlocked code cells."""
     locked = [c for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")]
     answers = [c for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
-    modules = ALWAYS_PROTECTED_MODULES | {name for cell in locked for name in _imported(_parse(cell.source))}
+    imports = {bound: root for cell in locked for bound, root in _imported(_parse(cell.source)).items()}
+    modules = ALWAYS_PROTECTED_MODULES | set(imports) | set(imports.values())
     called = {name for cell in locked for name in _called(_parse(cell.source))}
     defined_by_solution = {name for cell in answers for name in _bound(_parse(cell.source))}
     protected = (called | modules) - defined_by_solution
@@ -32,7 +33,10 @@ def find_tampering(notebook, source) -> list[str]:
         if cell.cell_type != "code" or grade_id in locked_ids:
             continue
         where = f"cell {grade_id}" if grade_id else "a cell the student added"
-        for finding in _findings(_parse(cell.source), protected, modules):
+        tree = _parse(cell.source)
+        # ``import numpy as n`` in an answer makes ``n`` a module the tests rely on too.
+        aliases = {bound for bound, root in _imported(tree).items() if root in modules}
+        for finding in _findings(tree, protected, modules | aliases):
             notes.append(f"REVIEW: {where} {finding}; the tests may have been defeated")
     return notes
 
@@ -55,13 +59,16 @@ def _dotted(node) -> str | None:
     return None
 
 
-def _imported(tree) -> set[str]:
-    names = set()
+def _imported(tree) -> dict[str, str]:
+    """Each name an import binds, with the top-level module it comes from."""
+    names = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.asname or alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            names |= {alias.asname or alias.name for alias in node.names}
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                names[alias.asname or alias.name] = node.module.split(".")[0]
     return names
 
 
@@ -96,6 +103,17 @@ def _module_level(tree):
             pending.extend(ast.iter_child_nodes(node))
 
 
+def _unpacked(target):
+    """The single targets of ``a, (b.c, *d) = ...``."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _unpacked(element)
+    elif isinstance(target, ast.Starred):
+        yield from _unpacked(target.value)
+    else:
+        yield target
+
+
 def _findings(tree, protected: set[str], modules: set[str]) -> list[str]:
     findings = []
     for node in ast.walk(tree):
@@ -106,7 +124,7 @@ def _findings(tree, protected: set[str], modules: set[str]) -> list[str]:
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
             targets = [node.target]
         for target in targets:
-            for part in ast.walk(target):
+            for part in _unpacked(target):
                 dotted = _dotted(part) if isinstance(part, ast.Attribute) else None
                 if dotted and dotted.split(".")[0] in modules:
                     findings.append(f"replaces {dotted}")
