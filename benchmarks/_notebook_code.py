@@ -1,8 +1,9 @@
-"""Functions defined in a solution notebook, loaded without running the rest of the notebook.
+"""Solution notebooks for the benchmarks: the functions they define, and copies to run or grade.
 
-``solutions/<a>/<a>.py`` is parsed with jupytext; its set-up cell and the code cells that define
-the wanted functions (answer cells, or locked helper cells) run, in notebook order, in one fresh
-namespace. Figures, timings, data loading and test cells do not run.
+:func:`load_functions` parses ``solutions/<a>/<a>.py`` with jupytext and runs its set-up cell and
+the code cells that define the wanted functions (answer cells, or locked helper cells), in notebook
+order, in one fresh namespace; figures, timings, data loading and test cells do not run.
+:func:`write_solution_notebooks` makes the ``.ipynb`` notebooks outside the checkout.
 """
 
 from __future__ import annotations
@@ -68,3 +69,24 @@ def load_functions(assignment: str, names, root: Path = ROOT) -> dict:
             raise NotebookCodeError(
                 f"cell {name!r} of {path.name} failed: {type(error).__name__}: {error}") from error
     return namespace
+
+
+def write_solution_notebooks(assignments, root: Path, target: Path) -> Path:
+    """A copy of the course's sources in ``target`` (nbgrader config and ``solutions/<a>/<a>.py``),
+    with each ``.py`` written as its ``.ipynb`` there: what ``make release`` would make, without
+    touching the checkout. Returns ``target``."""
+    import shutil
+
+    from involution_course.release import py_to_ipynb
+
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "nbgrader_config.py", target / "nbgrader_config.py")
+    for assignment in assignments:
+        source = root / "solutions" / assignment / f"{assignment}.py"
+        if not source.is_file():
+            raise NotebookCodeError(f"no solution notebook at {source}")
+        copy = target / "solutions" / assignment / source.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
+        py_to_ipynb(copy)
+    return target
