@@ -2,7 +2,8 @@
 
 :func:`load_functions` parses ``solutions/<a>/<a>.py`` with jupytext and runs its set-up cell and
 the code cells that define the wanted functions (answer cells, or locked helper cells), in notebook
-order, in one fresh namespace; figures, timings, data loading and test cells do not run.
+order, in one fresh namespace; only the definitions of those cells run (functions, classes,
+imports, literal constants), so figures, timings, data loading and test cells do not.
 :func:`write_solution_notebooks` makes the ``.ipynb`` notebooks outside the checkout.
 """
 
@@ -31,18 +32,34 @@ def _without_magics(source: str) -> str:
     return "\n".join(lines)
 
 
-def _defined_names(source: str) -> set[str]:
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+
+
+def _is_constant(node) -> bool:
+    """``NAME = <literal>`` (``BN_EPSILON = 1e-3``): a definition that runs nothing."""
+    if not isinstance(node, ast.Assign):
+        return False
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        ast.literal_eval(node.value)
+    except ValueError:
+        return False
+    return True
+
+
+def _definitions(source: str, where: str):
+    """The cell's top-level definitions (functions, classes, imports, literal constants) as
+    compiled code, and the names of the functions and classes; its other statements (examples
+    printed for the reader, figures) are left out."""
+    tree = ast.parse(source, filename=where)
+    kept = [node for node in tree.body if isinstance(node, _DEFINITIONS) or _is_constant(node)]
+    names = {node.name for node in kept if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return compile(ast.Module(body=kept, type_ignores=[]), where, "exec"), names
 
 
 def load_functions(assignment: str, names, root: Path = ROOT) -> dict:
-    """Run ``assignment``'s set-up cell and every ungraded code cell that defines one of ``names``,
-    after ``import numpy as np``; return the namespace. Printed output goes to stderr, so a
-    benchmark's stdout stays JSON. Names no cell defines are simply absent from the namespace."""
+    """Run ``assignment``'s set-up cell, then the definitions of every ungraded code cell that
+    defines one of ``names``, after ``import numpy as np``; return the namespace. Printed output
+    goes to stderr, so a benchmark's stdout stays JSON. Names no cell defines are absent."""
     import jupytext
 
     path = root / "solutions" / assignment / f"{assignment}.py"
@@ -57,12 +74,16 @@ def load_functions(assignment: str, names, root: Path = ROOT) -> dict:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or meta.get("grade"):
             continue
-        source = _without_magics(cell.source)
-        if meta.get("grade_id") != "setup" and not (_defined_names(source) & wanted):
-            continue
         name = meta.get("grade_id", "?")
+        where = f"{assignment}:{name}"
         try:
-            code = compile(source, f"{assignment}:{name}", "exec")
+            source = _without_magics(cell.source)
+            if name == "setup":
+                code = compile(source, where, "exec")
+            else:
+                code, defined = _definitions(source, where)
+                if not defined & wanted:
+                    continue
             with contextlib.redirect_stdout(sys.stderr):
                 exec(code, namespace)  # noqa: S102 - the course's own solution code
         except Exception as error:  # noqa: BLE001 - reported with the cell's name

@@ -11,6 +11,7 @@ that fails is reported with its error instead of a time.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,7 +69,7 @@ def main() -> None:
                 harness.skip(BENCHMARK, case, f"the notebook failed: {run.error}", **context)
                 complete = False
                 continue
-            total += min(times)
+            total += statistics.median(times)
             harness.emit(BENCHMARK, case, times=times, **context)
         if complete and len(assignments) > 1:
             harness.emit(BENCHMARK, f"all {len(assignments)} notebooks, profile {profile}", times=[total],

@@ -171,18 +171,18 @@ def annotate(rows: list[dict], run: Run, run_index: int, *, machine: str, date: 
 def add_ratios(rows: list[dict]) -> list[dict]:
     """Give each measured row ``ratio``: its median over the reference of its side-by-side set.
 
-    A set is (run, group, mode); its first measured row is the reference. Sets of one row,
-    skipped rows and failed rows get no ratio.
+    A set is (run, group, mode); its first measured row is the reference. Rows without a group
+    (nothing measured beside them), sets of one row, skipped and failed rows get no ratio.
     """
     sets: dict[tuple, list[dict]] = {}
     for row in rows:
-        if is_measured(row):
+        if is_measured(row) and row.get("group"):
             sets.setdefault((row.get("run"), row["group"], row["mode"]), []).append(row)
     out = []
     for row in rows:
         row = dict(row)
         members = sets.get((row.get("run"), row.get("group"), row.get("mode")), [])
-        if is_measured(row) and len(members) > 1:
+        if is_measured(row) and row.get("group") and len(members) > 1:
             reference = members[0]
             row["ratio"] = row["median"] / reference["median"]
             row["reference"] = reference["case"]
