@@ -61,7 +61,7 @@ from involution_course.progress import progress_bar
 
 rng = np.random.default_rng(0)
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "18df4f37c93131b3bc282d05051f5618", "grade": false, "grade_id": "md_operator", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a0ef260f93b204b50d755abee6ffbb80", "grade": false, "grade_id": "md_operator", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · From convolution to involution
 #
 # In notebook 01 you wrote a convolution. With input $X \in \mathbb{R}^{H \times W \times C}$, a
@@ -94,8 +94,6 @@ rng = np.random.default_rng(0)
 # $\sigma$ is ReLU, and $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per
 # group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
 # Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel.
-#
-# The figure shows what each operator applies at three positions of an image, to three channels.
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ee82ddc4b3b54c6a5cdb88ca3cf8aa03", "grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The weights, and the course's Keras layer as a reference
@@ -115,7 +113,7 @@ rng = np.random.default_rng(0)
 # `keras_involution`, which loads these weights into the course's Keras `Involution` layer. The tests
 # compare your NumPy code with that layer.
 
-# %% nbgrader={"cell_type": "code", "checksum": "1a74bdfd81b7ebd1c2e3fa92c1438740", "grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "88d581c84505d1d3be72d934e6a812f1", "grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
 BN_EPSILON = 1e-3  # Keras BatchNormalization's default
 
 
@@ -192,7 +190,11 @@ def conv_kernels_for_figure(channels, kernel_size, seed=0):
     return np.random.default_rng(seed).normal(size=(channels, kernel_size, kernel_size))
 
 
-# What each operator applies at three positions of a random image, to three channels.
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "1d443a7d8e108c9e0cc5a3954f4d89ef", "grade": false, "grade_id": "md_sharing_figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# The figure shows which kernel each operator applies at three positions of a random image, to three
+# channels: the involution kernels come from the Keras layer with random weights (one group).
+
+# %% nbgrader={"cell_type": "code", "checksum": "8700bbdfdcd9daca67f2d5a793c07111", "grade": false, "grade_id": "sharing_figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
 figure_params = init_params(3, kernel_size=5, groups=1, reduction_ratio=1, seed=3)
 figure_image = rng.normal(size=(1, 12, 12, 3))
 figure_positions = [(2, 2), (6, 9), (10, 4)]
@@ -221,11 +223,15 @@ display(
 #
 # No loops are needed: `@` multiplies the last axis of a 4-D array by a matrix.
 
-# %% nbgrader={"cell_type": "code", "checksum": "152c31ebcbc2443979717279996eb44e", "grade": false, "grade_id": "ex1_generate_kernel", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "77ab7f3a556b7f07488306e005630c71", "grade": false, "grade_id": "ex1_generate_kernel", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def generate_kernel(x, params, kernel_size, stride=1, groups=1):
     """The involution kernel (B, H_out, W_out, G, K, K) generated from x (B, H, W, C)."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: the 3 x 3 kernel at the top-left position of a small random input.
+print(generate_kernel(rng.normal(size=(1, 4, 4, 4)), init_params(4, seed=5), 3)[0, 0, 0, 0].round(3))
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "0528e085d8efc26aed49adb1b7c4e92b", "grade": true, "grade_id": "ex1_test_generate_kernel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -261,11 +267,15 @@ print("Your kernel generation matches the Keras layer.")
 # padded input and sum it times the kernel of that position and of the channel's group. Read $K$, $G$
 # and the output size from `kernel.shape`. This version is slow; it is the one to trust.
 
-# %% nbgrader={"cell_type": "code", "checksum": "ab7a0301156ab9bba4f0452f3865eaf0", "grade": false, "grade_id": "ex2_involution_naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "cd609d5f66ec8c2b14f07301599aa81f", "grade": false, "grade_id": "ex2_involution_naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_naive(x, kernel, stride=1):
     """Involution of x (B, H, W, C) with kernel (B, H_out, W_out, G, K, K), by explicit loops."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: with an all-ones input and kernel, each output counts the pixels of its window inside the image.
+print(involution_naive(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)))[0, :, :, 0])
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "e5f64818df30cdc4f062c93c4f21d2e9", "grade": true, "grade_id": "ex2_test_involution_naive", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -314,11 +324,15 @@ def involution_unfold(x, kernel, stride=1):
     return out.reshape(batch, out_h, out_w, channels)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "bdeba06ff490f9bf1c0d62cdb8d61622", "grade": false, "grade_id": "ex3_involution_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "ab89eac7c135682db62289f9c10ec509", "grade": false, "grade_id": "ex3_involution_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_forward(x, kernel, stride=1):
     """Involution of x (B, H, W, C) with kernel (B, H_out, W_out, G, K, K): a sum of K*K shifted slices."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: the same count with stride 2 on a 5 x 5 input: windows centred on rows and columns 0, 2, 4.
+print(involution_forward(np.ones((1, 5, 5, 1)), np.ones((1, 3, 3, 1, 3, 3)), stride=2)[0, :, :, 0])
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "82eeea778dd5559d902c148de78b15bb", "grade": true, "grade_id": "ex3_test_involution_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -457,7 +471,7 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # computed by `checks.grad_check` in float64: the relative error $\|a - n\| / (\|a\| + \|n\|)$ between
 # your gradient $a$ and the numerical one $n$ must be below $10^{-6}$.
 
-# %% nbgrader={"cell_type": "code", "checksum": "2b2756cb8f9f4af7a62ed25e2386eead", "grade": false, "grade_id": "ex4_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "76b49fcdcaf7758967fc9034c4de0e03", "grade": false, "grade_id": "ex4_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_backward(x, kernel, grad_out, stride=1):
     """Gradients (grad_x, grad_kernel) of a loss, given grad_out = dL/d(involution output)."""
     # YOUR CODE HERE
@@ -474,6 +488,10 @@ def generate_kernel_backward(x, params, grad_kernel, kernel_size, stride=1, grou
     """Gradients of a loss through kernel generation, given grad_kernel = dL/d(kernel)."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: with all-ones arrays, each input pixel's gradient counts the windows it belongs to.
+print(involution_backward(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))[0][0, :, :, 0])
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "03b3be12b7461fcfda1c1a3352f84cc4", "grade": true, "grade_id": "ex4_test_multiply_add", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -550,7 +568,7 @@ print("Your gradients through kernel generation match the numerical ones.")
 # `conv_params(channels, kernel_size)` and `conv_macs(height, width, channels, kernel_size, stride=1)`
 # (output size $\lceil H/s \rceil \times \lceil W/s \rceil$ for both operators). Each returns an `int`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "3aa3b1877e32d22c6062ffb8a7203ca9", "grade": false, "grade_id": "ex5_counting", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "ace1de9b610fc4a3ab152ef364e42aec", "grade": false, "grade_id": "ex5_counting", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_params(channels, kernel_size, groups, reduction_ratio):
     """Trainable parameters of an involution layer."""
     # YOUR CODE HERE
@@ -573,6 +591,10 @@ def conv_macs(height, width, channels, kernel_size, stride=1):
     """Multiply-adds of a C -> C convolution on one H x W x C input."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: one involution layer of the Keras example's network (C=3, K=3, G=1, r=2).
+print(involution_params(3, 3, 1, 2), "parameters")
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "bb67c20ec9b402e14789bd787c4442d8", "grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -627,11 +649,15 @@ ic.record("7x7 convolution / involution multiply-adds (C=64)", mac_ratio, "x")
 # `(B, len(positions), G, K, K)`, computed from the pixels at those positions (do not generate the
 # kernel for the whole image). Fancy indexing `x[:, rows, cols]` gathers the pixels.
 
-# %% nbgrader={"cell_type": "code", "checksum": "b2bf28fa4451b2ecd50ec004325dc3a7", "grade": false, "grade_id": "ex6_kernels_at", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "07abeb4df97d5cb1afec3d4aecd9b4e0", "grade": false, "grade_id": "ex6_kernels_at", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernels_at(x, params, positions, kernel_size, groups=1):
     """The stride-1 involution kernels (B, n, G, K, K) at the n (row, col) positions of x."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: kernels at two positions of a random 41 x 57 image.
+print(kernels_at(rng.normal(size=(1, 41, 57, 4)), init_params(4, seed=5), [(0, 0), (40, 56)], 3).shape)
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "1cc430652b1cd60c7f986fca5b937514", "grade": true, "grade_id": "ex6_test_kernels_at", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}

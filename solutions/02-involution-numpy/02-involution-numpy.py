@@ -89,8 +89,6 @@ rng = np.random.default_rng(0)
 # $\sigma$ is ReLU, and $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per
 # group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
 # Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel.
-#
-# The figure shows what each operator applies at three positions of an image, to three channels.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The weights, and the course's Keras layer as a reference
@@ -187,7 +185,11 @@ def conv_kernels_for_figure(channels, kernel_size, seed=0):
     return np.random.default_rng(seed).normal(size=(channels, kernel_size, kernel_size))
 
 
-# What each operator applies at three positions of a random image, to three channels.
+# %% [markdown] nbgrader={"grade": false, "grade_id": "md_sharing_figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# The figure shows which kernel each operator applies at three positions of a random image, to three
+# channels: the involution kernels come from the Keras layer with random weights (one group).
+
+# %% nbgrader={"grade": false, "grade_id": "sharing_figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
 figure_params = init_params(3, kernel_size=5, groups=1, reduction_ratio=1, seed=3)
 figure_image = rng.normal(size=(1, 12, 12, 3))
 figure_positions = [(2, 2), (6, 9), (10, 4)]
@@ -230,6 +232,10 @@ def generate_kernel(x, params, kernel_size, stride=1, groups=1):
     batch, out_h, out_w, _ = spanned.shape
     return spanned.reshape(batch, out_h, out_w, groups, kernel_size, kernel_size)
     ### END SOLUTION
+
+
+# Try it: the 3 x 3 kernel at the top-left position of a small random input.
+print(generate_kernel(rng.normal(size=(1, 4, 4, 4)), init_params(4, seed=5), 3)[0, 0, 0, 0].round(3))
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_generate_kernel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -299,6 +305,10 @@ def involution_naive(x, kernel, stride=1):
                     out[b, i, j, c] = np.sum(window * kernel[b, i, j, c // group_width])
     return out
     ### END SOLUTION
+
+
+# Try it: with an all-ones input and kernel, each output counts the pixels of its window inside the image.
+print(involution_naive(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)))[0, :, :, 0])
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test_involution_naive", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -373,6 +383,10 @@ def involution_forward(x, kernel, stride=1):
             total += window * kernel[:, :, :, :, ki, kj, None]
     return total.reshape(x.shape[0], rows_out, cols_out, x.shape[-1])
     ### END SOLUTION
+
+
+# Try it: the same count with stride 2 on a 5 x 5 input: windows centred on rows and columns 0, 2, 4.
+print(involution_forward(np.ones((1, 5, 5, 1)), np.ones((1, 3, 3, 1, 3, 3)), stride=2)[0, :, :, 0])
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_involution_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -587,6 +601,10 @@ def generate_kernel_backward(x, params, grad_kernel, kernel_size, stride=1, grou
     ### END SOLUTION
 
 
+# Try it: with all-ones arrays, each input pixel's gradient counts the windows it belongs to.
+print(involution_backward(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))[0][0, :, :, 0])
+
+
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_multiply_add", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 def check_multiply_add_gradients(shape, kernel_size, stride, groups, seed, samples=None):
     """Relative errors of involution_backward against centred differences of involution_unfold."""
@@ -713,6 +731,10 @@ def conv_macs(height, width, channels, kernel_size, stride=1):
     ### END SOLUTION
 
 
+# Try it: one involution layer of the Keras example's network (C=3, K=3, G=1, r=2).
+print(involution_params(3, 3, 1, 2), "parameters")
+
+
 # %% nbgrader={"grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 def keras_trainable(layer, channels):
     """Trainable parameter count of a Keras layer built for ``channels`` input channels."""
@@ -789,6 +811,10 @@ def kernels_at(x, params, positions, kernel_size, groups=1):
     spanned = activated @ params["span_w"] + params["span_b"]
     return spanned.reshape(x.shape[0], len(positions), groups, kernel_size, kernel_size)
     ### END SOLUTION
+
+
+# Try it: kernels at two positions of a random 41 x 57 image.
+print(kernels_at(rng.normal(size=(1, 41, 57, 4)), init_params(4, seed=5), [(0, 0), (40, 56)], 3).shape)
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex6_test_kernels_at", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
