@@ -38,3 +38,631 @@ except ModuleNotFoundError:
     import involution_course as ic
 
 profile = ic.setup_notebook()
+
+# %% [markdown]
+# ## 0 · Images and networks
+#
+# We look at one test image of each CIFAR-10 class. The network is the one of the Keras example
+# "Involutional neural networks": three involution layers (3 channels, $K = 3$, $G = 1$, $r = 2$)
+# with max pooling after the first two, then two dense layers. When notebook 04 saved its trained
+# copy (`build/models/example_involution.keras`) we inspect that one; in any case we also train a
+# short run here, keeping the kernels at its start, middle and end for section 6, and a twin network
+# with a 3×3 convolution in place of each involution, whose kernels we compare with involution's.
+
+# %% nbgrader={"grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import keras
+import numpy as np
+
+from involution_course import figures as figs
+from involution_course import kernels as kern
+from involution_course.layers import Involution
+from involution_course.progress import progress_bar
+
+(x_train, y_train), (x_test, y_test) = ic.load_profile_data()
+# The first test image of each class, in class order.
+picks = [int(np.flatnonzero(y_test[:, 0] == label)[0]) for label in range(len(ic.CLASS_NAMES))]
+images = x_test[picks]
+class_labels = list(ic.CLASS_NAMES)
+inputs = (images / 255.0).astype("float32")
+print(f"{len(x_train)} training images, {len(images)} images to inspect, shape {images.shape[1:]}")
+
+# %% nbgrader={"grade": false, "grade_id": "train", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# A short training run: at most 5 epochs on at most 10,000 images (256 when autograding).
+short_size = 256 if profile.name == "grading" else min(len(x_train), 10_000)
+short_epochs = min(profile.epochs, 5)
+snapshots = kern.KernelSnapshots(inputs)
+networks = {}
+for spatial in progress_bar(["involution", "conv"], desc="Training", unit="network"):
+    model = kern.build_small_network(spatial)
+    model.fit(
+        x_train[:short_size] / 255.0, y_train[:short_size], epochs=short_epochs,
+        batch_size=profile.batch_size, verbose=0,
+        callbacks=[snapshots] if spatial == "involution" else [],
+    )
+    networks[spatial] = model
+accuracy = {
+    spatial: float(model.evaluate(x_test / 255.0, y_test, batch_size=500, verbose=0)[1])
+    for spatial, model in networks.items()
+}
+print(f"Trained here on {short_size} images for {short_epochs} epoch(s); test accuracy: "
+      f"involution {accuracy['involution']:.3f}, convolution {accuracy['conv']:.3f} (chance: 0.100).")
+
+saved = kern.saved_model_path("example_involution")
+network = keras.models.load_model(saved) if saved else networks["involution"]
+print(f"Inspecting {'the network saved by notebook 04' if saved else 'the network trained here'}.")
+
+# %% [markdown]
+# ## 1 · Kernels out of the network
+#
+# An involution layer generates its kernel from its own input: for input $x$ of shape
+# $(B, H, W, C)$ it computes, at every position $(i, j)$,
+#
+# $$\mathcal{H}_{i,j} = W_1\,\sigma\!\left(W_0\, x_{i,j}\right) \in \mathbb{R}^{G K^2},$$
+#
+# ($W_0$: the 1×1 "reduce" convolution, $\sigma$: batch normalisation and ReLU, $W_1$: the 1×1
+# "span" convolution), reshaped to $G$ kernels of $K \times K$. The course's layer returns them with
+# `layer.generate_kernel(x)` as an array of shape $(B, H_\text{out}, W_\text{out}, G, K, K)$.
+#
+# To see them for real images we need each involution layer's *input*, which comes out of the layers
+# before it. A Keras functional model can give us that: `layer.input` is the symbolic tensor that
+# flows into `layer`, and `keras.Model(model.inputs, outputs)` builds a model from the network's
+# input (`model.input`) to any tensors computed from it. One detail: calling `layer.generate_kernel` on a symbolic
+# tensor would put the layer's inner layers (`reduce`, `bn`, `span`) into the new model, and with
+# two involution layers there would be two layers called `reduce`, which Keras refuses. The course's
+# wrapper `kern.KernelOutput(layer)` is a layer whose output is `layer.generate_kernel` of its
+# input: call it on `layer.input`.
+#
+# **Exercise 1 (2 points).** Write `kernel_model(model)`: a `keras.Model` with the same input as
+# `model` whose outputs are the generated kernels of each `Involution` layer of `model`, in the
+# order of `model.layers`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex1_kernel_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def kernel_model(model):
+    """A model from ``model``'s inputs to the kernel of each of its Involution layers."""
+    ### BEGIN SOLUTION
+    involutions = [layer for layer in model.layers if isinstance(layer, Involution)]
+    outputs = [kern.KernelOutput(layer)(layer.input) for layer in involutions]
+    return keras.Model(model.input, outputs)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import warnings
+
+
+def _ex1_network(seed, settings):
+    """A small network with an Involution layer per (kernel_size, stride, groups), convolutions between."""
+    keras.utils.set_random_seed(seed)
+    inputs_ = keras.Input((12, 12, 4))
+    x = inputs_
+    for number, (size, stride, groups) in enumerate(settings):
+        x = Involution(size, stride, groups, 2, name=f"ex1_inv_{number}")(x)
+        x = keras.layers.Conv2D(4, 1, activation="relu", name=f"ex1_conv_{number}")(x)
+    return keras.Model(inputs_, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def _ex1_expected(model, batch):
+    """Each involution layer's kernel, computed layer by layer from its own input."""
+    expected = []
+    for layer in model.layers:
+        if isinstance(layer, Involution):
+            layer_input = keras.Model(model.input, layer.input)(batch)
+            expected.append(keras.ops.convert_to_numpy(layer.generate_kernel(layer_input)))
+    return expected
+
+
+def _ex1_check(settings, seed):
+    with warnings.catch_warnings():
+        # Keras warns when a model built on a list of inputs gets a bare array; both are fine.
+        warnings.filterwarnings("ignore", message="The structure of `inputs`")
+        _ex1_compare(settings, seed)
+
+
+def _ex1_compare(settings, seed):
+    model = _ex1_network(seed, settings)
+    batch = np.random.default_rng(seed).normal(size=(2, 12, 12, 4)).astype("float32")
+    extractor = kernel_model(model)
+    assert isinstance(extractor, keras.Model), f"kernel_model should return a keras.Model; got {type(extractor).__name__}"
+    got = extractor(batch)
+    got = list(got) if isinstance(got, (list, tuple)) else [got]
+    expected = _ex1_expected(model, batch)
+    assert len(got) == len(expected), f"expected {len(expected)} outputs (one per Involution layer); got {len(got)}"
+    for number, (out, want) in enumerate(zip(got, expected)):
+        out = keras.ops.convert_to_numpy(out)
+        assert out.shape == want.shape, f"output {number}: expected shape {want.shape}; got {out.shape}"
+        assert np.allclose(out, want, atol=1e-5), f"output {number}: the kernels differ from the layer's generate_kernel"
+
+
+_ex1_check([(3, 1, 1), (3, 1, 1)], seed=1)
+### BEGIN HIDDEN TESTS
+_ex1_check([(5, 1, 2), (3, 2, 4), (3, 1, 1)], seed=2)
+_ex1_check([(3, 2, 1)], seed=3)
+### END HIDDEN TESTS
+print("kernel_model passes the tests.")
+
+# %%
+layer_names = [layer.name for layer in network.layers if isinstance(layer, Involution)]
+layer_kernels = kern.generated_kernels(kernel_model(network), inputs)
+for name, kernels in zip(layer_names, layer_kernels):
+    print(f"{name}: kernels of shape {kernels.shape}")
+
+# %% [markdown]
+# ## 2 · One number per position
+#
+# A kernel is $G K^2$ numbers per position; to draw one picture per layer the Keras example sums
+# them. For image $b$ at position $(i, j)$ the **kernel sum** is
+#
+# $$m_{b,i,j} = \sum_{g=1}^{G} \sum_{k_i = 0}^{K-1} \sum_{k_j = 0}^{K-1} \mathcal{H}_{b,i,j,g,k_i,k_j}.$$
+#
+# A large sum means the layer passes on a lot of that neighbourhood (the kernel is a weighted sum
+# of $K^2$ pixels); a sum near 0 means it passes on little, or that positive and negative weights
+# cancel. To draw maps of several images on one colour scale we rescale them with a common lower
+# and upper value:
+#
+# $$\hat m = \operatorname{clip}\!\left(\frac{m - \text{low}}{\text{high} - \text{low}},\ 0,\ 1\right),$$
+#
+# with `low` and `high` defaulting to the smallest and largest value of the array.
+#
+# **Exercise 2 (2 points).** Write `kernel_maps(kernels)`, which sums the last three axes
+# $(G, K, K)$ of an array of any number of leading axes, and `normalise(maps, low=None, high=None)`
+# as defined above, returning floats. When `high == low` (a constant map) return zeros of the same
+# shape rather than dividing by zero.
+
+# %% nbgrader={"grade": false, "grade_id": "ex2_maps", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def kernel_maps(kernels):
+    """(..., G, K, K) -> (...): the sum of each position's kernels."""
+    ### BEGIN SOLUTION
+    return np.asarray(kernels).sum(axis=(-3, -2, -1))
+    ### END SOLUTION
+
+
+def normalise(maps, low=None, high=None):
+    """Rescale to [0, 1] with ``low`` -> 0, ``high`` -> 1 (defaults: min and max), clipped."""
+    ### BEGIN SOLUTION
+    maps = np.asarray(maps, dtype=float)
+    low = maps.min() if low is None else low
+    high = maps.max() if high is None else high
+    if high == low:
+        return np.zeros_like(maps)
+    return np.clip((maps - low) / (high - low), 0.0, 1.0)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_rng = np.random.default_rng(22)
+_kernels = _rng.normal(size=(2, 4, 5, 1, 3, 3))
+_got = np.asarray(kernel_maps(_kernels))
+assert _got.shape == (2, 4, 5), f"kernel_maps of kernels (2, 4, 5, 1, 3, 3) should have shape (2, 4, 5); got {_got.shape}"
+_want = np.array([[[[_kernels[b, i, j].sum() for j in range(5)] for i in range(4)] for b in range(2)]])[0]
+assert np.allclose(_got, _want), "kernel_maps should sum each position's G x K x K values"
+
+_maps = np.array([[2.0, 4.0], [6.0, 10.0]])
+_got = np.asarray(normalise(_maps))
+assert np.allclose(_got, [[0.0, 0.25], [0.5, 1.0]]), f"normalise([[2, 4], [6, 10]]) should be [[0, .25], [.5, 1]]; got {_got}"
+_got = np.asarray(normalise(_maps, low=4.0, high=8.0))
+assert np.allclose(_got, [[0.0, 0.0], [0.5, 1.0]]), f"with low=4, high=8 values should be clipped to [0, 1]; got {_got}"
+### BEGIN HIDDEN TESTS
+_kernels = _rng.normal(size=(3, 2, 2, 4, 5, 5))
+assert np.allclose(kernel_maps(_kernels), _kernels.reshape(3, 2, 2, -1).sum(axis=-1)), "kernel_maps must sum over all groups too"
+_one = _rng.normal(size=(6, 7, 2, 3, 3))
+assert np.allclose(kernel_maps(_one), _one.reshape(6, 7, -1).sum(axis=-1)), "kernel_maps must work for one image (H, W, G, K, K)"
+_got = np.asarray(normalise(np.full((3, 3), 7.0)))
+assert _got.shape == (3, 3) and np.all(_got == 0), f"a constant map should normalise to zeros; got {_got}"
+_maps = _rng.normal(size=(4, 8, 8))
+_got = np.asarray(normalise(_maps))
+assert np.allclose(_got, (_maps - _maps.min()) / (_maps.max() - _maps.min())), "normalise should use the array's min and max by default"
+_got = np.asarray(normalise(np.array([1, 2, 3]), low=0, high=4))
+assert np.allclose(_got, [0.25, 0.5, 0.75]), f"normalise of integers should give floats; got {_got}"
+### END HIDDEN TESTS
+print("kernel_maps and normalise pass the tests.")
+
+# %% [markdown]
+# Now the example's view: for each layer, the kernel sums of the ten images. Maps of one layer
+# share one scale (that layer's smallest and largest sum over the ten images), so they can be
+# compared across images; the row label gives that range, since the layers' sums differ in size.
+
+# %%
+layer_maps = [kernel_maps(kernels) for kernels in layer_kernels]
+map_ranges = [(float(maps.min()), float(maps.max())) for maps in layer_maps]
+figs.map_grid(
+    images,
+    [normalise(maps) for maps in layer_maps],
+    [f"{name}\n[{low:.2f}, {high:.2f}]" for name, (low, high) in zip(layer_names, map_ranges)],
+    class_labels,
+    scale_label="kernel sum, rescaled per layer\n(0 = layer's min, 1 = its max)",
+    title="Kernel sums of each involution layer",
+)
+
+# %% [markdown]
+# ## 3 · Maps over the images
+#
+# The maps of deeper layers are smaller than the image (max pooling halves the size twice:
+# 32, 16 and 8 pixels wide). Each value of a map belongs to a block of input pixels, so we enlarge
+# a map of size $h \times w$ to the image's $H \times W$ by **repeating** each value over its block
+# of $(H/h) \times (W/w)$ pixels (no invented values between them). Then we colour it with a colour
+# map $c(\cdot)$ (matplotlib's `colormaps[cmap]`, whose output has four channels, RGBA: keep the
+# first three) and blend it over the image $I$ scaled to $[0, 1]$:
+#
+# $$O = (1 - \alpha)\, I + \alpha\, c(\hat m_\uparrow).$$
+#
+# **Exercise 3 (2 points).** Write `upsample(heat, size)`, which repeats a 2-D map to `size`
+# $= (H, W)$ (raise a `ValueError` when $H$ or $W$ is not a whole multiple of the map's size), and
+# `overlay(image, heat, alpha=0.5, cmap="inferno")`, which returns $O$ as floats of shape
+# $(H, W, 3)$. `image` is uint8 in $[0, 255]$ (divide by 255) or already floats in $[0, 1]$;
+# `heat` is in $[0, 1]$. Hint: `np.repeat`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex3_overlay", "locked": false, "schema_version": 3, "solution": true, "task": false}
+from matplotlib import colormaps
+
+
+def upsample(heat, size):
+    """Repeat each value of a map (h, w) over its block of a (H, W) image."""
+    ### BEGIN SOLUTION
+    heat = np.asarray(heat)
+    height, width = size
+    if height % heat.shape[0] or width % heat.shape[1]:
+        raise ValueError(f"cannot upsample {heat.shape} to {size}: not a whole multiple")
+    return np.repeat(np.repeat(heat, height // heat.shape[0], axis=0), width // heat.shape[1], axis=1)
+    ### END SOLUTION
+
+
+def overlay(image, heat, alpha=0.5, cmap="inferno"):
+    """Blend the coloured, upsampled map over the image: (1 - alpha) * image + alpha * colour."""
+    ### BEGIN SOLUTION
+    image = np.asarray(image)
+    pixels = image / 255.0 if image.dtype == np.uint8 else image.astype(float)
+    colour = colormaps[cmap](upsample(heat, image.shape[:2]))[..., :3]
+    return (1 - alpha) * pixels + alpha * colour
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test_overlay", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_got = np.asarray(upsample(np.array([[1, 2], [3, 4]]), (4, 6)))
+_want = np.array([[1, 1, 1, 2, 2, 2]] * 2 + [[3, 3, 3, 4, 4, 4]] * 2)
+assert _got.shape == (4, 6) and np.array_equal(_got, _want), f"upsample([[1, 2], [3, 4]], (4, 6)) should be\n{_want}\ngot\n{_got}"
+try:
+    upsample(np.zeros((3, 3)), (8, 8))
+except ValueError:
+    pass
+else:
+    raise AssertionError("upsample of a 3x3 map to 8x8 should raise a ValueError")
+
+_rng = np.random.default_rng(33)
+_image = _rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+_heat = _rng.random((4, 4))
+_colour = colormaps["inferno"](np.kron(_heat, np.ones((2, 2))))[..., :3]
+_got = np.asarray(overlay(_image, _heat, alpha=0.5))
+assert _got.shape == (8, 8, 3), f"overlay of an 8x8 image should have shape (8, 8, 3); got {_got.shape}"
+assert np.allclose(_got, 0.5 * _image / 255.0 + 0.5 * _colour), "overlay should be (1 - alpha) * image / 255 + alpha * colour"
+### BEGIN HIDDEN TESTS
+_heat = _rng.random((2, 4))
+assert np.allclose(upsample(_heat, (8, 8)), np.kron(_heat, np.ones((4, 2)))), "upsample must handle different row and column factors"
+_float_image = _rng.random((8, 8, 3))
+_colour = colormaps["viridis"](np.kron(_heat, np.ones((4, 2))))[..., :3]
+_got = np.asarray(overlay(_float_image, _heat, alpha=0.3, cmap="viridis"))
+assert np.allclose(_got, 0.7 * _float_image + 0.3 * _colour), "overlay of a float image must not divide by 255, and must use alpha and cmap"
+assert np.allclose(overlay(_image, np.zeros((8, 8)), alpha=0.0), _image / 255.0), "with alpha=0 the overlay is the image"
+### END HIDDEN TESTS
+print("upsample and overlay pass the tests.")
+
+# %% [markdown]
+# Each layer's maps over the ten images (rescaled per layer as above). Bright regions are positions
+# whose kernels sum high.
+
+# %%
+layer_overlays = [
+    np.stack([overlay(image, heat) for image, heat in zip(images, normalise(maps))]) for maps in layer_maps
+]
+figs.overlay_grid(images, layer_overlays, layer_names, class_labels, title="Kernel sums over the images")
+
+# %% [markdown]
+# ## 4 · The kernel itself
+#
+# A sum hides the kernel's shape. Below are the full $3 \times 3$ kernels of the first involution
+# layer at two positions of one image: near the centre, where CIFAR-10 objects usually are, and in
+# a corner, usually background. Beside them is a kernel of the twin network's first convolution
+# (the weights from input channel 0 to output channel 0, the role the involution kernel plays for
+# channel 0). The convolution applies that same kernel at *every* position; involution makes a new
+# one at each.
+
+# %%
+first = layer_kernels[0]                       # (N, H, W, G, K, K)
+chosen = 0                                     # which of the ten images
+object_pixel, background_pixel = (16, 16), (1, 1)
+conv_weight = keras.ops.convert_to_numpy(networks["conv"].get_layer("conv_1").kernel)  # (K, K, C_in, C_out)
+figs.kernel_panels(
+    images[chosen],
+    {
+        f"involution at {object_pixel}": first[chosen][object_pixel][0],
+        f"involution at {background_pixel}": first[chosen][background_pixel][0],
+        "convolution\n(every position)": conv_weight[:, :, 0, 0],
+    },
+    {"object": object_pixel, "background": background_pixel},
+    title=f"{layer_names[0]}: kernels of a {class_labels[chosen]} image",
+)
+
+# %% [markdown]
+# **Explore.** Choose an image, a layer and a position. In Jupyter this is an interactive view;
+# where widgets do not render (Colab, an exported HTML page) you get a static figure of each layer's
+# kernel at the centre of the first image instead.
+
+# %%
+figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0])
+
+# %% [markdown]
+# ## 5 · Location-specific, measured
+#
+# How different are the kernels of one image from position to position? Flatten each position's
+# kernel into a vector $h_p \in \mathbb{R}^{G K^2}$, scale it to unit length $u_p = h_p / \lVert h_p
+# \rVert$, and average the cosine similarity over all pairs of *different* positions. With $N$
+# positions:
+#
+# $$S = \frac{1}{N(N-1)} \sum_{p \ne q} u_p \cdot u_q = \frac{\bigl\lVert \sum_p u_p \bigr\rVert^2 - N}{N(N-1)},$$
+#
+# since $\lVert \sum_p u_p \rVert^2 = \sum_{p, q} u_p \cdot u_q$ and each of the $N$ terms with
+# $p = q$ is 1. The right-hand form needs no $N \times N$ table. A kernel that is all zeros has no
+# direction: leave such positions out, so $N$ counts the positions with a non-zero kernel. (They
+# occur: where the reduce step's ReLU outputs zeros, the kernel is the span's bias, which starts at 0.) A convolution uses the same kernel
+# everywhere, so its $S$ is exactly 1; $S$ near 1 means an involution layer's kernels differ mostly
+# in size, not in shape; lower values mean different shapes at different positions.
+#
+# **Exercise 4 (2 points).** Write `position_similarity(kernels)` for the kernels of *one* image,
+# an array of shape $(H, W, \ldots)$ (any trailing shape: one kernel per position), returning $S$
+# as a Python float, or `float("nan")` when fewer than two positions have a non-zero kernel.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4_similarity", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def position_similarity(kernels):
+    """Mean cosine similarity between the kernels at every two different positions."""
+    ### BEGIN SOLUTION
+    kernels = np.asarray(kernels, dtype=float)
+    vectors = kernels.reshape(kernels.shape[0] * kernels.shape[1], -1)
+    norms = np.linalg.norm(vectors, axis=1)
+    units = vectors[norms > 0] / norms[norms > 0, None]
+    count = len(units)
+    if count < 2:
+        return float("nan")
+    total = units.sum(axis=0)
+    return float((total @ total - count) / (count * (count - 1)))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test_similarity", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def _ex4_expected(kernels):
+    vectors = np.asarray(kernels, dtype=float).reshape(kernels.shape[0] * kernels.shape[1], -1)
+    vectors = vectors[np.abs(vectors).sum(axis=1) > 0]
+    pairs = [
+        vectors[p] @ vectors[q] / (np.linalg.norm(vectors[p]) * np.linalg.norm(vectors[q]))
+        for p in range(len(vectors)) for q in range(len(vectors)) if p != q
+    ]
+    return float(np.mean(pairs))
+
+
+_same = np.broadcast_to(np.arange(1.0, 10.0).reshape(1, 3, 3), (4, 4, 1, 3, 3))
+_got = position_similarity(_same)
+assert isinstance(_got, float), f"position_similarity should return a float; got {type(_got).__name__}"
+assert abs(_got - 1.0) < 1e-9, f"the same kernel at every position should give 1.0; got {_got}"
+_with_zero = np.array(_same)
+_with_zero[2, 3] = 0.0                                 # one position with an all-zero kernel
+assert abs(position_similarity(_with_zero) - 1.0) < 1e-9, "leave out the all-zero kernel: the rest are identical, S = 1"
+_opposite = np.array([[[1.0, 0.0]], [[-2.0, 0.0]]])   # two positions, kernels pointing opposite ways
+assert abs(position_similarity(_opposite) + 1.0) < 1e-9, f"opposite kernels should give -1.0; got {position_similarity(_opposite)}"
+_rng = np.random.default_rng(44)
+_kernels = _rng.normal(size=(3, 4, 1, 3, 3))
+assert abs(position_similarity(_kernels) - _ex4_expected(_kernels)) < 1e-9, (
+    f"expected {_ex4_expected(_kernels):.6f}; got {position_similarity(_kernels):.6f}"
+)
+### BEGIN HIDDEN TESTS
+_kernels = _rng.normal(size=(5, 3, 2, 5, 5)) + 0.5
+assert abs(position_similarity(_kernels) - _ex4_expected(_kernels)) < 1e-9, "wrong value for G=2, K=5 kernels"
+_scaled = _kernels * _rng.uniform(0.1, 10.0, size=(5, 3, 1, 1, 1))
+assert abs(position_similarity(_scaled) - _ex4_expected(_kernels)) < 1e-9, "scaling a kernel must not change cosine similarity"
+_orthogonal = np.eye(4).reshape(2, 2, 4)
+assert abs(position_similarity(_orthogonal)) < 1e-9, "orthogonal kernels should give 0.0"
+_holes = _rng.normal(size=(4, 4, 1, 3, 3))
+_holes[0, 1] = 0.0
+_holes[3, 2] = 0.0
+assert abs(position_similarity(_holes) - _ex4_expected(_holes)) < 1e-9, "positions with all-zero kernels must be left out"
+assert np.isnan(position_similarity(np.zeros((2, 2, 3)))), "with no non-zero kernel the similarity should be nan"
+### END HIDDEN TESTS
+print("position_similarity passes the tests.")
+
+# %% [markdown]
+# For every image and involution layer, and for each convolution of the twin network (its whole
+# weight, the same at every position):
+
+# %%
+involution_scores = np.array([[position_similarity(kernels[b]) for kernels in layer_kernels] for b in range(len(images))])
+conv_names = [f"conv_{index}" for index in (1, 2, 3)]
+conv_scores = [
+    position_similarity(kern.convolution_kernels(networks["conv"].get_layer(name).kernel.numpy(), *kernels.shape[1:3]))
+    for name, kernels in zip(conv_names, layer_kernels)
+]
+for name, scores, conv in zip(layer_names, involution_scores.T, conv_scores):
+    print(f"{name}: mean S over images {scores.mean():.3f} (range {scores.min():.3f} to {scores.max():.3f}); "
+          f"convolution {conv:.3f}")
+    ic.record(f"kernel similarity S, {name}", float(scores.mean()), show=False)
+ic.record("kernel similarity S, convolution", float(np.mean(conv_scores)), show=False)
+figs.similarity_bars(layer_names, involution_scores, conv_scores)
+
+# %% [markdown]
+# ## 6 · Involution and local self-attention
+#
+# The paper calls involution a generalisation of self-attention. Take a *local* self-attention over
+# the same $K \times K$ window: queries and keys are 1×1 projections, $q_{i,j} = W_Q^\top x_{i,j}$ and
+# $k_{i,j} = W_K^\top x_{i,j}$ with $W_Q, W_K \in \mathbb{R}^{C \times d}$, and the weight of the
+# neighbour at offset $(k_i, k_j)$ of position $(i, j)$ is
+#
+# $$a_{i,j,k_i,k_j} = \frac{\exp\left(q_{i,j} \cdot k_{i + k_i - p,\ j + k_j - p} / \sqrt{d}\right)}
+#   {\sum_{(k_i', k_j') \text{ inside}} \exp\left(q_{i,j} \cdot k_{i + k_i' - p,\ j + k_j' - p} / \sqrt{d}\right)},
+#   \qquad p = \tfrac{K - 1}{2},$$
+#
+# where only neighbours inside the image count (those outside get weight 0). The output would then be
+# $\sum_{k_i, k_j} a_{i,j,k_i,k_j}\, v_{i + k_i - p,\, j + k_j - p}$: the same shape of computation as
+# involution, a weight per position and neighbour.
+#
+# **Exercise 5 (3 points).** Write `local_attention_weights(x, w_query, w_key, kernel_size)` for
+# `x` of shape $(B, H, W, C)$, returning $a$ of shape $(B, H, W, K, K)$. Hints: project with `@`,
+# pad the keys with `np.pad`, loop over the $K^2$ offsets (not over positions), and set the logits of
+# outside neighbours to `-np.inf` before the softmax; subtract the window's maximum before `np.exp`
+# so that large logits do not overflow.
+
+# %% nbgrader={"grade": false, "grade_id": "ex5_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def local_attention_weights(x, w_query, w_key, kernel_size):
+    """Softmax weights of each position over its K x K neighbourhood: (B, H, W, K, K)."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=float)
+    batch, height, width, _ = x.shape
+    pad = (kernel_size - 1) // 2
+    queries = x @ w_query
+    keys = np.pad(x @ w_key, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    inside = np.pad(np.ones((height, width), dtype=bool), pad)
+    logits = np.full((batch, height, width, kernel_size, kernel_size), -np.inf)
+    for ki in range(kernel_size):
+        for kj in range(kernel_size):
+            scores = (queries * keys[:, ki:ki + height, kj:kj + width]).sum(axis=-1) / np.sqrt(w_query.shape[1])
+            logits[..., ki, kj] = np.where(inside[ki:ki + height, kj:kj + width], scores, -np.inf)
+    logits = logits - logits.max(axis=(-2, -1), keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=(-2, -1), keepdims=True)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex5_test_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+def _ex5_expected(x, w_query, w_key, size):
+    """Position by position, neighbour by neighbour, straight from the formula."""
+    batch, height, width, _ = x.shape
+    pad, dim = (size - 1) // 2, w_query.shape[1]
+    out = np.zeros((batch, height, width, size, size))
+    for b in range(batch):
+        for i in range(height):
+            for j in range(width):
+                query = x[b, i, j] @ w_query
+                logits = {}
+                for ki in range(size):
+                    for kj in range(size):
+                        r, c = i + ki - pad, j + kj - pad
+                        if 0 <= r < height and 0 <= c < width:
+                            logits[ki, kj] = query @ (x[b, r, c] @ w_key) / np.sqrt(dim)
+                top = max(logits.values())
+                norm = sum(np.exp(v - top) for v in logits.values())
+                for (ki, kj), v in logits.items():
+                    out[b, i, j, ki, kj] = np.exp(v - top) / norm
+    return out
+
+
+_rng = np.random.default_rng(55)
+_x = _rng.normal(size=(1, 4, 5, 3))
+_wq, _wk = _rng.normal(size=(3, 2)), _rng.normal(size=(3, 2))
+_got = np.asarray(local_attention_weights(_x, _wq, _wk, 3))
+assert _got.shape == (1, 4, 5, 3, 3), f"expected weights of shape (1, 4, 5, 3, 3); got {_got.shape}"
+assert np.allclose(_got.sum(axis=(-2, -1)), 1.0), "the weights of each window should sum to 1"
+assert np.allclose(_got[0, 0, 0, 0, :], 0.0), "neighbours outside the image should get weight 0"
+assert np.allclose(_got, _ex5_expected(_x, _wq, _wk, 3), atol=1e-9), "the weights differ from the formula"
+### BEGIN HIDDEN TESTS
+_x = _rng.normal(size=(2, 6, 4, 4))
+_wq, _wk = _rng.normal(size=(4, 3)), _rng.normal(size=(4, 3))
+assert np.allclose(local_attention_weights(_x, _wq, _wk, 5), _ex5_expected(_x, _wq, _wk, 5), atol=1e-9), "wrong weights for K=5, d=3, B=2"
+_big = 60.0 * _rng.normal(size=(1, 3, 3, 2))
+_wq = _rng.normal(size=(2, 4))
+_got = np.asarray(local_attention_weights(_big, _wq, _wq, 3))
+assert np.all(np.isfinite(_got)), "large logits must not overflow: subtract the window maximum before np.exp"
+assert np.allclose(_got, _ex5_expected(_big, _wq, _wq, 3), atol=1e-9), "wrong weights for large inputs"
+### END HIDDEN TESTS
+print("local_attention_weights passes the tests.")
+
+# %% [markdown]
+# We apply it to the same ten images, standardised per image, with one random projection to
+# $d = 8$ channels used for both queries and keys ($W_Q = W_K$, so $q_{i,j} \cdot k_{i',j'}$ is a
+# similarity of the two pixels' projections). It is untrained: what matters is the *form* of the
+# weights, not what a trained attention layer would learn.
+#
+# The kernel-sum view of section 2 tells nothing here: a softmax makes every window sum to 1. We
+# show instead how much weight each position keeps for itself (the centre of its window), beside the
+# involution layer's centre weight, each rescaled over the ten images.
+
+# %%
+standardised = (inputs - inputs.mean(axis=(1, 2, 3), keepdims=True)) / inputs.std(axis=(1, 2, 3), keepdims=True)
+projection = np.random.default_rng(0).normal(size=(3, 8))
+attention = local_attention_weights(standardised, projection, projection, 3)      # (N, 32, 32, 3, 3)
+window_sums = attention.sum(axis=(-2, -1))
+print(f"attention window sums: from {window_sums.min():.6f} to {window_sums.max():.6f}")
+attention_centre = kern.window_centre(attention)
+involution_centre = kern.window_centre(first[..., 0, :, :])
+figs.map_grid(
+    images, [normalise(involution_centre), normalise(attention_centre)],
+    [f"{layer_names[0]}\ncentre weight", "attention\ncentre weight"], class_labels,
+    scale_label="centre weight, rescaled per row", title="Weight a position gives to itself",
+)
+
+# %%
+figs.kernel_panels(
+    images[chosen],
+    {
+        f"involution at {object_pixel}": first[chosen][object_pixel][0],
+        f"attention at {object_pixel}": attention[chosen][object_pixel],
+        f"involution at {background_pixel}": first[chosen][background_pixel][0],
+        f"attention at {background_pixel}": attention[chosen][background_pixel],
+    },
+    {"object": object_pixel, "background": background_pixel},
+    title="Weights over the 3x3 window: involution and local self-attention",
+)
+
+# %% [markdown]
+# **What they share.** Both give every position its own weight for each neighbour in a $K \times K$
+# window, computed from the input rather than stored as a parameter, and both use that one set of
+# weights for all channels (of a group, for involution; of a head, for attention). This is the
+# sense in which the paper calls involution a generalisation of self-attention: the attention
+# weights $a_{i,j,\cdot,\cdot}$ are one particular way to generate a kernel $\mathcal{H}_{i,j}$.
+#
+# **What they do not.** Involution's kernel at $(i, j)$ comes from the centre pixel $x_{i,j}$ alone
+# (through two 1×1 convolutions), so it cannot depend on the neighbours it will weigh; attention
+# compares the centre's query with each neighbour's key, a product of two projections. Involution has
+# no softmax: its weights can be negative and need not sum to 1, which is why its kernel sums are
+# informative maps while attention's are constant. And attention weighs projected values $v$, while
+# involution weighs the input pixels directly.
+
+# %% [markdown]
+# ## 7 · Kernels during training
+#
+# The short training run of section 0 kept the kernels that the involution network generated for the
+# ten images before its first step, after half of its steps and after its last. Each layer's maps
+# below share one scale over the three stages, so that a change in size shows as a change of colour.
+# A similarity $S$ printed as `nan` means that no position had a non-zero kernel at that stage: with
+# a single reduce channel ($C = 3$, $r = 2$), a ReLU that outputs zero everywhere leaves only the
+# span's bias, which starts at 0, and the whole layer is silent until training moves that bias.
+
+# %%
+stage_names = list(snapshots.stages)                 # start, middle, end
+for index in range(len(snapshots.stages["start"])):
+    name = f"inv_{index + 1}"
+    stage_sums = {stage: kernel_maps(snapshots.stages[stage][index]) for stage in stage_names}
+    low = min(float(sums.min()) for sums in stage_sums.values())
+    high = max(float(sums.max()) for sums in stage_sums.values())
+    similarity = {
+        stage: np.mean([position_similarity(kernels) for kernels in snapshots.stages[stage][index]])
+        for stage in stage_names
+    }
+    print(f"{name} of the short run: kernel sums from {low:.3f} to {high:.3f}; mean S "
+          + ", ".join(f"{stage} {value:.3f}" for stage, value in similarity.items()))
+    display(figs.training_snapshots(
+        images, {stage: normalise(sums, low, high) for stage, sums in stage_sums.items()}, name, class_labels,
+    ))
+
+# %% [markdown]
+# ## Summary
+#
+# - `layer.generate_kernel` and a functional sub-model give the $(B, H, W, G, K, K)$ kernels that each
+#   involution layer makes for an image; summed per position they are the maps of the Keras example.
+# - Drawn over the images, the maps show where a layer passes on much or little of a neighbourhood.
+# - The mean cosine similarity $S$ between the kernels of different positions measures how
+#   location-specific a layer is; a convolution scores exactly 1 (this run's values: section 5).
+# - Local self-attention has the same form, a weight per position and neighbour computed from the
+#   input, but compares the centre with each neighbour and normalises with a softmax; involution
+#   generates its weights from the centre pixel alone, unnormalised.
+# - Snapshots of a short training run show how the maps and $S$ move away from the random start
+#   (this run's values: section 7).
+#
+# ## Submitting
+#
+# Save the notebook (File > Save), then submit the `.ipynb` file. On Colab: File > Download >
+# Download .ipynb, then upload the downloaded file to the course's platform.
