@@ -38,3 +38,823 @@ except ModuleNotFoundError:
     import involution_course as ic
 
 profile = ic.setup_notebook()
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "what_convolution_computes", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 1 · What a convolution computes
+#
+# An image, or a feature map inside a network, is a tensor $X \in \mathbb{R}^{H \times W \times C_\text{in}}$:
+# $H$ rows, $W$ columns and $C_\text{in}$ channels (3 for an RGB image). A convolution layer holds
+# $C_\text{out}$ kernels, each of size $K \times K \times C_\text{in}$, stacked into one tensor
+# $\mathcal{F} \in \mathbb{R}^{K \times K \times C_\text{in} \times C_\text{out}}$ (this is exactly the
+# layout of Keras' `Conv2D` kernel), and one bias $b_o$ per output channel.
+#
+# Output channel $o$ at position $(i, j)$ is a multiply-add of the kernel with the $K \times K$
+# window of the input that starts at row $s\,i$ and column $s\,j$, where $s$ is the *stride*:
+#
+# $$
+# Y_{i,j,o} \;=\; b_o \;+\; \sum_{u=0}^{K-1} \sum_{v=0}^{K-1} \sum_{c=0}^{C_\text{in}-1}
+#     \mathcal{F}_{u,v,c,o}\; \tilde{X}_{s i + u,\; s j + v,\; c}
+# $$
+#
+# $\tilde{X}$ is the input after *padding* (rows and columns of zeros added around it, see below).
+# Deep-learning libraries call this a convolution although, strictly, it is a cross-correlation: the
+# kernel is not flipped. We follow Keras.
+#
+# Look at the indices of $\mathcal{F}$. They hold $u, v$ (where in the window), $c$ and $o$, but **not**
+# $i, j$. Two properties follow, and they are what the involution paper (Li et al., CVPR 2021) turns
+# around:
+#
+# | | convolution | involution (notebook 02) |
+# |---|---|---|
+# | across positions $(i, j)$ | **spatial-agnostic**: one kernel shared by every position | spatial-specific: a kernel for each position |
+# | across channels | **channel-specific**: a different kernel for every output channel $o$ | channel-agnostic: a kernel shared by the channels (of a group) |
+#
+# By the end of this notebook you will have shown both properties of convolution with numbers.
+
+# %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %matplotlib inline
+import numpy as np
+
+# Keras comes after ic.setup_notebook(), which keeps TensorFlow's start-up messages quiet.
+import keras
+
+from involution_course.convolution import hand_made_kernels, kernel_bank, median_time, to_unit_float
+from involution_course.figures.convolution import feature_maps_figure, sliding_window_figure
+
+(x_train, y_train), _ = ic.load_profile_data(profile)
+print(f"{len(x_train)} CIFAR-10 training images of shape {x_train.shape[1:]}; Keras backend: {keras.backend.backend()}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "padding_and_stride", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 2 · Padding and stride
+#
+# The window slides over the input. Two hyper-parameters decide where it goes:
+#
+# * the **stride** $s$: how many pixels the window moves from one output to the next;
+# * the **padding**: zeros added around the input, $p_\text{top}$, $p_\text{bottom}$ rows and
+#   $p_\text{left}$, $p_\text{right}$ columns, so that the window can also sit over the borders.
+#
+# The window fits $\lfloor (H + p_\text{top} + p_\text{bottom} - K) / s \rfloor + 1$ times down the
+# rows, so the output has
+#
+# $$
+# H_\text{out} = \left\lfloor \frac{H + p_\text{top} + p_\text{bottom} - K}{s} \right\rfloor + 1,
+# \qquad
+# W_\text{out} = \left\lfloor \frac{W + p_\text{left} + p_\text{right} - K}{s} \right\rfloor + 1 .
+# $$
+#
+# Keras names two paddings:
+#
+# * `padding="valid"`: no padding, $H_\text{out} = \lfloor (H - K)/s \rfloor + 1$. The output shrinks.
+# * `padding="same"`: just enough zeros that $H_\text{out} = \lceil H / s \rceil$ (with $s = 1$ the output
+#   keeps the input's size). That takes $p = \max\big((H_\text{out} - 1)\,s + K - H,\; 0\big)$ rows of zeros
+#   in all, split as $p_\text{top} = \lfloor p/2 \rfloor$ and $p_\text{bottom} = p - p_\text{top}$: when $p$ is
+#   odd, the extra row goes to the **bottom** (and the extra column to the **right**). Columns work the same
+#   way with $W$.
+#
+# Below, one channel of a 5×5 input and a 3×3 kernel. Each coloured frame is the window of one output
+# position, and the output square of the same colour holds the window's multiply-add. First `"valid"`
+# with stride 1: the frames move one pixel at a time and the output is 3×3.
+
+# %% nbgrader={"grade": false, "grade_id": "figure_valid", "locked": true, "schema_version": 3, "solution": false, "task": false}
+small_input = np.array(
+    [
+        [1, 2, 0, 1, 3],
+        [0, 1, 3, 2, 1],
+        [2, 0, 1, 0, 2],
+        [1, 3, 2, 1, 0],
+        [0, 1, 0, 2, 1],
+    ]
+)
+small_kernel = np.array([[1, 0, -1], [1, 0, -1], [1, 0, -1]])
+sliding_window_figure(small_input, small_kernel, stride=1, padding=0)
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "figure_same_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Now `"same"` padding with stride 2. By the rule above, $H_\text{out} = \lceil 5/2 \rceil = 3$ and
+# $p = (3 - 1)\cdot 2 + 3 - 5 = 2$, one row of zeros at the top and one at the bottom (and the same for the
+# columns). The frames jump two pixels at a time.
+
+# %% nbgrader={"grade": false, "grade_id": "figure_same", "locked": true, "schema_version": 3, "solution": false, "task": false}
+sliding_window_figure(small_input, small_kernel, stride=2, padding=1)
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "hand_made_kernels_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 3 · Hand-made kernels on a real image
+#
+# A trained network learns its kernels. Before it learned anything, image processing used kernels
+# written by hand: a Sobel kernel responds where brightness changes from left to right (vertical edges)
+# or from top to bottom (horizontal edges), a Gaussian averages its neighbourhood (blur), a Laplacian
+# responds to any change around a pixel (outlines).
+#
+# Here they are in Keras. `kernel_bank` stacks the four 3×3 kernels into the $K \times K \times
+# C_\text{in} \times C_\text{out} = 3 \times 3 \times 3 \times 4$ layout, each kernel averaging the three colour
+# channels. We build a `Conv2D` layer, give it these kernels with `set_weights` (no training) and apply it
+# to a CIFAR-10 horse with `"valid"` padding, so that no zeros from the padding show up as false edges at
+# the borders. The test cells of this notebook check your code against Keras in exactly this way.
+
+# %% nbgrader={"grade": false, "grade_id": "feature_maps", "locked": true, "schema_version": 3, "solution": false, "task": false}
+kernels = hand_made_kernels()
+horse = x_train[np.flatnonzero(y_train[:, 0] == ic.CLASS_NAMES.index("horse"))[0]]
+
+edge_layer = keras.layers.Conv2D(filters=len(kernels), kernel_size=3, padding="valid", use_bias=False)
+edge_layer.build((1, *horse.shape))
+edge_layer.set_weights([kernel_bank(kernels, in_channels=3)])
+feature_maps = keras.ops.convert_to_numpy(edge_layer(to_unit_float(horse)[None]))[0]
+print(f"input {horse.shape} -> feature maps {feature_maps.shape}")
+feature_maps_figure(horse, list(kernels.values()), feature_maps, list(kernels))
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "feature_maps_reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Red is positive and blue negative. Look for where each map responds: the vertical-edge map where
+# brightness changes from left to right (the sides of legs, of the body, of trees), the horizontal-edge map
+# where it changes from top to bottom (a back, a belly, the horizon), the blur map everywhere, as a softer
+# copy of the image, and the outline map on fine detail in any direction. The maps are 30×30, as the
+# printed shapes say, because with `"valid"` padding a 3×3 window fits $32 - 3 + 1 = 30$ times along each side.
+#
+# Note that each feature map comes from **its own** kernel (channel-specific), and each kernel is the
+# **same** at every position of the horse (spatial-agnostic). A convolution network learns such kernels
+# instead of having them written by hand.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 4 · Convolution with loops
+#
+# ### Exercise 1 · `conv2d_naive` (4 points)
+#
+# Write `conv2d_naive(x, w, b=None, stride=1, padding="valid")`, the formula of section 1 with explicit loops:
+#
+# * `x`: a batch of images, shape $(N, H, W, C_\text{in})$ (channels last, as Keras);
+# * `w`: the kernels, shape $(K, K, C_\text{in}, C_\text{out})$ (Keras' layout);
+# * `b`: the biases, shape $(C_\text{out},)$, or `None` for no bias;
+# * `stride`: a positive integer, the same along rows and columns;
+# * `padding`: `"valid"` or `"same"`, with exactly the output sizes and the zero placement of
+#   `keras.layers.Conv2D` (section 2).
+#
+# Return a float array of shape $(N, H_\text{out}, W_\text{out}, C_\text{out})$. Raise a `ValueError` with a
+# clear message when `padding` is neither `"valid"` nor `"same"`, and when the channels of `x` and `w`
+# disagree.
+#
+# A plan: work out $p_\text{top}, p_\text{bottom}, p_\text{left}, p_\text{right}$; pad with `np.pad`; then loop
+# over images, output rows, output columns and output channels, and at each step take the window
+# `x_padded[n, s*i : s*i + K, s*j : s*j + K, :]` and sum its product with the kernel `w[:, :, :, o]`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex1_conv2d_naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv2d_naive(x, w, b=None, stride=1, padding="valid"):
+    """2-D convolution of NHWC images ``x`` with kernels ``w`` (K, K, C_in, C_out), written with loops."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}.")
+    n_images, height, width, in_channels = x.shape
+    k_rows, k_cols, kernel_channels, out_channels = w.shape
+    if kernel_channels != in_channels:
+        raise ValueError(f"x has {in_channels} channels but the kernels expect {kernel_channels}.")
+
+    def pads(size, k):
+        if padding == "valid":
+            return 0, 0
+        out = -(-size // stride)  # ceil(size / stride)
+        total = max((out - 1) * stride + k - size, 0)
+        return total // 2, total - total // 2  # the odd zero goes to the bottom / right
+
+    top, bottom = pads(height, k_rows)
+    left, right = pads(width, k_cols)
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out_rows = (height + top + bottom - k_rows) // stride + 1
+    out_cols = (width + left + right - k_cols) // stride + 1
+
+    y = np.zeros((n_images, out_rows, out_cols, out_channels))
+    for n in range(n_images):
+        for i in range(out_rows):
+            for j in range(out_cols):
+                window = padded[n, i * stride : i * stride + k_rows, j * stride : j * stride + k_cols, :]
+                for o in range(out_channels):
+                    y[n, i, j, o] = np.sum(window * w[:, :, :, o])
+    if b is not None:
+        y += np.asarray(b, dtype=np.float64)
+    return y
+    ### END SOLUTION
+
+
+# Try it on the example of section 2 ("valid", stride 1): compare with the coloured squares of the figure.
+print(conv2d_naive(small_input[None, :, :, None], small_kernel[:, :, None, None])[0, :, :, 0])
+
+# %% nbgrader={"grade": true, "grade_id": "ex1_test_conv2d_naive", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+def keras_conv2d(x, w, b, stride, padding):
+    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+def check_against_keras(function, x_shape, k, c_out, stride, padding, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype("float32")
+    w = rng.standard_normal((k, k, x_shape[-1], c_out)).astype("float32")
+    b = rng.standard_normal(c_out).astype("float32")
+    expected = keras_conv2d(x, w, b, stride, padding)
+    got = np.asarray(function(x, w, b, stride=stride, padding=padding))
+    case = f"x of shape {x_shape}, K={k}, C_out={c_out}, stride={stride}, padding={padding!r}"
+    assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
+    np.testing.assert_allclose(
+        got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{case}: your values differ from keras.layers.Conv2D"
+    )
+
+
+# A case small enough to do by hand: the sums of the four 2x2 windows of 0..8, plus the bias.
+tiny = np.arange(9.0).reshape(1, 3, 3, 1)
+got = np.asarray(conv2d_naive(tiny, np.ones((2, 2, 1, 1)), np.array([0.5])))
+expected = np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1)
+assert got.shape == expected.shape, f"expected shape {expected.shape}, got {got.shape}"
+assert np.allclose(got, expected), f"expected {expected.ravel()}, got {got.ravel()}"
+without_bias = np.asarray(conv2d_naive(tiny, np.ones((2, 2, 1, 1))))
+assert np.allclose(without_bias, expected - 0.5), f"with b=None expected {(expected - 0.5).ravel()}, got {without_bias.ravel()}"
+
+check_against_keras(conv2d_naive, (1, 6, 6, 1), k=3, c_out=1, stride=1, padding="valid")
+check_against_keras(conv2d_naive, (1, 5, 5, 2), k=3, c_out=2, stride=1, padding="same")
+
+try:
+    conv2d_naive(tiny, np.ones((2, 2, 1, 1)), padding="full")
+except ValueError:
+    pass
+else:
+    raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
+
+### BEGIN HIDDEN TESTS
+check_against_keras(conv2d_naive, (2, 7, 9, 3), k=3, c_out=5, stride=2, padding="same", seed=1)
+check_against_keras(conv2d_naive, (1, 8, 6, 2), k=3, c_out=4, stride=2, padding="same", seed=2)
+check_against_keras(conv2d_naive, (3, 9, 7, 4), k=5, c_out=2, stride=2, padding="valid", seed=3)
+check_against_keras(conv2d_naive, (1, 6, 5, 3), k=2, c_out=3, stride=1, padding="same", seed=4)
+check_against_keras(conv2d_naive, (2, 10, 11, 1), k=4, c_out=2, stride=3, padding="same", seed=5)
+check_against_keras(conv2d_naive, (2, 5, 8, 2), k=3, c_out=3, stride=1, padding="valid", seed=6)
+
+_rng = np.random.default_rng(7)
+_x = _rng.standard_normal((1, 5, 5, 2))
+_x_before = _x.copy()
+conv2d_naive(_x, _rng.standard_normal((3, 3, 2, 2)), None, stride=1, padding="same")
+assert np.array_equal(_x, _x_before), "conv2d_naive changed its input x; work on a padded copy"
+try:
+    conv2d_naive(_x, np.ones((3, 3, 3, 1)))
+except ValueError:
+    pass
+else:
+    raise AssertionError("x with 2 channels and kernels for 3 channels should raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 5 · Convolution without Python loops
+#
+# Four nested Python loops are slow: every step runs the interpreter for a handful of multiply-adds.
+# NumPy is fast when one call does a lot of work. Two standard ways:
+#
+# * **sliding windows + einsum.** `np.lib.stride_tricks.sliding_window_view(x_padded, (K, K), axis=(1, 2))`
+#   returns, without copying, every $K \times K$ window at stride 1: shape
+#   $(N, H_p - K + 1, W_p - K + 1, C_\text{in}, K, K)$, the window axes last. Slicing `[:, ::s, ::s]` keeps the
+#   windows of stride $s$. The formula of section 1 is then one `np.einsum` over $u, v, c$:
+#   `np.einsum("nijcuv,uvco->nijo", windows, w)`.
+# * **im2col + matmul.** Copy every window into a row of a matrix of shape
+#   $(N\,H_\text{out}\,W_\text{out},\; K K C_\text{in})$, reshape `w` to $(K K C_\text{in}, C_\text{out})$ and
+#   multiply the two matrices.
+#
+# ### Exercise 2 · `conv2d_fast` (3 points)
+#
+# Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results and errors
+# as `conv2d_naive`, but no Python loop over images, positions or channels. Keep the cell self-contained
+# (repeat the few lines that work out the padding) so that it is graded on its own.
+
+# %% nbgrader={"grade": false, "grade_id": "ex2_conv2d_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
+    """conv2d_naive without Python loops: every window at once, one einsum."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}.")
+    _, height, width, in_channels = x.shape
+    k_rows, k_cols, kernel_channels, _ = w.shape
+    if kernel_channels != in_channels:
+        raise ValueError(f"x has {in_channels} channels but the kernels expect {kernel_channels}.")
+
+    def pads(size, k):
+        if padding == "valid":
+            return 0, 0
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        return total // 2, total - total // 2
+
+    top, bottom = pads(height, k_rows)
+    left, right = pads(width, k_cols)
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k_rows, k_cols), axis=(1, 2))
+    windows = windows[:, ::stride, ::stride]  # (N, H_out, W_out, C_in, K, K)
+    y = np.einsum("nijcuv,uvco->nijo", windows, w, optimize=True)
+    if b is not None:
+        y = y + np.asarray(b, dtype=np.float64)
+    return y
+    ### END SOLUTION
+
+
+# Try it on the example of section 2 ("same", stride 2).
+print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+def keras_conv2d(x, w, b, stride, padding):
+    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+def check_against_keras(function, x_shape, k, c_out, stride, padding, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype("float32")
+    w = rng.standard_normal((k, k, x_shape[-1], c_out)).astype("float32")
+    b = rng.standard_normal(c_out).astype("float32")
+    expected = keras_conv2d(x, w, b, stride, padding)
+    got = np.asarray(function(x, w, b, stride=stride, padding=padding))
+    case = f"x of shape {x_shape}, K={k}, C_out={c_out}, stride={stride}, padding={padding!r}"
+    assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
+    np.testing.assert_allclose(
+        got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{case}: your values differ from keras.layers.Conv2D"
+    )
+
+
+tiny = np.arange(9.0).reshape(1, 3, 3, 1)
+got = np.asarray(conv2d_fast(tiny, np.ones((2, 2, 1, 1)), np.array([0.5])))
+expected = np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1)
+assert got.shape == expected.shape, f"expected shape {expected.shape}, got {got.shape}"
+assert np.allclose(got, expected), f"expected {expected.ravel()}, got {got.ravel()}"
+
+check_against_keras(conv2d_fast, (1, 8, 8, 3), k=3, c_out=4, stride=1, padding="same")
+check_against_keras(conv2d_fast, (2, 7, 7, 2), k=3, c_out=3, stride=2, padding="valid")
+
+### BEGIN HIDDEN TESTS
+check_against_keras(conv2d_fast, (2, 7, 9, 3), k=3, c_out=5, stride=2, padding="same", seed=11)
+check_against_keras(conv2d_fast, (1, 8, 6, 2), k=3, c_out=4, stride=2, padding="same", seed=12)
+check_against_keras(conv2d_fast, (3, 9, 7, 4), k=5, c_out=2, stride=2, padding="valid", seed=13)
+check_against_keras(conv2d_fast, (1, 6, 5, 3), k=2, c_out=3, stride=1, padding="same", seed=14)
+check_against_keras(conv2d_fast, (2, 10, 11, 1), k=4, c_out=2, stride=3, padding="same", seed=15)
+check_against_keras(conv2d_fast, (4, 16, 12, 3), k=3, c_out=8, stride=1, padding="same", seed=16)
+
+_no_bias = np.asarray(conv2d_fast(tiny, np.ones((2, 2, 1, 1))))
+assert np.allclose(_no_bias, expected - 0.5), f"with b=None expected {(expected - 0.5).ravel()}, got {_no_bias.ravel()}"
+try:
+    conv2d_fast(tiny, np.ones((2, 2, 1, 1)), padding="full")
+except ValueError:
+    pass
+else:
+    raise AssertionError("conv2d_fast(..., padding='full') should raise a ValueError, as conv2d_naive does")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "speed_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### How much faster?
+#
+# The two versions must agree, and the vectorised one should be much faster. The cell below checks
+# both on a stated size: **one CIFAR-10 image (32×32×3), 16 random kernels of 3×3×3, stride 1,
+# `"same"` padding**. Each time is the median of a few runs (more under the `quick` and `full` profiles),
+# so one slow run does not decide it. Timings depend on your machine; only the ratio is worth comparing.
+
+# %% nbgrader={"grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
+speed_images = to_unit_float(x_train[:1])
+speed_kernels = np.random.default_rng(0).standard_normal((3, 3, 3, 16)) * 0.1
+speed_biases = np.zeros(16)
+runs = 2 * profile.repeats + 1
+
+
+def run_naive():
+    return conv2d_naive(speed_images, speed_kernels, speed_biases, stride=1, padding="same")
+
+
+def run_fast():
+    return conv2d_fast(speed_images, speed_kernels, speed_biases, stride=1, padding="same")
+
+
+difference = float(np.max(np.abs(run_naive() - run_fast())))
+print(f"largest difference between conv2d_naive and conv2d_fast: {difference:.2e}")
+naive_seconds = median_time(run_naive, runs, desc="conv2d_naive")
+fast_seconds = median_time(run_fast, runs, desc="conv2d_fast")
+print(f"input {speed_images.shape}, kernels {speed_kernels.shape}, median of {runs} runs each:")
+ic.record("conv2d_naive time", 1000 * naive_seconds, "ms")
+ic.record("conv2d_fast time", 1000 * fast_seconds, "ms")
+ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds, "x")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "speed_reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Both versions do the same multiply-adds. The loops spend their time in the Python interpreter, one small
+# `np.sum` per output value; `einsum` hands the whole sum to compiled code. Keras goes further still, with
+# kernels written for the processor (and for GPUs), which is why networks never use loops like ours.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 6 · Output shape and parameter count
+#
+# A layer's output shape follows from section 2 without running it. Its parameters are the kernels and
+# the biases:
+#
+# $$
+# \#\text{params} \;=\; \underbrace{K \cdot K \cdot C_\text{in} \cdot C_\text{out}}_{\text{kernels}}
+#   \;+\; \underbrace{C_\text{out}}_{\text{biases}} .
+# $$
+#
+# The number does not depend on $H$ or $W$: the same kernels serve every position. That is the
+# spatial-agnostic property again, and it keeps convolutions small. It does grow with
+# $C_\text{in} \cdot C_\text{out}$, because every output channel has its own kernel over every input channel:
+# the channel-specific property, and the cost that involution cuts.
+#
+# The Keras example "Involutional neural networks", which this course follows, builds its CNN from three
+# `Conv2D` layers with 3×3 kernels and `"same"` padding on 32×32×3 images: 32, then 64, then 64 filters,
+# with a 2×2 max-pooling after each of the first two.
+#
+# ### Exercise 3 · shapes and parameters (3 points)
+#
+# Write
+#
+# * `conv_output_shape(input_shape, filters, kernel_size, stride=1, padding="valid")`: `input_shape` is
+#   $(H, W, C_\text{in})$ and `kernel_size` an integer $K$; return the tuple $(H_\text{out}, W_\text{out},
+#   C_\text{out})$ of Python integers, as `keras.layers.Conv2D` produces it; raise a `ValueError` for a padding
+#   other than `"valid"` or `"same"`;
+# * `conv_param_count(in_channels, filters, kernel_size, use_bias=True)`: the number of trainable
+#   parameters, an integer.
+
+# %% nbgrader={"grade": false, "grade_id": "ex3_shapes_and_parameters", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv_output_shape(input_shape, filters, kernel_size, stride=1, padding="valid"):
+    """(H_out, W_out, C_out) of a Conv2D layer applied to an input of shape (H, W, C_in)."""
+    ### BEGIN SOLUTION
+    height, width, _ = input_shape
+    if padding == "same":
+        return (-(-height // stride), -(-width // stride), filters)
+    if padding == "valid":
+        return ((height - kernel_size) // stride + 1, (width - kernel_size) // stride + 1, filters)
+    raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}.")
+    ### END SOLUTION
+
+
+def conv_param_count(in_channels, filters, kernel_size, use_bias=True):
+    """Trainable parameters of a Conv2D layer: its kernels and, when used, its biases."""
+    ### BEGIN SOLUTION
+    return kernel_size * kernel_size * in_channels * filters + (filters if use_bias else 0)
+    ### END SOLUTION
+
+
+# Try them on the first layer of the Keras example's CNN.
+print(conv_output_shape((32, 32, 3), 32, 3, stride=1, padding="same"), conv_param_count(3, 32, 3))
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test_shapes_and_parameters", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+example_cnn = keras.Sequential(
+    [
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(32, (3, 3), padding="same"),
+        keras.layers.ReLU(),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Conv2D(64, (3, 3), padding="same"),
+        keras.layers.ReLU(),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Conv2D(64, (3, 3), padding="same"),
+    ]
+)
+example_convs = [layer for layer in example_cnn.layers if isinstance(layer, keras.layers.Conv2D)]
+for layer, params in zip(example_convs, [896, 18_496, 36_928]):
+    in_shape = tuple(layer.input.shape[1:])
+    out_shape = tuple(layer.output.shape[1:])
+    assert layer.count_params() == params  # what Keras reports, as a check of this test itself
+    got_shape = conv_output_shape(in_shape, layer.filters, 3, stride=1, padding="same")
+    assert tuple(got_shape) == out_shape, f"{layer.name} on {in_shape}: expected output shape {out_shape}, got {got_shape}"
+    got_params = conv_param_count(in_shape[-1], layer.filters, 3)
+    assert got_params == params, f"{layer.name} on {in_shape}: expected {params} parameters, got {got_params}"
+
+got_shape = conv_output_shape((32, 32, 3), 8, 3, stride=1, padding="valid")
+assert tuple(got_shape) == (30, 30, 8), f"3x3 'valid' on 32x32x3 with 8 filters: expected (30, 30, 8), got {got_shape}"
+
+### BEGIN HIDDEN TESTS
+for (h, w_, c, filters, k, s, pad, bias) in [
+    (7, 9, 3, 5, 3, 2, "same", True),
+    (8, 6, 2, 4, 3, 2, "same", False),
+    (9, 7, 4, 2, 5, 2, "valid", True),
+    (10, 11, 1, 2, 4, 3, "same", True),
+    (31, 17, 16, 32, 3, 2, "valid", False),
+    (15, 15, 32, 64, 1, 1, "valid", True),
+]:
+    layer = keras.layers.Conv2D(filters, k, strides=s, padding=pad, use_bias=bias)
+    layer.build((None, h, w_, c))
+    expected_shape = tuple(layer.compute_output_shape((None, h, w_, c))[1:])
+    got_shape = conv_output_shape((h, w_, c), filters, k, stride=s, padding=pad)
+    case = f"input {(h, w_, c)}, {filters} filters, K={k}, stride={s}, padding={pad!r}"
+    assert tuple(got_shape) == expected_shape, f"{case}: expected {expected_shape}, got {got_shape}"
+    assert all(isinstance(v, (int, np.integer)) for v in got_shape), f"{case}: return integers, got {got_shape}"
+    got_params = conv_param_count(c, filters, k, use_bias=bias)
+    assert got_params == layer.count_params(), f"{case}, use_bias={bias}: expected {layer.count_params()} parameters, got {got_params}"
+try:
+    conv_output_shape((8, 8, 3), 4, 3, padding="full")
+except ValueError:
+    pass
+else:
+    raise AssertionError("padding='full' should raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "parameter_table_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Your functions, layer by layer through the Keras example's CNN (the max-pooling halves $H$ and $W$
+# between the convolutions). Keras' own count is the last column.
+
+# %% nbgrader={"grade": false, "grade_id": "parameter_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
+keras_example_convs = [
+    keras.layers.Conv2D(filters, (3, 3), padding="same", name=f"conv{number}")
+    for number, filters in enumerate([32, 64, 64], start=1)
+]
+shape = (32, 32, 3)
+print(f"{'layer':<8}{'input':>14}{'output':>14}{'parameters':>12}{'Keras':>10}")
+for layer in keras_example_convs:
+    layer.build((None, *shape))
+    out = conv_output_shape(shape, layer.filters, 3, stride=1, padding="same")
+    params = conv_param_count(shape[-1], layer.filters, 3)
+    print(f"{layer.name:<8}{str(shape):>14}{str(tuple(out)):>14}{params:>12,}{layer.count_params():>10,}")
+    shape = (out[0] // 2, out[1] // 2, out[2])  # the 2x2 max-pooling that follows
+ic.record(
+    "parameters of the Keras example CNN's three Conv2D layers",
+    sum(layer.count_params() for layer in keras_example_convs),
+)
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 7 · The two properties, with numbers
+#
+# ### Spatial-agnostic: shift the input, and the output shifts
+#
+# Write $T_{\delta}$ for the shift of an image by $\delta = (\delta_y, \delta_x)$ pixels (down and right;
+# pixels pushed out are lost, the space left behind is filled with zeros). Because the same kernel is used
+# at every position, a convolution $f$ with stride 1 and `"same"` padding commutes with shifts:
+#
+# $$ f(T_\delta X) = T_\delta f(X) $$
+#
+# away from the borders. This is *translation equivariance*. Near the borders it fails, because there the
+# window sees the zeros of the padding or of the shift instead of the image. It is enough to stay
+# $|\delta_y| + \lfloor K/2 \rfloor$ rows and $|\delta_x| + \lfloor K/2 \rfloor$ columns away from every border.
+#
+# ### Exercise 4 · spatial-agnostic and channel-specific (4 points)
+#
+# **Part a (2 points).** Write
+#
+# * `shift_image(x, dy, dx)`: `x` is a batch $(N, H, W, C)$; return a new array of the same shape whose content
+#   has moved `dy` rows down and `dx` columns right (negative values: up and left), zeros where nothing
+#   moved in. Leave `x` unchanged.
+# * `translation_error(f, x, dy, dx, margin)`: `f` maps a batch to a batch of the same height and width.
+#   Return the largest absolute difference between `f(shift_image(x, dy, dx))` and `shift_image(f(x), dy, dx)`
+#   over the rows and columns at least `margin` away from every border (rows `margin` to `H - margin - 1`,
+#   columns likewise), as a Python `float`. Raise a `ValueError` when the margin leaves no pixel.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4_spatial_agnostic", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def shift_image(x, dy, dx):
+    """Move the content of NHWC images dy rows down and dx columns right, filling with zeros."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x)
+    height, width = x.shape[1:3]
+    shifted = np.zeros_like(x)
+    if abs(dy) >= height or abs(dx) >= width:
+        return shifted
+    rows_to = slice(max(dy, 0), height + min(dy, 0))
+    rows_from = slice(max(-dy, 0), height + min(-dy, 0))
+    cols_to = slice(max(dx, 0), width + min(dx, 0))
+    cols_from = slice(max(-dx, 0), width + min(-dx, 0))
+    shifted[:, rows_to, cols_to] = x[:, rows_from, cols_from]
+    return shifted
+    ### END SOLUTION
+
+
+def translation_error(f, x, dy, dx, margin):
+    """Largest |f(shift(x)) - shift(f(x))| at least `margin` pixels away from every border."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x)
+    height, width = x.shape[1:3]
+    if 2 * margin >= height or 2 * margin >= width:
+        raise ValueError(f"A margin of {margin} leaves no pixel of a {height}x{width} image.")
+    shifted_first = np.asarray(f(shift_image(x, dy, dx)))
+    shifted_after = shift_image(np.asarray(f(x)), dy, dx)
+    inside = (slice(None), slice(margin, height - margin), slice(margin, width - margin))
+    return float(np.max(np.abs(shifted_first[inside] - shifted_after[inside])))
+    ### END SOLUTION
+
+
+# Try it: the numbers 1 to 12 in a 3x4 image, moved 1 row down and 2 columns right.
+print(shift_image(np.arange(1, 13).reshape(1, 3, 4, 1), 1, 2)[0, :, :, 0])
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test_spatial_agnostic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def keras_conv2d(x, w, b, stride, padding):
+    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+grid = np.arange(1.0, 13.0).reshape(1, 3, 4, 1)  # rows [1 2 3 4], [5 6 7 8], [9 10 11 12]
+grid_before = grid.copy()
+got = np.asarray(shift_image(grid, 1, 2))
+expected = np.array([[0, 0, 0, 0], [0, 0, 1, 2], [0, 0, 5, 6]], dtype=float).reshape(1, 3, 4, 1)
+assert got.shape == grid.shape, f"shift_image must keep the shape {grid.shape}, got {got.shape}"
+assert np.array_equal(got, expected), f"shift_image(grid, 1, 2): expected rows {expected[0, :, :, 0].tolist()}, got {got[0, :, :, 0].tolist()}"
+assert np.array_equal(grid, grid_before), "shift_image changed its input; return a new array"
+
+test_rng = np.random.default_rng(0)
+test_images = test_rng.standard_normal((2, 12, 12, 3)).astype("float32")
+test_kernels = test_rng.standard_normal((3, 3, 3, 4)).astype("float32")
+test_biases = test_rng.standard_normal(4).astype("float32")
+test_convolution = lambda batch: keras_conv2d(batch, test_kernels, test_biases, 1, "same")  # noqa: E731
+error = translation_error(test_convolution, test_images, 2, -1, margin=3)
+assert isinstance(error, float), f"translation_error should return a float, got {type(error).__name__}"
+assert error < 1e-4, f"a convolution is translation-equivariant away from the borders: expected about 0, got {error}"
+
+### BEGIN HIDDEN TESTS
+def _shift(x, dy, dx):
+    """The test's own shift: pad with zeros, then cut the window back out."""
+    h, w = x.shape[1:3]
+    big = np.pad(x, ((0, 0), (abs(dy),) * 2, (abs(dx),) * 2, (0, 0)))
+    return big[:, abs(dy) - dy : abs(dy) - dy + h, abs(dx) - dx : abs(dx) - dx + w]
+
+
+_x = np.random.default_rng(1).standard_normal((3, 7, 9, 2))
+for _dy, _dx in [(0, 0), (2, 3), (-1, 4), (3, -2), (-2, -5), (7, 0), (0, -12)]:
+    _got = np.asarray(shift_image(_x, _dy, _dx))
+    assert np.array_equal(_got, _shift(_x, _dy, _dx)), f"shift_image on a (3, 7, 9, 2) batch with dy={_dy}, dx={_dx} is wrong"
+
+# An operation that is not translation-equivariant: the convolution, scaled by the row position.
+_ramp = np.linspace(0.5, 1.5, 12).reshape(1, 12, 1, 1)
+_scaled = lambda batch: test_convolution(batch) * _ramp  # noqa: E731
+for _dy, _dx, _margin in [(2, -1, 3), (-3, 2, 4), (1, 1, 0)]:
+    _inside = (slice(None), slice(_margin, 12 - _margin), slice(_margin, 12 - _margin))
+    _expected = np.max(np.abs(_scaled(_shift(test_images, _dy, _dx)) - _shift(_scaled(test_images), _dy, _dx))[_inside])
+    _got = translation_error(_scaled, test_images, _dy, _dx, margin=_margin)
+    assert np.isclose(_got, _expected, rtol=1e-5), f"translation_error with dy={_dy}, dx={_dx}, margin={_margin}: expected {_expected}, got {_got}"
+_border = translation_error(test_convolution, test_images, 2, -1, margin=0)
+_expected = np.max(np.abs(test_convolution(_shift(test_images, 2, -1)) - _shift(test_convolution(test_images), 2, -1)))
+assert np.isclose(_border, _expected, rtol=1e-5), f"with margin=0 the borders count: expected {_expected}, got {_border}"
+try:
+    translation_error(test_convolution, test_images, 1, 1, margin=6)
+except ValueError:
+    pass
+else:
+    raise AssertionError("a margin of 6 leaves no pixel of a 12x12 image: translation_error should raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4a_demo_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Now with your `conv2d_fast` and the hand-made kernels on four CIFAR-10 images, shifted 3 rows down and
+# 2 columns left. With a 3×3 kernel, a margin of $3 + 1 = 4$ pixels is enough. For contrast, the same
+# convolution with its output scaled by a factor that grows down the image (from 0.5 at the top to 1.5 at
+# the bottom): a filter whose effect depends on *where* it is, which is what involution does by design.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4a_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+demo_images = to_unit_float(x_train[:4])
+demo_kernels = kernel_bank(kernels, in_channels=3)
+
+
+def hand_made_convolution(batch):
+    return conv2d_fast(batch, demo_kernels, None, stride=1, padding="same")
+
+
+row_factor = np.linspace(0.5, 1.5, demo_images.shape[1]).reshape(1, -1, 1, 1)
+
+
+def position_dependent_filter(batch):
+    return hand_made_convolution(batch) * row_factor
+
+
+for name, f, margin in [
+    ("convolution, whole image", hand_made_convolution, 0),
+    ("convolution, 4 pixels from the borders", hand_made_convolution, 4),
+    ("position-dependent filter, 4 pixels from the borders", position_dependent_filter, 4),
+]:
+    print(f"{name:<55} largest |f(shift x) - shift f(x)| = {translation_error(f, demo_images, 3, -2, margin):.2e}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4b_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Away from the borders the convolution's difference is zero up to rounding: the kernel does not know
+# where it is. At the borders, and everywhere for the position-dependent filter, it is not.
+#
+# ### Channel-specific: each output channel has its own kernel
+#
+# Output channel $o$ uses only $\mathcal{F}_{:,:,:,o}$ and $b_o$. So exchanging the kernels (and biases)
+# of channels $i$ and $j$ must exchange output channels $i$ and $j$, and change nothing else.
+#
+# **Part b (2 points).** Write
+#
+# * `swap_kernels(w, b, i, j)`: return new arrays `(w_swapped, b_swapped)` in which the kernels
+#   `w[:, :, :, i]` and `w[:, :, :, j]`, and the biases `b[i]` and `b[j]`, have changed places; leave `w` and `b`
+#   unchanged.
+# * `swap_error(conv, x, w, b, i, j)`: `conv(x, w, b)` is a convolution. Return, as a Python `float`, the
+#   largest absolute difference between `conv` with the swapped kernels and `conv` with the original
+#   kernels followed by exchanging output channels $i$ and $j$.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4_channel_specific", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def swap_kernels(w, b, i, j):
+    """Copies of w (K, K, C_in, C_out) and b (C_out,) with output channels i and j exchanged."""
+    ### BEGIN SOLUTION
+    order = np.arange(np.shape(w)[-1])
+    order[[i, j]] = order[[j, i]]
+    return np.asarray(w)[..., order], np.asarray(b)[order]
+    ### END SOLUTION
+
+
+def swap_error(conv, x, w, b, i, j):
+    """Largest |conv(x, swapped kernels) - conv(x, kernels) with channels i and j exchanged|."""
+    ### BEGIN SOLUTION
+    w_swapped, b_swapped = swap_kernels(w, b, i, j)
+    with_swapped_kernels = np.asarray(conv(x, w_swapped, b_swapped))
+    order = np.arange(np.shape(w)[-1])
+    order[[i, j]] = order[[j, i]]
+    with_swapped_outputs = np.asarray(conv(x, w, b))[..., order]
+    return float(np.max(np.abs(with_swapped_kernels - with_swapped_outputs)))
+    ### END SOLUTION
+
+
+# Try it: the biases 0, 1, 2, 3 with channels 0 and 3 exchanged.
+print(swap_kernels(np.zeros((3, 3, 1, 4)), np.arange(4.0), 0, 3)[1])
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test_channel_specific", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def keras_conv2d(x, w, b, stride, padding):
+    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+test_rng = np.random.default_rng(0)
+test_kernels = test_rng.standard_normal((3, 3, 2, 4)).astype("float32")
+test_biases = np.array([0.1, 0.2, 0.3, 0.4], dtype="float32")
+kernels_before, biases_before = test_kernels.copy(), test_biases.copy()
+w_swapped, b_swapped = swap_kernels(test_kernels, test_biases, 0, 2)
+assert np.shape(w_swapped) == test_kernels.shape, f"w_swapped should have shape {test_kernels.shape}, got {np.shape(w_swapped)}"
+assert np.allclose(b_swapped, [0.3, 0.2, 0.1, 0.4]), f"biases 0 and 2 exchanged: expected [0.3, 0.2, 0.1, 0.4], got {b_swapped}"
+for o, source in enumerate([2, 1, 0, 3]):
+    assert np.array_equal(w_swapped[..., o], test_kernels[..., source]), f"w_swapped[..., {o}] should be the original kernel {source}"
+assert np.array_equal(test_kernels, kernels_before) and np.array_equal(test_biases, biases_before), "swap_kernels changed w or b; return new arrays"
+
+test_images = test_rng.standard_normal((2, 6, 7, 2)).astype("float32")
+test_convolution = lambda x, w, b: keras_conv2d(x, w, b, 1, "same")  # noqa: E731
+error = swap_error(test_convolution, test_images, test_kernels, test_biases, 0, 2)
+assert isinstance(error, float), f"swap_error should return a float, got {type(error).__name__}"
+assert error < 1e-5, f"a convolution is channel-specific: swapping kernels 0 and 2 swaps outputs 0 and 2; expected about 0, got {error}"
+
+### BEGIN HIDDEN TESTS
+_w, _b = swap_kernels(test_kernels, test_biases, 3, 1)
+assert np.array_equal(_w, test_kernels[..., [0, 3, 2, 1]]) and np.array_equal(_b, test_biases[[0, 3, 2, 1]]), "swap_kernels(w, b, 3, 1) is wrong"
+_w, _b = swap_kernels(test_kernels, test_biases, 2, 2)
+assert np.array_equal(_w, test_kernels) and np.array_equal(_b, test_biases), "swapping a channel with itself should change nothing"
+
+
+# An operation in which output channels share kernels: a convolution followed by a running sum over channels.
+def _mixing(x, w, b):
+    return np.cumsum(test_convolution(x, w, b), axis=-1)
+
+
+for _i, _j in [(0, 2), (1, 3), (3, 0)]:
+    _w, _b = test_kernels.copy(), test_biases.copy()
+    _w[..., [_i, _j]] = _w[..., [_j, _i]]
+    _b[[_i, _j]] = _b[[_j, _i]]
+    _order = np.arange(4)
+    _order[[_i, _j]] = _order[[_j, _i]]
+    _expected = np.max(np.abs(_mixing(test_images, _w, _b) - _mixing(test_images, test_kernels, test_biases)[..., _order]))
+    _got = swap_error(_mixing, test_images, test_kernels, test_biases, _i, _j)
+    assert np.isclose(_got, _expected, rtol=1e-5), f"swap_error with mixed channels, i={_i}, j={_j}: expected {_expected}, got {_got}"
+    assert swap_error(test_convolution, test_images, test_kernels, test_biases, _i, _j) < 1e-5, f"swap_error of a convolution, i={_i}, j={_j}: expected about 0"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4b_demo_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# With `conv2d_fast` and the hand-made kernels: exchanging the blur and outline kernels exchanges their
+# feature maps, and changing one kernel changes one output channel and no other.
+
+# %% nbgrader={"grade": false, "grade_id": "ex4b_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+names = list(kernels)
+demo_biases = np.zeros(len(names))
+blur, outline = names.index("blur"), names.index("outline")
+
+
+def fast_convolution(x, w, b):
+    return conv2d_fast(x, w, b, stride=1, padding="same")
+
+
+print(f"swap '{names[blur]}' and '{names[outline]}': largest difference {swap_error(fast_convolution, demo_images, demo_kernels, demo_biases, blur, outline):.2e}")
+
+changed_kernels = demo_kernels.copy()
+changed_kernels[..., 0] *= -1  # flip the sign of the vertical-edge kernel only
+before = fast_convolution(demo_images, demo_kernels, demo_biases)
+after = fast_convolution(demo_images, changed_kernels, demo_biases)
+changed = [names[o] for o in range(len(names)) if not np.allclose(before[..., o], after[..., o])]
+print(f"changing the '{names[0]}' kernel changed the output channels: {changed}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Summary
+#
+# * A convolution slides $C_\text{out}$ kernels of $K \times K \times C_\text{in}$ over the padded input; each
+#   output value is a multiply-add of one kernel with one window.
+# * With stride $s$, $H_\text{out} = \lfloor (H + p_\text{top} + p_\text{bottom} - K)/s \rfloor + 1$; Keras'
+#   `"valid"` pads nothing, `"same"` pads to $\lceil H/s \rceil$, with an odd zero at the bottom and right.
+# * A layer has $K^2 C_\text{in} C_\text{out} + C_\text{out}$ parameters, whatever the image size.
+# * Your loop version and your vectorised version agree with `keras.layers.Conv2D`; the vectorised one is
+#   much faster (your measured speed-up is printed in section 5).
+# * Convolution is **spatial-agnostic** (shift the input and, away from the borders, the output shifts) and
+#   **channel-specific** (each output channel comes from its own kernel).
+#
+# **Next, notebook 02:** involution inverts both properties. Its kernel is generated at every position
+# from the input there (spatial-specific), and one kernel is shared by all the channels of a group
+# (channel-agnostic).
+#
+# ## Submitting
+#
+# 1. Run the whole notebook once more from a fresh kernel (*Kernel › Restart & Run All*) and check that
+#    every test cell passes.
+# 2. Save the notebook (*File › Save*, or Ctrl+S / Cmd+S) and submit the `.ipynb` file. On Colab: *File ›
+#    Download › Download .ipynb*, then upload that file to the course's platform.
