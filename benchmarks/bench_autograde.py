@@ -11,6 +11,7 @@ generate_assignment, once per run) is reported apart.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -23,6 +24,17 @@ from _notebook_code import ROOT, NotebookCodeError, write_solution_notebooks  # 
 BENCHMARK = "autograde"
 MODE = "nbgrader autograde, grading profile"
 STUDENTS_PER_WORKER = 2
+
+
+def first_failure(course: Path) -> str:
+    """The first reason in the grading report that the runner wrote to ``course``."""
+    try:
+        report = json.loads((course / "autograde-report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no report was written"
+    reasons = [f"{r.get('assignment')}: {r.get('reason')}" for r in report.get("results", [])
+               if r.get("status") != "graded" and r.get("reason")]
+    return reasons[0] if reasons else "the report gives no reason"
 
 
 def main() -> None:
@@ -61,11 +73,11 @@ def main() -> None:
         for workers, case in zip(args.workers, cases):
             students = per_worker * workers
             harness.note(f"autograde: {students} students, {workers} worker(s)")
-            timings = grade_copies(notebooks, students, workers, source_root=source,
-                                   course=Path(scratch) / f"course-{workers}")
+            course = Path(scratch) / f"course-{workers}"
+            timings = grade_copies(notebooks, students, workers, source_root=source, course=course)
             if timings.failed or timings.graded != students * len(assignments):
                 harness.skip(BENCHMARK, case, f"{timings.failed} of {students * len(assignments)} notebooks "
-                             "failed to grade; run `involution-course autograde` on one to see why", **context)
+                             f"failed to grade: {first_failure(course)}", **context)
                 continue
             harness.emit(BENCHMARK, case, times=[timings.seconds_per_student], **context,
                          details={"students": students, "workers": workers,
