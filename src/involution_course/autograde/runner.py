@@ -20,7 +20,7 @@ from .catalogue import Catalogue
 from .discovery import Submission, file_digest, find_submissions
 from .reading import UnreadableSubmission, read_notebook
 from .report import FAILED, SKIPPED, Report, SubmissionResult
-from .templates import CONFIG, build_template
+from .templates import CONFIG, build_templates
 from .worker import GradingJob, grade_job
 
 DEFAULT_CELL_TIMEOUT = 120  # seconds per cell: a grading-profile cell needs far less
@@ -61,7 +61,7 @@ def autograde_submissions(
     course.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source_root / CONFIG, course / CONFIG)
     needed = sorted({assignment for _, assignment, _ in planned})
-    templates = {name: build_template(catalogue[name], course / ".templates", source_root / CONFIG) for name in needed}
+    templates = build_templates([catalogue[name] for name in needed], course / ".templates", source_root / CONFIG)
     if templates:
         gradebook.ensure_assignments(course, templates)
     jobs = [

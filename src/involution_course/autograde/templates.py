@@ -43,27 +43,35 @@ class AssignmentTemplate:
         return course
 
 
-def build_template(assignment: Assignment, templates_root: Path, config: Path) -> AssignmentTemplate:
-    """The template of ``assignment``, regenerated only when its source notebook changed."""
-    folder = Path(templates_root) / assignment.name
-    source_bytes = assignment.source_path.read_bytes()
-    stamp = hashlib.sha256(source_bytes + Path(config).read_bytes()).hexdigest()
-    stamp_file = folder / "source.sha256"
+def build_templates(assignments: list[Assignment], templates_root: Path, config: Path) -> dict[str, AssignmentTemplate]:
+    """The templates of ``assignments``, made by one ``nbgrader generate_assignment`` run
+    and made again only when a source notebook or the configuration changed."""
+    folder = Path(templates_root)
+    digest = hashlib.sha256(Path(config).read_bytes())
+    for assignment in assignments:
+        digest.update(assignment.name.encode() + b"\0" + assignment.source_path.read_bytes())
+    stamp, stamp_file = digest.hexdigest(), folder / "sources.sha256"
     if not (stamp_file.exists() and stamp_file.read_text() == stamp):
         if folder.exists():
             shutil.rmtree(folder)
-        (folder / "solutions" / assignment.name).mkdir(parents=True)
+        folder.mkdir(parents=True)
         shutil.copy2(config, folder / CONFIG)
-        (folder / "solutions" / assignment.name / assignment.notebook_name).write_bytes(source_bytes)
-        grading.nbgrader(folder, "generate_assignment", assignment.name, "--force", "--log-level=ERROR")
+        for assignment in assignments:
+            (folder / "solutions" / assignment.name).mkdir(parents=True)
+            shutil.copy2(assignment.source_path, folder / "solutions" / assignment.name / assignment.notebook_name)
+        # One run for all: nbgrader reads the assignment id as a pattern.
+        grading.nbgrader(folder, "generate_assignment", "*", "--force", "--log-level=ERROR")
         stamp_file.write_text(stamp)
-    relative = [
-        CONFIG, GRADEBOOK,
-        f"solutions/{assignment.name}/{assignment.notebook_name}",
-        f"notebooks/{assignment.name}/{assignment.notebook_name}",
-    ]
-    return AssignmentTemplate(
-        assignment=assignment.name,
-        notebook_name=assignment.notebook_name,
-        files={name: (folder / name).read_bytes() for name in relative},
-    )
+    shared = {name: (folder / name).read_bytes() for name in (CONFIG, GRADEBOOK)}
+    return {
+        assignment.name: AssignmentTemplate(
+            assignment=assignment.name,
+            notebook_name=assignment.notebook_name,
+            files={**shared, **{
+                relative: (folder / relative).read_bytes()
+                for relative in (f"solutions/{assignment.name}/{assignment.notebook_name}",
+                                 f"notebooks/{assignment.name}/{assignment.notebook_name}")
+            }},
+        )
+        for assignment in assignments
+    }
