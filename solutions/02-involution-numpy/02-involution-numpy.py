@@ -41,6 +41,7 @@ except ModuleNotFoundError:
 profile = ic.setup_notebook()
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %matplotlib inline
 import time
 import tracemalloc
 
@@ -844,9 +845,11 @@ checks.assert_close(
 print("Your kernels match the Keras layer's at those positions, for both image sizes.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# The same weights, on two real CIFAR-10 images of different sizes (the second is a crop, upsampled
-# to $41 \times 57$), and the kernels at three positions of the first. A convolution with the same
-# kernel size applies one kernel everywhere: its kernels at the same positions are identical.
+# The same weights on two real CIFAR-10 images of different sizes ($32 \times 32$, and a second image
+# upsampled twofold and cropped to $41 \times 57$), then the kernels at three positions of the first
+# image. For each pair of positions the cell prints how far apart the two pixels are, how far apart
+# the two involution kernels are, and the same for a convolution of the same kernel size, whose
+# weights on each window it reads off as the gradient of its output there with respect to the input.
 
 # %% nbgrader={"grade": false, "grade_id": "location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
 (_, _), (test_images, _) = ic.load_profile_data()
@@ -861,7 +864,6 @@ for picture in (image, large):
 demo_positions = [(8, 8), (16, 24), (26, 12)]
 demo_kernel = generate_kernel(image[None], demo_params, 7)[0]
 picked = np.stack([demo_kernel[r, c, 0] for r, c in demo_positions])
-involution_gap = float(np.linalg.norm(picked[0] - picked[1]))
 
 # A convolution's weights on the window at (r, c): the gradient of its output there with respect
 # to the input, cut to the 7 x 7 window (input channel 0, output channel 0).
@@ -875,11 +877,25 @@ def conv_weights_at(row, col):
     return tape.gradient(response, image_variable).numpy()[0, row - 3 : row + 4, col - 3 : col + 4, 0]
 
 
-conv_gap = float(np.linalg.norm(conv_weights_at(*demo_positions[0]) - conv_weights_at(*demo_positions[1])))
-print(f"distance between the kernels at {demo_positions[0]} and {demo_positions[1]}:")
-print(f"  involution {involution_gap:.3f}, convolution {conv_gap:.3f}")
-ic.record("distance between involution kernels at two positions", involution_gap)
+print(f"{'positions':22s} {'pixels':>8s} {'involution kernels':>19s} {'convolution kernels':>20s}")
+gaps = []
+for a, b in [(0, 1), (0, 2), (1, 2)]:
+    (ra, ca), (rb, cb) = demo_positions[a], demo_positions[b]
+    pixel_gap = np.linalg.norm(image[ra, ca] - image[rb, cb])
+    involution_gap = np.linalg.norm(picked[a] - picked[b])
+    conv_gap = np.linalg.norm(conv_weights_at(ra, ca) - conv_weights_at(rb, cb))
+    gaps.append((involution_gap, conv_gap))
+    print(f"{str(demo_positions[a]) + ' ' + str(demo_positions[b]):22s} {pixel_gap:8.3f} {involution_gap:19.3f} {conv_gap:20.3f}")
+ic.record("largest distance between involution kernels at two positions", max(g for g, _ in gaps))
+ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
 display(involution_figures.kernels_at_positions(image, picked, demo_positions))
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "md_location_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Both image sizes work with the same weights. The convolution's kernel distances are exactly zero:
+# it applies one kernel everywhere. The involution's are not, and they follow the pixels: positions
+# whose colours are close get similar kernels, positions whose colours differ get different ones. That
+# is what *location-specific* means here: the kernel is not tied to a coordinate but generated from
+# the content found there (with random weights in this notebook; notebook 05 looks at trained ones).
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary

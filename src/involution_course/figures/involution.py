@@ -46,10 +46,10 @@ def weight_sharing(conv_kernels, involution_kernels, positions) -> Figure:
     for panel, title, grid in zip(panels, titles, grids):
         panel.suptitle(title, fontsize=10)
         axes = panel.subplots(n_positions, n_channels, squeeze=False)
-        limit = float(np.abs(grid).max()) or 1.0
         for p in range(n_positions):
             for c in range(n_channels):
-                _show_kernel(axes[p, c], grid[p, c], limit)
+                # Each kernel on its own colour scale: the figure compares patterns, not sizes.
+                _show_kernel(axes[p, c], grid[p, c], float(np.abs(grid[p, c]).max()) or 1.0)
                 if p == n_positions - 1:
                     axes[p, c].set_xlabel(f"channel {c}", fontsize=8)
                 if c == 0:
@@ -88,11 +88,14 @@ def cost_bars(names, seconds, megabytes) -> Figure:
     (a NaN memory figure is shown as not measured)."""
     if not (len(names) == len(seconds) == len(megabytes)):
         raise ValueError("names, seconds and megabytes must have one entry per implementation.")
+    from matplotlib.ticker import NullFormatter
+
     figure = Figure(figsize=(8.5, 3.0), layout="constrained")
-    time_axis, memory_axis = figure.subplots(1, 2)
+    time_axis, memory_axis = figure.subplots(1, 2, sharey=True)
     positions = np.arange(len(names))
     time_axis.barh(positions, np.asarray(seconds, dtype=float) * 1e3, color="tab:blue")
     time_axis.set_xscale("log")
+    time_axis.xaxis.set_minor_formatter(NullFormatter())
     time_axis.set_xlabel("time per call (ms, log scale)")
     megabytes = np.asarray(megabytes, dtype=float)
     measured = ~np.isnan(megabytes)
@@ -100,8 +103,7 @@ def cost_bars(names, seconds, megabytes) -> Figure:
     for position in positions[~measured]:
         memory_axis.text(0, position, " not measured", va="center", fontsize=8, color="grey")
     memory_axis.set_xlabel("peak extra memory (MB)")
-    for axis in (time_axis, memory_axis):
-        axis.set_yticks(positions, names)
-        axis.invert_yaxis()
-    memory_axis.set_yticklabels([])
+    time_axis.set_yticks(positions, names)
+    time_axis.set_ylim(len(names) - 0.5, -0.5)  # first name on top
+    memory_axis.tick_params(labelleft=False)
     return figure
