@@ -207,10 +207,27 @@ def _notebook_path(kind: str, assignment: str) -> str:
     return f"{folder}/{assignment}/{assignment}.ipynb"
 
 
+KIND_OF_TEST = {
+    "test_release_shows_only_the_stubs_errors": "release",
+    "test_solution_runs_clean_and_its_figures_render": "solution",
+}
+
+
+def _selected_notebooks(session) -> set[tuple[str, str]]:
+    """The (kind, assignment) pairs whose tests this session runs, so that
+    `pytest tests/test_browser.py -k 01-convolution` opens only that notebook."""
+    return {
+        (KIND_OF_TEST[item.originalname], item.callspec.params["assignment"])
+        for item in session.items
+        if getattr(item, "originalname", None) in KIND_OF_TEST and hasattr(item, "callspec")
+    }
+
+
 @pytest.fixture(scope="module")
-def browser_run(lab, tmp_path_factory):
-    """Every notebook run in the browser; returns ({(kind, assignment): report}, root)."""
+def browser_run(lab, tmp_path_factory, request):
+    """The selected notebooks run in the browser; returns ({(kind, assignment): report}, root)."""
     url, token, root = lab
+    selected = _selected_notebooks(request.session)
     work = tmp_path_factory.mktemp("browser")
     shots = build_directory() / "browser"
     shots.mkdir(parents=True, exist_ok=True)
@@ -218,6 +235,8 @@ def browser_run(lab, tmp_path_factory):
     # Solutions first: they run longest, and their screenshots matter most.
     for kind in ("solution", "release"):
         for assignment in ASSIGNMENTS:
+            if (kind, assignment) not in selected:
+                continue
             wanted = {"failure": str(shots / f"failure-{kind}-{assignment}.png")}
             if kind == "solution":
                 wanted["figure"] = str(work / f"figure-{assignment}.png")

@@ -105,30 +105,36 @@ async function waitForIdleKernel(page) {
 // so that an error in one cell never cancels the cells queued after it. The last cell
 // runs with Ctrl+Enter: Shift+Enter there would add an empty cell to the notebook.
 async function runEveryCell(page, cellTimeoutMs) {
-  const count = await page.evaluate(() => window.jupyterapp.shell.currentWidget.content.widgets.length);
+  const cells = await page.evaluate(() => {
+    const notebook = window.jupyterapp.shell.currentWidget.content;
+    notebook.mode = 'command';
+    notebook.activeCellIndex = 0;
+    notebook.node.focus();
+    return notebook.widgets.map((widget) => ({
+      type: widget.model.type,
+      empty: widget.model.sharedModel.getSource().trim() === '',
+    }));
+  });
   const timings = [];
-  for (let index = 0; index < count; index++) {
+  for (const [index, cell] of cells.entries()) {
     const cellStarted = Date.now();
-    const cell = await page.evaluate((index) => {
-      const notebook = window.jupyterapp.shell.currentWidget.content;
-      notebook.mode = 'command';
-      notebook.activeCellIndex = index;
-      notebook.node.focus();
-      const model = notebook.widgets[index].model;
-      return { type: model.type, empty: model.sharedModel.getSource().trim() === '' };
-    }, index);
-    await page.keyboard.press(index < count - 1 ? 'Shift+Enter' : 'Control+Enter');
-    if (cell.type !== 'code' || cell.empty) continue;
-    try {
-      await page.waitForFunction((index) => {
-        const widget = window.jupyterapp.shell.currentWidget.content.widgets[index];
-        const prompt = widget.node.querySelector('.jp-InputPrompt')?.textContent || '';
-        return /\[\d+\]/.test(prompt);
-      }, index, { timeout: cellTimeoutMs, polling: 250 });
-    } catch (error) {
-      throw new Error(`cell ${index} did not finish within ${cellTimeoutMs / 1000} s`);
+    await page.keyboard.press(index < cells.length - 1 ? 'Shift+Enter' : 'Control+Enter');
+    if (cell.type === 'code' && !cell.empty) {
+      try {
+        await page.waitForFunction((index) => {
+          const widget = window.jupyterapp.shell.currentWidget.content.widgets[index];
+          const prompt = widget.node.querySelector('.jp-InputPrompt')?.textContent || '';
+          return /\[\d+\]/.test(prompt);
+        }, index, { timeout: cellTimeoutMs, polling: 100 });
+      } catch (error) {
+        throw new Error(`cell ${index} did not finish within ${cellTimeoutMs / 1000} s`);
+      }
     }
     timings[index] = (Date.now() - cellStarted) / 1000;
+  }
+  const active = await page.evaluate(() => window.jupyterapp.shell.currentWidget.content.activeCellIndex);
+  if (active !== cells.length - 1) {
+    throw new Error(`Shift+Enter went astray: the run ended on cell ${active} of ${cells.length}`);
   }
   return timings;
 }
