@@ -302,6 +302,13 @@ def main() -> None:
     from involution_course.notebook import silence_framework_logging
 
     silence_framework_logging()
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        import keras  # noqa: F401 - imports the backend's framework
+    except ImportError as error:
+        harness.skip(BENCHMARK, "every case", f"KERAS_BACKEND={backend} needs its framework installed ({error})",
+                     backend=backend)
+        return
     run(QUICK_SIZES if args.quick else SIZES, args.repeats, warmup=1 if args.quick else 2)
 
 

@@ -17,6 +17,7 @@ TensorFlow runs ``fit`` twice per model: ``jit_compile=False`` (a ``tf.function`
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 
@@ -52,10 +53,6 @@ def model_factories(chosen, quick: bool):
             return models.WIDTH_STEP["involution"]
         return models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, spatial)
 
-    def fair(spatial):
-        chosen_width = width(spatial)
-        return f"width {chosen_width}", lambda: models.fair_network(chosen_width, spatial)
-
     factories = []
     for key in chosen:
         if key == "cnn":
@@ -63,8 +60,14 @@ def model_factories(chosen, quick: bool):
         elif key == "involution":
             factories.append((MODELS[key], models.example_involution_network, ""))
         else:
-            label, build = fair("involution" if key == "fair-involution" else "conv")
-            factories.append((f"{MODELS[key]} ({label})", build, ""))
+            spatial = "involution" if key == "fair-involution" else "conv"
+            try:
+                chosen_width = width(spatial)
+            except Exception as error:  # noqa: BLE001 - reported as a skipped case
+                factories.append((MODELS[key], None, f"could not size it: {type(error).__name__}: {error}"))
+                continue
+            factories.append((f"{MODELS[key]} (width {chosen_width})",
+                              lambda w=chosen_width, sp=spatial: models.fair_network(w, sp), ""))
     return factories
 
 
@@ -88,8 +91,9 @@ def modes(backend: str) -> dict:
     return {"fit (jax.jit)" if backend == "jax" else "fit": "auto"}
 
 
-def epoch_seconds(build, jit_compile, x, y, *, batch_size: int, repeats: int) -> list[float]:
-    """Seconds of each timed epoch (after one untimed epoch that compiles)."""
+def epoch_seconds(build, jit_compile, x, y, *, batch_size: int, repeats: int) -> tuple[list[float], bool]:
+    """Seconds of each timed epoch (after one untimed epoch that compiles), and whether XLA compiled
+    the step (Keras falls back to no XLA for a model that does not support it)."""
     import keras
 
     from involution_course.training import compile_like_example
@@ -104,9 +108,10 @@ def epoch_seconds(build, jit_compile, x, y, *, batch_size: int, repeats: int) ->
     seconds: list[float] = []
     model = build()
     compile_like_example(model)
-    model.jit_compile = jit_compile
+    if jit_compile != "auto":
+        model.jit_compile = jit_compile
     model.fit(x, y, batch_size=batch_size, epochs=1 + repeats, callbacks=[Clock()], verbose=0, shuffle=False)
-    return seconds[1:]
+    return seconds[1:], bool(model.jit_compile)
 
 
 def main() -> None:
@@ -129,13 +134,13 @@ def main() -> None:
     count = args.images or (64 if args.quick else 5_000)
     batch_size = 32 if args.quick else BATCH_SIZE
     repeats = args.repeats or (1 if args.quick else 3)
+    if count < 1:
+        raise SystemExit("bench_training: --images must be at least 1")
     x, y, source = training_images(count)
     group = f"CIFAR-10 32x32x3, batch {batch_size}"
     chosen_modes = modes(backend)
     if args.quick:  # one mode is enough to check the script
         chosen_modes = dict(list(chosen_modes.items())[:1])
-    if count < 1:
-        raise SystemExit("bench_training: --images must be at least 1")
     chosen = args.models or (QUICK_MODELS if args.quick else tuple(MODELS))
     for case, build, missing in model_factories(chosen, args.quick):
         context = {"group": group, "backend": backend, "device": device}
@@ -144,9 +149,16 @@ def main() -> None:
             continue
         for mode, jit_compile in chosen_modes.items():
             harness.note(f"training {mode}: {case}")
-            seconds = epoch_seconds(build, jit_compile, x, y, batch_size=batch_size, repeats=repeats)
+            try:
+                seconds, compiled = epoch_seconds(build, jit_compile, x, y, batch_size=batch_size, repeats=repeats)
+            except Exception as error:  # noqa: BLE001 - one model's failure must not hide the others
+                harness.skip(BENCHMARK, case, f"training failed: {type(error).__name__}: {error}", mode=mode,
+                             **context)
+                continue
+            if jit_compile is True and not compiled:
+                mode = "fit, jit_compile=True requested, run without XLA (unsupported by the model)"
             per_epoch = [EPOCH_IMAGES * s / count for s in seconds]
-            images_per_second = count / sorted(seconds)[len(seconds) // 2]
+            images_per_second = count / statistics.median(seconds)
             harness.emit(BENCHMARK, f"{case}: seconds per epoch of {EPOCH_IMAGES:,} images", mode=mode,
                          times=per_epoch, **context,
                          details={"images_per_s": round(images_per_second, 1), "timed_images": count,
