@@ -20,9 +20,25 @@ def setup_notebook(seed: int = 0, *, quiet: bool = False) -> Profile:
     random.seed(seed)
     np.random.seed(seed)
     profile = get_profile()
+    _show_figures_inline()
     if not quiet:
         print(f"Involution Course - profile '{profile.name}': {profile.description}.")
     return profile
+
+
+def _show_figures_inline() -> None:
+    """Make a returned ``matplotlib.figure.Figure`` render as a picture in Jupyter.
+
+    The course's figure functions build figures without pyplot; IPython shows them only
+    once the inline backend has registered its formatters.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "run_line_magic"):
+        shell.run_line_magic("matplotlib", "inline")
 
 
 def silence_framework_logging() -> None:
