@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 from .. import grading
 from .gradebook import AUTOGRADED
@@ -25,6 +26,8 @@ FEEDBACK_PREPROCESSORS = (
 
 class HideHiddenTests(Preprocessor):
     """Removes hidden tests, and the tracebacks that would quote them, from test cells."""
+
+    enabled = Bool(True, help="nbconvert runs only enabled preprocessors").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):

@@ -68,7 +68,8 @@ class Report:
         ]
         if failed:
             why = Counter(r.reason.split(":")[0].split(" (")[0] for r in failed)
-            lines.append("Failed: " + "; ".join(f"{n} × {reason}" for reason, n in why.most_common()))
+            ranked = sorted(why.items(), key=lambda item: (-item[1], item[0]))
+            lines.append("Failed: " + "; ".join(f"{n} × {reason}" for reason, n in ranked))
         for result in flagged:
             lines.append(f"Review: {result.student} / {result.assignment}")
         if self.changed_files:
