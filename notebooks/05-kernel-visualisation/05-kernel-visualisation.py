@@ -121,11 +121,18 @@ print(f"Inspecting {'the network saved by notebook 04' if saved else 'the networ
 # `model` whose outputs are the generated kernels of each `Involution` layer of `model`, in the
 # order of `model.layers`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "4f2d054a57dbca56ba954bef2a6af48a", "grade": false, "grade_id": "ex1_kernel_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "aef1a7877a2978b2c88cc77650b6efe5", "grade": false, "grade_id": "ex1_kernel_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernel_model(model):
     """A model from ``model``'s inputs to the kernel of each of its Involution layers."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: the kernels that the network generates for the ten images, one array per layer.
+layer_names = [layer.name for layer in network.layers if isinstance(layer, Involution)]
+layer_kernels = kern.generated_kernels(kernel_model(network), inputs)
+for name, kernels in zip(layer_names, layer_kernels):
+    print(f"{name}: kernels of shape {kernels.shape}")
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "cdfeb34728f19cbf165198b23d89a736", "grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -178,12 +185,6 @@ def _ex1_compare(settings, seed):
 _ex1_check([(3, 1, 1), (3, 1, 1)], seed=1)
 print("kernel_model passes the tests.")
 
-# %%
-layer_names = [layer.name for layer in network.layers if isinstance(layer, Involution)]
-layer_kernels = kern.generated_kernels(kernel_model(network), inputs)
-for name, kernels in zip(layer_names, layer_kernels):
-    print(f"{name}: kernels of shape {kernels.shape}")
-
 # %% [markdown]
 # ## 2 · One number per position
 #
@@ -206,7 +207,7 @@ for name, kernels in zip(layer_names, layer_kernels):
 # as defined above, returning floats. When `high == low` (a constant map) return zeros of the same
 # shape rather than dividing by zero.
 
-# %% nbgrader={"cell_type": "code", "checksum": "6baeb08c595343f982d58af4a8dbc10a", "grade": false, "grade_id": "ex2_maps", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "31e634a3da5c92b73f860f00a4473c63", "grade": false, "grade_id": "ex2_maps", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernel_maps(kernels):
     """(..., G, K, K) -> (...): the sum of each position's kernels."""
     # YOUR CODE HERE
@@ -217,6 +218,11 @@ def normalise(maps, low=None, high=None):
     """Rescale to [0, 1] with ``low`` -> 0, ``high`` -> 1 (defaults: min and max), clipped."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: all-ones 3x3 kernels sum to 9 at each position; 2, 4, 6, 10 rescale to 0, 0.25, 0.5, 1.
+print(kernel_maps(np.ones((1, 2, 2, 1, 3, 3))))
+print(normalise(np.array([2.0, 4.0, 6.0, 10.0])))
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "965fc8921c67c435e90c18eef577b5f5", "grade": true, "grade_id": "ex2_test_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -269,7 +275,7 @@ figs.map_grid(
 # $(H, W, 3)$. `image` is uint8 in $[0, 255]$ (divide by 255) or already floats in $[0, 1]$;
 # `heat` is in $[0, 1]$. Hint: `np.repeat`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "268d35c3da9cadf315d738480152a0b0", "grade": false, "grade_id": "ex3_overlay", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "a8c041d84e2499e69cf622de043bc517", "grade": false, "grade_id": "ex3_overlay", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from matplotlib import colormaps
 
 
@@ -283,6 +289,11 @@ def overlay(image, heat, alpha=0.5, cmap="inferno"):
     """Blend the coloured, upsampled map over the image: (1 - alpha) * image + alpha * colour."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: a 2x2 map repeated over 2x2 blocks, and the shape of one blended image.
+print(upsample(np.array([[0.0, 1.0], [1.0, 0.0]]), (4, 4)))
+print(overlay(images[0], np.eye(8)).shape)
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "708a470ab8795d1bdd3edbe2bb4dec4c", "grade": true, "grade_id": "ex3_test_overlay", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -370,11 +381,15 @@ figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0]
 # an array of shape $(H, W, \ldots)$ (any trailing shape: one kernel per position), returning $S$
 # as a Python float, or `float("nan")` when fewer than two positions have a non-zero kernel.
 
-# %% nbgrader={"cell_type": "code", "checksum": "9943423a142e98e29f2e02be4f1289b0", "grade": false, "grade_id": "ex4_similarity", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b10f7bcfb628e5c9cb41faab885ab6aa", "grade": false, "grade_id": "ex4_similarity", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def position_similarity(kernels):
     """Mean cosine similarity between the kernels at every two different positions."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: the same 3x3 kernel at all 16 positions of a 4x4 output, as a convolution has.
+print(position_similarity(kern.convolution_kernels(np.arange(9.0).reshape(3, 3), 4, 4)))
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "3f7ac0e2f9000db38d6c3e3dfa765981", "grade": true, "grade_id": "ex4_test_similarity", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -444,11 +459,17 @@ figs.similarity_bars(layer_names, involution_scores, conv_scores)
 # outside neighbours to `-np.inf` before the softmax; subtract the window's maximum before `np.exp`
 # so that large logits do not overflow.
 
-# %% nbgrader={"cell_type": "code", "checksum": "91f812f4d1e505b77f7bc2eb436f2810", "grade": false, "grade_id": "ex5_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "571679f0858d250ef2e2d723164fb96d", "grade": false, "grade_id": "ex5_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def local_attention_weights(x, w_query, w_key, kernel_size):
     """Softmax weights of each position over its K x K neighbourhood: (B, H, W, K, K)."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: on a constant input every neighbour looks the same, so a window inside the image is
+# uniform (1/9 each) and a corner window spreads over its 4 neighbours inside (1/4 each).
+print(local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 3)[0, 1, 1].round(3))
+print(local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 3)[0, 0, 0].round(3))
 
 
 # %% nbgrader={"cell_type": "code", "checksum": "00d48d02975f895b5fcc2d1d5d2bb7fd", "grade": true, "grade_id": "ex5_test_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}

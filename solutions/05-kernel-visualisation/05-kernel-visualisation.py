@@ -126,6 +126,13 @@ def kernel_model(model):
     ### END SOLUTION
 
 
+# Try it: the kernels that the network generates for the ten images, one array per layer.
+layer_names = [layer.name for layer in network.layers if isinstance(layer, Involution)]
+layer_kernels = kern.generated_kernels(kernel_model(network), inputs)
+for name, kernels in zip(layer_names, layer_kernels):
+    print(f"{name}: kernels of shape {kernels.shape}")
+
+
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 import warnings
 
@@ -180,12 +187,6 @@ _ex1_check([(3, 2, 1)], seed=3)
 ### END HIDDEN TESTS
 print("kernel_model passes the tests.")
 
-# %%
-layer_names = [layer.name for layer in network.layers if isinstance(layer, Involution)]
-layer_kernels = kern.generated_kernels(kernel_model(network), inputs)
-for name, kernels in zip(layer_names, layer_kernels):
-    print(f"{name}: kernels of shape {kernels.shape}")
-
 # %% [markdown]
 # ## 2 · One number per position
 #
@@ -226,6 +227,11 @@ def normalise(maps, low=None, high=None):
         return np.zeros_like(maps)
     return np.clip((maps - low) / (high - low), 0.0, 1.0)
     ### END SOLUTION
+
+
+# Try it: all-ones 3x3 kernels sum to 9 at each position; 2, 4, 6, 10 rescale to 0, 0.25, 0.5, 1.
+print(kernel_maps(np.ones((1, 2, 2, 1, 3, 3))))
+print(normalise(np.array([2.0, 4.0, 6.0, 10.0])))
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -314,6 +320,11 @@ def overlay(image, heat, alpha=0.5, cmap="inferno"):
     colour = colormaps[cmap](upsample(heat, image.shape[:2]))[..., :3]
     return (1 - alpha) * pixels + alpha * colour
     ### END SOLUTION
+
+
+# Try it: a 2x2 map repeated over 2x2 blocks, and the shape of one blended image.
+print(upsample(np.array([[0.0, 1.0], [1.0, 0.0]]), (4, 4)))
+print(overlay(images[0], np.eye(8)).shape)
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_overlay", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -426,6 +437,10 @@ def position_similarity(kernels):
     ### END SOLUTION
 
 
+# Try it: the same 3x3 kernel at all 16 positions of a 4x4 output, as a convolution has.
+print(position_similarity(kern.convolution_kernels(np.arange(9.0).reshape(3, 3), 4, 4)))
+
+
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_similarity", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 def _ex4_expected(kernels):
     vectors = np.asarray(kernels, dtype=float).reshape(kernels.shape[0] * kernels.shape[1], -1)
@@ -525,6 +540,12 @@ def local_attention_weights(x, w_query, w_key, kernel_size):
     weights = np.exp(logits)
     return weights / weights.sum(axis=(-2, -1), keepdims=True)
     ### END SOLUTION
+
+
+# Try it: on a constant input every neighbour looks the same, so a window inside the image is
+# uniform (1/9 each) and a corner window spreads over its 4 neighbours inside (1/4 each).
+print(local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 3)[0, 1, 1].round(3))
+print(local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 3)[0, 0, 0].round(3))
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex5_test_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}

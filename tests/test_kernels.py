@@ -1,0 +1,220 @@
+"""involution_course.kernels: extraction from real Keras networks, maps, similarity, attention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from involution_course import kernels as kern  # noqa: E402
+from involution_course.layers import Involution  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def network():
+    return kern.build_small_network("involution", seed=3)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
+
+
+def _kernels_layer_by_layer(model, batch):
+    expected = []
+    for layer in model.layers:
+        if isinstance(layer, Involution):
+            layer_input = keras.Model(model.input, layer.input)(batch)
+            expected.append(keras.ops.convert_to_numpy(layer.generate_kernel(layer_input)))
+    return expected
+
+
+# ------------------------------------------------------------------ the network
+
+
+def test_small_network_has_the_example_parameter_count(network):
+    trainable = sum(int(np.prod(weight.shape)) for weight in network.trainable_weights)
+    assert trainable == 13_074
+    assert [layer.name for layer in kern.involution_layers(network)] == ["inv_1", "inv_2", "inv_3"]
+
+
+def test_convolution_twin_has_no_involution_layer():
+    twin = kern.build_small_network("conv")
+    assert twin.get_layer("conv_1").kernel.shape == (3, 3, 3, 3)
+    with pytest.raises(ValueError, match="no Involution layer"):
+        kern.involution_layers(twin)
+
+
+def test_unknown_spatial_operator_is_refused():
+    with pytest.raises(ValueError, match='"involution" or "conv"'):
+        kern.build_small_network("attention")
+
+
+# ------------------------------------------------------------------ extraction
+
+
+def test_kernel_model_returns_each_layers_generated_kernel(network, images):
+    got = kern.generated_kernels(kern.kernel_model(network), images)
+    expected = _kernels_layer_by_layer(network, images)
+    assert [k.shape for k in got] == [(4, 32, 32, 1, 3, 3), (4, 16, 16, 1, 3, 3), (4, 8, 8, 1, 3, 3)]
+    for out, want in zip(got, expected):
+        np.testing.assert_allclose(out, want, atol=1e-5)
+
+
+def test_kernel_model_handles_stride_and_groups():
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((10, 10, 4))
+    x = Involution(5, 1, 2, 2, name="wide")(inputs)
+    x = Involution(3, 2, 4, 2, name="strided")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    batch = np.random.default_rng(1).normal(size=(2, 10, 10, 4)).astype("float32")
+    got = kern.generated_kernels(kern.kernel_model(model), batch)
+    assert [k.shape for k in got] == [(2, 10, 10, 2, 5, 5), (2, 5, 5, 4, 3, 3)]
+    for out, want in zip(got, _kernels_layer_by_layer(model, batch)):
+        np.testing.assert_allclose(out, want, atol=1e-5)
+
+
+def test_saved_network_is_found_reloaded_and_inspected(network, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("INVOLUTION_COURSE_BUILD", str(tmp_path))
+    assert kern.saved_model_path("example_involution") is None
+    (tmp_path / "models").mkdir()
+    network.save(tmp_path / "models" / "example_involution.keras")
+    path = kern.saved_model_path("example_involution")
+    assert path == tmp_path / "models" / "example_involution.keras"
+    reloaded = keras.models.load_model(path)
+    before = kern.generated_kernels(kern.kernel_model(network), images)
+    after = kern.generated_kernels(kern.kernel_model(reloaded), images)
+    for one, two in zip(before, after):
+        np.testing.assert_allclose(one, two, atol=1e-6)
+
+
+def test_snapshots_keep_kernels_at_start_middle_and_end(images):
+    model = kern.build_small_network("involution", seed=4)
+    start = kern.generated_kernels(kern.kernel_model(model), images)
+    rng = np.random.default_rng(2)
+    x, y = rng.random((64, 32, 32, 3)).astype("float32"), rng.integers(0, 10, (64, 1))
+    snapshots = kern.KernelSnapshots(images)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[snapshots])
+    assert list(snapshots.stages) == ["start", "middle", "end"]
+    for one, two in zip(snapshots.stages["start"], start):
+        np.testing.assert_allclose(one, two, atol=1e-6)
+    end = kern.generated_kernels(kern.kernel_model(model), images)
+    for one, two in zip(snapshots.stages["end"], end):
+        np.testing.assert_allclose(one, two, atol=1e-6)
+    assert [k.shape for k in snapshots.stages["middle"]] == [k.shape for k in end]
+    assert not all(np.allclose(a, b) for a, b in zip(snapshots.stages["start"], snapshots.stages["end"]))
+
+
+# ------------------------------------------------------------------------ maps
+
+
+def test_kernel_maps_sum_groups_and_window():
+    kernels = np.arange(2 * 3 * 3 * 2 * 3 * 3, dtype=float).reshape(2, 3, 3, 2, 3, 3)
+    maps = kern.kernel_maps(kernels)
+    assert maps.shape == (2, 3, 3)
+    assert maps[1, 2, 0] == kernels[1, 2, 0].sum()
+    with pytest.raises(ValueError, match="last three axes"):
+        kern.kernel_maps(np.ones((3, 3)))
+
+
+def test_normalise_rescales_clips_and_handles_constants():
+    np.testing.assert_allclose(kern.normalise([2.0, 4.0, 6.0, 10.0]), [0.0, 0.25, 0.5, 1.0])
+    np.testing.assert_allclose(kern.normalise([2.0, 4.0, 6.0, 10.0], low=4, high=8), [0.0, 0.0, 0.5, 1.0])
+    assert np.all(kern.normalise(np.full((2, 2), 3.0)) == 0.0)
+    with pytest.raises(ValueError, match="must not be below"):
+        kern.normalise([1.0, 2.0], low=2, high=1)
+
+
+def test_upsample_repeats_blocks():
+    heat = np.array([[1, 2], [3, 4]])
+    np.testing.assert_array_equal(kern.upsample(heat, (4, 2)), [[1, 2], [1, 2], [3, 4], [3, 4]])
+    with pytest.raises(ValueError, match="whole multiple"):
+        kern.upsample(heat, (5, 4))
+    with pytest.raises(ValueError, match=r"\(h, w\)"):
+        kern.upsample(np.ones((2, 2, 2)), (4, 4))
+
+
+def test_overlay_blends_colour_over_the_image():
+    from matplotlib import colormaps
+
+    image = np.full((4, 4, 3), 255, dtype=np.uint8)
+    heat = np.array([[0.0, 1.0], [1.0, 0.0]])
+    blended = kern.overlay(image, heat, alpha=0.25)
+    colour_one = colormaps["inferno"](1.0)[:3]
+    np.testing.assert_allclose(blended[0, 3], 0.75 + 0.25 * np.array(colour_one))
+    np.testing.assert_allclose(kern.overlay(image / 255.0, heat, alpha=0.0), 1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        kern.overlay(image, heat, alpha=1.5)
+
+
+# ------------------------------------------------------------------ similarity
+
+
+def test_a_convolution_scores_exactly_one():
+    weight = np.random.default_rng(3).normal(size=(3, 3, 3, 3))
+    assert kern.position_similarity(kern.convolution_kernels(weight, 32, 32)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_similarity_matches_the_pairwise_mean():
+    kernels = np.random.default_rng(4).normal(size=(3, 5, 1, 3, 3))
+    vectors = kernels.reshape(15, -1)
+    units = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    table = units @ units.T
+    expected = (table.sum() - 15) / (15 * 14)
+    assert kern.position_similarity(kernels) == pytest.approx(expected, abs=1e-12)
+
+
+def test_similarity_leaves_out_zero_kernels():
+    kernels = np.ones((2, 2, 4))
+    kernels[0, 0] = 0.0
+    assert kern.position_similarity(kernels) == pytest.approx(1.0)
+    assert kern.position_similarity(np.array([[[1.0, 0.0]], [[-3.0, 0.0]]])) == pytest.approx(-1.0)
+    assert np.isnan(kern.position_similarity(np.zeros((3, 3, 9))))
+    with pytest.raises(ValueError, match=r"\(H, W, \.\.\.\)"):
+        kern.position_similarity(np.ones((4, 9)))
+
+
+# ------------------------------------------------------------ local attention
+
+
+def _attention_by_loops(x, w_query, w_key, size):
+    batch, height, width, _ = x.shape
+    pad = (size - 1) // 2
+    out = np.zeros((batch, height, width, size, size))
+    for b in range(batch):
+        for i in range(height):
+            for j in range(width):
+                logits = {}
+                for ki in range(size):
+                    for kj in range(size):
+                        r, c = i + ki - pad, j + kj - pad
+                        if 0 <= r < height and 0 <= c < width:
+                            logits[ki, kj] = (x[b, i, j] @ w_query) @ (x[b, r, c] @ w_key) / np.sqrt(w_query.shape[1])
+                top = max(logits.values())
+                total = sum(np.exp(v - top) for v in logits.values())
+                for key, v in logits.items():
+                    out[(b, i, j, *key)] = np.exp(v - top) / total
+    return out
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_local_attention_matches_the_formula(size):
+    rng = np.random.default_rng(size)
+    x = rng.normal(size=(2, 5, 6, 3))
+    w_query, w_key = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    weights = kern.local_attention_weights(x, w_query, w_key, size)
+    assert weights.shape == (2, 5, 6, size, size)
+    np.testing.assert_allclose(weights, _attention_by_loops(x, w_query, w_key, size), atol=1e-12)
+    np.testing.assert_allclose(weights.sum(axis=(-2, -1)), 1.0)
+    assert np.all(weights[:, 0, :, 0, :] == 0.0)  # the row above the image
+
+
+def test_local_attention_centre_and_errors():
+    uniform = kern.local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 3)
+    assert kern.window_centre(uniform)[0, 1, 1] == pytest.approx(1 / 9)
+    assert kern.window_centre(uniform)[0, 0, 0] == pytest.approx(1 / 4)
+    with pytest.raises(ValueError, match="odd"):
+        kern.local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 4)
+    with pytest.raises(ValueError, match=r"\(C, d\)"):
+        kern.local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(3), np.eye(3), 3)
