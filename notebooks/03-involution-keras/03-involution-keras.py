@@ -43,3 +43,452 @@ except ModuleNotFoundError:
     import involution_course as ic
 
 profile = ic.setup_notebook()
+
+# %% nbgrader={"cell_type": "code", "checksum": "e1475aee9b6d9e0b3c1edb60bac5abc5", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from IPython.display import display
+from keras import layers, ops
+
+from involution_course import checks
+from involution_course.figures import layer as layer_figures
+from involution_course.layers import Involution
+from involution_course.progress import progress_bar
+
+rng = np.random.default_rng(0)
+print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d0a922a942e99de46a9220698a91232d", "grade": false, "grade_id": "md_layers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 1 · From a NumPy function to a Keras layer
+#
+# In notebook 02 you computed involution in NumPy: for an input $X$ of shape $(B, H, W, C)$, an odd
+# kernel size $K$, a stride $s$ and $G$ groups of channels,
+#
+# $$Y_{b,i,j,c} = \sum_{k_i=0}^{K-1} \sum_{k_j=0}^{K-1} X^{pad}_{b,\; i s + k_i,\; j s + k_j,\; c}\;
+#   \mathcal{H}_{b,i,j,g(c),k_i,k_j}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
+#
+# with $X^{pad}$ padded by $(K-1)/2$ zeros on each side and an output of
+# $\lceil H/s \rceil \times \lceil W/s \rceil$ pixels. The kernel $\mathcal{H}$ is generated from the
+# input itself:
+#
+# $$\mathcal{H} = \mathrm{span}\Big(\mathrm{ReLU}\big(\mathrm{BN}(\mathrm{reduce}(\mathrm{pool}_s(X)))\big)\Big),$$
+#
+# where $\mathrm{pool}_s$ averages $s \times s$ blocks (only when $s > 1$), reduce is a $1 \times 1$
+# convolution to $\max(1, \lfloor C/r \rfloor)$ channels and span a $1 \times 1$ convolution to
+# $K^2 G$ channels; span's channel $g K^2 + k_i K + k_j$ is $\mathcal{H}_{\cdot,\cdot,\cdot,g,k_i,k_j}$.
+#
+# A Keras layer needs three more things than the NumPy function: **weights** that an optimiser can
+# train (created in `build`, once the input's channel count is known), **gradients**, which Keras
+# gets for free when `call` uses differentiable operations, and a **configuration** (`get_config`)
+# so that a saved model can be rebuilt. Writing `call` with `keras.ops` rather than NumPy or
+# TensorFlow functions makes the same code run on TensorFlow, JAX and PyTorch.
+#
+# The Keras example "Involutional neural networks" builds the multiply-add from
+# `tf.image.extract_patches`, which copies every $K \times K$ window into a tensor $K^2$ times larger
+# than the input, and freezes $H$ and $W$ into `Reshape` layers when it is built, so it cannot run on
+# another resolution. You will avoid both.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "f8471e8786dae785f24ca5c6b823ad57", "grade": false, "grade_id": "md_ex1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 2 · The kernel-generation network
+#
+# **Exercise 1 (3 points).** Write `build_kernel_generator(channels, kernel_size=3, stride=1, groups=1, reduction_ratio=2)`.
+# It returns a `keras.Sequential` that maps an input with `channels` channels to the $K^2 G$ kernel
+# planes at every output pixel, with these layers, named as given:
+#
+# 1. only when `stride > 1`: `layers.AveragePooling2D(stride, stride, padding="same", name="pool")`;
+# 2. `layers.Conv2D(max(1, channels // reduction_ratio), 1, name="reduce")`;
+# 3. `layers.BatchNormalization(name="bn")`, then `layers.ReLU(name="relu")`;
+# 4. `layers.Conv2D(kernel_size * kernel_size * groups, 1, name="span")`.
+#
+# Start the model with `keras.Input((None, None, channels))`, so it accepts any resolution.
+
+# %% nbgrader={"cell_type": "code", "checksum": "1a49d9d6ebb1eefc08783013b70d68b8", "grade": false, "grade_id": "ex1_kernel_generator", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def build_kernel_generator(channels, kernel_size=3, stride=1, groups=1, reduction_ratio=2):
+    """A Sequential model: (B, H, W, channels) -> (B, ceil(H/stride), ceil(W/stride), K*K*groups)."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# Try it: the kernel planes of a 9 x 9 RGB input at stride 2.
+print(build_kernel_generator(3, stride=2)(rng.normal(size=(1, 9, 9, 3))).shape)
+
+# %% nbgrader={"cell_type": "code", "checksum": "14aabcf2370f2d7c90725bd543ce8b16", "grade": true, "grade_id": "ex1_test_kernel_generator", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+def _copy_generator_weights(generator, reference, seed):
+    """Give the generator random weights (BN statistics included) and copy them into the reference layer."""
+    weight_rng = np.random.default_rng(seed)
+    for name in ("reduce", "bn", "span"):
+        sub = generator.get_layer(name)
+        values = [weight_rng.normal(scale=0.5, size=w.shape).astype("float32") for w in sub.get_weights()]
+        if name == "bn":
+            values[3] = np.abs(values[3]) + 0.5  # a variance is positive
+        sub.set_weights(values)
+        getattr(reference, name).set_weights(values)
+
+
+def _check_generator(channels, kernel_size, stride, groups, ratio, shape, seed=0):
+    generator = build_kernel_generator(channels, kernel_size, stride, groups, ratio)
+    reference = Involution(kernel_size, stride, groups, ratio)
+    reference.build((None, None, None, channels))
+    _copy_generator_weights(generator, reference, seed)
+    x = np.random.default_rng(seed).normal(size=shape).astype("float32")
+    planes = ops.convert_to_numpy(generator(x))
+    expected = ops.convert_to_numpy(reference.generate_kernel(x))
+    expected = expected.reshape(expected.shape[:3] + (-1,))
+    name = f"build_kernel_generator({channels}, {kernel_size}, {stride}, {groups}, {ratio}) on x of shape {shape}"
+    checks.assert_shape(planes, expected.shape, name)
+    checks.assert_close(planes, expected, atol=1e-4, rtol=1e-4, name=name)
+
+
+generator = build_kernel_generator(8, kernel_size=3, reduction_ratio=2)
+assert isinstance(generator, keras.Sequential), f"expected a keras.Sequential, got {type(generator).__name__}"
+assert generator.get_layer("reduce").filters == 4, (
+    f"reduce should have 8 // 2 = 4 filters, has {generator.get_layer('reduce').filters}"
+)
+assert generator.get_layer("span").filters == 9, f"span should have 3 * 3 = 9 filters, has {generator.get_layer('span').filters}"
+_check_generator(4, 3, 1, 1, 2, (2, 6, 6, 4))
+_check_generator(4, 3, 2, 1, 2, (2, 8, 8, 4))
+print("Your kernel generator matches the course's layer.")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d83ec8100243798b35349bbb3d4c4229", "grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 3 · The multiply-add in `keras.ops`, at any resolution
+#
+# The patch tensor of the Keras example holds every $K \times K$ window of the input. The sum above
+# reads the same values if you swap the order of the loops: for each of the $K^2$ taps
+# $(k_i, k_j)$, take the **shifted slice** of the padded input whose pixel $(i, j)$ is
+# $X^{pad}_{is + k_i,\, js + k_j}$, multiply it by the kernel plane $\mathcal{H}_{\cdot,\cdot,\cdot,\cdot,k_i,k_j}$,
+# and add it to the output. Memory stays at one output-sized term at a time.
+#
+# **Exercise 2 (3 points).** Write `involution_multiply_add(x, kernel, stride=1)` with `keras.ops`
+# only (no NumPy, no TensorFlow): `x` has shape $(B, H, W, C)$, `kernel` has shape
+# $(B, H_{out}, W_{out}, G, K, K)$, and the result has shape $(B, H_{out}, W_{out}, C)$.
+#
+# * Pad with `ops.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))`, $p = (K-1)/2$.
+# * The slice for tap $(k_i, k_j)$ starts at $k_i$, covers $H$ rows and steps by $s$. Count its end
+#   from the end of the padded input, `x_pad[:, ki : ki - (K - 1) or None : stride, ...]`, so that your
+#   code never needs $H$ or $W$: they may be unknown (`None`) until the layer is called.
+# * The plane of tap $(k_i, k_j)$ has shape $(B, H_{out}, W_{out}, G)$; `ops.repeat(plane, C // G, axis=-1)`
+#   gives channel $c$ the plane of its group $g(c)$.
+#
+# Read $K$ and $G$ from `kernel.shape` and $C$ from `x.shape[-1]`.
+
+# %% nbgrader={"cell_type": "code", "checksum": "80a3b5f2c9e6a2b29a34efd01b189375", "grade": false, "grade_id": "ex2_multiply_add", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def involution_multiply_add(x, kernel, stride=1):
+    """Involution of x (B, H, W, C) with kernel (B, H_out, W_out, G, K, K), in keras.ops."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# Try it: an all-ones input and kernel count the pixels of each 3 x 3 window inside the image.
+print(ops.convert_to_numpy(involution_multiply_add(ops.ones((1, 3, 3, 1)), ops.ones((1, 3, 3, 1, 3, 3))))[0, :, :, 0])
+
+# %% nbgrader={"cell_type": "code", "checksum": "1980dc4f0ee752bd90592975f3813f7e", "grade": true, "grade_id": "ex2_test_multiply_add", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+def _definition(x, kernel, stride):
+    """The sum of the definition, term by term in NumPy (float64)."""
+    batch, _, _, channels = x.shape
+    _, rows, cols, groups, size, _ = kernel.shape
+    half = (size - 1) // 2
+    padded = np.pad(x.astype("float64"), ((0, 0), (half, half), (half, half), (0, 0)))
+    group_of = np.arange(channels) // (channels // groups)
+    out = np.zeros((batch, rows, cols, channels))
+    for i in range(rows):
+        for j in range(cols):
+            window = padded[:, i * stride : i * stride + size, j * stride : j * stride + size]
+            out[:, i, j] = np.einsum("bklc,bckl->bc", window, kernel[:, i, j][:, group_of])
+    return out
+
+
+def _check_multiply_add(shape, groups, size, stride, seed=0, any_resolution=False):
+    data_rng = np.random.default_rng(seed)
+    batch, height, width, channels = shape
+    x = data_rng.normal(size=shape).astype("float32")
+    kernel = data_rng.normal(size=(batch, -(-height // stride), -(-width // stride), groups, size, size)).astype("float32")
+    function = lambda x_, k_: involution_multiply_add(x_, k_, stride=stride)  # noqa: E731
+    if any_resolution:
+        # Traced with unknown batch, height and width: the shapes exist only at call time.
+        function = tf.function(
+            function,
+            input_signature=[
+                tf.TensorSpec((None, None, None, channels)),
+                tf.TensorSpec((None, None, None, groups, size, size)),
+            ],
+        )
+    name = f"involution_multiply_add(x {shape}, kernel {kernel.shape}, stride={stride})"
+    result = ops.convert_to_numpy(function(ops.convert_to_tensor(x), ops.convert_to_tensor(kernel)))
+    checks.assert_shape(result, (batch, kernel.shape[1], kernel.shape[2], channels), name)
+    checks.assert_close(result, _definition(x, kernel, stride), atol=1e-4, rtol=1e-4, name=name)
+
+
+_check_multiply_add((2, 6, 7, 3), groups=1, size=3, stride=1)
+_check_multiply_add((2, 8, 8, 4), groups=2, size=3, stride=2)
+print("Your multiply-add matches the definition.")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "18ed5e11e01b1753418cf5e87fcf4342", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 4 · The whole layer
+#
+# **Exercise 3 (4 points).** Complete `InvolutionLayer`, a `keras.layers.Layer`:
+#
+# * `__init__` stores the four hyper-parameters (already written).
+# * `build(input_shape)` reads $C$ = `input_shape[-1]`, raises a `ValueError` naming both numbers when
+#   $C$ is not divisible by `groups`, and creates the sublayers as attributes with these names:
+#   `self.pool` (the `AveragePooling2D` of exercise 1, or `None` when `stride == 1`), `self.reduce`,
+#   `self.bn` and `self.span`, as in exercise 1.
+# * `generate_kernel(x, training=False)` returns the kernel $(B, H_{out}, W_{out}, G, K, K)$: run the
+#   sublayers (ReLU with `ops.relu`), then `ops.reshape` with the batch and output sizes read at
+#   call time from `ops.shape(planes)`.
+# * `call(x, training=None)` returns `involution_multiply_add(x, kernel, self.stride)` and nothing else,
+#   so the layer works in `keras.Sequential`.
+# * `get_config()` adds the four hyper-parameters to `super().get_config()`.
+#
+# The visible tests repeat the three shape checks of the Keras example on a $(32, 256, 256, 3)$
+# input. (The example's third check passes `channel=16`, which only sets its reduce width; your layer
+# reads the width from the input, so that check here uses $K = 5$ with $r = 2$.)
+
+# %% nbgrader={"cell_type": "code", "checksum": "10b23e4ba55aaf2f8f58d3410d1b89ed", "grade": false, "grade_id": "ex3_layer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class InvolutionLayer(layers.Layer):
+    """Involution as a Keras layer: kernel generation, then the multiply-add."""
+
+    def __init__(self, kernel_size=3, stride=1, groups=1, reduction_ratio=2, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.groups = groups
+        self.reduction_ratio = reduction_ratio
+
+    def build(self, input_shape):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def generate_kernel(self, x, training=False):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def call(self, x, training=None):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def get_config(self):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+# Try it: a layer of stride 2 on a 7 x 7 input.
+print(InvolutionLayer(stride=2)(rng.normal(size=(1, 7, 7, 3)).astype("float32")).shape)
+
+# %% nbgrader={"cell_type": "code", "checksum": "d3953514751a6222ad1552da44614517", "grade": true, "grade_id": "ex3_test_layer", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+def _check_layer(kernel_size, stride, groups, ratio, shape, seed=0):
+    """The student's layer and the course's layer, with the same random weights, give the same output."""
+    layer = InvolutionLayer(kernel_size, stride, groups, ratio)
+    x = np.random.default_rng(seed).normal(size=shape).astype("float32")
+    layer(x)  # builds it
+    reference = Involution(kernel_size, stride, groups, ratio)
+    reference.build(shape)
+    weight_rng = np.random.default_rng(seed + 100)
+    for name in ("reduce", "bn", "span"):
+        values = [weight_rng.normal(scale=0.5, size=w.shape).astype("float32") for w in getattr(layer, name).get_weights()]
+        if name == "bn":
+            values[3] = np.abs(values[3]) + 0.5
+        getattr(layer, name).set_weights(values)
+        getattr(reference, name).set_weights(values)
+    name = f"InvolutionLayer({kernel_size}, {stride}, {groups}, {ratio}) on x of shape {shape}"
+    checks.assert_close(
+        ops.convert_to_numpy(layer(x)), ops.convert_to_numpy(reference(x)), atol=1e-4, rtol=1e-4, name=name
+    )
+    checks.assert_close(
+        ops.convert_to_numpy(layer.generate_kernel(x)),
+        ops.convert_to_numpy(reference.generate_kernel(x)),
+        atol=1e-4,
+        rtol=1e-4,
+        name=f"the kernel of {name}",
+    )
+
+
+big = np.random.default_rng(0).random((32, 256, 256, 3), dtype="float32")
+for kernel_size_, stride_, expected_ in [(3, 1, (32, 256, 256, 3)), (3, 2, (32, 128, 128, 3)), (5, 1, (32, 256, 256, 3))]:
+    checks.assert_shape(
+        ops.convert_to_numpy(InvolutionLayer(kernel_size_, stride_, 1, 2)(big)),
+        expected_,
+        f"InvolutionLayer(kernel_size={kernel_size_}, stride={stride_}) on a (32, 256, 256, 3) input",
+    )
+config = InvolutionLayer(5, 2, 3, 4).get_config()
+for key, value in dict(kernel_size=5, stride=2, groups=3, reduction_ratio=4).items():
+    assert config.get(key) == value, f"get_config()[{key!r}] should be {value}, got {config.get(key)!r}"
+assert InvolutionLayer.from_config(config).groups == 3, "from_config(get_config()) should rebuild the layer"
+_check_layer(3, 1, 1, 2, (2, 8, 8, 4))
+print("Your layer passes the Keras example's shape checks and matches the course's layer.")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "86d11936efb1fd10967e3097b8895a76", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 5 · Saving and reloading
+#
+# Keras 3 saves a whole model to one `.keras` file: the architecture as each layer's `get_config()`,
+# and the weights. To load it, Keras must find the class of every custom layer, either because the
+# class is registered with `@keras.saving.register_keras_serializable(...)` (as the course's
+# `Involution` is) or because you pass it in `custom_objects`, a dictionary from class name to class.
+#
+# **Exercise 4 (2 points).** Write `save_and_reload(model, path, custom_layers=())`: save `model` to
+# `path`, load it back with `keras.models.load_model`, passing the classes in `custom_layers` as
+# `custom_objects`, and return the loaded model. When `path` does not end with `.keras`, raise a
+# `ValueError` that says the file name must end with `.keras`.
+
+# %% nbgrader={"cell_type": "code", "checksum": "e1ce964cba126dea2a12e34dee4d7275", "grade": false, "grade_id": "ex4_save_and_reload", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def save_and_reload(model, path, custom_layers=()):
+    """Save model to path (a .keras file) and return the model loaded back from it."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"cell_type": "code", "checksum": "4eef7bc02ef88aa43e668845f38be888", "grade": true, "grade_id": "ex4_test_save_and_reload", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+class _Scale(layers.Layer):
+    """A custom layer that nothing registers: it loads only through custom_objects."""
+
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+save_folder = Path(tempfile.mkdtemp())
+inputs_ = keras.Input((None, None, 4))
+saved = keras.Model(inputs_, _Scale(3.0)(Involution(3, 2, 2, 2)(inputs_)))
+x_saved = np.random.default_rng(0).normal(size=(2, 9, 7, 4)).astype("float32")
+reloaded = save_and_reload(saved, save_folder / "model.keras", custom_layers=[_Scale])
+assert reloaded is not saved, "return the model loaded from the file, not the model you were given"
+checks.assert_close(
+    ops.convert_to_numpy(reloaded(x_saved)), ops.convert_to_numpy(saved(x_saved)), atol=0, rtol=0, name="the reloaded model's output"
+)
+print("Your save_and_reload gives back a model with identical outputs.")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b9803f5abe4ffd027b06b42f0b1d5470", "grade": false, "grade_id": "md_own_layer", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 6 · Your layer in a model: any resolution, saved and reloaded
+#
+# Your `InvolutionLayer` now works like any Keras layer. The model below stacks two of them on an
+# input of unknown size, runs on two resolutions, and goes through your `save_and_reload`.
+
+# %% nbgrader={"cell_type": "code", "checksum": "7018c44faf54c1458a8828c2bfced6e6", "grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+any_input = keras.Input((None, None, 3))
+hidden = layers.ReLU()(InvolutionLayer(3, 1, 1, 2)(any_input))
+own_model = keras.Model(any_input, InvolutionLayer(3, 2, 3, 1)(hidden))
+for rows, cols in [(32, 32), (45, 61)]:
+    print(f"input {rows} x {cols} -> output {tuple(own_model(np.zeros((1, rows, cols, 3), 'float32')).shape)}")
+
+own_images = rng.normal(size=(4, 32, 32, 3)).astype("float32")
+own_reloaded = save_and_reload(own_model, Path(tempfile.mkdtemp()) / "own.keras", custom_layers=[InvolutionLayer])
+own_gap = float(np.max(np.abs(ops.convert_to_numpy(own_model(own_images)) - ops.convert_to_numpy(own_reloaded(own_images)))))
+ic.record("largest output change after save and reload", own_gap)
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "f49050f30e90a341b1770ae0d465639e", "grade": false, "grade_id": "md_speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 7 · How fast is it?
+#
+# The cell below times one forward and backward pass (the gradient of a loss with respect to the input
+# and every weight) on a batch of $32 \times 32 \times 3$ inputs with $K = 3$, for three layers:
+#
+# * the course's `Involution` (shifted slices, as in your exercise 2);
+# * the Keras example's method: `tf.image.extract_patches`, then a product with the kernel and a sum
+#   over the $K^2$ axis;
+# * `DepthwiseConv2D` with the same $K$: one fixed $K \times K$ kernel per channel. It does the same
+#   number of multiply-adds without generating a kernel, so it is the speed to aim for.
+#
+# Each is timed **eagerly** (one operation at a time, as when you call a layer) and compiled with
+# **XLA** (`tf.function(jit_compile=True)`, which `model.fit` uses where it can). XLA fuses the $K^2$
+# slices, products and sums into one loop over the output, so no slice is ever stored.
+
+# %% nbgrader={"cell_type": "code", "checksum": "b66767c706f325642519f9bf4f7ff01b", "grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
+class PatchInvolution(layers.Layer):
+    """The Keras example's multiply-add (groups=1, stride 1), with the same kernel generation."""
+
+    def build(self, input_shape):
+        self.channels = input_shape[-1]
+        self.reduce = layers.Conv2D(max(1, self.channels // 2), 1)
+        self.bn = layers.BatchNormalization()
+        self.span = layers.Conv2D(9, 1)
+
+    def call(self, x, training=None):
+        batch, rows, cols = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        kernel = self.span(tf.nn.relu(self.bn(self.reduce(x), training=training)))
+        kernel = tf.reshape(kernel, (batch, rows, cols, 9, 1, 1))
+        patches = tf.image.extract_patches(x, [1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], "SAME")
+        patches = tf.reshape(patches, (batch, rows, cols, 9, self.channels, 1))
+        return tf.reshape(tf.reduce_sum(kernel * patches, axis=3), (batch, rows, cols, self.channels))
+
+
+def gradient_step(layer):
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.square(layer(x, training=True)))
+        return tape.gradient(loss, [x] + layer.trainable_variables)
+
+    return step
+
+
+timing_batch = 64 if profile.name == "grading" else 256  # the example's batch, smaller when autograding
+timing_input = tf.constant(rng.random((timing_batch, 32, 32, 3), dtype="float32"))
+methods = {
+    "Involution (shifted slices)": Involution(3, 1, 1, 2),
+    "extract_patches (Keras example)": PatchInvolution(),
+    "DepthwiseConv2D": layers.DepthwiseConv2D(3, padding="same"),
+}
+modes = {"eager": lambda f: f, "XLA": lambda f: tf.function(f, jit_compile=True)}
+timed_repeats = 3 * profile.repeats
+milliseconds = np.zeros((len(modes), len(methods)))
+for m, compile_mode in enumerate(progress_bar(list(modes.values()), desc="timing modes")):
+    steps = [compile_mode(gradient_step(layer)) for layer in methods.values()]
+    for step in steps:
+        step(timing_input)  # builds the layer and, for XLA, compiles
+    best = np.full(len(steps), np.inf)
+    for _ in range(timed_repeats):  # interleaved, so that any background load hits every method alike
+        for k, step in enumerate(steps):
+            start = time.perf_counter()
+            _ = step(timing_input)[0].numpy()
+            best[k] = min(best[k], time.perf_counter() - start)
+    milliseconds[m] = best * 1e3
+
+print(f"batch {timing_batch}, best of {timed_repeats} runs, forward + backward:")
+for m, mode in enumerate(modes):
+    patches_ratio = milliseconds[m, 1] / milliseconds[m, 0]
+    depthwise_ratio = milliseconds[m, 0] / milliseconds[m, 2]
+    print(
+        f"  {mode:5s}: Involution {milliseconds[m, 0]:.1f} ms, extract_patches {milliseconds[m, 1]:.1f} ms "
+        f"({patches_ratio:.2f}x the time), DepthwiseConv2D {milliseconds[m, 2]:.1f} ms "
+        f"(Involution takes {depthwise_ratio:.2f}x its time)"
+    )
+    ic.record(f"{mode}: extract_patches time / Involution time", float(patches_ratio), "x", show=False)
+    ic.record(f"{mode}: Involution time / DepthwiseConv2D time", float(depthwise_ratio), "x", show=False)
+display(layer_figures.timing_bars(list(methods), list(modes), milliseconds))
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "7ce86e27ae9b9a91d644a8da707452cd", "grade": false, "grade_id": "md_speed_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Read the printed times, not general rules: they depend on the machine, the batch and the load.
+# Eagerly, each of the $K^2$ taps is a separate operation that writes its result to memory, so shifted
+# slices gain little over the patch tensor. Under XLA the taps fuse and the patch tensor disappears;
+# that is the setting `model.fit` trains in. The patch tensor also costs memory: $K^2$ times the input,
+# which at $K = 7$ is 49 copies of every activation.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "96ec24f52bf9f9c9244e59076486a2fb", "grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Summary
+#
+# * A Keras layer creates its weights in `build`, once the channel count is known, computes in `call`,
+#   and describes itself in `get_config`, which is what saving and loading need.
+# * Written with `keras.ops`, the same layer runs on TensorFlow, JAX and PyTorch; reading $H$ and $W$
+#   from the input at call time (or never needing them) makes it work at any resolution.
+# * The multiply-add is a sum of $K^2$ shifted slices times kernel planes: no patch tensor, and XLA fuses
+#   it into one loop (section 7 measured it against the Keras example's method and `DepthwiseConv2D`).
+# * `call` returns only the output, so the layer fits in `keras.Sequential`; the kernel is available
+#   separately through `generate_kernel`, which notebook 05 uses to look at what the layer learned.
+#
+# Notebook 04 stacks the course's `Involution` into RedNet-style bottleneck blocks and compares it
+# with convolution on CIFAR-10.
+#
+# ## Submitting
+#
+# Save the notebook (File > Save), then submit the `.ipynb` file. On Colab: File > Download >
+# Download .ipynb, then upload that file to the course's platform. Before you submit, run
+# Kernel > Restart & Run All and check that every test cell runs without an error.
