@@ -117,7 +117,7 @@ def epoch_seconds(build, jit_compile, x, y, *, batch_size: int, repeats: int) ->
 def main() -> None:
     def options(parser):
         parser.add_argument("--images", type=int, default=None,
-                            help="images per timed epoch (default 5,000; --quick: 64)")
+                            help="images per timed epoch (default 2,048: eight batches of 256; --quick: 64)")
         parser.add_argument("--models", nargs="+", choices=list(MODELS), default=None,
                             help=f"models to train (default: all; --quick: {' '.join(QUICK_MODELS)})")
 
@@ -131,7 +131,7 @@ def main() -> None:
 
     backend = keras.backend.backend()
     device = device_description().rsplit(" on ", 1)[-1]
-    count = args.images or (64 if args.quick else 5_000)
+    count = args.images or (64 if args.quick else 2_048)
     batch_size = 32 if args.quick else BATCH_SIZE
     repeats = args.repeats or (1 if args.quick else 3)
     if count < 1:
