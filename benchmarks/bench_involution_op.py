@@ -286,7 +286,11 @@ def run(sizes, repeats_override: int | None, warmup: int) -> None:
             steps = training_steps(factory(), x)
             for mode, step in steps.items():
                 harness.note(f"{backend} {mode}: {case} at {size.label}")
-                times = harness.measure(step, repeats=repeats, warmup=warmup)
+                try:
+                    times = harness.measure(step, repeats=repeats, warmup=warmup)
+                except Exception as error:  # noqa: BLE001 - e.g. an op this compiler cannot take
+                    harness.skip(BENCHMARK, case, f"{type(error).__name__}: {str(error)[:300]}", mode=mode, **context)
+                    continue
                 # Resident memory is meaningful on the host only; a GPU's is not in it.
                 memory = harness.peak_memory_mb(step) if device == "cpu" else None
                 harness.emit(
