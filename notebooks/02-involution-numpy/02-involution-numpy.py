@@ -96,7 +96,7 @@ rng = np.random.default_rng(0)
 # group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
 # Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ee82ddc4b3b54c6a5cdb88ca3cf8aa03", "grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "91d713937d68854abf097c25e8f41be2", "grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The weights, and the course's Keras layer as a reference
 #
 # An involution layer's weights are a dictionary of NumPy arrays. The $1 \times 1$ convolutions are
@@ -105,9 +105,9 @@ rng = np.random.default_rng(0)
 #
 # | key | shape | role |
 # |---|---|---|
-# | `reduce_w`, `reduce_b` | `(C, C_r)`, `(C_r,)` | $W_0$, $b_0$ |
+# | `reduce_w`, `reduce_b` | `(C, C_r)`, `(C_r,)` | $W_0^{\top}$, $b_0$ |
 # | `bn_gamma`, `bn_beta`, `bn_mean`, `bn_var` | `(C_r,)` each | $\gamma, \beta, \mu, \sigma^2$ |
-# | `span_w`, `span_b` | `(C_r, K·K·G)`, `(K·K·G,)` | $W_1$, $b_1$ |
+# | `span_w`, `span_b` | `(C_r, K·K·G)`, `(K·K·G,)` | $W_1^{\top}$, $b_1$ |
 #
 # The cell below also gives you `average_pool` (the stride step of kernel generation: the mean of
 # each $s \times s$ block, over the pixels that exist when $H$ or $W$ is not a multiple of $s$) and
@@ -287,7 +287,7 @@ checks.assert_shape(out_loop, (1, 5, 5, 2), "involution_naive(x, kernel) for x o
 checks.assert_close(out_loop, keras_output(layer_loop, x_loop), atol=1e-8, name="your loop involution (stride 1)")
 print("Your loop involution matches the Keras layer.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "5c3def634b66d0eebca8c0c62c36d583", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "229d2c061412f67cf1cb76d4e071b86c", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · The multiply-add, vectorised without a patch tensor
 #
 # A common way to vectorise is to *unfold*: gather every $K \times K$ window into a patch tensor of
@@ -304,9 +304,10 @@ print("Your loop involution matches the Keras layer.")
 # over the $C/G$ channels of each group (reshape the channel axis to $(G, C/G)$). That is $K^2$
 # array operations, each the size of the output, and no patch tensor.
 #
-# **Exercise 3 (3 points).** Write `involution_forward(x, kernel, stride=1)` this way. It must equal
-# `involution_naive` to $10^{-6}$, and its peak memory must stay far below the patch tensor's size
-# (the test measures it with `tracemalloc`).
+# **Exercise 3 (3 points).** Write `involution_forward(x, kernel, stride=1)` this way. It must give
+# the same output as `involution_naive`: the test compares it with the Keras layer to $10^{-6}$, and the
+# timing cell after it prints the largest difference between your two versions. Its peak memory must
+# stay far below the patch tensor's size (the test measures it with `tracemalloc`).
 
 # %% nbgrader={"cell_type": "code", "checksum": "b32c31ba7bb3afe314ffb5cce31071e4", "grade": false, "grade_id": "unfold", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def involution_unfold(x, kernel, stride=1):
@@ -402,12 +403,12 @@ ic.record("unfold time / shifted slices time", unfold_ratio, "x")
 ic.record("unfold peak memory / shifted slices peak memory", memory_ratio, "x")
 display(involution_figures.cost_bars(list(versions), list(seconds.values()), list(megabytes.values())))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d835e4c7dfa8da5d1e504a438ecfa82c", "grade": false, "grade_id": "md_cost_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "2ce7618318a247f70488bd3217265742", "grade": false, "grade_id": "md_cost_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The numbers above come from this run. Both vectorised versions leave the loops far behind, because
 # each Python-level step now processes a whole array. Between the two, the unfold version copies
 # $K^2 = 49$ windows into a patch tensor before it multiplies; the shifted-slices version reads each
 # slice in place and only ever holds arrays the size of the output, which is why its peak memory is
-# several times smaller. Deep learning frameworks face the same trade-off: the course's Keras layer
+# smaller by the printed ratio. Deep learning frameworks face the same trade-off: the course's Keras layer
 # (notebook 03) uses shifted slices, while the Keras example's layer unfolds with
 # `tf.image.extract_patches`.
 #
@@ -428,7 +429,7 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # identical weights; for $G > 1$ or $s > 1$ weights cannot be moved between them without permuting
 # channels or shifting the grid.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3fe2ae0ec47b8e221a85749e244e0ea8", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ba942606fe2656adff943d6bdaaeac7d", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · The backward pass
 #
 # Training needs the gradient of a scalar loss $L$ with respect to everything upstream. Write
@@ -445,14 +446,17 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # padding's gradient is then cropped away. The same shifted slices as in the forward pass do both
 # sums.
 #
-# **Through kernel generation.** Run the chain rule backwards through
-# $P = \mathrm{pool}(X)$, $Z = P W_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta$,
-# $A = \max(N, 0)$, $S = A W_1 + b_1$ (with $\bar S$ the kernel gradient reshaped to $(B, H_{out}, W_{out}, K^2 G)$):
+# **Through kernel generation.** In code every pixel is a row vector, so the $1 \times 1$ convolutions
+# multiply from the right by $V_0 = W_0^{\top}$ (`reduce_w`, $C \times C_r$) and $V_1 = W_1^{\top}$
+# (`span_w`, $C_r \times K^2 G$). Run the chain rule backwards through
+# $P = \mathrm{pool}(X)$, $Z = P V_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta$,
+# $A = \max(N, 0)$, $S = A V_1 + b_1$, with $\bar S$ the kernel's gradient reshaped to
+# $(B, H_{out}, W_{out}, K^2 G)$:
 #
-# $$\bar W_1 = \sum_{b,i,j} A_{b,i,j}^{\top} \bar S_{b,i,j}, \quad \bar b_1 = \sum_{b,i,j} \bar S_{b,i,j}, \quad
-# \bar N = (\bar S W_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}},$$
+# $$\bar V_1 = \sum_{b,i,j} A_{b,i,j}^{\top} \bar S_{b,i,j}, \quad \bar b_1 = \sum_{b,i,j} \bar S_{b,i,j}, \quad
+# \bar N = (\bar S V_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}},$$
 #
-# $$\bar W_0 = \sum_{b,i,j} P_{b,i,j}^{\top} \bar Z_{b,i,j}, \quad \bar b_0 = \sum_{b,i,j} \bar Z_{b,i,j}, \quad \bar P = \bar Z W_0^{\top}.$$
+# $$\bar V_0 = \sum_{b,i,j} P_{b,i,j}^{\top} \bar Z_{b,i,j}, \quad \bar b_0 = \sum_{b,i,j} \bar Z_{b,i,j}, \quad \bar P = \bar Z V_0^{\top}.$$
 #
 # Average pooling spreads $\bar P_{b,i,j}$ evenly over the pixels of its block: each of the $n_{ij}$
 # pixels that exist in block $(i,j)$ gets $\bar P_{b,i,j} / n_{ij}$. Flattening $(B, H, W, \cdot)$ to
@@ -637,12 +641,12 @@ ic.record("7x7 convolution / involution multiply-adds (C=64)", mac_ratio, "x")
 # price is elsewhere: involution mixes no information across channels, which is why RedNet (notebook
 # 04) places $1 \times 1$ convolutions around it.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "579703b1a04ad201cbc98f019c1d0012", "grade": false, "grade_id": "md_ex6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cbadae02b8798ef6cdf1a994b342c0d0", "grade": false, "grade_id": "md_ex6", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · Location-specific, shown
 #
 # Nothing in an involution layer's weights mentions $H$ or $W$: $W_0$ and $W_1$ act on one pixel's
 # channel vector. With stride 1, the kernel at $(i, j)$ is $\phi(X_{i,j})$, a function of that pixel
-# alone, so the layer accepts any image size, and two positions get different kernels exactly when
+# alone, so the layer accepts any image size, and two positions can only get different kernels when
 # their pixels differ.
 #
 # **Exercise 6 (2 points).** Write `kernels_at(x, params, positions, kernel_size, groups=1)` which,
