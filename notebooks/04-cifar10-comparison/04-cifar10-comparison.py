@@ -43,3 +43,370 @@ except ModuleNotFoundError:
     import involution_course as ic
 
 profile = ic.setup_notebook()
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "086fba3d092ea3d4201cb46ceacd54e9", "grade": false, "grade_id": "data-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 0 · The data and the training recipe
+#
+# CIFAR-10 holds 60,000 colour images of $32 \times 32$ pixels in ten classes (50,000 for
+# training, 10,000 for testing). The profile decides how many we use: the grading profile takes a
+# small stratified subset so that the notebook runs in under a minute, the full profile takes
+# everything. Like the Keras example we scale pixels to $[0, 1]$, use no augmentation, and train
+# every model with the same recipe: Adam (learning rate $10^{-3}$), batch size from the profile
+# (256 in the full profile), the cross-entropy of the softmax of the logits $z$,
+#
+# $$\mathcal{L} = -\frac{1}{N} \sum_{n=1}^{N} \log \frac{e^{z_{n, y_n}}}{\sum_{k=1}^{10} e^{z_{n,k}}},$$
+#
+# and, as the example does, the test set as validation data. Nothing below is chosen by looking at
+# the test set (no early stopping, no tuning), so the last epoch's test accuracy is a fair figure.
+
+# %% nbgrader={"cell_type": "code", "checksum": "f17fa5dd3a51d76a3b25d5c6e124d23c", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import keras
+import numpy as np
+
+from involution_course import evaluation, models, training
+from involution_course import figures
+
+(x_train_raw, y_train), (x_test_raw, y_test) = ic.load_profile_data(profile)
+x_train, x_test = training.scale_images(x_train_raw), training.scale_images(x_test_raw)
+print(f"training images: {x_train.shape}, test images: {x_test.shape}, pixel range [{x_train.min()}, {x_train.max()}]")
+print(f"epochs: {profile.epochs}, batch size: {profile.batch_size}, Keras backend: {training.device_description()}")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cb5e777f9588f5d60c13a8e808b0135b", "grade": false, "grade_id": "ex1-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 1 · Reproducing the example's CNN
+#
+# A convolution with a $3 \times 3$ kernel, $C_\text{in}$ input and $C_\text{out}$ output channels
+# has $9\,C_\text{in} C_\text{out} + C_\text{out}$ parameters (weights and biases) and the same
+# kernel at every pixel. A dense layer from $n$ to $m$ units has $nm + m$.
+#
+# **Exercise 1.** Write `build_example_cnn()` returning a `keras.Sequential` model for
+# $32 \times 32 \times 3$ inputs (start with `keras.Input((32, 32, 3))`), with these layers in order:
+#
+# 1. `Conv2D` with 32 filters, kernel $3 \times 3$, `padding="same"`; then `ReLU`; then `MaxPooling2D((2, 2))`;
+# 2. `Conv2D` with 64 filters, $3 \times 3$, `"same"`; `ReLU`; `MaxPooling2D((2, 2))`;
+# 3. `Conv2D` with 64 filters, $3 \times 3$, `"same"`; `ReLU`;
+# 4. `Flatten`; `Dense(64, activation="relu")`; `Dense(10)` with no activation (it outputs logits).
+#
+# Check by hand before you run it: the flattened map is $8 \times 8 \times 64 = 4096$ values, so
+# the first dense layer alone has $4096 \cdot 64 + 64 = 262{,}208$ parameters; the whole model has 319,178.
+
+# %% nbgrader={"cell_type": "code", "checksum": "59c83aee2176afa9a4dc3b63cdb39047", "grade": false, "grade_id": "ex1_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def build_example_cnn():
+    """The Keras example's CNN: 319,178 trainable parameters, 10 logits out."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+# %% nbgrader={"cell_type": "code", "checksum": "d005048929148b7846510a8a750ba1ec", "grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_cnn = build_example_cnn()
+_count = models.trainable_parameters(_cnn)
+assert _count == 319_178, f"expected 319,178 trainable parameters, your model has {_count:,}"
+_shape = tuple(_cnn(np.zeros((2, 32, 32, 3), "float32")).shape)
+assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c8218a40f8563bb9dd176bed796dbd89", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 2 · Reproducing the example's involution network
+#
+# Recall involution from notebooks 02 and 03. For an input $x$ of shape $H \times W \times C$, a kernel
+# of size $K$ and $G$ groups, the output at pixel $(i, j)$ and channel $c$ is
+#
+# $$y_{i,j,c} = \sum_{k_i, k_j = 0}^{K-1} x_{i + k_i - \lfloor K/2 \rfloor,\; j + k_j - \lfloor K/2 \rfloor,\; c}\;
+#   \mathcal{H}_{i,j,\,g(c),\,k_i,k_j}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
+#
+# where the kernel $\mathcal{H}_{i,j} = W_1\, \sigma\!\left(\mathrm{BN}(W_0\, x_{i,j})\right)$ is generated
+# from the pixel itself: a $1 \times 1$ "reduce" convolution $W_0$ to $\max(1, \lfloor C/r \rfloor)$
+# channels, batch norm, ReLU, and a $1 \times 1$ "span" convolution $W_1$ to $K^2 G$ channels. Its
+# parameter count depends on $C$, $r$, $K$ and $G$, never on the image size: with $C = 3$, $r = 2$,
+# $G = 1$, $K = 3$ one layer has $(3 + 1) + 2 + (9 + 9) = 24$ trainable parameters (reduce, batch-norm
+# scale and shift, span), plus 2 batch-norm statistics that are not trained.
+#
+# **Exercise 2.** Write `build_example_involution_network()` returning a `keras.Sequential` for
+# $32 \times 32 \times 3$ inputs with, in order: `Involution(kernel_size=3, stride=1, groups=1,
+# reduction_ratio=2)`, `ReLU`, `MaxPooling2D((2, 2))`, the same three layers again, a third
+# `Involution` with the same settings and `ReLU`, then `Flatten`, `Dense(64, activation="relu")` and
+# `Dense(10)` (logits). Use the course's layer, `ic.layers.Involution`. It has 13,074 trainable
+# parameters: the network never leaves 3 channels, so almost all of them sit in the dense layers.
+
+# %% nbgrader={"cell_type": "code", "checksum": "540e8fcf92ee3e8a7b072e9977296f4a", "grade": false, "grade_id": "ex2_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+from involution_course.layers import Involution
+
+
+def build_example_involution_network():
+    """The Keras example's involution network: 13,074 trainable parameters, 10 logits out."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+# %% nbgrader={"cell_type": "code", "checksum": "80a15ceb5b25af0685ff6a4c87a0a1af", "grade": true, "grade_id": "ex2_test_involution_network", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_net = build_example_involution_network()
+_count = models.trainable_parameters(_net)
+assert _count == 13_074, f"expected 13,074 trainable parameters, your model has {_count:,}"
+_shape = tuple(_net(np.zeros((2, 32, 32, 3), "float32")).shape)
+assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "655276eea398444a9b6a70e646b8f71d", "grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Training the two reproductions
+#
+# We train the course's reference builds of the two models (`ic.models.example_cnn()` and
+# `ic.models.example_involution_network()`, which your builders match by the tests above), each
+# from the same seed, with the recipe of section 0. `training.fit` shows a progress bar and times
+# every epoch; the first epoch also compiles the model, so seconds per epoch are the median of the
+# later epochs when there are several.
+
+# %% nbgrader={"cell_type": "code", "checksum": "704eb9ee8d972db1a447b13fb63103bc", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
+runs = {}
+for name, build in (("example_cnn", models.example_cnn), ("example_involution", models.example_involution_network)):
+    runs[name] = training.fit(build(), (x_train, y_train), (x_test, y_test),
+                              epochs=profile.epochs, batch_size=profile.batch_size, name=name)
+    print(f"{name}: test accuracy {runs[name].final_val_accuracy:.4f} after {profile.epochs} epoch(s), "
+          f"{runs[name].seconds_per_epoch:.1f} s per epoch")
+
+# %% nbgrader={"cell_type": "code", "checksum": "bbfb49a217821064691854202581f04d", "grade": false, "grade_id": "curves-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
+figures.learning_curves({name: run.history for name, run in runs.items()});
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "07d4ea80bb0550c79a99c085375657db", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 3 · Making the comparison fair
+#
+# The example compares a CNN of 319,178 parameters with an involution network of 13,074, about
+# 24 times fewer, which never widens beyond 3 channels and sends almost all its parameters to two
+# dense layers. Its gap in accuracy says little about involution itself. A fair comparison changes
+# **one** thing: the operator that mixes space.
+#
+# We use the RedNet-style bottleneck of notebook 03 (`ic.layers.bottleneck`): a $1 \times 1$
+# convolution narrows the $4w$ channels to $w$, the spatial operator (involution, or a $3 \times 3$
+# convolution) mixes neighbouring pixels, a $1 \times 1$ convolution widens back to $4w$, each
+# followed by batch norm, and a residual connection adds the block's input:
+#
+# $$y = \mathrm{ReLU}\Big(x + \mathrm{BN}\big(W_\text{expand}\;\mathrm{ReLU}(\mathrm{BN}(S(\mathrm{ReLU}(\mathrm{BN}(W_\text{reduce}\,x)))))\big)\Big),$$
+#
+# with $S$ the spatial operator (and a strided $1 \times 1$ convolution on $x$ when the shape changes).
+# A $3 \times 3$ convolution on $w$ channels costs $9w^2$ parameters; an involution on $w$ channels
+# with reduction 4 and $G = w/8$ groups costs about $w^2/4 + 9\,w/4 \cdot w/8$, around 10 times fewer.
+#
+# **The fair network** with base width $w$ (a multiple of 8 for involution, any width for the CNN twin):
+#
+# * stem: `Conv2D(32, 3, padding="same", use_bias=False)`, `BatchNormalization`, `ReLU`;
+# * three stages of two `bottleneck` blocks each; stage $s = 0, 1, 2$ has `filters` $= 4 w\,2^s$,
+#   `groups` $= w\,2^s / 8$, `kernel_size=3`, `reduction_ratio=4`, `expansion=4`, and
+#   the first block of stages 1 and 2 has `stride=2` (32 → 16 → 8 pixels); all others stride 1;
+# * head: `GlobalAveragePooling2D` and `Dense(10)` (logits).
+#
+# Both networks of the fair pair are this network; only `spatial` differs.
+#
+# **Exercise 3.** Write `build_fair_network(width, spatial)` following that description with
+# `ic.layers.bottleneck` and the functional API (`keras.Input`, then `keras.Model(inputs, outputs)`).
+
+# %% nbgrader={"cell_type": "code", "checksum": "a884caa56d7009c977095a43f9f50fbb", "grade": false, "grade_id": "ex3_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+from involution_course.layers import bottleneck
+
+
+def build_fair_network(width, spatial="involution"):
+    """The fair network of base width ``width``; ``spatial`` is "involution" or "conv"."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+# %% nbgrader={"cell_type": "code", "checksum": "a38bc31a0edf8a51b255d66889faa2e6", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+_fair = build_fair_network(16, "involution")
+_count, _expected = models.trainable_parameters(_fair), models.fair_parameter_count(16, "involution")
+assert _count == _expected, f"width 16, involution: expected {_expected:,} trainable parameters, got {_count:,}"
+_shape = tuple(_fair(np.zeros((2, 32, 32, 3), "float32")).shape)
+assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "5e6a83ea7db490250c3d5fb25fc6f7cb", "grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### A parameter budget
+#
+# Which width gives each network of the pair as many parameters as the example's CNN, and no more?
+# Almost every parameter sits in a layer whose two sides both grow with $w$, so the count grows like
+# $a w^2 + b w + c$: doubling the width multiplies it by about four. `ic.models.fair_parameter_count(width,
+# spatial)` returns the count of the fair network without building it every time.
+#
+# **Exercise 4.** Write `largest_width_within(budget, count, step)`: the largest multiple of
+# `step` (starting from `step` itself) whose `count(width)` is at most `budget`, for any function
+# `count` that grows with the width. When even `count(step)` exceeds the budget, raise a
+# `ValueError` whose message says so. Aim for few calls of `count` (each may build a model):
+# double the width until it no longer fits, then bisect between the last two widths.
+
+# %% nbgrader={"cell_type": "code", "checksum": "051d2c55b90323929455ba5979eeda04", "grade": false, "grade_id": "ex4_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def largest_width_within(budget, count, step=1):
+    """The largest multiple of ``step`` whose ``count(width) <= budget``."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+# %% nbgrader={"cell_type": "code", "checksum": "f00008dca613077e991e3af0be7a26e9", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_square = lambda width: 10 * width * width  # noqa: E731
+_got = largest_width_within(1000, _square, 1)
+assert _got == 10, f"10*w^2 <= 1000: expected width 10, got {_got}"
+_got = largest_width_within(999, _square, 1)
+assert _got == 9, f"10*w^2 <= 999: expected width 9, got {_got}"
+_got = largest_width_within(models.EXAMPLE_CNN_PARAMETERS, lambda w: models.fair_parameter_count(w, "involution"), 8)
+assert _got == models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, "involution"), f"the involution network: got width {_got}"
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "73b2690853c64817d71bc5ed4b8a69b7", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### The fair pair
+#
+# Each network of the pair gets the widest width within the CNN's 319,178 parameters. Involution
+# widths move in steps of 8 (one group per 8 channels), so the involution network can land further
+# below the budget than its convolutional twin: if anything, the comparison favours the CNN twin.
+#
+# The pair trains under the quick and full profiles. Fair networks compute more per image than the
+# example's models (see the multiply-adds below), too much for the grading profile's one-minute
+# limit on a CPU, so there they are built and measured but not trained.
+
+# %% nbgrader={"cell_type": "code", "checksum": "03d58bface33c76c71787ecf5f04b68a", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
+fair_widths = {spatial: models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, spatial) for spatial in models.SPATIAL_OPS}
+fair_models = {f"fair_{spatial}": models.fair_network(width, spatial) for spatial, width in fair_widths.items()}
+for name, model in fair_models.items():
+    print(f"{name}: width {fair_widths[name[5:]]}, {models.trainable_parameters(model):,} trainable parameters")
+train_fair_pair = profile.name != "grading"
+if train_fair_pair:
+    for name, model in fair_models.items():
+        runs[name] = training.fit(model, (x_train, y_train), (x_test, y_test),
+                                  epochs=profile.epochs, batch_size=profile.batch_size, name=name)
+        print(f"{name}: test accuracy {runs[name].final_val_accuracy:.4f}, {runs[name].seconds_per_epoch:.1f} s per epoch")
+else:
+    print(f"profile '{profile.name}': the fair pair is built but not trained")
+
+# %% nbgrader={"cell_type": "code", "checksum": "f057c5b43c953ede750b29df9d9ccbd8", "grade": false, "grade_id": "curves-all", "locked": true, "schema_version": 3, "solution": false, "task": false}
+figures.learning_curves({name: run.history for name, run in runs.items()});
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3e61eb8bee8c9bf79b7557afea86f3e4", "grade": false, "grade_id": "table-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 4 · Results
+#
+# Parameters measure memory; **multiply-adds** measure computation. A $K \times K$ convolution from
+# $C_\text{in}$ to $C_\text{out}$ channels on an $H' \times W'$ output costs $H' W' K^2 C_\text{in}
+# C_\text{out}$ multiply-adds per image; an involution costs $H' W' (C \cdot C/r + C/r \cdot K^2 G)$ to
+# generate its kernels plus $H' W' C K^2$ to apply them (`ic.evaluation.multiply_adds` counts
+# convolutions, dense layers and involutions; element-wise layers are left out). Test accuracy is the
+# share of the test images classified correctly after the last epoch.
+
+# %% nbgrader={"cell_type": "code", "checksum": "70d346c651b573f4afac63a66babdb1f", "grade": false, "grade_id": "table", "locked": true, "schema_version": 3, "solution": false, "task": false}
+all_models = {name: run.model for name, run in runs.items()} | {n: m for n, m in fair_models.items() if n not in runs}
+device = training.device_description()
+predictions = {name: evaluation.predict_classes(run.model, x_test) for name, run in runs.items()}
+rows = []
+for name, model in all_models.items():
+    trained = name in runs
+    rows.append({
+        "model": name,
+        "trainable_parameters": models.trainable_parameters(model),
+        "multiply_adds": evaluation.multiply_adds(model),
+        "test_accuracy": evaluation.accuracy(y_test, predictions[name]) if trained else None,
+        "seconds_per_epoch": runs[name].seconds_per_epoch if trained else None,
+        "device": device, "profile": profile.name, "epochs": profile.epochs, "train_images": len(x_train),
+    })
+print(evaluation.markdown_table(rows))
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "0418a5c2a71789f5ff1cad07431d992e", "grade": false, "grade_id": "ex5-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Reading the results
+#
+# **Exercise 5.** Decide whether each statement is true or false, and set the dictionary's values
+# to `True` or `False`. They hold whatever your run's numbers are; think about what each
+# comparison can and cannot tell you.
+#
+# * `"a"`: The example's involution network has about 24 times fewer trainable parameters than its CNN.
+# * `"b"`: The example's comparison shows that the involution operator learns more slowly than convolution.
+# * `"c"`: In the example's involution network most trainable parameters belong to the dense layers, not the involutions.
+# * `"d"`: Two networks with the same number of parameters always cost the same number of multiply-adds per image.
+# * `"e"`: In the fair pair the spatial operator is the only difference between the two networks.
+# * `"f"`: An involution shares one kernel across all pixels of the image, as a convolution does.
+
+# %% nbgrader={"cell_type": "code", "checksum": "d6b39211d4f845b6cdb20d9ea835c437", "grade": false, "grade_id": "ex5_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+statements = {"a": None, "b": None, "c": None, "d": None, "e": None, "f": None}
+# YOUR CODE HERE
+raise NotImplementedError()
+
+# %% nbgrader={"cell_type": "code", "checksum": "e14d2e9df404dfb512c52142ec67fa6b", "grade": true, "grade_id": "ex5_test_statements", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert set(statements) == set("abcdef"), f"keep the keys a to f, got {sorted(statements)}"
+_bad = {key: value for key, value in statements.items() if not isinstance(value, bool)}
+assert not _bad, f"every value must be True or False; not yet: {_bad}"
+
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d6159e62f74e05a73a74e355a411d9d5", "grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 5 · Per-class accuracy and the confusion matrix
+#
+# One accuracy hides which classes a model confuses. The **confusion matrix** $M$ counts, for
+# every true class $t$ and predicted class $p$, the test images of class $t$ predicted as $p$:
+#
+# $$M_{t,p} = \big|\{\, n : y_n = t,\ \hat y_n = p \,\}\big|, \qquad
+#   \text{accuracy of class } t = \frac{M_{t,t}}{\sum_{p} M_{t,p}}.$$
+#
+# **Exercise 6.** Write `confusion_matrix(y_true, y_pred, num_classes=10)`, returning an integer
+# NumPy array of shape `(num_classes, num_classes)` with true classes in rows, and
+# `per_class_accuracy(confusion)`, returning the vector of per-class accuracies (use `np.nan` for a
+# class with no test image). Labels may come as shape `(N,)` or, as CIFAR-10's do, `(N, 1)`.
+
+# %% nbgrader={"cell_type": "code", "checksum": "6eb639c5a83890b0a2a67f00d56c9f1a", "grade": false, "grade_id": "ex6_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def confusion_matrix(y_true, y_pred, num_classes=10):
+    """Counts of (true class, predicted class) pairs; true classes in rows."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def per_class_accuracy(confusion):
+    """The share of each true class predicted correctly (NaN for an empty class)."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+# %% nbgrader={"cell_type": "code", "checksum": "cb37ba4c8a3f3f53210c9073cb3a8b9b", "grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+_true = np.array([0, 0, 1, 2, 2, 2])
+_pred = np.array([0, 1, 1, 2, 0, 2])
+_got = np.asarray(confusion_matrix(_true, _pred, num_classes=3))
+_expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected\n{_expected}\ngot\n{_got}"
+_acc = np.asarray(per_class_accuracy(_expected), dtype=float)
+assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667], got {_acc}"
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "05cf49122841f29112f7c87da87e5743", "grade": false, "grade_id": "analysis-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# The course's `ic.evaluation` has the same two functions; the figures below use them on every
+# trained model. Look for the classes all models find hard, and for pairs of classes a model
+# confuses in both directions.
+
+# %% nbgrader={"cell_type": "code", "checksum": "11ac5aaa2387d3c9f52315e4fcc467c1", "grade": false, "grade_id": "per-class", "locked": true, "schema_version": 3, "solution": false, "task": false}
+confusions = {name: evaluation.confusion_matrix(y_test, predicted) for name, predicted in predictions.items()}
+class_accuracy = {name: evaluation.per_class_accuracy(confusion) for name, confusion in confusions.items()}
+figures.per_class_accuracy_figure(class_accuracy, ic.CLASS_NAMES);
+
+# %% nbgrader={"cell_type": "code", "checksum": "d8191698937ef1cc8f0243d0ffbe40d2", "grade": false, "grade_id": "confusion", "locked": true, "schema_version": 3, "solution": false, "task": false}
+focus = "fair_involution" if "fair_involution" in runs else "example_involution"
+figures.confusion_matrix_figure(confusions[focus], ic.CLASS_NAMES, title=f"{focus}: confusion matrix on the test set");
+
+# %% nbgrader={"cell_type": "code", "checksum": "09d2f25c23811ed6bc6d9f5b9fd7bbd6", "grade": false, "grade_id": "mistakes", "locked": true, "schema_version": 3, "solution": false, "task": false}
+wrong = evaluation.misclassified(y_test, predictions[focus], limit=16)
+figures.misclassified_grid(x_test_raw[wrong], y_test[wrong], predictions[focus][wrong], ic.CLASS_NAMES);
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ac0d95fd934aae3e8443a7d6e63203d8", "grade": false, "grade_id": "save-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 6 · Saving the models for notebook 05
+#
+# Notebook 05 looks inside the trained involution networks. The cell below saves every trained
+# model as `build/models/<name>.keras` with the results table in `build/models/results.json`. A run
+# of a smaller profile never overwrites a larger profile's models: it saves into
+# `build/models/<profile>/` instead.
+
+# %% nbgrader={"cell_type": "code", "checksum": "1a487ff1ca76e9ffa50b7c77ef921094", "grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
+saved_to = training.save_runs(list(runs.values()), rows, profile.name)
+print(f"saved {', '.join(runs)} to {saved_to}")
+for row in rows:
+    if row["test_accuracy"] is not None:
+        ic.record(f"{row['model']} test accuracy", round(row["test_accuracy"], 4))
+ic.record("fair_involution trainable parameters", rows[[r["model"] for r in rows].index("fair_involution")]["trainable_parameters"])
+ic.record("example_cnn seconds per epoch", round(runs["example_cnn"].seconds_per_epoch, 2), "s")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8741539513d07e6ed52c87dbd9726563", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Summary
+#
+# * The example's two models are rebuilt exactly (319,178 and 13,074 trainable parameters) and
+#   trained with its recipe; their gap mixes the operator with a 24-fold difference in parameters
+#   and a network that never leaves 3 channels.
+# * A fair comparison changes one thing only: the same RedNet-style network, at the largest width
+#   within the CNN's budget, mixes space with involution or with a $3 \times 3$ convolution.
+# * Parameters, multiply-adds, accuracy and seconds per epoch answer different questions; the
+#   results table above gives all four, for the profile and the device that produced them.
+# * Per-class accuracy and the confusion matrix show where the models fail, and the misclassified
+#   images show how plausible many of those mistakes are.
+#
+# The full profile's table, from the course's own run, is in the README with the command and the
+# hardware that produced it. Notebook 05 opens the saved models and looks at the kernels that
+# involution generates.
+#
+# ## Submitting
+#
+# Save the notebook (File > Save), then submit the `.ipynb` file. On Colab: File > Download >
+# Download .ipynb, then upload that file to the course's platform.

@@ -1,5 +1,105 @@
-"""Figures: training."""
+"""Figures: training and evaluating classifiers (learning curves, confusion matrix, mistakes)."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy as np
+
+__all__ = ["learning_curves", "confusion_matrix_figure", "per_class_accuracy_figure", "misclassified_grid"]
+
+
+def learning_curves(histories: dict[str, dict[str, list[float]]]):
+    """Loss (left) and accuracy (right) per epoch; one colour per model, training solid and
+    validation dashed. ``histories`` maps a model's name to its Keras history dict."""
+    import matplotlib.pyplot as plt
+
+    if not histories:
+        raise ValueError("learning_curves needs at least one model's history.")
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (name, history) in enumerate(histories.items()):
+        colour = colours[index % len(colours)]
+        for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+            epochs = np.arange(1, len(history[metric]) + 1)
+            axis.plot(epochs, history[metric], color=colour, marker="o", markersize=3, label=f"{name} (train)")
+            if f"val_{metric}" in history:
+                axis.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", marker="o",
+                          markersize=3, label=f"{name} (validation)")
+    for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.set_title(metric.capitalize())
+        axis.grid(alpha=0.3)
+    accuracy_axis.legend(fontsize="small", loc="best")
+    return figure
+
+
+def confusion_matrix_figure(confusion, class_names, title: str = "Confusion matrix"):
+    """Rows: true class, columns: predicted class; cells coloured by the share of the row
+    and labelled with the count."""
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(confusion)
+    n = len(class_names)
+    if confusion.shape != (n, n):
+        raise ValueError(f"confusion must be {n}x{n} for {n} class names, got shape {confusion.shape}.")
+    totals = confusion.sum(axis=1, keepdims=True)
+    shares = confusion / np.where(totals > 0, totals, 1)
+    figure, axis = plt.subplots(figsize=(7, 6), layout="constrained")
+    image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            axis.text(j, i, str(int(confusion[i, j])), ha="center", va="center", fontsize=8,
+                      color="white" if shares[i, j] > 0.5 else "black")
+    axis.set_xticks(range(n), class_names, rotation=45, ha="right")
+    axis.set_yticks(range(n), class_names)
+    axis.set_xlabel("predicted class")
+    axis.set_ylabel("true class")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, label="share of the true class")
+    return figure
+
+
+def per_class_accuracy_figure(accuracies: dict[str, np.ndarray], class_names):
+    """Grouped bars: for each class, the share each model classifies correctly."""
+    import matplotlib.pyplot as plt
+
+    if not accuracies:
+        raise ValueError("per_class_accuracy_figure needs at least one model's accuracies.")
+    n = len(class_names)
+    width = 0.8 / len(accuracies)
+    figure, axis = plt.subplots(figsize=(11, 4), layout="constrained")
+    for index, (name, values) in enumerate(accuracies.items()):
+        values = np.asarray(values, dtype=float)
+        if values.shape != (n,):
+            raise ValueError(f"{name}: expected {n} per-class accuracies, got shape {values.shape}.")
+        axis.bar(np.arange(n) + (index - (len(accuracies) - 1) / 2) * width, values, width, label=name)
+    axis.set_xticks(range(n), class_names, rotation=30, ha="right")
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("accuracy on the class")
+    axis.legend(fontsize="small", ncols=min(4, len(accuracies)))
+    axis.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def misclassified_grid(images, true_labels, predicted_labels, class_names, columns: int = 8):
+    """Images with their true and predicted class (uint8 or [0, 1] floats, shape (N, H, W, 3))."""
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    true_labels, predicted_labels = np.ravel(true_labels), np.ravel(predicted_labels)
+    if not (len(images) == len(true_labels) == len(predicted_labels)):
+        raise ValueError(
+            f"Give as many labels as images: {len(images)} images, {len(true_labels)} true and "
+            f"{len(predicted_labels)} predicted labels."
+        )
+    if len(images) == 0:
+        raise ValueError("No images to show: the model made no mistakes on these images.")
+    rows = int(np.ceil(len(images) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), layout="constrained",
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image, true, predicted in zip(axes.flat, images, true_labels, predicted_labels):
+        axis.imshow(image if image.dtype == np.uint8 else np.clip(image, 0, 1))
+        axis.set_title(f"{class_names[true]}\n→ {class_names[predicted]}", fontsize=8, color="firebrick")
+    return figure
