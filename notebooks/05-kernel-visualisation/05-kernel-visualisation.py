@@ -71,7 +71,7 @@ class_labels = list(ic.CLASS_NAMES)
 inputs = (images / 255.0).astype("float32")
 print(f"{len(x_train)} training images, {len(images)} images to inspect, shape {images.shape[1:]}")
 
-# %% nbgrader={"cell_type": "code", "checksum": "d34a1b5f3fe2aa8ca86d1ec8a5e96108", "grade": false, "grade_id": "train", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "2cb8c47606ce2869a3b074cad344faae", "grade": false, "grade_id": "train", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # A short training run: at most 5 epochs on at most 10,000 images (256 when autograding).
 short_size = 256 if profile.name == "grading" else min(len(x_train), 10_000)
 short_epochs = min(profile.epochs, 5)
@@ -93,7 +93,7 @@ print(f"Trained here on {short_size} images for {short_epochs} epoch(s); test ac
       f"involution {accuracy['involution']:.3f}, convolution {accuracy['conv']:.3f} (chance: 0.100).")
 
 saved = kern.saved_model_path("example_involution")
-network = keras.models.load_model(saved) if saved else networks["involution"]
+network = keras.models.load_model(saved, compile=False) if saved else networks["involution"]
 print(f"Inspecting {'the network saved by notebook 04' if saved else 'the network trained here'}.")
 
 # %% [markdown]

@@ -88,7 +88,7 @@ print(f"Trained here on {short_size} images for {short_epochs} epoch(s); test ac
       f"involution {accuracy['involution']:.3f}, convolution {accuracy['conv']:.3f} (chance: 0.100).")
 
 saved = kern.saved_model_path("example_involution")
-network = keras.models.load_model(saved) if saved else networks["involution"]
+network = keras.models.load_model(saved, compile=False) if saved else networks["involution"]
 print(f"Inspecting {'the network saved by notebook 04' if saved else 'the network trained here'}.")
 
 # %% [markdown]
@@ -255,8 +255,8 @@ assert np.allclose(kernel_maps(_one), _one.reshape(6, 7, -1).sum(axis=-1)), "ker
 _got = np.asarray(normalise(np.full((3, 3), 7.0)))
 assert _got.shape == (3, 3) and np.all(_got == 0), f"a constant map should normalise to zeros; got {_got}"
 _maps = _rng.normal(size=(4, 8, 8))
-_got = np.asarray(normalise(_maps))
-assert np.allclose(_got, (_maps - _maps.min()) / (_maps.max() - _maps.min())), "normalise should use the array's min and max by default"
+_default = np.asarray(normalise(_maps))
+assert np.allclose(_default, (_maps - _maps.min()) / (_maps.max() - _maps.min())), "normalise should use the array's min and max by default"
 _got = np.asarray(normalise(np.array([1, 2, 3]), low=0, high=4))
 assert np.allclose(_got, [0.25, 0.5, 0.75]), f"normalise of integers should give floats; got {_got}"
 ### END HIDDEN TESTS
@@ -526,7 +526,7 @@ def local_attention_weights(x, w_query, w_key, kernel_size):
     """Softmax weights of each position over its K x K neighbourhood: (B, H, W, K, K)."""
     ### BEGIN SOLUTION
     x = np.asarray(x, dtype=float)
-    batch, height, width, _ = x.shape
+    batch, height, width = x.shape[:3]
     pad = (kernel_size - 1) // 2
     queries = x @ w_query
     keys = np.pad(x @ w_key, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
