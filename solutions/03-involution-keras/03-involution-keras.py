@@ -289,11 +289,11 @@ class InvolutionLayer(layers.Layer):
 
     def build(self, input_shape):
         ### BEGIN SOLUTION
-        channels = input_shape[-1]
-        if channels % self.groups:
-            raise ValueError(f"{channels} channels cannot be split into {self.groups} equal groups")
+        n_channels = input_shape[-1]
+        if n_channels % self.groups:
+            raise ValueError(f"{n_channels} channels cannot be split into {self.groups} equal groups")
         self.pool = layers.AveragePooling2D(self.stride, self.stride, padding="same") if self.stride > 1 else None
-        self.reduce = layers.Conv2D(max(1, channels // self.reduction_ratio), 1)
+        self.reduce = layers.Conv2D(max(1, n_channels // self.reduction_ratio), 1)
         self.bn = layers.BatchNormalization()
         self.span = layers.Conv2D(self.kernel_size * self.kernel_size * self.groups, 1)
         ### END SOLUTION
@@ -499,7 +499,7 @@ class PatchInvolution(layers.Layer):
     def build(self, input_shape):
         self.channels = input_shape[-1]
         self.reduce = layers.Conv2D(max(1, self.channels // 2), 1)
-        self.bn = layers.BatchNormalization()
+        self.bn = layers.BatchNormalization(name="bn")
         self.span = layers.Conv2D(9, 1)
 
     def call(self, x, training=None):
@@ -521,7 +521,7 @@ def gradient_step(layer):
     return step
 
 
-timing_batch = 64 if profile.name == "grading" else 256  # the example's batch, smaller when autograding
+timing_batch = 32 if profile.name == "grading" else 256  # the example's batch, smaller when autograding
 timing_input = tf.constant(rng.random((timing_batch, 32, 32, 3), dtype="float32"))
 methods = {
     "Involution (shifted slices)": Involution(3, 1, 1, 2),
