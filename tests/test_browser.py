@@ -18,7 +18,8 @@ What "the only errors are the stubs" means for a released notebook:
 
 A solution notebook, run under the grading profile, has no error at all; every figure
 it draws shows as a loaded image, and a notebook that draws figures shows at least
-one; a notebook that builds ipywidgets shows their controls, with no widget error.
+one; a notebook that builds ipywidgets shows their controls, with no widget error, and
+moving the first slider of a widget view (the right arrow key) redraws its figure.
 
 Screenshots of one figure and of notebook 05's widget view go to build/browser/.
 Without chromium, node or playwright-core the test is skipped with the reason,
@@ -337,9 +338,10 @@ def stub_only_problems(notebook) -> list[str]:
     return problems
 
 
-def solution_problems(notebook, shown_cells: list[dict]) -> list[str]:
+def solution_problems(notebook, shown_cells: list[dict], slider_redraws: bool | None = None) -> list[str]:
     """What is wrong with a solution notebook run top to bottom, given what the page
-    showed for each cell (the browser script's report)."""
+    showed for each cell and whether moving a widget view's first slider redrew its
+    figure (``None``: no slider beside a figure); both from the browser script."""
     problems = _not_run(notebook)
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
@@ -358,6 +360,8 @@ def solution_problems(notebook, shown_cells: list[dict]) -> list[str]:
         problems.append("the notebook draws figures, but the page shows none")
     if WIDGET_CODE.search(source) and not any(c["controls"] for c in shown_cells):
         problems.append("the notebook builds ipywidgets, but the page shows no widget controls")
+    if slider_redraws is False:
+        problems.append("moving the widget view's first slider did not redraw its figure")
     return problems
 
 
@@ -373,7 +377,7 @@ def test_release_shows_only_the_stubs_errors(browser_run, assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solution_runs_clean_and_its_figures_render(browser_run, assignment):
     report, notebook = _opened(browser_run, "solution", assignment)
-    problems = solution_problems(notebook, report["cells"])
+    problems = solution_problems(notebook, report["cells"], report.get("sliderRedraws"))
     assert not problems, f"solution {assignment}, run in JupyterLab:\n" + "\n".join(problems)
 
 
@@ -441,12 +445,14 @@ def test_solution_check_wants_every_figure_and_widget_shown():
         _cell("fig = figures.plot_kernel(k)", outputs=[figure]),
         _cell("ipywidgets.interact(show, index=(0, 9))"),
     )
-    assert solution_problems(notebook, [_shown(images=1), _shown(controls=2)]) == []
-    assert solution_problems(notebook, [_shown(broken=1), _shown(errors=["Error displaying widget: model not found"])]) == [
+    assert solution_problems(notebook, [_shown(images=1), _shown(controls=2)], slider_redraws=True) == []
+    shown = [_shown(broken=1), _shown(errors=["Error displaying widget: model not found"])]
+    assert solution_problems(notebook, shown, slider_redraws=False) == [
         "cell 0 ('fig = figures.plot_kernel(k)') drew 1 figure(s); the page shows 0 loaded and 1 broken image(s)",
         "cell 1 ('ipywidgets.interact(show, index=(0, 9))'): Error displaying widget: model not found",
         "the notebook draws figures, but the page shows none",
         "the notebook builds ipywidgets, but the page shows no widget controls",
+        "moving the widget view's first slider did not redraw its figure",
     ]
 
 

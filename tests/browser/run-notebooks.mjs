@@ -6,7 +6,7 @@
 // CONFIG: { baseUrl, token, userDataDir, resultsPath, concurrency, cellTimeoutMs,
 //           notebooks: [{ id, path, screenshots: { figure, widgets, failure } }] }
 // Writes to resultsPath one entry per notebook: { id, path, ok, error, seconds, cells,
-// screenshots }, where cells lists, per cell, its type, what its outputs rendered and
+// screenshots, sliderRedraws }, where cells lists, per cell, its type, what its outputs rendered and
 // how many seconds it took.
 // The checks themselves (which errors are allowed, which figures must show) are made
 // by tests/test_browser.py from the saved notebook and this report.
@@ -80,6 +80,7 @@ async function runNotebook(job) {
     await save(page);
     result.cells = (await describeCells(page)).map((cell, i) => ({ ...cell, seconds: timings[i] ?? 0 }));
     result.screenshots = await takeScreenshots(page, job.screenshots || {});
+    result.sliderRedraws = await moveFirstSlider(page);
     result.ok = true;
   } catch (error) {
     result.error = String(error?.stack || error);
@@ -169,6 +170,28 @@ async function describeCells(page) {
       };
     });
   }, CONTROLS);
+}
+
+// As a student would: press the right arrow on the first slider of a widget view, and
+// see whether the figure beside it is drawn again. null: no slider with a figure.
+async function moveFirstSlider(page) {
+  const panel = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const view = panel.locator('.jp-Cell-outputWrapper')
+    .filter({ has: page.locator('.widget-slider .noUi-handle') })
+    .filter({ has: page.locator('img') }).first();
+  if (!(await view.count())) return null;
+  const before = await view.locator('img').first().getAttribute('src');
+  await view.locator('.widget-slider .noUi-handle').first().focus();
+  await page.keyboard.press('ArrowRight');
+  try {
+    await page.waitForFunction(([node, before]) => {
+      const img = node.querySelector('img');
+      return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== before;
+    }, [await view.elementHandle(), before], { timeout: 60_000, polling: 200 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function takeScreenshots(page, wanted) {
