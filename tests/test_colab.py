@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tomllib
 import types
 
 import jupytext
@@ -151,6 +150,7 @@ def test_the_default_runner_says_what_failed_and_what_to_do():
 
 
 def test_repository_url_is_pyproject_s_homepage(project_root):
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
     with open(project_root / "pyproject.toml", "rb") as handle:
         homepage = tomllib.load(handle)["project"]["urls"]["Homepage"]
     assert colab.repository_url() == homepage.rstrip("/")
