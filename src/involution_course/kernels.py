@@ -236,13 +236,14 @@ def window_centre(weights) -> np.ndarray:
 # ---------------------------------------------------------------- the network
 
 
-def build_small_network(spatial: str = "involution", seed: int = 0):
+def build_small_network(spatial: str = "involution", seed: int = 0, *, run_eagerly: bool = False):
     """The Keras example's involution network for CIFAR-10, or its convolution twin.
 
     Three spatial layers on 3 channels (involution: K=3, G=1, r=2; or a 3x3 convolution
     with 3 filters) with ReLU, max pooling after the first two, then Flatten, Dense 64 and
     Dense 10 (logits). Inputs are images scaled to [0, 1]. The involution network has
-    13,074 trainable parameters, as in the example.
+    13,074 trainable parameters, as in the example. ``run_eagerly`` suits runs of a few
+    steps, for which tracing a training graph costs more than it saves.
     """
     if spatial not in ("involution", "conv"):
         raise ValueError(f'spatial must be "involution" or "conv"; got {spatial!r}.')
@@ -267,6 +268,7 @@ def build_small_network(spatial: str = "involution", seed: int = 0):
         metrics=["accuracy"],
         # Compiling with XLA costs more than the few short epochs this network trains for.
         jit_compile=False,
+        run_eagerly=run_eagerly,
     )
     return model
 

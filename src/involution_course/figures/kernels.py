@@ -220,13 +220,12 @@ def similarity_bars(layer_names, involution_scores, convolution_scores) -> Figur
     ax.bar(positions - width / 2, mean, width, yerr=spread, capsize=4, label="involution (range over images)")
     ax.bar(positions + width / 2, conv, width, color="grey", label="convolution")
     for x, value in zip(positions, mean):
-        ax.annotate(f"{value:.2f}", (x - width / 2, value), xytext=(0, 3), textcoords="offset points",
-                    ha="center", fontsize=8)
+        ax.text(x - width / 2, 0.03, f"{value:.3f}", ha="center", va="bottom", fontsize=8, color="white")
     ax.set_xticks(positions, layer_names)
     ax.set_ylabel("mean cosine similarity\nbetween positions")
-    ax.set_ylim(min(0.0, float(scores.min()) - 0.05), 1.15)
+    ax.set_ylim(min(0.0, float(scores.min()) - 0.05), 1.08)
     ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     return figure
 
 
