@@ -8,6 +8,7 @@ here writes to the course's gradebook or to the submitted file.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -84,9 +85,9 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
             index = find_kernel_killer(_as_graded(notebook, source), scratch, job.cell_timeout)
             cell = notebook.cells[index] if index is not None else None
             if cell is None or cell.metadata.get("nbgrader", {}).get("locked"):
-                where = f"in locked cell {cell.metadata['nbgrader'].get('grade_id')}" if cell else ""
+                where = f" in locked cell {cell.metadata['nbgrader'].get('grade_id')}" if cell else ""
                 result.status = FAILED
-                result.reason = f"the Python kernel died {where} (os._exit, a crash or too much memory)".replace("  ", " ")
+                result.reason = f"the Python kernel died{where} (os._exit, a crash or too much memory)"
                 return
             name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
             result.notes.append(f"{name} stopped the Python kernel (os._exit, a crash or too much memory): "
@@ -146,5 +147,7 @@ def _cell_scores(course: Path, job: GradingJob) -> dict[str, dict]:
 
 
 def _last_line(text: str) -> str:
+    """The line of nbgrader's log that names the error (its last lines only point back up)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    errors = [line for line in lines if re.match(r"[\w.]+(Error|Exception)\b", line)]
+    return (errors or lines or ["no message"])[-1]
