@@ -89,11 +89,15 @@ print(f"epochs: {profile.epochs}, batch size: {profile.batch_size}, Keras backen
 # Check by hand before you run it: the flattened map is $8 \times 8 \times 64 = 4096$ values, so
 # the first dense layer alone has $4096 \cdot 64 + 64 = 262{,}208$ parameters; the whole model has 319,178.
 
-# %% nbgrader={"cell_type": "code", "checksum": "59c83aee2176afa9a4dc3b63cdb39047", "grade": false, "grade_id": "ex1_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "a24c698bfae54674a45a21917a7ab922", "grade": false, "grade_id": "ex1_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def build_example_cnn():
     """The Keras example's CNN: 319,178 trainable parameters, 10 logits out."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: Keras lists the layers, their output shapes and parameter counts.
+build_example_cnn().summary()
 
 # %% nbgrader={"cell_type": "code", "checksum": "d005048929148b7846510a8a750ba1ec", "grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _cnn = build_example_cnn()
@@ -125,7 +129,7 @@ assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_
 # `Dense(10)` (logits). Use the course's layer, `ic.layers.Involution`. It has 13,074 trainable
 # parameters: the network never leaves 3 channels, so almost all of them sit in the dense layers.
 
-# %% nbgrader={"cell_type": "code", "checksum": "540e8fcf92ee3e8a7b072e9977296f4a", "grade": false, "grade_id": "ex2_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "c4194f22e94d6fa5c108c7a96c64df20", "grade": false, "grade_id": "ex2_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from involution_course.layers import Involution
 
 
@@ -133,6 +137,10 @@ def build_example_involution_network():
     """The Keras example's involution network: 13,074 trainable parameters, 10 logits out."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: compare the parameters of the involution layers with those of the dense layers.
+build_example_involution_network().summary()
 
 # %% nbgrader={"cell_type": "code", "checksum": "80a15ceb5b25af0685ff6a4c87a0a1af", "grade": true, "grade_id": "ex2_test_involution_network", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _net = build_example_involution_network()
@@ -193,7 +201,7 @@ figures.learning_curves({name: run.history for name, run in runs.items()});
 # **Exercise 3.** Write `build_fair_network(width, spatial)` following that description with
 # `ic.layers.bottleneck` and the functional API (`keras.Input`, then `keras.Model(inputs, outputs)`).
 
-# %% nbgrader={"cell_type": "code", "checksum": "a884caa56d7009c977095a43f9f50fbb", "grade": false, "grade_id": "ex3_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "e0cad114df78420f0246fa5c8a50fef0", "grade": false, "grade_id": "ex3_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from involution_course.layers import bottleneck
 
 
@@ -201,6 +209,11 @@ def build_fair_network(width, spatial="involution"):
     """The fair network of base width ``width``; ``spatial`` is "involution" or "conv"."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: the two networks of width 16 differ only in their spatial operator.
+for _spatial in ("involution", "conv"):
+    print(_spatial, f"{build_fair_network(16, _spatial).count_params():,} parameters in all")
 
 # %% nbgrader={"cell_type": "code", "checksum": "a38bc31a0edf8a51b255d66889faa2e6", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 _fair = build_fair_network(16, "involution")
@@ -224,11 +237,15 @@ assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_
 # `ValueError` whose message says so. Aim for few calls of `count` (each may build a model):
 # double the width until it no longer fits, then bisect between the last two widths.
 
-# %% nbgrader={"cell_type": "code", "checksum": "051d2c55b90323929455ba5979eeda04", "grade": false, "grade_id": "ex4_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "5dad632b593dac2d031c83ab37c3ce5a", "grade": false, "grade_id": "ex4_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def largest_width_within(budget, count, step=1):
     """The largest multiple of ``step`` whose ``count(width) <= budget``."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it: 10 w^2 <= 1000 holds up to w = 10.
+print(largest_width_within(1000, lambda width: 10 * width * width))
 
 # %% nbgrader={"cell_type": "code", "checksum": "f00008dca613077e991e3af0be7a26e9", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _square = lambda width: 10 * width * width  # noqa: E731
@@ -333,7 +350,7 @@ assert not _bad, f"every value must be True or False; not yet: {_bad}"
 # `per_class_accuracy(confusion)`, returning the vector of per-class accuracies (use `np.nan` for a
 # class with no test image). Labels may come as shape `(N,)` or, as CIFAR-10's do, `(N, 1)`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "6eb639c5a83890b0a2a67f00d56c9f1a", "grade": false, "grade_id": "ex6_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "721e546adf582a13f14fdf3613956b03", "grade": false, "grade_id": "ex6_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def confusion_matrix(y_true, y_pred, num_classes=10):
     """Counts of (true class, predicted class) pairs; true classes in rows."""
     # YOUR CODE HERE
@@ -344,6 +361,10 @@ def per_class_accuracy(confusion):
     """The share of each true class predicted correctly (NaN for an empty class)."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# Try it on four predictions of two classes.
+print(per_class_accuracy(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)))
 
 # %% nbgrader={"cell_type": "code", "checksum": "cb37ba4c8a3f3f53210c9073cb3a8b9b", "grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 _true = np.array([0, 0, 1, 2, 2, 2])

@@ -108,6 +108,10 @@ def build_example_cnn():
     )
     ### END SOLUTION
 
+
+# Try it: Keras lists the layers, their output shapes and parameter counts.
+build_example_cnn().summary()
+
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _cnn = build_example_cnn()
 _count = models.trainable_parameters(_cnn)
@@ -171,6 +175,10 @@ def build_example_involution_network():
         ]
     )
     ### END SOLUTION
+
+
+# Try it: compare the parameters of the involution layers with those of the dense layers.
+build_example_involution_network().summary()
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test_involution_network", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _net = build_example_involution_network()
@@ -263,6 +271,11 @@ def build_fair_network(width, spatial="involution"):
     return keras.Model(inputs, layers.Dense(10)(x))
     ### END SOLUTION
 
+
+# Try it: the two networks of width 16 differ only in their spatial operator.
+for _spatial in ("involution", "conv"):
+    print(_spatial, f"{build_fair_network(16, _spatial).count_params():,} parameters in all")
+
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 _fair = build_fair_network(16, "involution")
 _count, _expected = models.trainable_parameters(_fair), models.fair_parameter_count(16, "involution")
@@ -312,6 +325,10 @@ def largest_width_within(budget, count, step=1):
             high = middle
     return low
     ### END SOLUTION
+
+
+# Try it: 10 w^2 <= 1000 holds up to w = 10.
+print(largest_width_within(1000, lambda width: 10 * width * width))
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _square = lambda width: 10 * width * width  # noqa: E731
@@ -457,6 +474,10 @@ def per_class_accuracy(confusion):
     safe = np.where(totals > 0, totals, 1)
     return np.where(totals > 0, np.diag(confusion) / safe, np.nan)
     ### END SOLUTION
+
+
+# Try it on four predictions of two classes.
+print(per_class_accuracy(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)))
 
 # %% nbgrader={"grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 _true = np.array([0, 0, 1, 2, 2, 2])

@@ -106,7 +106,7 @@ def _check_fair_arguments(width, spatial) -> None:
         raise ValueError(f"width of the {spatial} network must be a positive multiple of {step}{why}, got {width!r}.")
 
 
-def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS,
+def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS, kernel_size: int = 3,
                  seed: int = DEFAULT_SEED, name: str | None = None):
     """A RedNet-style network for 32x32 images, identical for both spatial operators.
 
@@ -134,7 +134,7 @@ def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS
                 EXPANSION * inner,
                 spatial=spatial,
                 stride=2 if (stage > 0 and block == 0) else 1,
-                kernel_size=3,
+                kernel_size=kernel_size,
                 groups=inner // GROUP_CHANNELS,
                 reduction_ratio=4,
                 expansion=EXPANSION,
