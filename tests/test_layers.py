@@ -330,3 +330,17 @@ def test_bottleneck_rejects_unknown_spatial_operator_and_too_few_filters():
         bottleneck(inputs, 16, spatial="attention")
     with pytest.raises(ValueError, match="filters=2"):
         bottleneck(inputs, 2, expansion=4)
+
+
+# --- notebook 03's figure -----------------------------------------------------------------------
+def test_timing_bars_draws_one_bar_per_method_and_mode():
+    from matplotlib.figure import Figure
+
+    from involution_course.figures.layer import timing_bars
+
+    fig = timing_bars(["a", "b", "c"], ["eager", "XLA"], [[3.0, 2.0, 1.0], [1.5, 1.0, 0.5]])
+    assert isinstance(fig, Figure)
+    heights = sorted(patch.get_height() for patch in fig.axes[0].patches)
+    assert heights == [0.5, 1.0, 1.0, 1.5, 2.0, 3.0]
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        timing_bars(["a", "b", "c"], ["eager", "XLA"], [[1.0, 2.0]])
