@@ -402,12 +402,14 @@ figs.kernel_panels(
 )
 
 # %% [markdown]
-# **Explore.** Choose an image, a layer and a position. In Jupyter this is an interactive view;
-# where widgets do not render (Colab, an exported HTML page) you get a static figure of each layer's
-# kernel at the centre of the first image instead.
+# **Explore.** Choose an image, a layer and a position. The static figure below shows everywhere
+# (also on Colab and in an exported HTML page, where widgets do not render): each layer's kernel at
+# the centre of the first image. In Jupyter an interactive view follows it.
 
 # %%
-figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0])
+display(figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0], use_widgets=False))
+if figs.widgets_available():
+    display(figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0]))
 
 # %% [markdown]
 # ## 5 · Location-specific, measured
