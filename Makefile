@@ -44,7 +44,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: setup
-	$(PY) -m involution_course bench
+	$(PY) -m involution_course bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build/ .pytest_cache

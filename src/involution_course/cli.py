@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and a summary to build/course/.",
     ).set_defaults(handler=_course)
     _add_grading_commands(commands)
+    from .bench import configure_parser as configure_bench
+
+    configure_bench(commands.add_parser(
+        "bench", help="run the benchmarks in benchmarks/ and write build/bench/",
+        description="Run every benchmark script (one process per Keras backend) and write "
+        "build/bench/results.jsonl and results.md.",
+    ))
     return parser
 
 
