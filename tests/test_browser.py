@@ -53,6 +53,13 @@ SCRIPT = BROWSER_DIR / "run-notebooks.mjs"
 CHROMIUM = Path(os.environ.get("INVOLUTION_COURSE_CHROMIUM", "/usr/bin/chromium"))
 WIDGET_ASSIGNMENT = "05-kernel-visualisation"
 RUN_TIMEOUT_S = 1200
+# Runs that wait for another, because notebooks share build/ as a student's do: solution 05
+# inspects the network that solution 04 saves in build/models/, and the release of 04 (which
+# may save too) must not replace it before 05 has read it.
+RUNS_AFTER = {
+    "solution-05-kernel-visualisation": "solution-04-cifar10-comparison",
+    "release-04-cifar10-comparison": "solution-05-kernel-visualisation",
+}
 CELL_TIMEOUT_S = 300
 
 ANSWER_ERRORS = {"NotImplementedError"}
@@ -233,17 +240,19 @@ def browser_run(lab, tmp_path_factory, request):
     shots = build_directory() / "browser"
     shots.mkdir(parents=True, exist_ok=True)
     jobs = []
-    # Solutions first: they run longest, and their screenshots matter most.
+    # Solutions first, longest (04) first: they run longest, and their screenshots matter most.
+    solutions_first = sorted(ASSIGNMENTS, key=lambda a: a != "04-cifar10-comparison")
     for kind in ("solution", "release"):
-        for assignment in ASSIGNMENTS:
+        for assignment in solutions_first:
             if (kind, assignment) not in selected:
                 continue
             wanted = {"failure": str(shots / f"failure-{kind}-{assignment}.png")}
             if kind == "solution":
                 wanted["figure"] = str(work / f"figure-{assignment}.png")
                 wanted["widgets"] = str(work / f"widgets-{assignment}.png")
-            jobs.append({"id": f"{kind}-{assignment}", "path": _notebook_path(kind, assignment),
-                         "screenshots": wanted})
+            job_id = f"{kind}-{assignment}"
+            jobs.append({"id": job_id, "path": _notebook_path(kind, assignment),
+                         "after": RUNS_AFTER.get(job_id), "screenshots": wanted})
     config = {
         "baseUrl": url, "token": token, "executablePath": str(CHROMIUM),
         "userDataDir": str(work / "chromium-profile"), "resultsPath": str(work / "results.json"),

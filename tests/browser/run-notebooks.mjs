@@ -4,7 +4,7 @@
 //   node run-notebooks.mjs CONFIG.json
 //
 // CONFIG: { baseUrl, token, userDataDir, resultsPath, concurrency, cellTimeoutMs,
-//           notebooks: [{ id, path, screenshots: { figure, widgets, failure } }] }
+//           notebooks: [{ id, path, after, screenshots: { figure, widgets, failure } }] }
 // Writes to resultsPath one entry per notebook: { id, path, ok, error, seconds, cells,
 // screenshots, sliderRedraws }, where cells lists, per cell, its type, what its outputs rendered and
 // how many seconds it took.
@@ -41,12 +41,22 @@ const context = await chromium.launchPersistentContext(config.userDataDir, {
 });
 context.setDefaultTimeout(120_000);
 
+// A job may name another (after) that must finish first: a notebook that reads what an
+// earlier one saved. Workers take the first job whose predecessor is done.
 const queue = [...config.notebooks];
+const finished = new Set();
 const results = [];
 async function worker() {
   while (queue.length) {
-    const job = queue.shift();
+    const ready = queue.findIndex((job) => !job.after || finished.has(job.after)
+      || !config.notebooks.some((other) => other.id === job.after));
+    if (ready < 0) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      continue;
+    }
+    const [job] = queue.splice(ready, 1);
     results.push(await runNotebook(job));
+    finished.add(job.id);
   }
 }
 try {
