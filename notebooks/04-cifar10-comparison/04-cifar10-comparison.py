@@ -169,7 +169,7 @@ for name, build in (("example_cnn", models.example_cnn), ("example_involution", 
 # %% nbgrader={"cell_type": "code", "checksum": "bbfb49a217821064691854202581f04d", "grade": false, "grade_id": "curves-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 figures.learning_curves({name: run.history for name, run in runs.items()});
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "07d4ea80bb0550c79a99c085375657db", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "531e7ce9e8a878ff106a19325017527e", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Making the comparison fair
 #
 # The example compares a CNN of 319,178 parameters with an involution network of 13,074, about
@@ -186,7 +186,7 @@ figures.learning_curves({name: run.history for name, run in runs.items()});
 #
 # with $S$ the spatial operator (and a strided $1 \times 1$ convolution on $x$ when the shape changes).
 # A $3 \times 3$ convolution on $w$ channels costs $9w^2$ parameters; an involution on $w$ channels
-# with reduction 4 and $G = w/8$ groups costs about $w^2/4 + 9\,w/4 \cdot w/8$, around 10 times fewer.
+# with reduction 4 and $G = w/8$ groups costs about $w \cdot w/4 + (w/4) \cdot 9\,(w/8) = 17 w^2 / 32$, about 17 times fewer.
 #
 # **The fair network** with base width $w$ (a multiple of 8 for involution, any width for the CNN twin):
 #

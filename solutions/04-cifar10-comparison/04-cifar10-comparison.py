@@ -234,7 +234,7 @@ figures.learning_curves({name: run.history for name, run in runs.items()});
 #
 # with $S$ the spatial operator (and a strided $1 \times 1$ convolution on $x$ when the shape changes).
 # A $3 \times 3$ convolution on $w$ channels costs $9w^2$ parameters; an involution on $w$ channels
-# with reduction 4 and $G = w/8$ groups costs about $w^2/4 + 9\,w/4 \cdot w/8$, around 10 times fewer.
+# with reduction 4 and $G = w/8$ groups costs about $w \cdot w/4 + (w/4) \cdot 9\,(w/8) = 17 w^2 / 32$, about 17 times fewer.
 #
 # **The fair network** with base width $w$ (a multiple of 8 for involution, any width for the CNN twin):
 #
