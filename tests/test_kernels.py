@@ -25,7 +25,7 @@ def _kernels_layer_by_layer(model, batch):
     expected = []
     for layer in model.layers:
         if isinstance(layer, Involution):
-            layer_input = keras.Model(model.input, layer.input)(batch)
+            layer_input = keras.Model(model.inputs, layer.input)(batch)
             expected.append(keras.ops.convert_to_numpy(layer.generate_kernel(layer_input)))
     return expected
 
@@ -87,6 +87,20 @@ def test_saved_network_is_found_reloaded_and_inspected(network, images, tmp_path
     after = kern.generated_kernels(kern.kernel_model(reloaded), images)
     for one, two in zip(before, after):
         np.testing.assert_allclose(one, two, atol=1e-6)
+
+
+def test_kernel_model_works_on_a_reloaded_sequential_network(images, tmp_path):
+    """Notebook 04 saves keras.Sequential networks; reloaded, they have inputs but no input."""
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)), Involution(3, 1, 1, 2, name="inv_1"), keras.layers.MaxPooling2D(),
+        Involution(3, 1, 1, 2, name="inv_2"), keras.layers.Flatten(), keras.layers.Dense(10),
+    ], name="sequential_involution")
+    model.save(tmp_path / "network.keras")
+    reloaded = keras.models.load_model(tmp_path / "network.keras", compile=False)
+    got = kern.generated_kernels(kern.kernel_model(reloaded), images)
+    for out, want in zip(got, _kernels_layer_by_layer(model, images)):
+        np.testing.assert_allclose(out, want, atol=1e-5)
 
 
 def test_snapshots_keep_kernels_at_start_middle_and_end(images):

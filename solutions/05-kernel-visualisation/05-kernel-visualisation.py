@@ -115,13 +115,13 @@ print(f"Inspecting {'the network saved by notebook 04' if saved else 'the networ
 # To see them for real images we need each involution layer's *input*, which comes out of the layers
 # before it. A Keras functional model can give us that: `layer.input` is the symbolic tensor that
 # flows into `layer`, and `keras.Model(model.inputs, outputs)` builds a model from the network's
-# input (`model.input`) to any tensors computed from it. One detail: calling `layer.generate_kernel` on a symbolic
+# inputs (`model.inputs`) to any tensors computed from it. One detail: calling `layer.generate_kernel` on a symbolic
 # tensor would put the layer's inner layers (`reduce`, `bn`, `span`) into the new model, and with
 # two involution layers there would be two layers called `reduce`, which Keras refuses. The course's
 # wrapper `kern.KernelOutput(layer)` is a layer whose output is `layer.generate_kernel` of its
 # input: call it on `layer.input`.
 #
-# **Exercise 1 (2 points).** Write `kernel_model(model)`: a `keras.Model` with the same input as
+# **Exercise 1 (2 points).** Write `kernel_model(model)`: a `keras.Model` with the same inputs as
 # `model` whose outputs are the generated kernels of each `Involution` layer of `model`, in the
 # order of `model.layers`.
 
@@ -131,7 +131,7 @@ def kernel_model(model):
     ### BEGIN SOLUTION
     involutions = [layer for layer in model.layers if isinstance(layer, Involution)]
     outputs = [kern.KernelOutput(layer)(layer.input) for layer in involutions]
-    return keras.Model(model.input, outputs)
+    return keras.Model(model.inputs, outputs)
     ### END SOLUTION
 
 
@@ -143,6 +143,8 @@ for name, kernels in zip(layer_names, layer_kernels):
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import os
+import tempfile
 import warnings
 
 
@@ -162,9 +164,33 @@ def _ex1_expected(model, batch):
     expected = []
     for layer in model.layers:
         if isinstance(layer, Involution):
-            layer_input = keras.Model(model.input, layer.input)(batch)
+            layer_input = keras.Model(model.inputs, layer.input)(batch)
             expected.append(keras.ops.convert_to_numpy(layer.generate_kernel(layer_input)))
     return expected
+
+
+def _ex1_check_sequential(seed):
+    """A Sequential network saved and loaded again, as notebook 04 saves its networks."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), Involution(3, 1, 1, 2, name="seq_inv_1"), keras.layers.MaxPooling2D(),
+        Involution(3, 1, 3, 1, name="seq_inv_2"), keras.layers.Flatten(), keras.layers.Dense(2),
+    ])
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "network.keras")
+        model.save(path)
+        reloaded = keras.models.load_model(path, compile=False)
+    batch = np.random.default_rng(seed).normal(size=(2, 8, 8, 3)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The structure of `inputs`")
+        got = kernel_model(reloaded)(batch)
+        expected = _ex1_expected(model, batch)
+    got = list(got) if isinstance(got, (list, tuple)) else [got]
+    assert len(got) == 2, f"a reloaded Sequential network with 2 Involution layers gave {len(got)} outputs"
+    for out, want in zip(got, expected):
+        assert np.allclose(keras.ops.convert_to_numpy(out), want, atol=1e-5), (
+            "kernels of a reloaded Sequential network differ; use model.inputs (a reloaded Sequential has no model.input)"
+        )
 
 
 def _ex1_check(settings, seed):
@@ -193,6 +219,7 @@ _ex1_check([(3, 1, 1), (3, 1, 1)], seed=1)
 ### BEGIN HIDDEN TESTS
 _ex1_check([(5, 1, 2), (3, 2, 4), (3, 1, 1)], seed=2)
 _ex1_check([(3, 2, 1)], seed=3)
+_ex1_check_sequential(seed=4)
 ### END HIDDEN TESTS
 print("kernel_model passes the tests.")
 

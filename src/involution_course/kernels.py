@@ -70,7 +70,9 @@ class KernelOutput(keras.layers.Layer):
 def kernel_model(model):
     """A model with ``model``'s input whose outputs are the kernels of each involution layer."""
     outputs = [KernelOutput(layer)(layer.input) for layer in involution_layers(model)]
-    return keras.Model(model.input, outputs, name=f"{model.name}_kernels")
+    # model.inputs, not model.input: a Sequential network reloaded from a .keras file has only
+    # the former.
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_kernels")
 
 
 def generated_kernels(extractor, images) -> list[np.ndarray]:
