@@ -256,7 +256,7 @@ assert _got == 9, f"10*w^2 <= 999: expected width 9, got {_got}"
 _got = largest_width_within(models.EXAMPLE_CNN_PARAMETERS, lambda w: models.fair_parameter_count(w, "involution"), 8)
 assert _got == models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, "involution"), f"the involution network: got width {_got}"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "73b2690853c64817d71bc5ed4b8a69b7", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cec6daf339c65384effe80fe98cd71e0", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The fair pair
 #
 # Each network of the pair gets the widest width within the CNN's 319,178 parameters. Involution
@@ -265,7 +265,9 @@ assert _got == models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, "involutio
 #
 # The pair trains under the quick and full profiles. Fair networks compute more per image than the
 # example's models (see the multiply-adds below), too much for the grading profile's one-minute
-# limit on a CPU, so there they are built and measured but not trained.
+# limit on a CPU, so there they are built and measured but not trained. On a CPU the involution
+# network is also slow to train under the other profiles (many small element-wise operations per
+# layer); a GPU helps most (on Colab: Runtime > Change runtime type).
 
 # %% nbgrader={"cell_type": "code", "checksum": "03d58bface33c76c71787ecf5f04b68a", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fair_widths = {spatial: models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, spatial) for spatial in models.SPATIAL_OPS}

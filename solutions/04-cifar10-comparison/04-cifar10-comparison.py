@@ -364,7 +364,9 @@ else:
 #
 # The pair trains under the quick and full profiles. Fair networks compute more per image than the
 # example's models (see the multiply-adds below), too much for the grading profile's one-minute
-# limit on a CPU, so there they are built and measured but not trained.
+# limit on a CPU, so there they are built and measured but not trained. On a CPU the involution
+# network is also slow to train under the other profiles (many small element-wise operations per
+# layer); a GPU helps most (on Colab: Runtime > Change runtime type).
 
 # %% nbgrader={"grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fair_widths = {spatial: models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, spatial) for spatial in models.SPATIAL_OPS}
