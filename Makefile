@@ -41,7 +41,7 @@ release: setup
 	$(PY) -m involution_course release
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: setup
 	$(PY) -m involution_course bench $(BENCH_ARGS)

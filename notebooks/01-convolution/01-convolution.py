@@ -34,14 +34,16 @@
 # `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
 # your notebook is graded.
 
-# %% nbgrader={"cell_type": "code", "checksum": "c1fecaf76ba5e4cb8a35416eab3cb2f9", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Set-up: on Colab this installs the course package; elsewhere it only imports it.
+# %% nbgrader={"cell_type": "code", "checksum": "dd8f64343126cc424becdc6ee5d95e71", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
 try:
     import involution_course as ic
-except ModuleNotFoundError:
-    # %pip install -q "involution-course @ git+https://github.com/involution-course/involution-course"
+except ModuleNotFoundError:  # a fresh Colab runtime
+    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course@main"
     import involution_course as ic
+from involution_course.colab import prepare_colab
 
+prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "1ac1ceb4f3bdc3df513aad03c1fb8c7e", "grade": false, "grade_id": "what_convolution_computes", "locked": true, "schema_version": 3, "solution": false, "task": false}

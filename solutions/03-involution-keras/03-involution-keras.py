@@ -30,13 +30,15 @@
 # your notebook is graded.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Set-up: on Colab this installs the course package; elsewhere it only imports it.
+# Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
 try:
     import involution_course as ic
-except ModuleNotFoundError:
-    # %pip install -q "involution-course @ git+https://github.com/involution-course/involution-course"
+except ModuleNotFoundError:  # a fresh Colab runtime
+    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course@main"
     import involution_course as ic
+from involution_course.colab import prepare_colab
 
+prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
