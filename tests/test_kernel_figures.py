@@ -123,3 +123,13 @@ def test_explorer_widget_draws_the_chosen_position():
     # Row 30 does not exist in a 16 x 16 map: the view clamps it to the last row.
     assert figure.axes[1].get_title() == "inv_2 (15,3)"
     np.testing.assert_allclose(figure.axes[1].images[0].get_array(), LAYER_KERNELS[1][2, 15, 3, 0])
+
+
+def test_similarity_bars_survive_equal_scores_and_silent_layers():
+    """Equal scores round the mean past the range; a silent layer has no score at all (nan)."""
+    from involution_course.figures.kernels import similarity_bars
+
+    scores = np.array([[0.1 + 0.2, np.nan, 0.5], [0.3, np.nan, 0.7]])
+    figure = similarity_bars(["inv_1", "inv_2", "inv_3"], scores, [1.0, 1.0, 1.0])
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert texts == ["0.300", "n/a", "0.600"]

@@ -213,17 +213,27 @@ def similarity_bars(layer_names, involution_scores, convolution_scores) -> Figur
     conv = np.asarray(convolution_scores, dtype=float)
     positions = np.arange(len(layer_names))
     width = 0.38
-    mean = scores.mean(axis=0)
-    spread = np.stack([mean - scores.min(axis=0), scores.max(axis=0) - mean])
+    # An image whose kernels are all zero has no similarity (nan): leave it out of the bars.
+    measured = np.isfinite(scores).any(axis=0)
+    safe = np.where(np.isfinite(scores), scores, np.nan)
+    mean = np.zeros(scores.shape[1])
+    low = np.zeros(scores.shape[1])
+    high = np.zeros(scores.shape[1])
+    mean[measured] = np.nanmean(safe[:, measured], axis=0)
+    low[measured] = np.nanmin(safe[:, measured], axis=0)
+    high[measured] = np.nanmax(safe[:, measured], axis=0)
+    # Rounding can put the mean a hair outside the range; whiskers must not be negative.
+    spread = np.clip(np.stack([mean - low, high - mean]), 0.0, None)
     figure = Figure(figsize=(5.5, 3.2), layout="constrained")
     ax = figure.subplots()
     ax.bar(positions - width / 2, mean, width, yerr=spread, capsize=4, label="involution (range over images)")
     ax.bar(positions + width / 2, conv, width, color="grey", label="convolution")
-    for x, value in zip(positions, mean):
-        ax.text(x - width / 2, 0.03, f"{value:.3f}", ha="center", va="bottom", fontsize=8, color="white")
+    for x, value, ok in zip(positions, mean, measured):
+        label = f"{value:.3f}" if ok else "n/a"
+        ax.text(x - width / 2, 0.03, label, ha="center", va="bottom", fontsize=8, color="white" if ok else "black")
     ax.set_xticks(positions, layer_names)
     ax.set_ylabel("mean cosine similarity\nbetween positions")
-    ax.set_ylim(min(0.0, float(scores.min()) - 0.05), 1.08)
+    ax.set_ylim(min(0.0, float(low.min()) - 0.05), 1.08)
     ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":")
     ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     return figure
