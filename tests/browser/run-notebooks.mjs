@@ -185,19 +185,22 @@ async function describeCells(page) {
 // As a student would: press the right arrow on the first slider of a widget view, and
 // see whether the figure beside it is drawn again. null: no slider with a figure.
 async function moveFirstSlider(page) {
+  // The figure that the widgets redraw lives inside the widget view itself; a static figure
+  // displayed by the same cell, before the view, must not be mistaken for it.
+  const WIDGET_IMG = '.widget-interact img, .widget-output img';
   const panel = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
   const view = panel.locator('.jp-Cell-outputWrapper')
     .filter({ has: page.locator('.widget-slider .noUi-handle') })
-    .filter({ has: page.locator('img') }).first();
+    .filter({ has: page.locator(WIDGET_IMG) }).first();
   if (!(await view.count())) return null;
-  const before = await view.locator('img').first().getAttribute('src');
+  const before = await view.locator(WIDGET_IMG).first().getAttribute('src');
   await view.locator('.widget-slider .noUi-handle').first().focus();
   await page.keyboard.press('ArrowRight');
   try {
-    await page.waitForFunction(([node, before]) => {
-      const img = node.querySelector('img');
+    await page.waitForFunction(([node, before, selector]) => {
+      const img = node.querySelector(selector);
       return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== before;
-    }, [await view.elementHandle(), before], { timeout: 60_000, polling: 200 });
+    }, [await view.elementHandle(), before, WIDGET_IMG], { timeout: 60_000, polling: 200 });
     return true;
   } catch {
     return false;
