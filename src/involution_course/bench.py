@@ -281,6 +281,8 @@ def run_benchmarks(*, quick: bool = False, families=FAMILIES, course_profiles=DE
         machine = f"{cpu}, {gpu}" if run.device == "gpu" and gpu else cpu
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         rows += annotate(execute(run, root, timeout=timeout), run, index, machine=machine, date=date)
+        # Written after every script, so an interrupted run keeps what it measured.
+        write_results(add_ratios([dict(row) for row in rows]), output_dir)
     rows = add_ratios(rows)
     jsonl, markdown = write_results(rows, output_dir)
     print(markdown.read_text(encoding="utf-8"))
