@@ -211,27 +211,8 @@ def conv2d_naive(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("valid", stride 1): compare with the coloured squares of the figure.
 print(conv2d_naive(small_input[None, :, :, None], small_kernel[:, :, None, None])[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "a6934b41c0e7f90e980f90ff37eec160", "grade": true, "grade_id": "ex1_test_conv2d_naive", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-def keras_conv2d(x, w, b, stride, padding):
-    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
-    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
-    layer.build(x.shape)
-    layer.set_weights([w, b])
-    return keras.ops.convert_to_numpy(layer(x))
-
-
-def check_against_keras(function, x_shape, k, c_out, stride, padding, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(x_shape).astype("float32")
-    w = rng.standard_normal((k, k, x_shape[-1], c_out)).astype("float32")
-    b = rng.standard_normal(c_out).astype("float32")
-    expected = keras_conv2d(x, w, b, stride, padding)
-    got = np.asarray(function(x, w, b, stride=stride, padding=padding))
-    case = f"x of shape {x_shape}, K={k}, C_out={c_out}, stride={stride}, padding={padding!r}"
-    assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
-    np.testing.assert_allclose(
-        got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{case}: your values differ from keras.layers.Conv2D"
-    )
+# %% nbgrader={"cell_type": "code", "checksum": "488c929bb21039aea7b56176c57fb69b", "grade": true, "grade_id": "ex1_test_conv2d_naive", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+from involution_course.convolution import check_against_keras
 
 
 # A case small enough to do by hand: the sums of the four 2x2 windows of 0..8, plus the bias.
@@ -285,27 +266,8 @@ def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("same", stride 2).
 print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "fc2601b7349fb3f18ee1c024785b8c45", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-def keras_conv2d(x, w, b, stride, padding):
-    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
-    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
-    layer.build(x.shape)
-    layer.set_weights([w, b])
-    return keras.ops.convert_to_numpy(layer(x))
-
-
-def check_against_keras(function, x_shape, k, c_out, stride, padding, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(x_shape).astype("float32")
-    w = rng.standard_normal((k, k, x_shape[-1], c_out)).astype("float32")
-    b = rng.standard_normal(c_out).astype("float32")
-    expected = keras_conv2d(x, w, b, stride, padding)
-    got = np.asarray(function(x, w, b, stride=stride, padding=padding))
-    case = f"x of shape {x_shape}, K={k}, C_out={c_out}, stride={stride}, padding={padding!r}"
-    assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
-    np.testing.assert_allclose(
-        got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{case}: your values differ from keras.layers.Conv2D"
-    )
+# %% nbgrader={"cell_type": "code", "checksum": "fec130f2fbf6d883225becb50dc6ad2c", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from involution_course.convolution import check_against_keras
 
 
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
@@ -494,13 +456,8 @@ def translation_error(f, x, dy, dx, margin):
 # Try it: the numbers 1 to 12 in a 3x4 image, moved 1 row down and 2 columns right.
 print(shift_image(np.arange(1, 13).reshape(1, 3, 4, 1), 1, 2)[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "69a0b24386189f95197310ebf869b53e", "grade": true, "grade_id": "ex4_test_spatial_agnostic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-def keras_conv2d(x, w, b, stride, padding):
-    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
-    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
-    layer.build(x.shape)
-    layer.set_weights([w, b])
-    return keras.ops.convert_to_numpy(layer(x))
+# %% nbgrader={"cell_type": "code", "checksum": "48c26ff09cf8b90b44885beac5580feb", "grade": true, "grade_id": "ex4_test_spatial_agnostic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from involution_course.convolution import keras_conv2d
 
 
 grid = np.arange(1.0, 13.0).reshape(1, 3, 4, 1)  # rows [1 2 3 4], [5 6 7 8], [9 10 11 12]
@@ -584,13 +541,8 @@ def swap_error(conv, x, w, b, i, j):
 # Try it: the biases 0, 1, 2, 3 with channels 0 and 3 exchanged.
 print(swap_kernels(np.zeros((3, 3, 1, 4)), np.arange(4.0), 0, 3)[1])
 
-# %% nbgrader={"cell_type": "code", "checksum": "93db57276c875398929fa2d01942985e", "grade": true, "grade_id": "ex4_test_channel_specific", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-def keras_conv2d(x, w, b, stride, padding):
-    """The reference: keras.layers.Conv2D holding the kernels w and biases b."""
-    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
-    layer.build(x.shape)
-    layer.set_weights([w, b])
-    return keras.ops.convert_to_numpy(layer(x))
+# %% nbgrader={"cell_type": "code", "checksum": "b8f5a06b6c300692c6244befb950dbb8", "grade": true, "grade_id": "ex4_test_channel_specific", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from involution_course.convolution import keras_conv2d
 
 
 test_rng = np.random.default_rng(0)
