@@ -136,8 +136,17 @@ class Involution(layers.Layer):
         k, s, g = self.kernel_size, self.stride, self.groups
         pad = (k - 1) // 2
         x_pad = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        per_group = self.channels // g
         taps = k * k
+        grouped = 1 < g < self.channels
+        if grouped:
+            # Channels as (G, C/G) so one kernel value per group broadcasts over its channels,
+            # and the K*K planes split off once: slicing them out of the last axis tap by tap
+            # (and widening each to C channels) costs more than the multiply-add itself.
+            batch, height, width = ops.shape(x_pad)[:3]
+            x_pad = ops.reshape(x_pad, (batch, height, width, g, self.channels // g))
+            out_shape = ops.shape(planes)[:3]
+            planes = ops.reshape(planes, (*out_shape, g, taps, 1))
+            planes = ops.unstack(ops.moveaxis(planes, 4, 0), num=taps, axis=0)
         out = None
         for ki in range(k):
             for kj in range(k):
@@ -145,13 +154,14 @@ class Involution(layers.Layer):
                 # the end, so any resolution works and the slice has ceil(H/s) rows.
                 rows_end = ki - (k - 1) or None
                 cols_end = kj - (k - 1) or None
-                window = x_pad[:, ki:rows_end:s, kj:cols_end:s, :]
-                # Plane of this tap for each group, (B, H_out, W_out, G), widened to C channels.
-                plane = planes[..., ki * k + kj :: taps]
-                if 1 < g < self.channels:
-                    plane = ops.repeat(plane, per_group, axis=-1)
+                window = x_pad[:, ki:rows_end:s, kj:cols_end:s]
+                # This tap's kernel value at every position: (B, H_out, W_out, G[, 1]).
+                tap = ki * k + kj
+                plane = planes[tap] if grouped else planes[..., tap::taps]
                 term = window * plane
                 out = term if out is None else out + term
+        if grouped:
+            out = ops.reshape(out, (*out_shape, self.channels))
         return out
 
     # -- shapes and serialisation -------------------------------------------------------------
