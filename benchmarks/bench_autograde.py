@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as harness  # noqa: E402
-from _notebook_code import ROOT, NotebookCodeError, write_solution_notebooks  # noqa: E402
+from involution_course.solution_code import NotebookCodeError, write_solution_notebooks  # noqa: E402
 
 BENCHMARK = "autograde"
 MODE = "nbgrader autograde, grading profile"
@@ -64,7 +64,7 @@ def main() -> None:
     os.environ["INVOLUTION_COURSE_PROFILE"] = "grading"
     with tempfile.TemporaryDirectory(prefix="bench-autograde-") as scratch:
         try:
-            source = write_solution_notebooks(assignments, ROOT, Path(scratch) / "source")
+            source = write_solution_notebooks(assignments, None, Path(scratch) / "source")
         except NotebookCodeError as error:
             for case in cases:
                 harness.skip(BENCHMARK, case, str(error), **context)

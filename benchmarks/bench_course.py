@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as harness  # noqa: E402
-from _notebook_code import ROOT, NotebookCodeError, write_solution_notebooks  # noqa: E402
+from involution_course.solution_code import NotebookCodeError, write_solution_notebooks  # noqa: E402
 
 BENCHMARK = "course"
 MODE = "notebook (fresh kernel, nbclient)"
@@ -46,7 +46,7 @@ def main() -> None:
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     work = build_directory() / "bench" / "course"
     try:
-        source = write_solution_notebooks(assignments, ROOT, work / "sources")
+        source = write_solution_notebooks(assignments, None, work / "sources")
     except NotebookCodeError as error:
         for assignment in assignments:
             harness.skip(BENCHMARK, assignment, str(error), group="", backend=backend, mode=MODE)
