@@ -55,6 +55,39 @@ def test_involution_op_measures_four_operators_in_three_modes():
     assert all("peak_memory_mb" in row["details"] for row in rows)
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_involution_parts_times_the_whole_layer_and_each_part(backend):
+    rows = check_measured(run_script("bench_involution_parts.py", env={"KERAS_BACKEND": backend}), "involution_op")
+    modes = {"tensorflow": ["eager", "tf.function", "tf.function(jit_compile=True)"], "jax": ["eager", "jax.jit"]}
+    assert [row["mode"] for row in rows[:len(modes[backend])]] == modes[backend]
+    cases = list(dict.fromkeys(row["case"] for row in rows))
+    assert cases == ["course Involution: whole layer", "kernel generation only (reduce, BN, ReLU, span)",
+                     "multiply-add only (9 taps, kernel fixed)"]
+    assert len(rows) == 3 * len(modes[backend]) and {row["group"] for row in rows} == {"8x8x4 K=3 G=2 r=2 batch 2, parts"}
+
+
+def test_the_multiply_add_part_computes_the_layer_with_its_kernel_fixed():
+    import numpy as np
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from bench_involution_op import QUICK_SIZES
+        from bench_involution_parts import part_layers
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    size = QUICK_SIZES[0]
+    x = np.random.default_rng(1).standard_normal(size.shape).astype("float32")
+    (_, whole), (_, kernel_only), (_, taps_only) = part_layers(size)
+    for layer in (whole, kernel_only, taps_only):
+        layer(x)
+    taps_only.set_weights(whole.get_weights())
+    taps_only.fixed_planes = None  # regenerate the fixed kernel from the copied weights
+    kernel_only.set_weights(whole.get_weights())
+    planes = np.asarray(kernel_only(x))
+    assert planes.shape == (*size.shape[:3], size.kernel_size ** 2 * size.groups)
+    np.testing.assert_allclose(np.asarray(taps_only(x)), np.asarray(whole(x)), rtol=1e-5, atol=1e-6)
+
+
 def test_numpy_benchmark_times_the_solution_notebooks_functions():
     rows = check_measured(run_script("bench_numpy.py"), "numpy")
     cases = [row["case"] for row in rows]
@@ -168,10 +201,14 @@ def test_plan_runs_each_backend_in_its_own_process_and_the_gpu_only_when_there_i
         "KERAS_BACKEND=tensorflow python benchmarks/bench_involution_op.py --quick",
         "KERAS_BACKEND=jax JAX_PLATFORMS=cpu python benchmarks/bench_involution_op.py --quick",
         "KERAS_BACKEND=torch CUDA_VISIBLE_DEVICES= python benchmarks/bench_involution_op.py --quick",
+        "KERAS_BACKEND=tensorflow python benchmarks/bench_involution_parts.py --quick",
         "KERAS_BACKEND=tensorflow python benchmarks/bench_training.py --quick",
     ]
+    without_gpu = bench.plan(families=("involution_op",))
     with_gpu = bench.plan(families=("involution_op",), gpu=True)
-    assert with_gpu[-1].device == "gpu" and with_gpu[-1].env["JAX_PLATFORMS"] == "cuda"
+    assert with_gpu[:len(without_gpu)] == without_gpu
+    assert [(run.script, run.device, run.env["JAX_PLATFORMS"]) for run in with_gpu[len(without_gpu):]] == [
+        ("bench_involution_op.py", "gpu", "cuda"), ("bench_involution_parts.py", "gpu", "cuda")]
     assert bench.plan(families=("course",), course_profiles=("full",))[0].args == ("--profiles", "full")
 
 

@@ -116,10 +116,12 @@ def plan(*, quick: bool = False, families=FAMILIES, course_profiles=DEFAULT_COUR
             Run("involution_op", script, {"KERAS_BACKEND": "tensorflow"}, extra),
             Run("involution_op", script, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}, extra),
             Run("involution_op", script, {"KERAS_BACKEND": "torch", **cpu_only}, extra),
+            # Where the course layer's own time goes, under the backend with all three modes.
+            Run("involution_op", "bench_involution_parts.py", {"KERAS_BACKEND": "tensorflow"}, extra),
         ]
         if gpu:
-            runs.append(Run("involution_op", script, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cuda"},
-                            extra, device="gpu"))
+            runs += [Run("involution_op", name, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cuda"}, extra, device="gpu")
+                     for name in (script, "bench_involution_parts.py")]
     if "numpy" in families:
         runs.append(Run("numpy", "bench_numpy.py", {}, extra))
     if "training" in families:

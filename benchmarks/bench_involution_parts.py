@@ -1,0 +1,84 @@
+"""Where the course layer's time goes: kernel generation against the K*K multiply-add.
+
+The course's ``Involution`` does two things per call: it generates a kernel at every position
+(1x1 reduce, batch normalisation, ReLU, 1x1 span) and sums K*K shifted slices of the input times
+the kernel planes. Each is timed alone for one training step (forward and backward), beside the
+whole layer, under each compilation mode of the backend (see bench_involution_op.py):
+
+* whole layer (the reference of its group);
+* kernel generation only: the span output, no multiply-add;
+* multiply-add only: the K*K taps with the kernel fixed (computed once, outside the step).
+
+    KERAS_BACKEND=tensorflow python benchmarks/bench_involution_parts.py [--quick] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as harness  # noqa: E402
+import bench_involution_op as operator_bench  # noqa: E402
+
+BENCHMARK = "involution_op"
+REPEATS = 3
+
+
+def part_layers(size):
+    """(case, layer) for the whole layer and each of its two parts."""
+    from keras import ops
+
+    from involution_course.layers import Involution
+
+    args = (size.kernel_size, 1, size.groups, size.reduction_ratio)
+
+    class KernelGenerationOnly(Involution):
+        def call(self, x, training=None):
+            return self._kernel_planes(x, training=training)
+
+    class MultiplyAddOnly(Involution):
+        fixed_planes = None
+
+        def _kernel_planes(self, x, training=None):
+            if self.fixed_planes is None:
+                # Computed on the first (building) call, then a constant: only the taps are timed.
+                self.fixed_planes = ops.stop_gradient(super()._kernel_planes(x, training=training))
+            return self.fixed_planes
+
+    return [
+        ("course Involution: whole layer", Involution(*args)),
+        ("kernel generation only (reduce, BN, ReLU, span)", KernelGenerationOnly(*args)),
+        (f"multiply-add only ({size.kernel_size ** 2} taps, kernel fixed)", MultiplyAddOnly(*args)),
+    ]
+
+
+def run(sizes, repeats: int, warmup: int) -> None:
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    device = operator_bench.device_name()
+    for size in sizes:
+        x = np.random.default_rng(0).standard_normal(size.shape).astype("float32")
+        keras.utils.set_random_seed(0)
+        for case, layer in part_layers(size):
+            context = {"group": f"{size.label}, parts", "backend": backend, "device": device}
+            for mode, step in operator_bench.training_steps(layer, x).items():
+                harness.note(f"{backend} {mode}: {case} at {size.label}")
+                harness.emit(BENCHMARK, case, mode=mode, times=harness.measure(step, repeats=repeats, warmup=warmup),
+                             details={"images": size.batch}, **context)
+
+
+def main() -> None:
+    args = harness.parse_args(__doc__.splitlines()[0])
+    from involution_course.notebook import silence_framework_logging
+
+    silence_framework_logging()
+    quick = args.quick
+    run(operator_bench.QUICK_SIZES if quick else operator_bench.SIZES,
+        args.repeats or (1 if quick else REPEATS), warmup=1)
+
+
+if __name__ == "__main__":
+    main()
