@@ -7,7 +7,10 @@ whole layer, under each compilation mode of the backend (see bench_involution_op
 
 * whole layer (the reference of its group);
 * kernel generation only: the span output, no multiply-add;
-* multiply-add only: the K*K taps with the kernel fixed (computed once, outside the step).
+* multiply-add only: the K*K taps, forward and backward (to the input and to the kernel), with
+  the kernel a weight of its own instead of generated.
+
+The parts need not add up to the whole: compiled, they fuse differently.
 
     KERAS_BACKEND=tensorflow python benchmarks/bench_involution_parts.py [--quick] [--repeats N]
 """
@@ -27,8 +30,6 @@ REPEATS = 3
 
 def part_layers(size):
     """(case, layer) for the whole layer and each of its two parts."""
-    from keras import ops
-
     from involution_course.layers import Involution
 
     args = (size.kernel_size, 1, size.groups, size.reduction_ratio)
@@ -38,18 +39,22 @@ def part_layers(size):
             return self._kernel_planes(x, training=training)
 
     class MultiplyAddOnly(Involution):
-        fixed_planes = None
+        def build(self, input_shape):
+            super().build(input_shape)
+            # The kernel as a weight of its own: the taps and both their gradients (to the input
+            # and to the kernel) run, the kernel generation does not.
+            batch, height, width = input_shape[:3]
+            self.kernel_weight = self.add_weight(
+                shape=(batch, height, width, self.kernel_size ** 2 * self.groups),
+                initializer="random_normal", name="kernel_weight")
 
         def _kernel_planes(self, x, training=None):
-            if self.fixed_planes is None:
-                # Computed on the first (building) call, then a constant: only the taps are timed.
-                self.fixed_planes = ops.stop_gradient(super()._kernel_planes(x, training=training))
-            return self.fixed_planes
+            return self.kernel_weight.value
 
     return [
         ("course Involution: whole layer", Involution(*args)),
         ("kernel generation only (reduce, BN, ReLU, span)", KernelGenerationOnly(*args)),
-        (f"multiply-add only ({size.kernel_size ** 2} taps, kernel fixed)", MultiplyAddOnly(*args)),
+        (f"multiply-add only ({size.kernel_size ** 2} taps, kernel a weight)", MultiplyAddOnly(*args)),
     ]
 
 
