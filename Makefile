@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
 DATA ?= $(if $(INVOLUTION_COURSE_DATA),$(INVOLUTION_COURSE_DATA),$(wildcard ../shared/data/cifar10-jpeg.tar.gz))
-export INVOLUTION_COURSE_DATA := $(DATA)
+export INVOLUTION_COURSE_DATA := $(if $(DATA),$(abspath $(DATA)))
 
 .PHONY: setup course test release lab bench clean
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import pickle
 import shutil
 import tarfile
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 
 import involution_course as ic
-from involution_course.data import CLASS_NAMES, DataError, load_cifar10
+from involution_course.data import CLASS_NAMES, DataError, load_cifar10, pin_data_location
 
 PER_CLASS = {"train": 4, "test": 2}
 
@@ -130,6 +131,27 @@ def test_environment_variable_names_the_source(archive, isolated_cache, monkeypa
     monkeypatch.setenv("INVOLUTION_COURSE_DATA", str(path))
     (x_train, y_train), _ = load_cifar10(progress=False)
     assert _as_sets(x_train, y_train) == _as_sets(*expected["train"])
+
+
+def test_a_relative_path_is_pinned_where_it_was_set_and_loads_from_anywhere(archive, isolated_cache,
+                                                                           monkeypatch, tmp_path):
+    path, expected = archive
+    monkeypatch.chdir(path.parent)
+    monkeypatch.setenv("INVOLUTION_COURSE_DATA", path.name)
+    assert pin_data_location() == str(path)
+    assert os.environ["INVOLUTION_COURSE_DATA"] == str(path)
+    # a kernel started in another folder (a notebook's, a grading course's) still finds it
+    elsewhere = tmp_path / "notebook-folder"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (x_train, y_train), _ = load_cifar10(progress=False)
+    assert _as_sets(x_train, y_train) == _as_sets(*expected["train"])
+
+
+def test_pinning_leaves_absolute_paths_and_an_unset_variable_alone(tmp_path):
+    assert pin_data_location({}) is None
+    environ = {"INVOLUTION_COURSE_DATA": str(tmp_path / "cifar.tar.gz")}
+    assert pin_data_location(environ) == str(tmp_path / "cifar.tar.gz")
 
 
 def test_argument_wins_over_the_environment(archive, batches, isolated_cache, monkeypatch):

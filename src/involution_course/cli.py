@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .data import pin_data_location
+
+    pin_data_location()
     try:
         return args.handler(args)
     except ProjectNotFound as error:

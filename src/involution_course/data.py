@@ -124,6 +124,23 @@ def cache_directory() -> Path:
 # ---------------------------------------------------------------- source resolution
 
 
+def pin_data_location(environ=None) -> str | None:
+    """Make a relative ``INVOLUTION_COURSE_DATA`` absolute, from the current directory.
+
+    Commands that run notebooks start their kernels in other folders (the notebook's own, a
+    grading course's); an absolute path means there what it meant where it was set.
+    Returns the value now set, or ``None`` when the variable is unset.
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.get(DATA_VARIABLE)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        environ[DATA_VARIABLE] = str(path.absolute())
+    return environ[DATA_VARIABLE]
+
+
 def _resolve_source(data) -> _Source | None:
     origin = "the data= argument"
     if data is None:
