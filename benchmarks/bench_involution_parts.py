@@ -8,7 +8,9 @@ whole layer, under each compilation mode of the backend (see bench_involution_op
 * whole layer (the reference of its group);
 * kernel generation only: the span output, no multiply-add;
 * multiply-add only: the K*K taps, forward and backward (to the input and to the kernel), with
-  the kernel a weight of its own instead of generated.
+  the kernel a weight of its own instead of generated;
+* the whole layer again, with the kernel generated straight in tap order: what the reordering
+  between the two parts costs.
 
 The parts need not add up to the whole: compiled, they fuse differently.
 
@@ -29,7 +31,9 @@ REPEATS = 3
 
 
 def part_layers(size):
-    """(case, layer) for the whole layer and each of its two parts."""
+    """(case, layer) for the whole layer, each of its two parts, and the layer with its kernel in tap order."""
+    from keras import ops
+
     from involution_course.layers import Involution
 
     args = (size.kernel_size, 1, size.groups, size.reduction_ratio)
@@ -51,10 +55,40 @@ def part_layers(size):
         def _kernel_planes(self, x, training=None):
             return self.kernel_weight.value
 
+    class KernelInTapOrder(Involution):
+        """The whole layer, its kernel generated straight into one plane per tap.
+
+        The span convolution's channels run g*K*K + tap; here an einsum on the span's own weights
+        writes (tap, B, H, W, G) directly, so no reordering sits between the two parts.
+        """
+
+        def call(self, x, training=None):
+            k, s, g = self.kernel_size, self.stride, self.groups
+            taps = k * k
+            pooled = self._pool(x) if self.pool is not None else x
+            z = ops.relu(self.bn(self.reduce(pooled), training=training))
+            weights = ops.reshape(ops.cast(self.span.kernel, z.dtype), (-1, g, taps))
+            bias = ops.transpose(ops.reshape(ops.cast(self.span.bias, z.dtype), (g, taps)))
+            planes = ops.einsum("bhwr,rgt->tbhwg", z, weights) + bias[:, None, None, None, :]
+            planes = ops.unstack(planes[..., None], num=taps, axis=0)
+            pad = (k - 1) // 2
+            x_pad = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+            batch, height, width, channels = ops.shape(x_pad)
+            x_pad = ops.reshape(x_pad, (batch, height, width, g, channels // g))
+            out = None
+            for ki in range(k):
+                for kj in range(k):
+                    window = x_pad[:, ki:(ki - (k - 1) or None):s, kj:(kj - (k - 1) or None):s]
+                    term = window * planes[ki * k + kj]
+                    out = term if out is None else out + term
+            out_height, out_width = ops.shape(out)[1:3]
+            return ops.reshape(out, (batch, out_height, out_width, channels))
+
     return [
         ("course Involution: whole layer", Involution(*args)),
         ("kernel generation only (reduce, BN, ReLU, span)", KernelGenerationOnly(*args)),
         (f"multiply-add only ({size.kernel_size ** 2} taps, kernel a weight)", MultiplyAddOnly(*args)),
+        ("whole layer, kernel generated in tap order (einsum on the span weights)", KernelInTapOrder(*args)),
     ]
 
 

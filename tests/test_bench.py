@@ -62,8 +62,9 @@ def test_involution_parts_times_the_whole_layer_and_each_part(backend):
     assert [row["mode"] for row in rows[:len(modes[backend])]] == modes[backend]
     cases = list(dict.fromkeys(row["case"] for row in rows))
     assert cases == ["course Involution: whole layer", "kernel generation only (reduce, BN, ReLU, span)",
-                     "multiply-add only (9 taps, kernel a weight)"]
-    assert len(rows) == 3 * len(modes[backend]) and {row["group"] for row in rows} == {"8x8x4 K=3 G=2 r=2 batch 2, parts"}
+                     "multiply-add only (9 taps, kernel a weight)",
+                     "whole layer, kernel generated in tap order (einsum on the span weights)"]
+    assert len(rows) == 4 * len(modes[backend]) and {row["group"] for row in rows} == {"8x8x4 K=3 G=2 r=2 batch 2, parts"}
 
 
 def test_the_multiply_add_part_computes_the_layer_from_its_kernel_weight():
@@ -77,14 +78,16 @@ def test_the_multiply_add_part_computes_the_layer_from_its_kernel_weight():
         sys.path.remove(str(BENCHMARKS))
     size = QUICK_SIZES[0]
     x = np.random.default_rng(1).standard_normal(size.shape).astype("float32")
-    (_, whole), (_, kernel_only), (_, taps_only) = part_layers(size)
-    for layer in (whole, kernel_only, taps_only):
+    (_, whole), (_, kernel_only), (_, taps_only), (_, tap_order) = part_layers(size)
+    for layer in (whole, kernel_only, taps_only, tap_order):
         layer(x)
     kernel_only.set_weights(whole.get_weights())
     planes = np.asarray(kernel_only(x))
     assert planes.shape == (*size.shape[:3], size.kernel_size ** 2 * size.groups)
     assert not np.allclose(np.asarray(taps_only(x)), np.asarray(whole(x)), atol=1e-3)
     taps_only.kernel_weight.assign(planes)
+    tap_order.set_weights(whole.get_weights())
+    np.testing.assert_allclose(np.asarray(tap_order(x)), np.asarray(whole(x)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(taps_only(x)), np.asarray(whole(x)), rtol=1e-5, atol=1e-6)
 
 
