@@ -63,26 +63,14 @@ def part_layers(size):
         """
 
         def call(self, x, training=None):
-            k, s, g = self.kernel_size, self.stride, self.groups
-            taps = k * k
-            pooled = self._pool(x) if self.pool is not None else x
-            z = ops.relu(self.bn(self.reduce(pooled), training=training))
+            z = self._reduced(x, training=training)
+            g, taps = self.groups, self.kernel_size ** 2
             weights = ops.reshape(ops.cast(self.span.kernel, z.dtype), (-1, g, taps))
             bias = ops.transpose(ops.reshape(ops.cast(self.span.bias, z.dtype), (g, taps)))
             planes = ops.einsum("bhwr,rgt->tbhwg", z, weights) + bias[:, None, None, None, :]
-            planes = ops.unstack(planes[..., None], num=taps, axis=0)
-            pad = (k - 1) // 2
-            x_pad = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-            batch, height, width, channels = ops.shape(x_pad)
-            x_pad = ops.reshape(x_pad, (batch, height, width, g, channels // g))
-            out = None
-            for ki in range(k):
-                for kj in range(k):
-                    window = x_pad[:, ki:(ki - (k - 1) or None):s, kj:(kj - (k - 1) or None):s]
-                    term = window * planes[ki * k + kj]
-                    out = term if out is None else out + term
-            out_height, out_width = ops.shape(out)[1:3]
-            return ops.reshape(out, (batch, out_height, out_width, channels))
+            if self._grouped:
+                planes = planes[..., None]
+            return self._multiply_add(x, ops.unstack(planes, num=taps, axis=0))
 
     return [
         ("course Involution: whole layer", Involution(*args)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,8 +77,6 @@ def test_autograde_feedback_grades_from_the_command_line(tmp_path, capsys, monke
 
 
 def test_a_relative_data_path_is_made_absolute_before_any_command_runs(tmp_path, monkeypatch):
-    import os
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("INVOLUTION_COURSE_DATA", "data/cifar10.tar.gz")
     assert main(["release", "99-no-such-assignment"]) == 2
@@ -87,6 +86,6 @@ def test_a_relative_data_path_is_made_absolute_before_any_command_runs(tmp_path,
 def test_make_exports_an_absolute_data_path(tmp_path):
     root = Path(__file__).resolve().parents[1]
     show = ["make", "-s", "-C", str(root), "--eval", "show-data: ; @echo $$INVOLUTION_COURSE_DATA", "show-data"]
-    env = {**__import__("os").environ, "INVOLUTION_COURSE_DATA": "../shared/data/x.tar.gz"}
+    env = {**os.environ, "INVOLUTION_COURSE_DATA": "../shared/data/x.tar.gz"}
     shown = subprocess.run(show, env=env, capture_output=True, text=True, check=True).stdout.strip()
-    assert shown == __import__("os").path.normpath(root / "../shared/data/x.tar.gz")
+    assert shown == os.path.normpath(root / "../shared/data/x.tar.gz")

@@ -279,14 +279,13 @@ def run_benchmarks(*, quick: bool = False, families=FAMILIES, course_profiles=DE
         rows.append({"benchmark": "involution_op", "case": "JAX on the GPU", "machine": f"{cpu}, {gpu}",
                      "skipped": f"a GPU ({gpu}) is present but JAX cannot use it; "
                                 "install its CUDA build, e.g. pip install 'jax[cuda12]'"})
+    jsonl, markdown = write_results(add_ratios(rows), output_dir)
     for index, run in enumerate(progress_bar(runs, desc="Benchmarks", unit="script")):
         machine = f"{cpu}, {gpu}" if run.device == "gpu" and gpu else cpu
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         rows += annotate(execute(run, root, timeout=timeout), run, index, machine=machine, date=date)
         # Written after every script, so an interrupted run keeps what it measured.
-        write_results(add_ratios([dict(row) for row in rows]), output_dir)
-    rows = add_ratios(rows)
-    jsonl, markdown = write_results(rows, output_dir)
+        jsonl, markdown = write_results(add_ratios(rows), output_dir)
     print(markdown.read_text(encoding="utf-8"))
     print(f"Results: {jsonl}\nTable:   {markdown}")
     failed = [row for row in rows if "failed" in row]

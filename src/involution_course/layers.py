@@ -115,11 +115,14 @@ class Involution(layers.Layer):
         real = self.pool(ops.pad(ops.ones_like(x[:1, :, :, :1]), padding))
         return sums / real
 
+    def _reduced(self, x, training=None):
+        """The kernel generator's hidden features: pool (stride > 1), 1x1 reduce, BN, ReLU."""
+        pooled = self._pool(x) if self.pool is not None else x
+        return ops.relu(self.bn(self.reduce(pooled), training=training))
+
     def _kernel_planes(self, x, training=None):
         """The span output (B, H_out, W_out, G*K*K); channel g*K*K + ki*K + kj."""
-        pooled = self._pool(x) if self.pool is not None else x
-        z = self.bn(self.reduce(pooled), training=training)
-        return self.span(ops.relu(z))
+        return self.span(self._reduced(x, training=training))
 
     def generate_kernel(self, x, training=False):
         """The kernel the layer applies to ``x``: shape (B, H_out, W_out, G, K, K)."""
@@ -132,21 +135,32 @@ class Involution(layers.Layer):
 
     # -- the multiply-add ---------------------------------------------------------------------
     def call(self, x, training=None):
-        planes = self._kernel_planes(x, training=training)
+        return self._multiply_add(x, self._tap_planes(self._kernel_planes(x, training=training)))
+
+    @property
+    def _grouped(self) -> bool:
+        """Whether groups share channels: then the channels are handled as (G, C/G)."""
+        return 1 < self.groups < self.channels
+
+    def _tap_planes(self, planes):
+        """The span output as K*K planes, one per tap, each (B, H_out, W_out, G), with a last
+        axis of 1 when grouped so that one kernel value broadcasts over its group's channels."""
+        taps = self.kernel_size ** 2
+        if not self._grouped:
+            return [planes[..., tap::taps] for tap in range(taps)]
+        # Split off once: slicing each plane out of the last axis tap by tap (and widening it
+        # to C channels) costs more than the multiply-add itself.
+        planes = ops.reshape(planes, (*ops.shape(planes)[:3], self.groups, taps, 1))
+        return ops.unstack(ops.moveaxis(planes, 4, 0), num=taps, axis=0)
+
+    def _multiply_add(self, x, tap_planes):
+        """The sum over the K*K taps of the shifted input times that tap's plane."""
         k, s, g = self.kernel_size, self.stride, self.groups
         pad = (k - 1) // 2
         x_pad = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        taps = k * k
-        grouped = 1 < g < self.channels
-        if grouped:
-            # Channels as (G, C/G) so one kernel value per group broadcasts over its channels,
-            # and the K*K planes split off once: slicing them out of the last axis tap by tap
-            # (and widening each to C channels) costs more than the multiply-add itself.
+        if self._grouped:
             batch, height, width = ops.shape(x_pad)[:3]
             x_pad = ops.reshape(x_pad, (batch, height, width, g, self.channels // g))
-            out_shape = ops.shape(planes)[:3]
-            planes = ops.reshape(planes, (*out_shape, g, taps, 1))
-            planes = ops.unstack(ops.moveaxis(planes, 4, 0), num=taps, axis=0)
         out = None
         for ki in range(k):
             for kj in range(k):
@@ -155,13 +169,10 @@ class Involution(layers.Layer):
                 rows_end = ki - (k - 1) or None
                 cols_end = kj - (k - 1) or None
                 window = x_pad[:, ki:rows_end:s, kj:cols_end:s]
-                # This tap's kernel value at every position: (B, H_out, W_out, G[, 1]).
-                tap = ki * k + kj
-                plane = planes[tap] if grouped else planes[..., tap::taps]
-                term = window * plane
+                term = window * tap_planes[ki * k + kj]
                 out = term if out is None else out + term
-        if grouped:
-            out = ops.reshape(out, (*out_shape, self.channels))
+        if self._grouped:
+            out = ops.reshape(out, (*ops.shape(out)[:3], self.channels))
         return out
 
     # -- shapes and serialisation -------------------------------------------------------------

@@ -62,8 +62,6 @@ def _run(code, namespace: dict, where: str, output) -> None:
     try:
         with contextlib.redirect_stdout(output):
             exec(code if not isinstance(code, str) else compile(code, where, "exec"), namespace)  # noqa: S102
-    except NotebookCodeError:
-        raise
     except Exception as error:  # noqa: BLE001 - reported with the cell's name
         raise NotebookCodeError(f"cell {where} failed: {type(error).__name__}: {error}") from error
 
