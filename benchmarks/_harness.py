@@ -8,7 +8,7 @@ Each script prints one JSON object per line and per case, on stdout, and nothing
      "repeats": 10, "details": {"peak_memory_mb": 41.2}}
 
 ``group`` names the rows measured side by side: the first row of a group (within one run of
-one script, under one mode) is the reference that ``python -m involution_course bench`` divides
+one script, under one mode) is the reference that ``python -m involution_instructor bench`` divides
 the others by. A case that cannot run prints ``{"benchmark": ..., "case": ..., "skipped": "why"}``.
 """
 

@@ -1,7 +1,7 @@
 """Autograding: seconds per student, grading with one worker and with two.
 
 Every student submits the five solution notebooks (the grading profile, as autograding runs them);
-``involution_course.autograde.bench.grade_copies`` grades N copies of that submission with W
+``involution_instructor.autograde.bench.grade_copies`` grades N copies of that submission with W
 workers in a fresh scratch course and reports the wall time. Seconds per student = wall time / N,
 with N = 2 x W so that each worker grades two students. Preparing the assignments (nbgrader's
 generate_assignment, once per run) is reported apart.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as harness  # noqa: E402
-from involution_course.solution_code import NotebookCodeError, write_solution_notebooks  # noqa: E402
+from involution_instructor.solution_code import NotebookCodeError, write_solution_notebooks  # noqa: E402
 
 BENCHMARK = "autograde"
 MODE = "nbgrader autograde, grading profile"
@@ -38,7 +38,7 @@ def first_failure(course: Path) -> str:
 
 
 def main() -> None:
-    from involution_course.paths import ASSIGNMENTS
+    from involution_instructor.paths import ASSIGNMENTS
 
     def options(parser):
         parser.add_argument("--workers", nargs="+", type=int, default=[1, 2],
@@ -54,10 +54,10 @@ def main() -> None:
                "device": "cpu"}
     cases = [f"{w} worker{'s' if w > 1 else ''}: seconds per student" for w in args.workers]
     try:
-        from involution_course.autograde.bench import grade_copies
+        from involution_instructor.autograde.bench import grade_copies
     except ImportError as error:
         for case in cases:
-            harness.skip(BENCHMARK, case, f"involution_course.autograde.bench.grade_copies is not there yet ({error})",
+            harness.skip(BENCHMARK, case, f"involution_instructor.autograde.bench.grade_copies is not there yet ({error})",
                          **context)
         return
 

@@ -1,6 +1,6 @@
 """The whole course: wall time of each solution notebook, top to bottom, under each profile.
 
-Each notebook runs as ``make course`` runs it (``involution_course.course_runner.run_notebook``:
+Each notebook runs as ``make course`` runs it (``involution_instructor.course_runner.run_notebook``:
 a fresh Jupyter kernel, every cell in order), from ``.ipynb`` copies made from
 ``solutions/<a>/<a>.py`` under build/bench/course/, so the checkout is left as it is. A notebook
 that fails is reported with its error instead of a time.
@@ -16,14 +16,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as harness  # noqa: E402
-from involution_course.solution_code import NotebookCodeError, write_solution_notebooks  # noqa: E402
+from involution_instructor.solution_code import NotebookCodeError, write_solution_notebooks  # noqa: E402
 
 BENCHMARK = "course"
 MODE = "notebook (fresh kernel, nbclient)"
 
 
 def main() -> None:
-    from involution_course.paths import ASSIGNMENTS, build_directory
+    from involution_instructor.paths import ASSIGNMENTS, build_directory
     from involution_course.profiles import PROFILES
 
     def options(parser):
@@ -41,7 +41,7 @@ def main() -> None:
     assignments = args.assignments or (ASSIGNMENTS[:1] if args.quick else ASSIGNMENTS)
     repeats = args.repeats or 1  # a whole notebook is long enough to time once
 
-    from involution_course.course_runner import run_notebook
+    from involution_instructor.course_runner import run_notebook
 
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     work = build_directory() / "bench" / "course"

@@ -19,7 +19,7 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as harness  # noqa: E402
-from involution_course.solution_code import NotebookCodeError, load_functions  # noqa: E402
+from involution_instructor.solution_code import NotebookCodeError, load_functions  # noqa: E402
 
 BENCHMARK = "numpy"
 FUNCTIONS_02 = ("involution_forward", "involution_unfold", "involution_naive", "involution_backward")

@@ -17,8 +17,8 @@ from test_autograde_sample import (
     as_colab, make_sample_course, means_notebook, squares_notebook, with_answer, without, write,
 )
 
-from involution_course.autograde import autograde_submissions, generate_feedback, write_grades_csv
-from involution_course.autograde.gradebook import open_gradebook
+from involution_instructor.autograde import autograde_submissions, generate_feedback, write_grades_csv
+from involution_instructor.autograde.gradebook import open_gradebook
 
 pytestmark = pytest.mark.slow
 

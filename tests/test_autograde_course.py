@@ -6,10 +6,10 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from involution_course import grading
-from involution_course.autograde import autograde_submissions, grade_rows
-from involution_course.paths import solution_notebook
-from involution_course.release import sync_solutions
+from involution_instructor import grading
+from involution_instructor.autograde import autograde_submissions, grade_rows
+from involution_instructor.paths import solution_notebook
+from involution_instructor.release import sync_solutions
 
 pytestmark = pytest.mark.slow
 ASSIGNMENT = "01-convolution"

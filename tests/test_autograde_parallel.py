@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from test_autograde_sample import make_sample_course, squares_notebook, write
 
-from involution_course.autograde import GradingTimings, grade_copies
-from involution_course.autograde.gradebook import open_gradebook
+from involution_instructor.autograde import GradingTimings, grade_copies
+from involution_instructor.autograde.gradebook import open_gradebook
 
 pytestmark = pytest.mark.slow
 

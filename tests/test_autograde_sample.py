@@ -21,11 +21,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from involution_course.autograde.catalogue import Catalogue
-from involution_course.autograde.discovery import find_submissions
-from involution_course.autograde.reading import UnreadableSubmission, read_notebook
-from involution_course.autograde.structure import restore_structure
-from involution_course.autograde.tampering import find_tampering
+from involution_instructor.autograde.catalogue import Catalogue
+from involution_instructor.autograde.discovery import find_submissions
+from involution_instructor.autograde.reading import UnreadableSubmission, read_notebook
+from involution_instructor.autograde.structure import restore_structure
+from involution_instructor.autograde.tampering import find_tampering
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUARE_ANSWER = "def square(x):\n    ### BEGIN SOLUTION\n    return np.asarray(x) ** 2\n    ### END SOLUTION"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from involution_course import bench
+from involution_instructor import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"

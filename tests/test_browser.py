@@ -44,8 +44,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from involution_course.paths import ASSIGNMENTS, build_directory
-from involution_course.release import py_to_ipynb
+from involution_instructor.paths import ASSIGNMENTS, build_directory
+from involution_instructor.release import py_to_ipynb
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"

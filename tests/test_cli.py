@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_autograde_sample import make_sample_course, squares_notebook, with_answer, write
 
-from involution_course.cli import build_parser, main
+from involution_instructor.cli import build_parser, main
 
 
 @pytest.mark.parametrize("command, words", [
@@ -30,7 +30,7 @@ def test_every_command_explains_itself(capsys, command, words):
 
 
 def test_the_console_script_is_installed():
-    script = Path(sys.executable).parent / "involution-course"
+    script = Path(sys.executable).parent / "involution-instructor"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "autograde" in result.stdout and "grades" in result.stdout
 
@@ -45,9 +45,9 @@ def test_a_missing_submissions_folder_is_a_sentence_not_a_traceback(tmp_path, ca
 
 def test_grades_and_feedback_before_grading_say_what_to_do(tmp_path, capsys):
     assert main(["grades", "--course", str(tmp_path)]) == 2
-    assert "run `involution-course autograde` first" in capsys.readouterr().err
+    assert "run `involution-instructor autograde` first" in capsys.readouterr().err
     assert main(["feedback", "--course", str(tmp_path)]) == 2
-    assert "run `involution-course autograde` first" in capsys.readouterr().err
+    assert "run `involution-instructor autograde` first" in capsys.readouterr().err
 
 
 @pytest.mark.slow

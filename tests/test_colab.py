@@ -16,7 +16,7 @@ import jupytext
 import pytest
 
 from involution_course import colab
-from involution_course.paths import ASSIGNMENTS
+from involution_instructor.paths import ASSIGNMENTS
 
 GPU_ASSIGNMENTS = ("04-cifar10-comparison",)
 REQUIREMENTS = [

@@ -7,7 +7,7 @@ import ast
 import jupytext
 import pytest
 
-from involution_course.grading import exercise_of
+from involution_instructor.grading import exercise_of
 
 ASSIGNMENT = "01-convolution"
 

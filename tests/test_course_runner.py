@@ -7,7 +7,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from involution_course import headlines
-from involution_course.course_runner import NotebookRun, run_notebook, summary_table
+from involution_instructor.course_runner import NotebookRun, run_notebook, summary_table
 
 
 def _notebook(tmp_path, name, *sources):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from involution_course.layers import Involution
-from involution_course.solution_code import load_notebook_code
+from involution_instructor.solution_code import load_notebook_code
 
 ASSIGNMENT = "02-involution-numpy"
 

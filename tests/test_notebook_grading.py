@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from involution_course import grading
-from involution_course.paths import ASSIGNMENTS
+from involution_instructor import grading
+from involution_instructor.paths import ASSIGNMENTS
 
 pytestmark = pytest.mark.slow
 

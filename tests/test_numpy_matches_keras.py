@@ -1,6 +1,6 @@
 """Notebook 02's NumPy involution equals the course's Keras ``Involution`` layer given the same weights.
 
-The solution notebook's answer code is loaded from solutions/02-involution-numpy (involution_course.solution_code);
+The solution notebook's answer code is loaded from solutions/02-involution-numpy (involution_instructor.solution_code);
 the weights are copied into the Keras layer here, by hand, so this check does not rely on the
 notebook's own bridge to Keras.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from involution_course.layers import Involution
-from involution_course.solution_code import load_notebook_code
+from involution_instructor.solution_code import load_notebook_code
 
 ASSIGNMENT = "02-involution-numpy"
 CHANNELS = 8

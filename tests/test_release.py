@@ -8,8 +8,8 @@ import jupytext
 import nbformat
 import pytest
 
-from involution_course.paths import ASSIGNMENTS
-from involution_course.release import release_into
+from involution_instructor.paths import ASSIGNMENTS
+from involution_instructor.release import release_into
 
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 VOLATILE_NBGRADER_KEYS = {"checksum"}

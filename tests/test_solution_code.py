@@ -1,4 +1,4 @@
-"""involution_course.solution_code: running parts of a solution notebook outside nbgrader."""
+"""involution_instructor.solution_code: running parts of a solution notebook outside nbgrader."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from involution_course.solution_code import (
+from involution_instructor.solution_code import (
     NotebookCodeError,
     load_functions,
     load_notebook_code,

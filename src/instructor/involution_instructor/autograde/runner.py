@@ -14,7 +14,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from ..paths import build_directory, project_root
-from ..progress import progress_bar
+from involution_course.progress import progress_bar
 from . import gradebook
 from .catalogue import Catalogue
 from .discovery import Submission, file_digest, find_submissions

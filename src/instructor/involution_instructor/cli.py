@@ -1,4 +1,4 @@
-"""The instructor's command: ``involution-course`` (or ``python -m involution_course``)."""
+"""The instructor's command: ``involution-instructor`` (or ``python -m involution_instructor``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _release(args) -> int:
 
     unknown = sorted(set(args.assignments) - set(ASSIGNMENTS))
     if unknown:
-        print(f"involution-course: no assignment called {', '.join(unknown)}; "
+        print(f"involution-instructor: no assignment called {', '.join(unknown)}; "
               f"choose from {', '.join(ASSIGNMENTS)}.", file=sys.stderr)
         return 2
     for notebook in release(assignments=args.assignments or ASSIGNMENTS):
@@ -37,11 +37,11 @@ def _autograde(args) -> int:
         workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
     )
     if not report.results:
-        print(f"involution-course: no .ipynb files under {args.submissions}.", file=sys.stderr)
+        print(f"involution-instructor: no .ipynb files under {args.submissions}.", file=sys.stderr)
         return 2
     print(report.text(), end="")
-    print(f"Report: {course / 'autograde-report.txt'}; next: `involution-course feedback` and "
-          "`involution-course grades`.")
+    print(f"Report: {course / 'autograde-report.txt'}; next: `involution-instructor feedback` and "
+          "`involution-instructor grades`.")
     return 0
 
 
@@ -51,7 +51,7 @@ def _feedback(args) -> int:
     course = args.course or default_course_directory()
     written = generate_feedback(course, args.assignments or None)
     if not written:
-        print(f"involution-course: nothing graded in {course}: run `involution-course autograde` first.",
+        print(f"involution-instructor: nothing graded in {course}: run `involution-instructor autograde` first.",
               file=sys.stderr)
         return 2
     print(f"wrote {len(written)} feedback files under {course / 'feedback'} (one per student and notebook)")
@@ -63,7 +63,7 @@ def _grades(args) -> int:
 
     course = args.course or default_course_directory()
     if not (course / "gradebook.db").exists():
-        print(f"involution-course: no gradebook in {course}: run `involution-course autograde` first.",
+        print(f"involution-instructor: no gradebook in {course}: run `involution-instructor autograde` first.",
               file=sys.stderr)
         return 2
     target = write_grades_csv(course, args.output or course / "grades.csv", wide=args.wide)
@@ -125,7 +125,7 @@ def _add_grading_commands(commands) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="involution-course",
+        prog="involution-instructor",
         description="Run, release and grade the Involution Course.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -154,17 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .data import pin_data_location
+    from involution_course.data import pin_data_location
 
     pin_data_location()
     try:
         return args.handler(args)
     except ProjectNotFound as error:
-        print(f"involution-course: {error}", file=sys.stderr)
+        print(f"involution-instructor: {error}", file=sys.stderr)
         return 2
     except ValueError as error:  # a wrong folder or name: the message says what to do
-        print(f"involution-course: {error}", file=sys.stderr)
+        print(f"involution-instructor: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("involution-course: interrupted.", file=sys.stderr)
+        print("involution-instructor: interrupted.", file=sys.stderr)
         return 130

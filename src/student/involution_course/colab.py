@@ -103,7 +103,7 @@ def colab_badge(assignment: str) -> str:
 
 
 def _url_from_pyproject() -> str | None:
-    from .paths import find_project_root
+    from .paths import course_root as find_project_root
 
     root = find_project_root()
     if root is None or not (root / "pyproject.toml").is_file():

@@ -266,7 +266,7 @@ def write_results(rows: list[dict], output_dir: Path) -> tuple[Path, Path]:
 def run_benchmarks(*, quick: bool = False, families=FAMILIES, course_profiles=DEFAULT_COURSE_PROFILES,
                    output_dir: Path | None = None, timeout: float | None = None) -> int:
     """Run the benchmarks, write build/bench/results.{jsonl,md}; 0 when no script failed."""
-    from .progress import progress_bar
+    from involution_course.progress import progress_bar
 
     root = project_root()
     output_dir = output_dir or build_directory() / "bench"
@@ -290,7 +290,7 @@ def run_benchmarks(*, quick: bool = False, families=FAMILIES, course_profiles=DE
     print(f"Results: {jsonl}\nTable:   {markdown}")
     failed = [row for row in rows if "failed" in row]
     for row in failed:
-        print(f"involution-course bench: {row['benchmark']} failed: {row['failed']}", file=sys.stderr)
+        print(f"involution-instructor bench: {row['benchmark']} failed: {row['failed']}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -318,13 +318,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         return run_benchmarks(quick=args.quick, families=tuple(args.only), course_profiles=profiles,
                               output_dir=args.output)
     except ValueError as error:
-        print(f"involution-course bench: {error}", file=sys.stderr)
+        print(f"involution-instructor bench: {error}", file=sys.stderr)
         return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = configure_parser(argparse.ArgumentParser(
-        prog="involution-course bench",
+        prog="involution-instructor bench",
         description="Run the benchmarks in benchmarks/ and write build/bench/results.jsonl and results.md.",
     ))
     return run_from_args(parser.parse_args(argv))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import headlines
+from involution_course import headlines
 from .paths import ASSIGNMENTS, build_directory, project_root, solution_notebook
-from .profiles import get_profile
-from .progress import progress_bar
+from involution_course.profiles import get_profile
+from involution_course.progress import progress_bar
 from .release import sync_solutions
 
 

@@ -1,9 +1,11 @@
-"""Where the course lives on disk: the project root, its assignments, its build folder."""
+"""Where the course's source lives on disk: the project root, its assignments, its build folder."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from involution_course.paths import BUILD_VARIABLE, build_directory  # noqa: F401 - one definition, shared
 
 ASSIGNMENTS = (
     "01-convolution",
@@ -12,7 +14,6 @@ ASSIGNMENTS = (
     "04-cifar10-comparison",
     "05-kernel-visualisation",
 )
-BUILD_VARIABLE = "INVOLUTION_COURSE_BUILD"
 
 
 class ProjectNotFound(RuntimeError):
@@ -26,8 +27,8 @@ def find_project_root(start: str | os.PathLike | None = None) -> Path | None:
     for folder in (here, *here.parents):
         if (folder / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir():
             return folder
-    # An editable install points back into the checkout.
-    package_root = Path(__file__).resolve().parents[2]
+    # An editable install points back into the checkout (src/instructor/involution_instructor).
+    package_root = Path(__file__).resolve().parents[3]
     if (package_root / "nbgrader_config.py").is_file():
         return package_root
     return None
@@ -42,16 +43,6 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
             "solutions/). Run it from inside a clone of the course repository."
         )
     return root
-
-
-def build_directory() -> Path:
-    """Where runs write models, figures and reports: ``INVOLUTION_COURSE_BUILD``,
-    else ``build/`` of the project, else ``build/`` of the working directory."""
-    configured = os.environ.get(BUILD_VARIABLE)
-    if configured:
-        return Path(configured).expanduser()
-    root = find_project_root()
-    return (root if root is not None else Path.cwd()) / "build"
 
 
 def solution_notebook(assignment: str, root: Path | None = None) -> Path:

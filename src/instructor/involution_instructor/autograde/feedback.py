@@ -20,7 +20,7 @@ HIDDEN_NOTE = "# (hidden tests: they ran when your notebook was graded)\n"
 FEEDBACK_PREPROCESSORS = (
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "involution_course.autograde.feedback.HideHiddenTests",
+    "involution_instructor.autograde.feedback.HideHiddenTests",
 )
 
 

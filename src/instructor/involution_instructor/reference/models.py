@@ -1,4 +1,4 @@
-"""The models of notebook 04: the Keras example's pair, and a fair pair at one parameter budget.
+"""Reference answers of notebook 04: the Keras example's pair, and a fair pair at one parameter budget.
 
 * :func:`example_cnn` and :func:`example_involution_network` rebuild the two models of the
   Keras example "Involutional neural networks" layer for layer (319,178 and 13,074
@@ -17,16 +17,17 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
-INPUT_SHAPE = (32, 32, 3)
-NUM_CLASSES = 10
-EXAMPLE_CNN_PARAMETERS = 319_178
-EXAMPLE_INVOLUTION_PARAMETERS = 13_074
-SPATIAL_OPS = ("involution", "conv")
-# Channels per involution group inside the fair network's bottlenecks. Involution widths are
-# multiples of GROUP_CHANNELS, so every stage's width divides evenly into groups; the
-# convolutional twin has no groups and may take any width.
-GROUP_CHANNELS = 8
-WIDTH_STEP = {"involution": GROUP_CHANNELS, "conv": 1}
+from involution_course.models import (  # noqa: F401 - the facts are the student package's
+    EXAMPLE_CNN_PARAMETERS,
+    EXAMPLE_INVOLUTION_PARAMETERS,
+    GROUP_CHANNELS,
+    INPUT_SHAPE,
+    NUM_CLASSES,
+    SPATIAL_OPS,
+    WIDTH_STEP,
+    trainable_parameters,
+)
+
 STAGE_BLOCKS = (2, 2, 2)
 EXPANSION = 4
 STEM_CHANNELS = 32
@@ -66,7 +67,7 @@ def example_involution_network(seed: int = DEFAULT_SEED):
     import keras
     from keras import layers
 
-    from .layers import Involution
+    from involution_course.layers import Involution
 
     keras.utils.set_random_seed(seed)
 
@@ -119,7 +120,7 @@ def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS
     import keras
     from keras import layers
 
-    from .layers import bottleneck
+    from involution_course.layers import bottleneck
 
     _check_fair_arguments(width, spatial)
     keras.utils.set_random_seed(seed)
@@ -143,13 +144,6 @@ def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(NUM_CLASSES, name="logits")(x)
     return keras.Model(inputs, outputs, name=name or f"fair_{spatial}")
-
-
-def trainable_parameters(model) -> int:
-    """The number of trainable parameters (batch-norm moving statistics are not trained)."""
-    import numpy as np
-
-    return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
 
 
 # Every layer's parameter count in the fair network is a polynomial of degree at most 2 in
