@@ -13,21 +13,23 @@ export INVOLUTION_COURSE_DATA := $(if $(DATA),$(abspath $(DATA)))
 
 .PHONY: setup course test release lab bench clean
 
-# requirements.txt pins what the tests run with (Python 3.11+); older Pythons get the ranges of pyproject.toml.
+# requirements.txt pins what the tests run with (Python 3.11+); older Pythons get the ranges of the pyproject files.
 PINNED := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 11)))' 2>/dev/null)
+ifeq ($(PINNED),1)
+INSTALL = $(PY) -m pip install -r requirements.txt && $(PY) -m pip install --no-deps -e src/student -e src/instructor
+else
+INSTALL = $(PY) -m pip install -e src/student -e "src/instructor[dev]"
+endif
 
 $(VENV)/.installed: src/student/pyproject.toml src/instructor/pyproject.toml requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "The course needs Python 3.10 or newer: set PYTHON=python3.X")'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-ifeq ($(PINNED),1)
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e src/student -e src/instructor
-else
-	$(PY) -m pip install --quiet -e src/student -e "src/instructor[dev]"
-endif
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	touch $@
+	@echo "Setting up $(VENV) (a few minutes the first time; the log goes to $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@( $(PY) -m pip install --upgrade pip && \
+	   $(INSTALL) && \
+	   $(PY) -m ipykernel install --sys-prefix --name python3 ) > $(VENV)/install.log 2>&1 \
+	 || { tail -n 40 $(VENV)/install.log; echo "Set-up failed: the whole log is in $(VENV)/install.log"; exit 1; }
+	@touch $@
 
 setup: $(VENV)/.installed
 
