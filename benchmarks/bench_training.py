@@ -42,9 +42,9 @@ def model_factories(chosen, quick: bool):
     """(case name, builder or None, why missing) of the ``chosen`` models, in ``MODELS`` order."""
     chosen = [key for key in MODELS if key in chosen]
     try:
-        from involution_course import models
+        from involution_instructor.reference import models
     except ImportError as error:
-        why = f"involution_course.models is not importable ({error})"
+        why = f"the instructor's reference models are not importable ({error})"
         return [(MODELS[key], None, why) for key in chosen]
 
     def width(spatial):

@@ -1,4 +1,5 @@
-"""Confusion matrix, per-class accuracy, multiply-adds and the results table."""
+"""Confusion matrix and per-class accuracy (the instructor's reference answers of notebook 04's
+Exercise 6), and the student package's accuracy, mistakes, multiply-adds and results table."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import numpy as np
 import pytest
 
 from involution_course import evaluation
+from involution_instructor.reference import evaluation as reference
 
 
 def test_confusion_matrix_counts_pairs_with_true_classes_in_rows():
     true = np.array([[0], [0], [1], [2], [2], [2]], dtype=np.uint8)  # CIFAR-10's (N, 1) labels
     pred = np.array([0, 1, 1, 2, 0, 2])
     expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
-    got = evaluation.confusion_matrix(true, pred, num_classes=3)
+    got = reference.confusion_matrix(true, pred, num_classes=3)
     np.testing.assert_array_equal(got, expected)
     assert got.dtype == np.int64
 
@@ -23,12 +25,12 @@ def test_confusion_matrix_agrees_with_a_loop_on_random_labels():
     expected = np.zeros((10, 10), dtype=int)
     for t, p in zip(true, pred):
         expected[t, p] += 1
-    np.testing.assert_array_equal(evaluation.confusion_matrix(true, pred), expected)
+    np.testing.assert_array_equal(reference.confusion_matrix(true, pred), expected)
     assert evaluation.accuracy(true, pred) == pytest.approx(np.trace(expected) / 1000)
 
 
 def test_per_class_accuracy_is_the_diagonal_over_row_sums():
-    accuracies = evaluation.per_class_accuracy(np.array([[3, 1, 0], [0, 0, 0], [1, 1, 2]]))
+    accuracies = reference.per_class_accuracy(np.array([[3, 1, 0], [0, 0, 0], [1, 1, 2]]))
     np.testing.assert_allclose(accuracies[[0, 2]], [0.75, 0.5])
     assert np.isnan(accuracies[1])
 
@@ -39,7 +41,18 @@ def test_per_class_accuracy_is_the_diagonal_over_row_sums():
 )
 def test_bad_labels_are_explained(true, pred, message):
     with pytest.raises(ValueError, match=message):
-        evaluation.confusion_matrix(np.array(true), np.array(pred), num_classes=10)
+        reference.confusion_matrix(np.array(true), np.array(pred), num_classes=10)
+
+
+def test_the_student_package_holds_no_answer_of_exercise_6():
+    assert not hasattr(evaluation, "confusion_matrix")
+    assert not hasattr(evaluation, "per_class_accuracy")
+
+
+@pytest.mark.parametrize(("true", "pred", "message"), [([0, 1], [0], "differ in length"), ([[0, 1]], [0], "vector")])
+def test_accuracy_explains_bad_labels(true, pred, message):
+    with pytest.raises(ValueError, match=message):
+        evaluation.accuracy(np.array(true), np.array(pred))
 
 
 def test_misclassified_lists_wrong_predictions_in_order():

@@ -1,11 +1,19 @@
-"""The models of notebook 04: exact parameter counts, output shapes, the budget search."""
+"""The models of notebook 04: exact parameter counts, output shapes, the budget search, and the
+literal fixtures that notebook 04's tests hold."""
 
 from __future__ import annotations
+
+import ast
+import re
 
 import numpy as np
 import pytest
 
-from involution_course import evaluation, models
+from involution_course import evaluation
+from involution_course import models as facts
+from involution_instructor.reference import models
+
+NOTEBOOK = "solutions/04-cifar10-comparison/04-cifar10-comparison.py"
 
 
 def _logits_shape(model) -> tuple:
@@ -14,7 +22,7 @@ def _logits_shape(model) -> tuple:
 
 def test_example_cnn_matches_the_keras_example():
     model = models.example_cnn()
-    assert models.trainable_parameters(model) == models.EXAMPLE_CNN_PARAMETERS == 319_178
+    assert models.trainable_parameters(model) == facts.EXAMPLE_CNN_PARAMETERS == 319_178
     assert _logits_shape(model) == (2, 10)
     # 32*32*27*32 + 16*16*288*64 + 8*8*576*64 + 4096*64 + 64*10
     assert evaluation.multiply_adds(model) == 884_736 + 4_718_592 + 2_359_296 + 262_144 + 640
@@ -22,7 +30,7 @@ def test_example_cnn_matches_the_keras_example():
 
 def test_example_involution_network_matches_the_keras_example():
     model = models.example_involution_network()
-    assert models.trainable_parameters(model) == models.EXAMPLE_INVOLUTION_PARAMETERS == 13_074
+    assert models.trainable_parameters(model) == facts.EXAMPLE_INVOLUTION_PARAMETERS == 13_074
     assert _logits_shape(model) == (2, 10)
 
 
@@ -81,3 +89,38 @@ def test_budget_too_small_is_a_clear_error():
 def test_invalid_fair_arguments_are_explained(width, spatial):
     with pytest.raises(ValueError):
         models.fair_network(width, spatial)
+
+
+def test_parameter_counter_builds_each_width_once():
+    built = []
+
+    def build(width, spatial):
+        built.append((width, spatial))
+        return models.fair_network(width, spatial)
+
+    count = facts.parameter_counter(build, "conv")
+    assert count(5) == count(5) == models.fair_parameter_count(5, "conv")
+    assert built == [(5, "conv")]
+
+
+def _notebook_literals(project_root) -> dict:
+    """Every ``_FAIR_... = <literal>`` assignment of notebook 04's source."""
+    source = (project_root / NOTEBOOK).read_text()
+    found = {}
+    for name, value in re.findall(r"^(_FAIR_[A-Z0-9_]+) = (.+)$", source, flags=re.M):
+        assert name not in found, f"{NOTEBOOK}: {name} is assigned twice"
+        found[name] = ast.literal_eval(value)
+    return found
+
+
+def test_notebook_fixtures_equal_the_reference(project_root):
+    """The literals in notebook 04's tests are what `python -m involution_instructor.reference.models` prints."""
+    assert _notebook_literals(project_root) == models.notebook_fixtures()
+
+
+@pytest.mark.parametrize("spatial", models.SPATIAL_OPS)
+def test_the_fair_count_curve_is_exact_away_from_width_8(spatial):
+    a, b, c = models.fair_count_curve(spatial)
+    for width in (16, 24, 40, 64):
+        assert a * width * width + b * width + c == models.fair_parameter_count(width, spatial)
+    assert a * 64 + b * 8 + c != models.fair_parameter_count(8, spatial)  # the stem's width: no shortcut conv

@@ -12,8 +12,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from involution_course import figures, models, training  # noqa: E402
+from involution_course import figures, training  # noqa: E402
 from involution_course.data import load_cifar10  # noqa: E402
+from involution_instructor.reference import models  # noqa: E402
 
 
 @pytest.fixture(scope="module")

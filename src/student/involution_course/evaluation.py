@@ -1,8 +1,7 @@
-"""Evaluating trained classifiers: predictions, confusion matrix, per-class accuracy, cost.
+"""Evaluating trained classifiers: predictions, accuracy, mistakes, cost and the results table.
 
-Conventions: a confusion matrix has the true class in rows and the predicted class in
-columns; per-class accuracy is the share of each true class predicted correctly (the
-diagonal over the row sums). Multiply-adds count one per weight use in convolutions,
+The confusion matrix and per-class accuracy are notebook 04's Exercise 6: the notebook
+uses the student's own. Multiply-adds count one per weight use in convolutions,
 dense layers and involutions (kernel generation and application) for one image;
 element-wise layers (batch norm, ReLU, pooling, additions) are not counted.
 """
@@ -14,7 +13,8 @@ import math
 import numpy as np
 
 
-def _labels(values, name: str) -> np.ndarray:
+def class_indices(values, name: str) -> np.ndarray:
+    """``values`` as a vector of integer class indices; CIFAR-10's ``(N, 1)`` labels are flattened."""
     array = np.asarray(values)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]  # Keras' CIFAR-10 labels come as (N, 1)
@@ -25,27 +25,6 @@ def _labels(values, name: str) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def confusion_matrix(y_true, y_pred, num_classes: int = 10) -> np.ndarray:
-    """Counts ``C[t, p]`` of test images of true class ``t`` predicted as ``p``; int64, shape (n, n)."""
-    true, pred = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
-    if true.shape != pred.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {true.shape[0]} and {pred.shape[0]}.")
-    for name, array in (("y_true", true), ("y_pred", pred)):
-        if array.size and (array.min() < 0 or array.max() >= num_classes):
-            raise ValueError(f"{name} holds class indices outside 0..{num_classes - 1}.")
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (true, pred), 1)
-    return counts
-
-
-def per_class_accuracy(confusion) -> np.ndarray:
-    """The diagonal of ``confusion`` over its row sums; NaN for a class absent from the test set."""
-    confusion = np.asarray(confusion, dtype=np.float64)
-    totals = confusion.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(totals > 0, np.diag(confusion) / np.where(totals > 0, totals, 1), np.nan)
-
-
 def predict_classes(model, images, batch_size: int = 256) -> np.ndarray:
     """The class with the largest logit for every image."""
     logits = model.predict(images, batch_size=batch_size, verbose=0)
@@ -53,13 +32,16 @@ def predict_classes(model, images, batch_size: int = 256) -> np.ndarray:
 
 
 def accuracy(y_true, y_pred) -> float:
-    true, pred = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
+    """The share of predictions equal to the true class."""
+    true, pred = class_indices(y_true, "y_true"), class_indices(y_pred, "y_pred")
+    if true.shape != pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {true.shape[0]} and {pred.shape[0]}.")
     return float(np.mean(true == pred))
 
 
 def misclassified(y_true, y_pred, limit: int | None = None) -> np.ndarray:
     """Indices of the wrongly predicted images, in test-set order (at most ``limit``)."""
-    wrong = np.flatnonzero(_labels(y_true, "y_true") != _labels(y_pred, "y_pred"))
+    wrong = np.flatnonzero(class_indices(y_true, "y_true") != class_indices(y_pred, "y_pred"))
     return wrong if limit is None else wrong[:limit]
 
 

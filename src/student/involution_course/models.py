@@ -20,3 +20,18 @@ def trainable_parameters(model) -> int:
     import numpy as np
 
     return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
+
+
+def parameter_counter(build, *args):
+    """``count(width)``: the trainable parameters of ``build(width, *args)``, each width built once.
+
+    A budget search calls ``count`` for a handful of widths, some of them twice; the cache
+    keeps every width to one build, e.g. ``parameter_counter(build_fair_network, "conv")``.
+    """
+    import functools
+
+    @functools.lru_cache(maxsize=None)
+    def count(width):
+        return trainable_parameters(build(width, *args))
+
+    return count

@@ -208,3 +208,28 @@ def width_for_budget(budget: int = EXAMPLE_CNN_PARAMETERS, spatial: str = "invol
     if spatial not in SPATIAL_OPS:
         raise ValueError(f"spatial must be one of {SPATIAL_OPS}, got {spatial!r}.")
     return largest_width_within(budget, lambda width: fair_parameter_count(width, spatial), WIDTH_STEP[spatial])
+
+
+def fair_count_curve(spatial: str) -> tuple[Fraction, Fraction, Fraction]:
+    """``(a, b, c)`` with ``fair_parameter_count(w, spatial) == a w^2 + b w + c`` for every width but 8."""
+    c0, c1, c2 = _fitted_counts(spatial)
+    w0, w1, w2 = _FIT_WIDTHS
+    a = Fraction(c2 - 2 * c1 + c0, 2 * (w1 - w0) ** 2)
+    b = Fraction(c1 - c0, w1 - w0) - a * (w0 + w1)
+    return a, b, c0 - a * w0 * w0 - b * w0
+
+
+def notebook_fixtures() -> dict:
+    """The literal values that notebook 04's tests hold (tests/test_models.py keeps them equal)."""
+    return {
+        "_FAIR_COUNT_INVOLUTION_16": fair_parameter_count(16, "involution"),
+        "_FAIR_COUNT_CONV_24": fair_parameter_count(24, "conv"),
+        "_FAIR_CURVES": {spatial: tuple(float(v) if v.denominator != 1 else int(v) for v in fair_count_curve(spatial))
+                         for spatial in SPATIAL_OPS},
+        "_FAIR_WIDTHS": {spatial: width_for_budget(EXAMPLE_CNN_PARAMETERS, spatial) for spatial in SPATIAL_OPS},
+    }
+
+
+if __name__ == "__main__":  # python -m involution_instructor.reference.models: notebook 04's fixtures
+    for fixture, value in notebook_fixtures().items():
+        print(f"{fixture} = {value!r}")
