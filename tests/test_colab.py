@@ -149,11 +149,38 @@ def test_the_default_runner_says_what_failed_and_what_to_do():
 # ------------------------------------------------------------- the address, in one place
 
 
-def test_repository_url_is_pyproject_s_homepage(project_root):
+STUDENT_REPOSITORY = "https://github.com/involution-course/involution-course-student"
+
+
+def _homepage(pyproject):
     tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
-    with open(project_root / "pyproject.toml", "rb") as handle:
-        homepage = tomllib.load(handle)["project"]["urls"]["Homepage"]
-    assert colab.repository_url() == homepage.rstrip("/")
+    with open(pyproject, "rb") as handle:
+        return tomllib.load(handle)["project"]["urls"]["Homepage"]
+
+
+def test_repository_url_is_the_student_distribution_s_homepage(project_root):
+    student_pyproject = project_root / "src" / "student" / "pyproject.toml"
+    assert colab.distribution_pyproject() == student_pyproject
+    assert colab.repository_url() == _homepage(student_pyproject).rstrip("/") == STUDENT_REPOSITORY
+
+
+def test_the_address_never_names_the_repository_with_the_solutions(project_root):
+    instructor = _homepage(project_root / "src" / "instructor" / "pyproject.toml").rstrip("/")
+    assert colab.repository_url() != instructor
+    assert f"git+{instructor}@" not in colab.course_install_line()
+    assert f"github/{instructor.removeprefix('https://github.com/')}/" not in colab.colab_badge_url("01-convolution")
+
+
+def test_installed_metadata_answers_where_no_pyproject_is_beside_the_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(colab, "distribution_pyproject", lambda: tmp_path / "pyproject.toml")
+    assert colab._url_from_pyproject() is None
+    assert colab.repository_url() == STUDENT_REPOSITORY  # from the editable install's metadata
+
+
+def test_another_project_s_pyproject_is_not_read(tmp_path):
+    other = tmp_path / "pyproject.toml"
+    other.write_text('[project]\nname = "something-else"\n[project.urls]\nHomepage = "https://example.org/x"\n')
+    assert colab._url_from_pyproject(other) is None
 
 
 def test_install_line_installs_the_course_without_its_dependencies():

@@ -7,8 +7,10 @@ and advises a GPU runtime where a notebook trains networks. Colab's own builds o
 TensorFlow, Keras and ipywidgets match its GPU drivers and its front end, so they are
 never replaced. Outside Colab every function here does nothing.
 
-The repository's address is written once, in ``pyproject.toml`` under
-``[project.urls] Homepage``; the badge, the install line and the README follow it.
+The student repository's address (what students clone, install from and open on
+Colab; never the one that holds the solutions) is written once, in the student
+distribution's ``pyproject.toml`` under ``[project.urls] Homepage``; the badge,
+the install line and the student README follow it.
 """
 
 from __future__ import annotations
@@ -62,17 +64,18 @@ class ColabSetup:
 
 
 def repository_url() -> str:
-    """The course repository, from ``[project.urls] Homepage`` in ``pyproject.toml``.
+    """The student repository, from ``[project.urls] Homepage`` of the student distribution.
 
-    A checkout's ``pyproject.toml`` is read first (it is never stale); an installed
-    package (on Colab) answers from its metadata, which was built from that file.
+    The distribution's own ``pyproject.toml`` beside the package is read first (in a
+    checkout or an editable install it is never stale); an installed package (on Colab)
+    answers from its metadata, which was built from that file.
     """
     url = _url_from_pyproject() or _url_from_metadata()
     if not url:
         raise ColabSetupError(
-            f"The course repository's address is unknown: neither pyproject.toml nor the installed "
-            f"{DISTRIBUTION} package names a '{URL_LABEL}' under [project.urls]. "
-            "Reinstall the course package, or add the address to pyproject.toml."
+            f"The student repository's address is unknown: neither the {DISTRIBUTION} package's "
+            f"pyproject.toml nor its installed metadata names a '{URL_LABEL}' under [project.urls]. "
+            "Reinstall the course package."
         )
     return url.rstrip("/")
 
@@ -102,18 +105,24 @@ def colab_badge(assignment: str) -> str:
     return f"[![Open In Colab]({image})]({colab_badge_url(assignment)})"
 
 
-def _url_from_pyproject() -> str | None:
-    from .paths import course_root as find_project_root
+def distribution_pyproject() -> Path:
+    """Where the student distribution's ``pyproject.toml`` sits: beside the package folder
+    (``src/student/`` of the course repository, the root of the student repository)."""
+    return Path(__file__).resolve().parents[1] / "pyproject.toml"
 
-    root = find_project_root()
-    if root is None or not (root / "pyproject.toml").is_file():
-        return None
+
+def _url_from_pyproject(path: Path | None = None) -> str | None:
+    path = path or distribution_pyproject()
+    if not path.is_file():
+        return None  # an installed wheel: its metadata answers
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10: the installed metadata answers instead
         return None
-    with open(root / "pyproject.toml", "rb") as handle:
+    with open(path, "rb") as handle:
         project = tomllib.load(handle).get("project", {})
+    if project.get("name") != DISTRIBUTION:
+        return None  # another project's file, not this package's own
     return project.get("urls", {}).get(URL_LABEL)
 
 
