@@ -38,8 +38,16 @@ def test_map_grid_has_one_row_per_layer_and_a_labelled_shared_scale():
     assert len(colourbars) == 1
     # Every map row uses the same colour limits, so one bar reads them all.
     assert {ax.images[0].get_clim() for ax in image_rows[1:]} == {(0.0, 1.0)}
-    # Small maps are repeated up to the image size, so columns line up with the images.
-    assert {ax.images[0].get_array().shape[:2] for ax in image_rows} == {(32, 4 * 32 + 3 * fk.GAP)}
+    # Each map keeps its own resolution and is stretched over its image's column, so the
+    # columns line up with the images and no value is invented between map values.
+    assert image_rows[0].images[0].get_array().shape[:2] == (32, 4 * 32 + 3 * fk.GAP)
+    for ax, maps in zip(image_rows[1:], rows):
+        assert [image.get_array().shape for image in ax.images] == [maps.shape[1:]] * 4
+        assert [tuple(image.get_extent()[:2]) for image in ax.images] == [
+            (i * (32 + fk.GAP) - 0.5, i * (32 + fk.GAP) + 31.5) for i in range(4)
+        ]
+        assert ax.get_xlim() == image_rows[0].get_xlim()
+        np.testing.assert_array_equal(ax.images[2].get_array(), maps[2])
     assert [t.get_text() for t in image_rows[0].get_xticklabels()] == list("abcd")
     _renders(figure)
 

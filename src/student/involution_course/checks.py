@@ -7,6 +7,9 @@ because in float32 the rounding error of ``f`` swamps the difference quotient.
 
 The ``assert_*`` helpers raise ``AssertionError`` with a sentence that says what
 was expected and what came back, which is what a student reads in a test cell.
+
+``needs`` stops a later notebook cell with one sentence when results computed from an
+unfinished exercise are missing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ __all__ = [
     "assert_close",
     "assert_shape",
     "grad_check",
+    "needs",
     "numerical_gradient",
     "relative_error",
 ]
@@ -131,3 +135,26 @@ def assert_close(actual, expected, *, atol: float = 1e-6, rtol: float = 1e-6, na
             f"expected {float(expected[worst]):.6g}, got {float(actual[worst]):.6g} "
             f"(largest difference {float(difference.max()):.3g}, tolerance {atol:g} + {rtol:g}*|expected|)."
         )
+
+
+def needs(**results: str) -> None:
+    """Stop a notebook cell with one sentence when results it uses are missing.
+
+    Each keyword names a variable that an earlier cell computes with the student's answer to an
+    exercise, and gives that exercise: ``needs(layer_kernels="Exercise 1")``. When that cell
+    stopped (the exercise is unfinished) or never ran, the variable is not among the calling
+    notebook's globals, and the cell stops naming the first such exercise, in the order given,
+    instead of failing with a ``NameError`` that does not say what to finish.
+    """
+    import inspect
+
+    from .exercises import ExerciseUnfinished
+
+    caller = inspect.currentframe().f_back
+    namespace = caller.f_globals if caller is not None else {}
+    for name, exercise in results.items():
+        if name not in namespace:
+            raise ExerciseUnfinished(
+                f"Finish {exercise} first: this cell uses `{name}`, which a cell above computes "
+                "from it (run that cell again once the exercise is done)."
+            )

@@ -1,7 +1,11 @@
-"""Involution kernels made visible: extraction, maps, overlays, similarity, local attention.
+"""Involution kernels made visible: what notebook 05 gives, around what it asks.
 
-Notebook 05 asks the student to write most of these functions; the course's own versions
-live here so that figures, tests and later cells have a reference that is known to be right.
+Notebook 05's exercises (a kernel model, kernel maps, overlays, the similarity of kernels
+across positions, local attention weights) are the student's to write; this module holds only
+the parts the notebook hands out: finding a network's involution layers, the wrapper that lets
+a functional model return a generated kernel, running a kernel model on a few images, a
+convolution's kernels at every position, the centre of attention windows, the small network of
+the Keras example, and weight snapshots during training.
 
 Shapes follow the course: a kernel tensor is (B, H_out, W_out, G, K, K), one K x K kernel per
 position and channel group; a *map* is (B, H_out, W_out), one number per position.
@@ -23,14 +27,7 @@ __all__ = [
     "convolution_kernels",
     "generated_kernels",
     "involution_layers",
-    "kernel_maps",
-    "kernel_model",
-    "local_attention_weights",
-    "normalise",
-    "overlay",
-    "position_similarity",
     "saved_model_path",
-    "upsample",
     "window_centre",
 ]
 
@@ -67,19 +64,17 @@ class KernelOutput(keras.layers.Layer):
         return self.involution.generate_kernel(x, training=False)
 
 
-def kernel_model(model):
-    """A model with ``model``'s input whose outputs are the kernels of each involution layer."""
-    outputs = [KernelOutput(layer)(layer.input) for layer in involution_layers(model)]
-    # model.inputs, not model.input: a Sequential network reloaded from a .keras file has only
-    # the former.
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_kernels")
-
-
 def generated_kernels(extractor, images) -> list[np.ndarray]:
-    """Run a kernel model (see :func:`kernel_model`) on a few images: one array per layer.
+    """Run a kernel model (a model whose outputs are generated kernels, as notebook 05's
+    Exercise 1 builds) on a few images: one array per output.
 
     A direct call, not ``predict``: for ten images it skips building a prediction graph.
     """
+    if not isinstance(extractor, keras.Model):
+        raise ValueError(
+            f"Expected a kernel model, a keras.Model whose outputs are kernels; got "
+            f"{type(extractor).__name__}. Does your kernel_model return the keras.Model it builds?"
+        )
     with warnings.catch_warnings():
         # Keras warns when a model built on a list of inputs gets a bare array; both are fine.
         warnings.filterwarnings("ignore", message="The structure of `inputs`")
@@ -89,96 +84,7 @@ def generated_kernels(extractor, images) -> list[np.ndarray]:
     return [keras.ops.convert_to_numpy(kernels) for kernels in outputs]
 
 
-# ------------------------------------------------------------------------ maps
-
-
-def kernel_maps(kernels) -> np.ndarray:
-    """One number per position: the sum of the K x K kernel, over all groups.
-
-    (B, H, W, G, K, K) -> (B, H, W); for G = 1 this is the Keras example's kernel sum.
-    """
-    kernels = np.asarray(kernels)
-    if kernels.ndim < 3:
-        raise ValueError(
-            f"Expected kernels whose last three axes are (G, K, K); got shape {kernels.shape}."
-        )
-    return kernels.sum(axis=(-3, -2, -1))
-
-
-def normalise(maps, low=None, high=None) -> np.ndarray:
-    """Rescale to [0, 1]: ``low`` -> 0 and ``high`` -> 1 (defaults: the array's min and max).
-
-    Values outside [low, high] are clipped; a constant array (high == low) becomes zeros.
-    Passing the same low and high for several arrays puts them on one colour scale.
-    """
-    maps = np.asarray(maps, dtype=np.float64)
-    low = maps.min() if low is None else float(low)
-    high = maps.max() if high is None else float(high)
-    if high < low:
-        raise ValueError(f"high ({high}) must not be below low ({low}).")
-    if high == low:
-        return np.zeros_like(maps)
-    return np.clip((maps - low) / (high - low), 0.0, 1.0)
-
-
-def upsample(heat, size) -> np.ndarray:
-    """Blow a map (h, w) up to ``size`` = (H, W) by repeating each value over its block.
-
-    A map of a layer with stride or pooling before it has one value per block of input
-    pixels; repeating keeps that correspondence visible (no invented in-between values).
-    """
-    heat = np.asarray(heat)
-    if heat.ndim != 2:
-        raise ValueError(f"Expected one map of shape (h, w); got shape {heat.shape}.")
-    height, width = size
-    rows, cols = heat.shape
-    if height % rows or width % cols:
-        raise ValueError(
-            f"Cannot upsample a {rows}x{cols} map to {height}x{width}: the image size must be "
-            "a whole multiple of the map size."
-        )
-    return np.repeat(np.repeat(heat, height // rows, axis=0), width // cols, axis=1)
-
-
-def overlay(image, heat, alpha: float = 0.5, cmap: str = "inferno") -> np.ndarray:
-    """Blend a map in [0, 1] over an image: ``(1 - alpha) * image + alpha * colour(map)``.
-
-    ``image`` is (H, W, 3), uint8 in [0, 255] or float in [0, 1]; ``heat`` is (h, w) and is
-    upsampled to (H, W) first. Returns floats in [0, 1] of shape (H, W, 3).
-    """
-    from matplotlib import colormaps
-
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1]; got {alpha}.")
-    image = np.asarray(image)
-    pixels = image / 255.0 if image.dtype == np.uint8 else image.astype(np.float64)
-    colour = colormaps[cmap](upsample(heat, image.shape[:2]))[..., :3]
-    return (1.0 - alpha) * pixels + alpha * colour
-
-
-# ------------------------------------------------------------------ similarity
-
-
-def position_similarity(kernels) -> float:
-    """Mean cosine similarity between the kernels of every two different positions.
-
-    ``kernels`` is (H, W, ...): one kernel (any shape) per position of one image. Positions
-    whose kernel is all zeros are left out (a zero vector has no direction). With the N unit
-    vectors u_p that remain, the mean over pairs p != q of u_p . u_q is
-    (|sum u_p|^2 - N) / (N (N - 1)); it is NaN when fewer than two remain. A convolution, with
-    the same kernel everywhere, scores exactly 1.
-    """
-    kernels = np.asarray(kernels, dtype=np.float64)
-    if kernels.ndim < 3:
-        raise ValueError(f"Expected kernels of shape (H, W, ...); got shape {kernels.shape}.")
-    vectors = kernels.reshape(kernels.shape[0] * kernels.shape[1], -1)
-    norms = np.linalg.norm(vectors, axis=1)
-    units = vectors[norms > 0] / norms[norms > 0, None]
-    count = len(units)
-    if count < 2:
-        return float("nan")
-    total = units.sum(axis=0)
-    return float((total @ total - count) / (count * (count - 1)))
+# ------------------------------------------------------------------ positions
 
 
 def convolution_kernels(weight, height: int, width: int) -> np.ndarray:
@@ -188,44 +94,6 @@ def convolution_kernels(weight, height: int, width: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------ local attention
-
-
-def local_attention_weights(x, w_query, w_key, kernel_size: int) -> np.ndarray:
-    """Softmax attention of every position over its K x K neighbourhood.
-
-    ``x`` (B, H, W, C); queries ``q = x @ w_query`` and keys ``k = x @ w_key`` are 1x1
-    projections to d channels. The weight of neighbour (ki, kj) of position (i, j) is the
-    softmax over the window of ``q[i, j] . k[i + ki - p, j + kj - p] / sqrt(d)``, p = (K-1)/2;
-    neighbours outside the image get weight 0. Returns (B, H, W, K, K).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    w_query = np.asarray(w_query, dtype=np.float64)
-    w_key = np.asarray(w_key, dtype=np.float64)
-    if x.ndim != 4:
-        raise ValueError(f"Expected x of shape (B, H, W, C); got shape {x.shape}.")
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be a positive odd number; got {kernel_size}.")
-    if w_query.shape != w_key.shape or w_query.shape[0] != x.shape[-1]:
-        raise ValueError(
-            f"w_query and w_key must both be (C, d) with C = {x.shape[-1]}; "
-            f"got {w_query.shape} and {w_key.shape}."
-        )
-    batch, height, width, _ = x.shape
-    pad = (kernel_size - 1) // 2
-    queries = x @ w_query
-    keys = np.pad(x @ w_key, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    inside = np.pad(np.ones((height, width), dtype=bool), pad)
-    logits = np.empty((batch, height, width, kernel_size, kernel_size))
-    mask = np.empty((height, width, kernel_size, kernel_size), dtype=bool)
-    for ki in range(kernel_size):
-        for kj in range(kernel_size):
-            shifted = keys[:, ki : ki + height, kj : kj + width]
-            logits[..., ki, kj] = (queries * shifted).sum(axis=-1)
-            mask[..., ki, kj] = inside[ki : ki + height, kj : kj + width]
-    logits = np.where(mask, logits / np.sqrt(w_query.shape[1]), -np.inf)
-    logits -= logits.max(axis=(-2, -1), keepdims=True)
-    weights = np.exp(logits)
-    return weights / weights.sum(axis=(-2, -1), keepdims=True)
 
 
 def window_centre(weights) -> np.ndarray:
@@ -284,29 +152,28 @@ def saved_model_path(name: str):
 
 
 class KernelSnapshots(keras.callbacks.Callback):
-    """Keeps the kernels that the network generates for fixed images during training:
-    before the first step, after half of the steps and after the last one.
+    """Keeps the network's weights during training: before the first step, after half of the
+    steps and after the last one.
 
-    ``stages`` maps "start", "middle", "end" to a list (one entry per involution layer)
-    of kernel arrays (N, H_out, W_out, G, K, K).
+    ``weights`` maps "start", "middle", "end" to ``model.get_weights()`` at that stage (batch
+    normalisation's moving statistics included). Weights, not kernels: the kernels come
+    afterwards, from a kernel model the caller passes to :meth:`kernels`.
     """
 
-    def __init__(self, images):
+    def __init__(self):
         super().__init__()
-        self.images = np.asarray(images)
-        self.stages: dict[str, list[np.ndarray]] = {}
+        self.weights: dict[str, list[np.ndarray]] = {}
         self._step = 0
         self._middle = 1
-        self._extractor = None
 
     def _take(self, stage):
-        self.stages[stage] = generated_kernels(self._extractor, self.images)
+        self.weights[stage] = [np.array(value) for value in self.model.get_weights()]
 
     def on_train_begin(self, logs=None):
-        self._extractor = kernel_model(self.model)
         steps = (self.params.get("steps") or 1) * (self.params.get("epochs") or 1)
         self._middle = max(1, steps // 2)
         self._step = 0
+        self.weights = {}
         self._take("start")
 
     def on_train_batch_end(self, batch, logs=None):
@@ -316,3 +183,24 @@ class KernelSnapshots(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._take("end")
+
+    def kernels(self, make_kernel_model, images) -> dict[str, list[np.ndarray]]:
+        """The kernels of each stage: ``make_kernel_model(network)`` run on ``images`` with that
+        stage's weights, one array (N, H_out, W_out, G, K, K) per involution layer.
+
+        The network keeps its final weights afterwards.
+        """
+        if not self.weights:
+            raise ValueError("No snapshots yet: pass this callback to model.fit(callbacks=[...]) first.")
+        network = self.model
+        # Built once: it shares the network's layers, so it sees whichever weights are set.
+        extractor = make_kernel_model(network)
+        final = network.get_weights()
+        try:
+            stages = {}
+            for stage, weights in self.weights.items():
+                network.set_weights(weights)
+                stages[stage] = generated_kernels(extractor, images)
+        finally:
+            network.set_weights(final)
+        return stages

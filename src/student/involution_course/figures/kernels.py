@@ -48,16 +48,20 @@ def _check_images(images) -> np.ndarray:
     return images
 
 
-def _to_image_size(tiles, size, label):
-    """Repeat each map value over its block of image pixels, so every row lines up."""
-    tiles = np.asarray(tiles, dtype=float)
+def _check_divides(maps, size, label):
+    rows, cols = np.shape(maps)[1:3]
     height, width = size
-    rows, cols = tiles.shape[1:3]
     if height % rows or width % cols:
         raise ValueError(
             f"Row {label!r}: maps of {rows}x{cols} do not divide the {height}x{width} images evenly."
         )
-    return np.repeat(np.repeat(tiles, height // rows, axis=1), width // cols, axis=2)
+
+
+def _tile_extent(index, size):
+    """Where tile ``index`` of a row lies, in image pixels: (left, right, bottom, top) for imshow."""
+    height, width = size
+    start = index * (width + GAP)
+    return (start - 0.5, start + width - 0.5, height - 0.5, -0.5)
 
 
 def _mosaic(tiles, fill):
@@ -71,7 +75,12 @@ def _mosaic(tiles, fill):
 
 
 def _strip_figure(images, strips, row_labels, column_labels, colourbar):
-    """One axis per row holding a strip of tiles: one imshow per row, quick to draw.
+    """One axis per row holding a strip of tiles.
+
+    ``strips`` holds, per row, a list of (array, extent) pieces and the imshow arguments they
+    share: one piece for a strip of image-sized tiles, one per tile for maps smaller than the
+    images, which imshow stretches over their image's tile (each value over its block of
+    pixels, drawn nearest-neighbour: no invented values between them).
 
     Returns the figure, its axes (the image row first) and, with ``colourbar``, a slim axis
     at the right of the map rows for the colour bar.
@@ -93,7 +102,12 @@ def _strip_figure(images, strips, row_labels, column_labels, colourbar):
                            [str(label) for label in column_labels], fontsize=8)
         axes[0].xaxis.tick_top()
         axes[0].tick_params(length=0)
-    shown = [ax.imshow(strip, **kwargs) for ax, (strip, kwargs) in zip(axes[1:], strips)]
+    shown = []
+    for ax, (pieces, kwargs) in zip(axes[1:], strips):
+        drawn = [ax.imshow(piece, extent=extent, **kwargs) for piece, extent in pieces]
+        ax.set_xlim(-0.5, count * width + (count - 1) * GAP - 0.5)
+        ax.set_ylim(height - 0.5, -0.5)
+        shown.append(drawn[0])
     for index, (ax, label) in enumerate(zip(axes, ["image", *row_labels])):
         if index or column_labels is None:
             ax.set_xticks([])
@@ -126,10 +140,13 @@ def map_grid(images, rows, row_labels, column_labels=None, *, scale_label="value
     from matplotlib import colormaps
 
     cmap = colormaps[MAP_CMAP].with_extremes(bad="white")
+    size = images.shape[1:3]
+    for label, maps in zip(row_labels, rows):
+        _check_divides(maps, size, label)
     strips = [
-        (_mosaic(_to_image_size(maps, images.shape[1:3], label), np.nan),
+        ([(np.asarray(tile, dtype=float), _tile_extent(index, size)) for index, tile in enumerate(maps)],
          {"cmap": cmap, "vmin": vmin, "vmax": vmax, "interpolation": "nearest"})
-        for label, maps in zip(row_labels, rows)
+        for maps in rows
     ]
     figure, bar_axis, shown = _strip_figure(images, strips, row_labels, column_labels, colourbar=True)
     colourbar = figure.colorbar(shown[0], cax=bar_axis)
@@ -150,7 +167,9 @@ def overlay_grid(images, overlays, row_labels, column_labels=None, title=None) -
     for label, blended in zip(row_labels, overlays):
         if np.shape(blended) != images.shape:
             raise ValueError(f"Row {label!r}: overlays of shape {np.shape(blended)} for images {images.shape}.")
-    strips = [(_mosaic(np.clip(blended, 0.0, 1.0), 1.0), {}) for blended in overlays]
+    count, height, width = images.shape[:3]
+    whole = (-0.5, count * width + (count - 1) * GAP - 0.5, height - 0.5, -0.5)
+    strips = [([(_mosaic(np.clip(blended, 0.0, 1.0), 1.0), whole)], {}) for blended in overlays]
     figure, _, _ = _strip_figure(images, strips, row_labels, column_labels, colourbar=False)
     if title:
         figure.suptitle(title)
