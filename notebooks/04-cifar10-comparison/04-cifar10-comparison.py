@@ -61,26 +61,27 @@ profile = ic.setup_notebook()
 # and, as the example does, the test set as validation data. Nothing below is chosen by looking at
 # the test set (no early stopping, no tuning), so the last epoch's test accuracy is a fair figure.
 
-# %% nbgrader={"cell_type": "code", "checksum": "f17fa5dd3a51d76a3b25d5c6e124d23c", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "adeffc93e033376dedd036677f9773a6", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import keras
 import numpy as np
 
 from involution_course import evaluation, models, training
 from involution_course import figures
+from involution_course.exercises import require
 
 (x_train_raw, y_train), (x_test_raw, y_test) = ic.load_profile_data(profile)
 x_train, x_test = training.scale_images(x_train_raw), training.scale_images(x_test_raw)
 print(f"training images: {x_train.shape}, test images: {x_test.shape}, pixel range [{x_train.min()}, {x_train.max()}]")
 print(f"epochs: {profile.epochs}, batch size: {profile.batch_size}, Keras backend: {training.device_description()}")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cb5e777f9588f5d60c13a8e808b0135b", "grade": false, "grade_id": "ex1-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9b5a5a578875c097d232d3f8f0a4e803", "grade": false, "grade_id": "ex1-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · Reproducing the example's CNN
 #
 # A convolution with a $3 \times 3$ kernel, $C_\text{in}$ input and $C_\text{out}$ output channels
 # has $9\,C_\text{in} C_\text{out} + C_\text{out}$ parameters (weights and biases) and the same
 # kernel at every pixel. A dense layer from $n$ to $m$ units has $nm + m$.
 #
-# **Exercise 1.** Write `build_example_cnn()` returning a `keras.Sequential` model for
+# **Exercise 1** (2 points). Write `build_example_cnn()` returning a `keras.Sequential` model for
 # $32 \times 32 \times 3$ inputs (start with `keras.Input((32, 32, 3))`), with these layers in order:
 #
 # 1. `Conv2D` with 32 filters, kernel $3 \times 3$, `padding="same"`; then `ReLU`; then `MaxPooling2D((2, 2))`;
@@ -108,7 +109,7 @@ assert _count == 319_178, f"expected 319,178 trainable parameters, your model ha
 _shape = tuple(_cnn(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c8218a40f8563bb9dd176bed796dbd89", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8314f46037879346e2f5de8e534022e9", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · Reproducing the example's involution network
 #
 # Recall involution from notebooks 02 and 03. For an input $x$ of shape $H \times W \times C$, a kernel
@@ -124,7 +125,7 @@ assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_
 # $G = 1$, $K = 3$ one layer has $(3 + 1) + 2 + (9 + 9) = 24$ trainable parameters (reduce, batch-norm
 # scale and shift, span), plus 2 batch-norm statistics that are not trained.
 #
-# **Exercise 2.** Write `build_example_involution_network()` returning a `keras.Sequential` for
+# **Exercise 2** (2 points). Write `build_example_involution_network()` returning a `keras.Sequential` for
 # $32 \times 32 \times 3$ inputs with, in order: `Involution(kernel_size=3, stride=1, groups=1,
 # reduction_ratio=2)`, `ReLU`, `MaxPooling2D((2, 2))`, the same three layers again, a third
 # `Involution` with the same settings and `ReLU`, then `Flatten`, `Dense(64, activation="relu")` and
@@ -151,18 +152,20 @@ assert _count == 13_074, f"expected 13,074 trainable parameters, your model has 
 _shape = tuple(_net(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "655276eea398444a9b6a70e646b8f71d", "grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c703e286d7b047d4211632956378a7b2", "grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Training the two reproductions
 #
-# We train the course's reference builds of the two models (`ic.models.example_cnn()` and
-# `ic.models.example_involution_network()`, which your builders match by the tests above), each
-# from the same seed, with the recipe of section 0. `training.fit` shows a progress bar and times
-# every epoch; the first epoch also compiles the model, so seconds per epoch are the median of the
-# later epochs when there are several.
+# We train the two models your builders return, each from the same seed, with the recipe of
+# section 0; if an exercise above is not finished yet, the cell says which one. `training.fit`
+# shows a progress bar and times every epoch; the first epoch also compiles the model, so seconds
+# per epoch are the median of the later epochs when there are several.
 
-# %% nbgrader={"cell_type": "code", "checksum": "704eb9ee8d972db1a447b13fb63103bc", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "a8c71795fa40f71a187109bf266b513d", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 runs = {}
-for name, build in (("example_cnn", models.example_cnn), ("example_involution", models.example_involution_network)):
+examples = {"example_cnn": require("build_example_cnn", "Exercise 1"),
+            "example_involution": require("build_example_involution_network", "Exercise 2")}
+for name, build in examples.items():
+    keras.utils.set_random_seed(0)  # the same initial weights on every run
     runs[name] = training.fit(build(), (x_train, y_train), (x_test, y_test),
                               epochs=profile.epochs, batch_size=profile.batch_size, name=name)
     print(f"{name}: test accuracy {runs[name].final_val_accuracy:.4f} after {profile.epochs} epoch(s), "
@@ -171,15 +174,18 @@ for name, build in (("example_cnn", models.example_cnn), ("example_involution", 
 # %% nbgrader={"cell_type": "code", "checksum": "bbfb49a217821064691854202581f04d", "grade": false, "grade_id": "curves-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 figures.learning_curves({name: run.history for name, run in runs.items()});
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "531e7ce9e8a878ff106a19325017527e", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9fc7d1994c03887646edd5d395a33ca1", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Making the comparison fair
 #
 # The example compares a CNN of 319,178 parameters with an involution network of 13,074, about
 # 24 times fewer, which never widens beyond 3 channels and sends almost all its parameters to two
-# dense layers. Its gap in accuracy says little about involution itself. A fair comparison changes
-# **one** thing: the operator that mixes space.
+# dense layers. Its gap in accuracy says little about involution itself. A fair comparison holds
+# the architecture and the parameter budget fixed and changes the operator that mixes space;
+# each network then takes the largest width within the budget (Exercise 4), so the widths of
+# the two may differ.
 #
-# We use the RedNet-style bottleneck of notebook 03 (`ic.layers.bottleneck`): a $1 \times 1$
+# We use a RedNet-style bottleneck block, which the course provides and this notebook introduces
+# (`ic.layers.bottleneck`; notebook 03 built the `Involution` layer inside it): a $1 \times 1$
 # convolution narrows the $4w$ channels to $w$, the spatial operator (involution, or a $3 \times 3$
 # convolution) mixes neighbouring pixels, a $1 \times 1$ convolution widens back to $4w$, each
 # followed by batch norm, and a residual connection adds the block's input:
@@ -198,9 +204,10 @@ figures.learning_curves({name: run.history for name, run in runs.items()});
 #   the first block of stages 1 and 2 has `stride=2` (32 → 16 → 8 pixels); all others stride 1;
 # * head: `GlobalAveragePooling2D` and `Dense(10)` (logits).
 #
-# Both networks of the fair pair are this network; only `spatial` differs.
+# Both networks of the fair pair are this network; `spatial` (and the width that fits the
+# budget) differs.
 #
-# **Exercise 3.** Write `build_fair_network(width, spatial)` following that description with
+# **Exercise 3** (3 points). Write `build_fair_network(width, spatial)` following that description with
 # `ic.layers.bottleneck` and the functional API (`keras.Input`, then `keras.Model(inputs, outputs)`).
 
 # %% nbgrader={"cell_type": "code", "checksum": "e0cad114df78420f0246fa5c8a50fef0", "grade": false, "grade_id": "ex3_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -217,23 +224,27 @@ def build_fair_network(width, spatial="involution"):
 for _spatial in ("involution", "conv"):
     print(_spatial, f"{build_fair_network(16, _spatial).count_params():,} parameters in all")
 
-# %% nbgrader={"cell_type": "code", "checksum": "a38bc31a0edf8a51b255d66889faa2e6", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "40960592c4592cb9f935bf6e78735f3c", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Trainable parameters of the fair network at width 16, a literal made by the instructor's
+# `python -m involution_instructor.reference.models` (tests/test_models.py keeps it in step).
+_FAIR_COUNT_INVOLUTION_16 = 131_486
 _fair = build_fair_network(16, "involution")
-_count, _expected = models.trainable_parameters(_fair), models.fair_parameter_count(16, "involution")
+_count, _expected = models.trainable_parameters(_fair), _FAIR_COUNT_INVOLUTION_16
 assert _count == _expected, f"width 16, involution: expected {_expected:,} trainable parameters, got {_count:,}"
 _shape = tuple(_fair(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "5e6a83ea7db490250c3d5fb25fc6f7cb", "grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "39c4eb452c9276dad861252d5d8c3063", "grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### A parameter budget
 #
 # Which width gives each network of the pair as many parameters as the example's CNN, and no more?
 # Almost every parameter sits in a layer whose two sides both grow with $w$, so the count grows like
-# $a w^2 + b w + c$: doubling the width multiplies it by about four. `ic.models.fair_parameter_count(width,
-# spatial)` returns the count of the fair network without building it every time.
+# $a w^2 + b w + c$: doubling the width multiplies it by about four. Below, the count of a width is
+# the trainable parameters of your `build_fair_network` at that width, so each call of `count`
+# builds a model.
 #
-# **Exercise 4.** Write `largest_width_within(budget, count, step)`: the largest multiple of
+# **Exercise 4** (2 points). Write `largest_width_within(budget, count, step)`: the largest multiple of
 # `step` (starting from `step` itself) whose `count(width)` is at most `budget`, for any function
 # `count` that grows with the width. When even `count(step)` exceeds the budget, raise a
 # `ValueError` whose message says so. Aim for few calls of `count` (each may build a model):
@@ -249,19 +260,26 @@ def largest_width_within(budget, count, step=1):
 # Try it: 10 w^2 <= 1000 holds up to w = 10.
 print(largest_width_within(1000, lambda width: 10 * width * width))
 
-# %% nbgrader={"cell_type": "code", "checksum": "f00008dca613077e991e3af0be7a26e9", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "c60c4f05c4764cf7ba337590c5170159", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _square = lambda width: 10 * width * width  # noqa: E731
 _got = largest_width_within(1000, _square, 1)
 assert _got == 10, f"10*w^2 <= 1000: expected width 10, got {_got}"
 _got = largest_width_within(999, _square, 1)
 assert _got == 9, f"10*w^2 <= 999: expected width 9, got {_got}"
-_got = largest_width_within(models.EXAMPLE_CNN_PARAMETERS, lambda w: models.fair_parameter_count(w, "involution"), 8)
-assert _got == models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, "involution"), f"the involution network: got width {_got}"
+# The fair network's trainable parameters, a w^2 + b w + c (exact for every width but 8), and the
+# widest width within the example CNN's 319,178: literals made by the instructor's
+# `python -m involution_instructor.reference.models` (tests/test_models.py keeps them in step).
+_FAIR_CURVES = {"involution": (474.3125, 570.25, 938), "conv": (830, 544, 938)}
+_FAIR_WIDTHS = {"involution": 24, "conv": 19}
+_a, _b, _c = _FAIR_CURVES["involution"]
+_got = largest_width_within(319_178, lambda w: _a * w * w + _b * w + _c, 8)
+assert _got == _FAIR_WIDTHS["involution"], f"the involution network: expected width {_FAIR_WIDTHS['involution']}, got {_got}"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cec6daf339c65384effe80fe98cd71e0", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "378d406fea5c6007d64ff79e9e6ff83f", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The fair pair
 #
-# Each network of the pair gets the widest width within the CNN's 319,178 parameters. Involution
+# Each network of the pair gets the widest width within the CNN's 319,178 parameters, found by
+# your `largest_width_within` with counts of the networks your `build_fair_network` builds. Involution
 # widths move in steps of 8 (one group per 8 channels), so the involution network can land further
 # below the budget than its convolutional twin: if anything, the comparison favours the CNN twin.
 #
@@ -271,9 +289,16 @@ assert _got == models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, "involutio
 # network is also slow to train under the other profiles (many small element-wise operations per
 # layer); a GPU helps most (on Colab: Runtime > Change runtime type).
 
-# %% nbgrader={"cell_type": "code", "checksum": "03d58bface33c76c71787ecf5f04b68a", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
-fair_widths = {spatial: models.width_for_budget(models.EXAMPLE_CNN_PARAMETERS, spatial) for spatial in models.SPATIAL_OPS}
-fair_models = {f"fair_{spatial}": models.fair_network(width, spatial) for spatial, width in fair_widths.items()}
+# %% nbgrader={"cell_type": "code", "checksum": "3fbb774b86af6793bf2104aa2c3e2c03", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
+build_fair = require("build_fair_network", "Exercise 3")
+width_within = require("largest_width_within", "Exercise 4")
+fair_widths = {spatial: width_within(models.EXAMPLE_CNN_PARAMETERS, models.parameter_counter(build_fair, spatial),
+                                     models.WIDTH_STEP[spatial])
+               for spatial in models.SPATIAL_OPS}
+fair_models = {}
+for spatial, width in fair_widths.items():
+    keras.utils.set_random_seed(0)
+    fair_models[f"fair_{spatial}"] = build_fair(width, spatial)
 for name, model in fair_models.items():
     print(f"{name}: width {fair_widths[name[5:]]}, {models.trainable_parameters(model):,} trainable parameters")
 train_fair_pair = profile.name != "grading"
@@ -315,10 +340,10 @@ for name, model in all_models.items():
     })
 print(evaluation.markdown_table(rows))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "0418a5c2a71789f5ff1cad07431d992e", "grade": false, "grade_id": "ex5-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3a564cf98be6cb6b4d190594700ad843", "grade": false, "grade_id": "ex5-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Reading the results
 #
-# **Exercise 5.** Decide whether each statement is true or false, and set the dictionary's values
+# **Exercise 5** (2 points). Decide whether each statement is true or false, and set the dictionary's values
 # to `True` or `False`. They hold whatever your run's numbers are; think about what each
 # comparison can and cannot tell you.
 #
@@ -326,7 +351,7 @@ print(evaluation.markdown_table(rows))
 # * `"b"`: The example's comparison shows that the involution operator learns more slowly than convolution.
 # * `"c"`: In the example's involution network most trainable parameters belong to the dense layers, not the involutions.
 # * `"d"`: Two networks with the same number of parameters always cost the same number of multiply-adds per image.
-# * `"e"`: In the fair pair the spatial operator is the only difference between the two networks.
+# * `"e"`: The two networks of the fair pair have the same width; only their spatial operator differs.
 # * `"f"`: An involution shares one kernel across all pixels of the image, as a convolution does.
 
 # %% nbgrader={"cell_type": "code", "checksum": "d6b39211d4f845b6cdb20d9ea835c437", "grade": false, "grade_id": "ex5_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -340,7 +365,7 @@ _bad = {key: value for key, value in statements.items() if not isinstance(value,
 assert not _bad, f"every value must be True or False; not yet: {_bad}"
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d6159e62f74e05a73a74e355a411d9d5", "grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "02f84d4de32b82dfd4478775dd3ab3ca", "grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Per-class accuracy and the confusion matrix
 #
 # One accuracy hides which classes a model confuses. The **confusion matrix** $M$ counts, for
@@ -349,7 +374,7 @@ assert not _bad, f"every value must be True or False; not yet: {_bad}"
 # $$M_{t,p} = \big|\{\, n : y_n = t,\ \hat y_n = p \,\}\big|, \qquad
 #   \text{accuracy of class } t = \frac{M_{t,t}}{\sum_{p} M_{t,p}}.$$
 #
-# **Exercise 6.** Write `confusion_matrix(y_true, y_pred, num_classes=10)`, returning an integer
+# **Exercise 6** (3 points). Write `confusion_matrix(y_true, y_pred, num_classes=10)`, returning an integer
 # NumPy array of shape `(num_classes, num_classes)` with true classes in rows, and
 # `per_class_accuracy(confusion)`, returning the vector of per-class accuracies (use `np.nan` for a
 # class with no test image). Labels may come as shape `(N,)` or, as CIFAR-10's do, `(N, 1)`.
@@ -379,14 +404,15 @@ assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected\n{_e
 _acc = np.asarray(per_class_accuracy(_expected), dtype=float)
 assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667], got {_acc}"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "05cf49122841f29112f7c87da87e5743", "grade": false, "grade_id": "analysis-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# The course's `ic.evaluation` has the same two functions; the figures below use them on every
-# trained model. Look for the classes all models find hard, and for pairs of classes a model
-# confuses in both directions.
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "203bbb0ba5f3047e90cf12d2b07af2ea", "grade": false, "grade_id": "analysis-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# The figures below use your two functions on every trained model. Look for the classes all
+# models find hard, and for pairs of classes a model confuses in both directions.
 
-# %% nbgrader={"cell_type": "code", "checksum": "11ac5aaa2387d3c9f52315e4fcc467c1", "grade": false, "grade_id": "per-class", "locked": true, "schema_version": 3, "solution": false, "task": false}
-confusions = {name: evaluation.confusion_matrix(y_test, predicted) for name, predicted in predictions.items()}
-class_accuracy = {name: evaluation.per_class_accuracy(confusion) for name, confusion in confusions.items()}
+# %% nbgrader={"cell_type": "code", "checksum": "9b81491394843013149ccf0f3ce51237", "grade": false, "grade_id": "per-class", "locked": true, "schema_version": 3, "solution": false, "task": false}
+count_confusions = require("confusion_matrix", "Exercise 6")
+class_accuracies = require("per_class_accuracy", "Exercise 6")
+confusions = {name: np.asarray(count_confusions(y_test, predicted)) for name, predicted in predictions.items()}
+class_accuracy = {name: np.asarray(class_accuracies(confusion)) for name, confusion in confusions.items()}
 figures.per_class_accuracy_figure(class_accuracy, ic.CLASS_NAMES);
 
 # %% nbgrader={"cell_type": "code", "checksum": "d8191698937ef1cc8f0243d0ffbe40d2", "grade": false, "grade_id": "confusion", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -414,14 +440,15 @@ for row in rows:
 ic.record("fair_involution trainable parameters", rows[[r["model"] for r in rows].index("fair_involution")]["trainable_parameters"])
 ic.record("example_cnn seconds per epoch", round(runs["example_cnn"].seconds_per_epoch, 2), "s")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8741539513d07e6ed52c87dbd9726563", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "0b344a216fc189481216d9d8ea51099c", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
 #
 # * The example's two models are rebuilt exactly (319,178 and 13,074 trainable parameters) and
 #   trained with its recipe; their gap mixes the operator with a 24-fold difference in parameters
 #   and a network that never leaves 3 channels.
-# * A fair comparison changes one thing only: the same RedNet-style network, at the largest width
-#   within the CNN's budget, mixes space with involution or with a $3 \times 3$ convolution.
+# * A fair comparison holds the architecture and the parameter budget fixed: the same RedNet-style
+#   network mixes space with involution or with a $3 \times 3$ convolution, each at the largest
+#   width within the CNN's budget.
 # * Parameters, multiply-adds, accuracy and seconds per epoch answer different questions; the
 #   results table above gives all four, for the profile and the device that produced them.
 # * Per-class accuracy and the confusion matrix show where the models fail, and the misclassified
