@@ -46,22 +46,24 @@ from involution_course.colab import prepare_colab
 prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8b6fd2b3e8f2e86f5d673bb50aa27098", "grade": false, "grade_id": "networks-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 0 · Images and networks
 #
 # We look at one test image of each CIFAR-10 class. The network is the one of the Keras example
 # "Involutional neural networks": three involution layers (3 channels, $K = 3$, $G = 1$, $r = 2$)
 # with max pooling after the first two, then two dense layers. When notebook 04 saved its trained
 # copy (`build/models/example_involution.keras`) we inspect that one; in any case we also train a
-# short run here, keeping the kernels at its start, middle and end for section 6, and a twin network
+# short run here, keeping its weights at its start, middle and end for section 7, and a twin network
 # with a 3×3 convolution in place of each involution, whose kernels we compare with involution's.
 
-# %% nbgrader={"cell_type": "code", "checksum": "97a26492ea8627f43ce58a0cdca82f85", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "4dea82f1c61d8a98513d1883a2d4048d", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import keras
 import numpy as np
 
 from involution_course import figures as figs
 from involution_course import kernels as kern
+from involution_course.checks import needs
+from involution_course.exercises import require
 from involution_course.layers import Involution
 from involution_course.progress import progress_bar
 
@@ -73,12 +75,13 @@ class_labels = list(ic.CLASS_NAMES)
 inputs = (images / 255.0).astype("float32")
 print(f"{len(x_train)} training images, {len(images)} images to inspect, shape {images.shape[1:]}")
 
-# %% nbgrader={"cell_type": "code", "checksum": "1149b14bba979b24d332c2db8772914b", "grade": false, "grade_id": "train", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "14e63517249b560fdc5bd9f9bb2a1173", "grade": false, "grade_id": "train", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # A short training run: at most 5 epochs on at most 10,000 images (256 when autograding, where
-# the two steps run eagerly: tracing a training graph would cost more than it saves).
+# the two steps run eagerly: tracing a training graph would cost more than it saves). The
+# involution network's weights are kept at the start, middle and end for section 7.
 short_size = 256 if profile.name == "grading" else min(len(x_train), 10_000)
 short_epochs = min(profile.epochs, 5)
-snapshots = kern.KernelSnapshots(inputs)
+snapshots = kern.KernelSnapshots()
 networks = {}
 for spatial in progress_bar(["involution", "conv"], desc="Training", unit="network"):
     model = kern.build_small_network(spatial, run_eagerly=profile.name == "grading")
@@ -107,7 +110,7 @@ saved = kern.saved_model_path("example_involution")
 network = keras.models.load_model(saved, compile=False) if saved else networks["involution"]
 print(f"Inspecting {'the network saved by notebook 04' if saved else 'the network trained here'}.")
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9a1212b83d31210637cb697e42cc7ef7", "grade": false, "grade_id": "kernels-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · Kernels out of the network
 #
 # An involution layer generates its kernel from its own input: for input $x$ of shape
@@ -132,97 +135,68 @@ print(f"Inspecting {'the network saved by notebook 04' if saved else 'the networ
 # `model` whose outputs are the generated kernels of each `Involution` layer of `model`, in the
 # order of `model.layers`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "aef1a7877a2978b2c88cc77650b6efe5", "grade": false, "grade_id": "ex1_kernel_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "105951c07e633f9fb6222623a53a7b2e", "grade": false, "grade_id": "ex1_kernel_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernel_model(model):
     """A model from ``model``'s inputs to the kernel of each of its Involution layers."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# Try it: the kernels that the network generates for the ten images, one array per layer.
-layer_names = [layer.name for layer in network.layers if isinstance(layer, Involution)]
-layer_kernels = kern.generated_kernels(kernel_model(network), inputs)
-for name, kernels in zip(layer_names, layer_kernels):
-    print(f"{name}: kernels of shape {kernels.shape}")
+# Try it: one kernel array per involution layer of the network, for the ten images.
+for kernels in kern.generated_kernels(kernel_model(network), inputs):
+    print(kernels.shape)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "ed526fcfa41eebe30ac62ceb70cc5338", "grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-import os
-import tempfile
+# %% nbgrader={"cell_type": "code", "checksum": "70e454b8e003c79bcdd632fdee95f4b9", "grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 import warnings
 
 
-def _ex1_network(seed, settings):
-    """A small network with an Involution layer per (kernel_size, stride, groups), convolutions between."""
+def _ex1_network(seed, settings, size=12):
+    """Involution layers with (kernel_size, stride, groups) on 4 channels, 1x1 convolutions between."""
     keras.utils.set_random_seed(seed)
-    inputs_ = keras.Input((12, 12, 4))
+    inputs_ = keras.Input((size, size, 4))
     x = inputs_
-    for number, (size, stride, groups) in enumerate(settings):
-        x = Involution(size, stride, groups, 2, name=f"ex1_inv_{number}")(x)
+    for number, (kernel_size, stride, groups) in enumerate(settings):
+        x = Involution(kernel_size, stride, groups, 2, name=f"ex1_inv_{number}")(x)
         x = keras.layers.Conv2D(4, 1, activation="relu", name=f"ex1_conv_{number}")(x)
     return keras.Model(inputs_, keras.layers.GlobalAveragePooling2D()(x))
 
 
-def _ex1_expected(model, batch):
-    """Each involution layer's kernel, computed layer by layer from its own input."""
-    expected = []
-    for layer in model.layers:
-        if isinstance(layer, Involution):
-            layer_input = keras.Model(model.inputs, layer.input)(batch)
-            expected.append(keras.ops.convert_to_numpy(layer.generate_kernel(layer_input)))
-    return expected
-
-
-def _ex1_check_sequential(seed):
-    """A Sequential network saved and loaded again, as notebook 04 saves its networks."""
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)), Involution(3, 1, 1, 2, name="seq_inv_1"), keras.layers.MaxPooling2D(),
-        Involution(3, 1, 3, 1, name="seq_inv_2"), keras.layers.Flatten(), keras.layers.Dense(2),
-    ])
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "network.keras")
-        model.save(path)
-        reloaded = keras.models.load_model(path, compile=False)
-    batch = np.random.default_rng(seed).normal(size=(2, 8, 8, 3)).astype("float32")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        got = kernel_model(reloaded)(batch)
-        expected = _ex1_expected(model, batch)
-    got = list(got) if isinstance(got, (list, tuple)) else [got]
-    assert len(got) == 2, f"a reloaded Sequential network with 2 Involution layers gave {len(got)} outputs"
-    for out, want in zip(got, expected):
-        assert np.allclose(keras.ops.convert_to_numpy(out), want, atol=1e-5), (
-            "kernels of a reloaded Sequential network differ; use model.inputs (a reloaded Sequential has no model.input)"
-        )
-
-
-def _ex1_check(settings, seed):
+def _ex1_outputs(extractor, batch):
+    """The extractor's outputs on ``batch`` as a list of NumPy arrays."""
     with warnings.catch_warnings():
         # Keras warns when a model built on a list of inputs gets a bare array; both are fine.
         warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        _ex1_compare(settings, seed)
+        got = extractor(batch)
+    return [keras.ops.convert_to_numpy(k) for k in (got if isinstance(got, (list, tuple)) else [got])]
 
 
-def _ex1_compare(settings, seed):
-    model = _ex1_network(seed, settings)
-    batch = np.random.default_rng(seed).normal(size=(2, 12, 12, 4)).astype("float32")
-    extractor = kernel_model(model)
-    assert isinstance(extractor, keras.Model), f"kernel_model should return a keras.Model; got {type(extractor).__name__}"
-    got = extractor(batch)
-    got = list(got) if isinstance(got, (list, tuple)) else [got]
-    expected = _ex1_expected(model, batch)
-    assert len(got) == len(expected), f"expected {len(expected)} outputs (one per Involution layer); got {len(got)}"
-    for number, (out, want) in enumerate(zip(got, expected)):
-        out = keras.ops.convert_to_numpy(out)
-        assert out.shape == want.shape, f"output {number}: expected shape {want.shape}; got {out.shape}"
-        assert np.allclose(out, want, atol=1e-5), f"output {number}: the kernels differ from the layer's generate_kernel"
-
-
-_ex1_check([(3, 1, 1), (3, 1, 1)], seed=1)
+_model = _ex1_network(1, [(3, 1, 1), (3, 2, 2)])
+_batch = np.random.default_rng(1).normal(size=(2, 12, 12, 4)).astype("float32")
+_extractor = kernel_model(_model)
+assert isinstance(_extractor, keras.Model), f"kernel_model should return a keras.Model; got {type(_extractor).__name__}"
+_got = _ex1_outputs(_extractor, _batch)
+assert len(_got) == 2, f"a network with 2 Involution layers needs 2 outputs, one kernel per layer; got {len(_got)}"
+assert [k.shape for k in _got] == [(2, 12, 12, 1, 3, 3), (2, 6, 6, 2, 3, 3)], (
+    f"expected kernels of shapes (2, 12, 12, 1, 3, 3) and (2, 6, 6, 2, 3, 3) (stride 2 halves the second); "
+    f"got {[k.shape for k in _got]}"
+)
+# The first layer's input is the network's input, so its kernel is generate_kernel of the batch.
+_first = keras.ops.convert_to_numpy(_model.get_layer("ex1_inv_0").generate_kernel(_batch))
+assert np.allclose(_got[0], _first, atol=1e-5), "the first output should be the first layer's generate_kernel of the input"
 print("kernel_model passes the tests.")
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "dfa6760cb766b4c11afe4d2b2366b1cb", "grade": false, "grade_id": "kernels-of-images-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# The kernels of the ten images, from your `kernel_model`: one array per involution layer. The cells
+# from here on use your answers; where one is not finished yet, a cell stops and names the exercise.
+
+# %% nbgrader={"cell_type": "code", "checksum": "c0dfc231cf518ffbf0c86e99801b4564", "grade": false, "grade_id": "kernels-of-images", "locked": true, "schema_version": 3, "solution": false, "task": false}
+layer_names = [layer.name for layer in kern.involution_layers(network)]
+layer_kernels = kern.generated_kernels(require("kernel_model", "Exercise 1")(network), inputs)
+for name, kernels in zip(layer_names, layer_kernels):
+    print(f"{name}: kernels of shape {kernels.shape}")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a80c23e8d0b77198c2a7e691f2c5c691", "grade": false, "grade_id": "maps-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · One number per position
 #
 # A kernel is $G K^2$ numbers per position; to draw one picture per layer the Keras example sums
@@ -262,39 +236,48 @@ print(kernel_maps(np.ones((1, 2, 2, 1, 3, 3))))
 print(normalise(np.array([2.0, 4.0, 6.0, 10.0])))
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "965fc8921c67c435e90c18eef577b5f5", "grade": true, "grade_id": "ex2_test_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_rng = np.random.default_rng(22)
-_kernels = _rng.normal(size=(2, 4, 5, 1, 3, 3))
+# %% nbgrader={"cell_type": "code", "checksum": "63e02dd0ab596d3670cbba8b54166fec", "grade": true, "grade_id": "ex2_test_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# One image, 2 x 2 positions, G = 1, K = 3: the kernels hold 0, 1, ..., 35, nine per position.
+_kernels = np.arange(36.0).reshape(1, 2, 2, 1, 3, 3)
 _got = np.asarray(kernel_maps(_kernels))
-assert _got.shape == (2, 4, 5), f"kernel_maps of kernels (2, 4, 5, 1, 3, 3) should have shape (2, 4, 5); got {_got.shape}"
-_want = np.array([[[[_kernels[b, i, j].sum() for j in range(5)] for i in range(4)] for b in range(2)]])[0]
-assert np.allclose(_got, _want), "kernel_maps should sum each position's G x K x K values"
+assert _got.shape == (1, 2, 2), f"kernel_maps of kernels (1, 2, 2, 1, 3, 3) should have shape (1, 2, 2); got {_got.shape}"
+assert np.allclose(_got, [[[36, 117], [198, 279]]]), (
+    f"each position's map value is the sum of its nine numbers (0+...+8 = 36, 9+...+17 = 117, ...); got {_got.tolist()}"
+)
+# The same 36 numbers as a 1 x 2 image with G = 2 kernels per position: the groups are summed too.
+assert np.allclose(kernel_maps(_kernels.reshape(1, 1, 2, 2, 3, 3)), [[[36 + 117, 198 + 279]]]), (
+    "with G = 2 each position's value is the sum of both groups' kernels: [[[153, 477]]]"
+)
 
 _maps = np.array([[2.0, 4.0], [6.0, 10.0]])
 _got = np.asarray(normalise(_maps))
 assert np.allclose(_got, [[0.0, 0.25], [0.5, 1.0]]), f"normalise([[2, 4], [6, 10]]) should be [[0, .25], [.5, 1]]; got {_got}"
 _got = np.asarray(normalise(_maps, low=4.0, high=8.0))
 assert np.allclose(_got, [[0.0, 0.0], [0.5, 1.0]]), f"with low=4, high=8 values should be clipped to [0, 1]; got {_got}"
+_got = np.asarray(normalise(np.full((3, 3), 7.0)))
+assert _got.shape == (3, 3) and np.all(_got == 0), f"a constant map should normalise to zeros; got {_got}"
 print("kernel_maps and normalise pass the tests.")
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ccaa4cf419156b93111c73b9b804da3d", "grade": false, "grade_id": "maps-figure-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Now the example's view: for each layer, the kernel sums of the ten images. Maps of one layer
 # share one scale (that layer's smallest and largest sum over the ten images), so they can be
 # compared across images; the row label gives that range, since the layers' sums differ in size.
 
-# %%
-layer_maps = [kernel_maps(kernels) for kernels in layer_kernels]
+# %% nbgrader={"cell_type": "code", "checksum": "ac837ca9863044b86e843e8d19a8eb2e", "grade": false, "grade_id": "maps-figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
+needs(layer_kernels="Exercise 1")
+sums_of, rescale = require("kernel_maps", "Exercise 2"), require("normalise", "Exercise 2")
+layer_maps = [np.asarray(sums_of(kernels)) for kernels in layer_kernels]
 map_ranges = [(float(maps.min()), float(maps.max())) for maps in layer_maps]
 figs.map_grid(
     images,
-    [normalise(maps) for maps in layer_maps],
+    [rescale(maps) for maps in layer_maps],
     [f"{name}\n[{low:.3g}, {high:.3g}]" for name, (low, high) in zip(layer_names, map_ranges)],
     class_labels,
     scale_label="kernel sum, rescaled per layer\n(0 = layer's min, 1 = its max)",
     title="Kernel sums of each involution layer",
 )
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "1365d3bb5755ea58aab858e4a0918257", "grade": false, "grade_id": "overlay-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Maps over the images
 #
 # The maps of deeper layers are smaller than the image (max pooling halves the size twice:
@@ -333,7 +316,7 @@ print(upsample(np.array([[0.0, 1.0], [1.0, 0.0]]), (4, 4)))
 print(overlay(images[0], np.eye(8)).shape)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "708a470ab8795d1bdd3edbe2bb4dec4c", "grade": true, "grade_id": "ex3_test_overlay", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "ffe538a6ea349330d6e127d0fc6c9f76", "grade": true, "grade_id": "ex3_test_overlay", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _got = np.asarray(upsample(np.array([[1, 2], [3, 4]]), (4, 6)))
 _want = np.array([[1, 1, 1, 2, 2, 2]] * 2 + [[3, 3, 3, 4, 4, 4]] * 2)
 assert _got.shape == (4, 6) and np.array_equal(_got, _want), f"upsample([[1, 2], [3, 4]], (4, 6)) should be\n{_want}\ngot\n{_got}"
@@ -344,26 +327,31 @@ except ValueError:
 else:
     raise AssertionError("upsample of a 3x3 map to 8x8 should raise a ValueError")
 
-_rng = np.random.default_rng(33)
-_image = _rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-_heat = _rng.random((4, 4))
-_colour = colormaps["inferno"](np.kron(_heat, np.ones((2, 2))))[..., :3]
-_got = np.asarray(overlay(_image, _heat, alpha=0.5))
-assert _got.shape == (8, 8, 3), f"overlay of an 8x8 image should have shape (8, 8, 3); got {_got.shape}"
-assert np.allclose(_got, 0.5 * _image / 255.0 + 0.5 * _colour), "overlay should be (1 - alpha) * image / 255 + alpha * colour"
+# A white 2 x 4 image under a 1 x 2 map: 0 on the left half, 1 on the right. inferno(0) is
+# (0.001462, 0.000466, 0.013866), almost black; inferno(1) is (0.988362, 0.998364, 0.644924).
+_white = np.full((2, 4, 3), 255, dtype=np.uint8)
+_got = np.asarray(overlay(_white, np.array([[0.0, 1.0]]), alpha=0.5))
+assert _got.shape == (2, 4, 3), f"overlay of a 2 x 4 image should have shape (2, 4, 3); got {_got.shape}"
+_left, _right = [0.500731, 0.500233, 0.506933], [0.994181, 0.999182, 0.822462]
+assert np.allclose(_got, [[_left, _left, _right, _right]] * 2, atol=1e-6), (
+    "expected 0.5 * 255/255 + 0.5 * inferno(value) at each pixel: "
+    f"{_left} on the left half, {_right} on the right; got\n{_got.round(6)}"
+)
 print("upsample and overlay pass the tests.")
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "20f7ae80b9d2a01fd68739ce6b2ee26b", "grade": false, "grade_id": "overlay-figure-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Each layer's maps over the ten images (rescaled per layer as above). Bright regions are positions
 # whose kernels sum high.
 
-# %%
+# %% nbgrader={"cell_type": "code", "checksum": "cec0b1b9bd2073c374ea2ec741195131", "grade": false, "grade_id": "overlay-figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
+needs(layer_kernels="Exercise 1", layer_maps="Exercise 2")
+blend = require("overlay", "Exercise 3")
 layer_overlays = [
-    np.stack([overlay(image, heat) for image, heat in zip(images, normalise(maps))]) for maps in layer_maps
+    np.stack([blend(image, heat) for image, heat in zip(images, rescale(maps))]) for maps in layer_maps
 ]
 figs.overlay_grid(images, layer_overlays, layer_names, class_labels, title="Kernel sums over the images")
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8670bbf150f688af795fd1943394e2e1", "grade": false, "grade_id": "kernel-itself-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · The kernel itself
 #
 # A sum hides the kernel's shape. Below are the full $3 \times 3$ kernels of the first involution
@@ -373,7 +361,8 @@ figs.overlay_grid(images, layer_overlays, layer_names, class_labels, title="Kern
 # channel 0). The convolution applies that same kernel at *every* position; involution makes a new
 # one at each.
 
-# %%
+# %% nbgrader={"cell_type": "code", "checksum": "85aa3e13eb44e9bf6ccaad5c56e48df6", "grade": false, "grade_id": "kernel-panels", "locked": true, "schema_version": 3, "solution": false, "task": false}
+needs(layer_kernels="Exercise 1")
 first = layer_kernels[0]                       # (N, H, W, G, K, K)
 chosen = class_labels.index("horse")           # which of the ten images
 object_pixel, background_pixel = (16, 16), (1, 1)
@@ -389,17 +378,18 @@ figs.kernel_panels(
     title=f"{layer_names[0]}: kernels on the {class_labels[chosen]} image",
 )
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c098fdf462ecc0ad30653e5b7d5f590b", "grade": false, "grade_id": "explore-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # **Explore.** Choose an image, a layer and a position. The static figure below shows everywhere
 # (also on Colab and in an exported HTML page, where widgets do not render): each layer's kernel at
 # the centre of the first image. In Jupyter an interactive view follows it.
 
-# %%
+# %% nbgrader={"cell_type": "code", "checksum": "6d06c290e5f51252da2e4ddf4635063a", "grade": false, "grade_id": "explore", "locked": true, "schema_version": 3, "solution": false, "task": false}
+needs(layer_kernels="Exercise 1")
 display(figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0], use_widgets=False))
 if figs.widgets_available():
     display(figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0]))
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a4b916fd2c82701e48a9a1b2f348fd3b", "grade": false, "grade_id": "similarity-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Location-specific, measured
 #
 # How different are the kernels of one image from position to position? Flatten each position's
@@ -431,17 +421,7 @@ def position_similarity(kernels):
 print(position_similarity(kern.convolution_kernels(np.arange(9.0).reshape(3, 3), 4, 4)))
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "3f7ac0e2f9000db38d6c3e3dfa765981", "grade": true, "grade_id": "ex4_test_similarity", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-def _ex4_expected(kernels):
-    vectors = np.asarray(kernels, dtype=float).reshape(kernels.shape[0] * kernels.shape[1], -1)
-    vectors = vectors[np.abs(vectors).sum(axis=1) > 0]
-    pairs = [
-        vectors[p] @ vectors[q] / (np.linalg.norm(vectors[p]) * np.linalg.norm(vectors[q]))
-        for p in range(len(vectors)) for q in range(len(vectors)) if p != q
-    ]
-    return float(np.mean(pairs))
-
-
+# %% nbgrader={"cell_type": "code", "checksum": "c2762c04df17388022c92ac3d98ebc11", "grade": true, "grade_id": "ex4_test_similarity", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _same = np.broadcast_to(np.arange(1.0, 10.0).reshape(1, 3, 3), (4, 4, 1, 3, 3))
 _got = position_similarity(_same)
 assert isinstance(_got, float), f"position_similarity should return a float; got {type(_got).__name__}"
@@ -451,22 +431,26 @@ _with_zero[2, 3] = 0.0                                 # one position with an al
 assert abs(position_similarity(_with_zero) - 1.0) < 1e-9, "leave out the all-zero kernel: the rest are identical, S = 1"
 _opposite = np.array([[[1.0, 0.0]], [[-2.0, 0.0]]])   # two positions, kernels pointing opposite ways
 assert abs(position_similarity(_opposite) + 1.0) < 1e-9, f"opposite kernels should give -1.0; got {position_similarity(_opposite)}"
-_rng = np.random.default_rng(44)
-_kernels = _rng.normal(size=(3, 4, 1, 3, 3))
-assert abs(position_similarity(_kernels) - _ex4_expected(_kernels)) < 1e-9, (
-    f"expected {_ex4_expected(_kernels):.6f}; got {position_similarity(_kernels):.6f}"
+# Three positions in a row with kernels (1, 0), (0, 1), (1, 1): the three pairs' cosines are 0,
+# 1/sqrt(2) and 1/sqrt(2), so S, their mean, is sqrt(2)/3 (counting each pair both ways, as the
+# formula does, leaves the mean unchanged).
+_three = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+assert abs(position_similarity(_three) - 0.4714045208) < 1e-9, (
+    f"kernels (1, 0), (0, 1), (1, 1) should give sqrt(2)/3 = 0.471405; got {position_similarity(_three):.6f}"
 )
 print("position_similarity passes the tests.")
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "13f32343da24ad46e06bd40d6cca1713", "grade": false, "grade_id": "similarity-scores-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # For every image and involution layer, and for each convolution of the twin network (its whole
 # weight, the same at every position):
 
-# %%
-involution_scores = np.array([[position_similarity(kernels[b]) for kernels in layer_kernels] for b in range(len(images))])
+# %% nbgrader={"cell_type": "code", "checksum": "73153375e8fa858d54783ac4a52eac77", "grade": false, "grade_id": "similarity-scores", "locked": true, "schema_version": 3, "solution": false, "task": false}
+needs(layer_kernels="Exercise 1")
+similarity = require("position_similarity", "Exercise 4")
+involution_scores = np.array([[similarity(kernels[b]) for kernels in layer_kernels] for b in range(len(images))])
 conv_names = [f"conv_{index}" for index in (1, 2, 3)]
 conv_scores = [
-    position_similarity(kern.convolution_kernels(networks["conv"].get_layer(name).kernel.numpy(), *kernels.shape[1:3]))
+    similarity(kern.convolution_kernels(networks["conv"].get_layer(name).kernel.numpy(), *kernels.shape[1:3]))
     for name, kernels in zip(conv_names, layer_kernels)
 ]
 for name, scores, conv in zip(layer_names, involution_scores.T, conv_scores):
@@ -476,7 +460,7 @@ for name, scores, conv in zip(layer_names, involution_scores.T, conv_scores):
 ic.record("kernel similarity S, convolution", float(np.mean(conv_scores)), show=False)
 figs.similarity_bars(layer_names, involution_scores, conv_scores)
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "59f212042903022158515ae5d461bb49", "grade": false, "grade_id": "attention-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Involution and local self-attention
 #
 # The paper calls involution a generalisation of self-attention. Take a *local* self-attention over
@@ -511,40 +495,29 @@ print(local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 3)[0,
 print(local_attention_weights(np.ones((1, 3, 3, 2)), np.eye(2), np.eye(2), 3)[0, 0, 0].round(3))
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "00d48d02975f895b5fcc2d1d5d2bb7fd", "grade": true, "grade_id": "ex5_test_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-def _ex5_expected(x, w_query, w_key, size):
-    """Position by position, neighbour by neighbour, straight from the formula."""
-    batch, height, width, _ = x.shape
-    pad, dim = (size - 1) // 2, w_query.shape[1]
-    out = np.zeros((batch, height, width, size, size))
-    for b in range(batch):
-        for i in range(height):
-            for j in range(width):
-                query = x[b, i, j] @ w_query
-                logits = {}
-                for ki in range(size):
-                    for kj in range(size):
-                        r, c = i + ki - pad, j + kj - pad
-                        if 0 <= r < height and 0 <= c < width:
-                            logits[ki, kj] = query @ (x[b, r, c] @ w_key) / np.sqrt(dim)
-                top = max(logits.values())
-                norm = sum(np.exp(v - top) for v in logits.values())
-                for (ki, kj), v in logits.items():
-                    out[b, i, j, ki, kj] = np.exp(v - top) / norm
-    return out
-
-
-_rng = np.random.default_rng(55)
-_x = _rng.normal(size=(1, 4, 5, 3))
-_wq, _wk = _rng.normal(size=(3, 2)), _rng.normal(size=(3, 2))
-_got = np.asarray(local_attention_weights(_x, _wq, _wk, 3))
-assert _got.shape == (1, 4, 5, 3, 3), f"expected weights of shape (1, 4, 5, 3, 3); got {_got.shape}"
+# %% nbgrader={"cell_type": "code", "checksum": "41147015ed7ca0814a993e69d4d92d8a", "grade": true, "grade_id": "ex5_test_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# One row of three pixels with values 0, 1, 2 (C = 1) and W_Q = W_K = [[1]] (d = 1): at the
+# middle pixel the query is 1 and the keys of its row are 0, 1, 2, so the middle row of its window
+# holds softmax(0, 1, 2) = (0.090031, 0.244728, 0.665241); the rows above and below are outside.
+_row = np.array([0.0, 1.0, 2.0]).reshape(1, 1, 3, 1)
+_got = np.asarray(local_attention_weights(_row, np.ones((1, 1)), np.ones((1, 1)), 3))
+assert _got.shape == (1, 1, 3, 3, 3), f"expected weights of shape (B, H, W, K, K) = (1, 1, 3, 3, 3); got {_got.shape}"
 assert np.allclose(_got.sum(axis=(-2, -1)), 1.0), "the weights of each window should sum to 1"
-assert np.allclose(_got[0, 0, 0, 0, :], 0.0), "neighbours outside the image should get weight 0"
-assert np.allclose(_got, _ex5_expected(_x, _wq, _wk, 3), atol=1e-9), "the weights differ from the formula"
+_middle = [[0.0, 0.0, 0.0], [0.09003057, 0.24472847, 0.66524096], [0.0, 0.0, 0.0]]
+assert np.allclose(_got[0, 0, 1], _middle, atol=1e-7), f"middle pixel: expected\n{np.array(_middle)}\ngot\n{_got[0, 0, 1].round(6)}"
+# The first pixel's query is 0: its two neighbours inside the image share the weight equally.
+assert np.allclose(_got[0, 0, 0], [[0, 0, 0], [0, 0.5, 0.5], [0, 0, 0]]), (
+    f"first pixel: neighbours outside the image get 0, the two inside 0.5 each; got\n{_got[0, 0, 0].round(6)}"
+)
+# With d = 4 (W_Q = W_K = [[1, 1, 1, 1]]) each logit is 4 * x_i * x_j / sqrt(4): twice as large.
+_got = np.asarray(local_attention_weights(_row, np.ones((1, 4)), np.ones((1, 4)), 3))
+assert np.allclose(_got[0, 0, 1, 1], [0.01587624, 0.11731043, 0.86681333], atol=1e-7), (
+    f"with d = 4 the middle row should be softmax(0, 2, 4) = (0.015876, 0.117310, 0.866813): divide by sqrt(d); "
+    f"got {_got[0, 0, 1, 1].round(6)}"
+)
 print("local_attention_weights passes the tests.")
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e66de97c2d29b1b9dd7d5fcad0e14998", "grade": false, "grade_id": "attention-images-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # We apply it to the same ten images, standardised per image, with one random projection to
 # $d = 8$ channels used for both queries and keys ($W_Q = W_K$, so $q_{i,j} \cdot k_{i',j'}$ is a
 # similarity of the two pixels' projections). It is untrained: what matters is the *form* of the
@@ -554,21 +527,25 @@ print("local_attention_weights passes the tests.")
 # show instead how much weight each position keeps for itself (the centre of its window), beside the
 # involution layer's centre weight, each rescaled over the ten images.
 
-# %%
+# %% nbgrader={"cell_type": "code", "checksum": "78ac55fc2cbea66927f096f05abd7a3b", "grade": false, "grade_id": "attention-centre", "locked": true, "schema_version": 3, "solution": false, "task": false}
 standardised = (inputs - inputs.mean(axis=(1, 2, 3), keepdims=True)) / inputs.std(axis=(1, 2, 3), keepdims=True)
 projection = np.random.default_rng(0).normal(size=(3, 8))
-attention = local_attention_weights(standardised, projection, projection, 3)      # (N, 32, 32, 3, 3)
+attend = require("local_attention_weights", "Exercise 5")
+attention = np.asarray(attend(standardised, projection, projection, 3))      # (N, 32, 32, 3, 3)
 window_sums = attention.sum(axis=(-2, -1))
 print(f"attention window sums: from {window_sums.min():.6f} to {window_sums.max():.6f}")
+needs(layer_kernels="Exercise 1")
+rescale = require("normalise", "Exercise 2")
 attention_centre = kern.window_centre(attention)
-involution_centre = kern.window_centre(first[..., 0, :, :])
+involution_centre = kern.window_centre(layer_kernels[0][..., 0, :, :])
 figs.map_grid(
-    images, [normalise(involution_centre), normalise(attention_centre)],
+    images, [rescale(involution_centre), rescale(attention_centre)],
     [f"{layer_names[0]}\ncentre weight", "attention\ncentre weight"], class_labels,
     scale_label="centre weight, rescaled per row", title="Weight a position gives to itself",
 )
 
-# %%
+# %% nbgrader={"cell_type": "code", "checksum": "79a99bc8cac6e1e5b462f9038058404e", "grade": false, "grade_id": "attention-panels", "locked": true, "schema_version": 3, "solution": false, "task": false}
+needs(layer_kernels="Exercise 1", attention="Exercise 5")
 figs.kernel_panels(
     images[chosen],
     {
@@ -581,7 +558,7 @@ figs.kernel_panels(
     title="Weights over the 3x3 window: involution and local self-attention",
 )
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d8224b99f0eb372d38bffd01bec048ef", "grade": false, "grade_id": "attention-comparison", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # **What they share.** Both give every position its own weight for each neighbour in a $K \times K$
 # window, computed from the input rather than stored as a parameter, and both use that one set of
 # weights for all channels (of a group, for involution; of a head, for attention). This is the
@@ -595,34 +572,35 @@ figs.kernel_panels(
 # informative maps while attention's are constant. And attention weighs projected values $v$, while
 # involution weighs the input pixels directly.
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "41668465177792c53fe09435739fef56", "grade": false, "grade_id": "training-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · Kernels during training
 #
-# The short training run of section 0 kept the kernels that the involution network generated for the
-# ten images before its first step, after half of its steps and after its last. Each layer's maps
+# The short training run of section 0 kept the involution network's weights before its first step,
+# after half of its steps and after its last; your `kernel_model` gives the kernels that each of
+# these three networks generates for the ten images. Each layer's maps
 # below share one scale over the three stages, so that a change in size shows as a change of colour.
 # A similarity $S$ printed as `nan` means that no position had a non-zero kernel at that stage: with
 # a single reduce channel ($C = 3$, $r = 2$), a ReLU that outputs zero everywhere leaves only the
 # span's bias, which starts at 0, and the whole layer is silent until training moves that bias.
 
-# %%
-stage_names = list(snapshots.stages)                 # start, middle, end
-for index in range(len(snapshots.stages["start"])):
-    name = f"inv_{index + 1}"
-    stage_sums = {stage: kernel_maps(snapshots.stages[stage][index]) for stage in stage_names}
+# %% nbgrader={"cell_type": "code", "checksum": "f4d4ffeae102f0d883ae550b56d8af1e", "grade": false, "grade_id": "training-snapshots", "locked": true, "schema_version": 3, "solution": false, "task": false}
+stage_kernels = snapshots.kernels(require("kernel_model", "Exercise 1"), inputs)   # start, middle, end
+sums_of, rescale = require("kernel_maps", "Exercise 2"), require("normalise", "Exercise 2")
+similarity = require("position_similarity", "Exercise 4")
+for index, name in enumerate(layer.name for layer in kern.involution_layers(networks["involution"])):
+    stage_sums = {stage: np.asarray(sums_of(kernels[index])) for stage, kernels in stage_kernels.items()}
     low = min(float(sums.min()) for sums in stage_sums.values())
     high = max(float(sums.max()) for sums in stage_sums.values())
-    similarity = {
-        stage: np.mean([position_similarity(kernels) for kernels in snapshots.stages[stage][index]])
-        for stage in stage_names
+    stage_similarity = {
+        stage: np.mean([similarity(one) for one in kernels[index]]) for stage, kernels in stage_kernels.items()
     }
     print(f"{name} of the short run: kernel sums from {low:.3f} to {high:.3f}; mean S "
-          + ", ".join(f"{stage} {value:.3f}" for stage, value in similarity.items()))
+          + ", ".join(f"{stage} {value:.3f}" for stage, value in stage_similarity.items()))
     display(figs.training_snapshots(
-        images, {stage: normalise(sums, low, high) for stage, sums in stage_sums.items()}, name, class_labels,
+        images, {stage: rescale(sums, low, high) for stage, sums in stage_sums.items()}, name, class_labels,
     ))
 
-# %% [markdown]
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "65b8ad11c898bb4fa03332a94e2c49ff", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
 #
 # - `layer.generate_kernel` and a functional sub-model give the $(B, H, W, G, K, K)$ kernels that each
