@@ -5,7 +5,8 @@ every visible test that calls it. The hidden tests of the course use plain
 ``assert`` as well, but the report also flags the attempt, found statically in
 the student's own cells: rebinding a name the tests call or import, setting,
 deleting or ``setattr``-ing an attribute of a module the notebook imports, or
-touching ``builtins``.
+touching ``builtins``. Answers that closely copy the course package's own code are
+flagged too (``similarity``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import ast
 import re
 import threading
 
+from .similarity import copied_from_package
+
 ALWAYS_PROTECTED_MODULES = {"builtins", "__builtins__", "sys", "unittest", "pytest"}
 
 
 def find_tampering(notebook, source) -> list[str]:
-    """One sentence per tampering statement in ``notebook``'s unlocked code cells."""
+    """One sentence per tampering statement in ``notebook``'s unlocked code cells, and one per
+    answer definition that closely copies the course package."""
     locked = [c for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("locked")]
     answers = [c for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
     imports = {bound: root for cell in locked for bound, root in _imported(_parse(cell.source)).items()}
@@ -39,7 +43,7 @@ def find_tampering(notebook, source) -> list[str]:
         aliases = {bound for bound, root in _imported(tree).items() if root in modules}
         for finding in _findings(tree, protected, modules | aliases):
             notes.append(f"REVIEW: {where} {finding}; the tests may have been defeated")
-    return notes
+    return notes + copied_from_package(notebook, _parse)
 
 
 # CPython 3.11 can fail ast.parse run from two threads at once ("AST constructor recursion
