@@ -71,6 +71,20 @@ def _grades(args) -> int:
     return 0
 
 
+def _bundle(args) -> int:
+    from .bundle import BundleError, make_bundle
+
+    try:
+        bundle = make_bundle(args.output, args.repository)
+    except BundleError as error:
+        print(f"involution-instructor: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {bundle.output}: the student wheel {bundle.wheel.name}, notebooks/ and README.md")
+    if bundle.repository:
+        print(f"wrote the student repository {bundle.repository}: push it where the student pyproject's Homepage says")
+    return 0
+
+
 def _course_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--course", type=Path, metavar="DIR",
                         help="the nbgrader course folder that holds the gradebook and graded notebooks "
@@ -141,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every solution notebook top to bottom; write executed notebooks, HTML "
         "and a summary to build/course/.",
     ).set_defaults(handler=_course)
+    bundle = commands.add_parser(
+        "bundle", help="write what students get: released notebooks, the student wheel, a README",
+        description="Write the released notebooks, the student wheel and a student README into --output; "
+        "with --repository, also lay out the student repository (README, notebooks/, the student package "
+        "with its pyproject.toml at the root) for GitHub Classroom and the Colab links. Nothing from "
+        "solutions/ or the instructor package goes in.",
+    )
+    bundle.add_argument("--output", type=Path, metavar="DIR", help="where the bundle goes (default: build/bundle/)")
+    bundle.add_argument("--repository", type=Path, metavar="DIR",
+                        help="lay out the student repository here (its .git and other files are kept)")
+    bundle.set_defaults(handler=_bundle)
     _add_grading_commands(commands)
     from .bench import configure_parser as configure_bench
 
