@@ -6,21 +6,30 @@ kernel size K, stride s and G channel groups::
     out[b, i, j, c] = sum_{ki, kj < K} x_pad[b, i*s + ki, j*s + kj, c] * kernel[b, i, j, c // (C/G), ki, kj]
 
 ``x_pad`` is ``x`` zero-padded by (K - 1) / 2 on each side; the output is ceil(H/s) x ceil(W/s).
-The kernel is generated from the input itself: average pooling (window and stride s, when
-s > 1, over the valid pixels of the block starting at (i*s, j*s)), a 1x1 "reduce" convolution to max(1, C // r) channels, batch normalisation, ReLU and a
-1x1 "span" convolution to K*K*G channels, whose channel g*K*K + ki*K + kj is kernel[..., g, ki, kj].
+The kernel is generated from the input itself: block average pooling (``BlockAveragePooling2D``,
+when s > 1: the mean over the pixels inside the image of the s x s block starting at (i*s, j*s)),
+a 1x1 "reduce" convolution to max(1, C // r) channels, batch normalisation, ReLU and a 1x1 "span"
+convolution to K*K*G channels, whose channel g*K*K + ki*K + kj is kernel[..., g, ki, kj].
 
 The layer uses ``keras.ops`` only, so it runs on TensorFlow, JAX and PyTorch. It never builds the
 K*K-times-larger patch tensor: the output is a sum over the K*K taps of a strided slice of the
 padded input times one plane of the kernel, which XLA fuses into a single loop.
+
+``refusing_reference`` is a grading hook: while it is active, ``Involution`` and its helpers
+raise, so that notebook 03's tests can tell a student's own layer from one that delegates here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
+import sys
+
 import keras
 from keras import layers, ops
 
-__all__ = ["Involution", "bottleneck"]
+__all__ = ["BlockAveragePooling2D", "Involution", "bottleneck", "refusing_reference"]
 
 
 def _positive_int(value, what: str) -> int:
@@ -32,6 +41,42 @@ def _positive_int(value, what: str) -> int:
 def _output_size(size, stride: int):
     """ceil(size / stride), or None when the size is only known at call time."""
     return None if size is None else -(-size // stride)
+
+
+@keras.saving.register_keras_serializable(package="involution_course")
+class BlockAveragePooling2D(layers.Layer):
+    """The mean of each s x s block that starts at (i*s, j*s), over the pixels inside the input.
+
+    The output is ceil(H / s) x ceil(W / s), and output pixel (i, j) averages exactly the input
+    pixels that involution of stride s applies its kernel at: notebook 02's ``average_pool``.
+    Keras' ``AveragePooling2D(s, s, padding="same")`` differs for s >= 3: it centres its padding,
+    so a block can start one pixel early (H = 4, s = 3: its second block covers rows 2 to 4, not
+    3 to 5). Padding at the bottom and right only, then dividing by the share of real pixels in
+    each block, keeps the blocks aligned on every backend.
+    """
+
+    def __init__(self, pool_size, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValueError(f"pool_size must be a positive whole number; got {pool_size!r}.")
+        self.pool_size = pool_size
+
+    def call(self, x):
+        s = self.pool_size
+        if s == 1:
+            return x
+        padding = ((0, 0), (0, s - 1), (0, s - 1), (0, 0))
+        sums = ops.average_pool(ops.pad(x, padding), s, s, padding="valid")
+        real = ops.average_pool(ops.pad(ops.ones_like(x[:1, :, :, :1]), padding), s, s, padding="valid")
+        return sums / real
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        s = self.pool_size
+        return (batch, None if height is None else -(-height // s), None if width is None else -(-width // s), channels)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size}
 
 
 @keras.saving.register_keras_serializable(package="involution_course")
@@ -83,11 +128,8 @@ class Involution(layers.Layer):
         k, g, s = self.kernel_size, self.groups, self.stride
         # Sublayers follow this layer's dtype policy, so mixed precision reaches them all.
         policy = self.dtype_policy
-        # Applied to the input zero-padded by s - 1 at the bottom and right, "valid" pooling gives
-        # ceil(H/s) blocks that start at (i*s, j*s); see _pool for the mean over valid pixels.
-        self.pool = (
-            layers.AveragePooling2D(s, s, padding="valid", dtype=policy, name="pool") if s > 1 else None
-        )
+        # ceil(H/s) blocks that start at (i*s, j*s), as the multiply-add's output pixels do.
+        self.pool = BlockAveragePooling2D(s, dtype=policy, name="pool") if s > 1 else None
         self.reduce = layers.Conv2D(max(1, channels // self.reduction_ratio), 1, dtype=policy, name="reduce")
         self.bn = layers.BatchNormalization(dtype=policy, name="bn")
         self.span = layers.Conv2D(k * k * g, 1, dtype=policy, name="span")
@@ -99,25 +141,12 @@ class Involution(layers.Layer):
         self.bn.build(reduced)
         self.span.build(reduced)
         if self.pool is not None:
-            self.pool.build((batch, None, None, channels))
+            self.pool.build((batch, height, width, channels))
 
     # -- kernel generation --------------------------------------------------------------------
-    def _pool(self, x):
-        """Mean over the valid pixels of each s x s block starting at (i*s, j*s).
-
-        Keras' "same" pooling centres its padding, so for s > 2 its blocks can start one pixel
-        early; padding at the bottom and right only, then dividing by the share of real pixels
-        in each block, keeps the blocks aligned with the output pixels on every backend.
-        """
-        extra = self.stride - 1
-        padding = ((0, 0), (0, extra), (0, extra), (0, 0))
-        sums = self.pool(ops.pad(x, padding))
-        real = self.pool(ops.pad(ops.ones_like(x[:1, :, :, :1]), padding))
-        return sums / real
-
     def _reduced(self, x, training=None):
         """The kernel generator's hidden features: pool (stride > 1), 1x1 reduce, BN, ReLU."""
-        pooled = self._pool(x) if self.pool is not None else x
+        pooled = self.pool(x) if self.pool is not None else x
         return ops.relu(self.bn(self.reduce(pooled), training=training))
 
     def _kernel_planes(self, x, training=None):
@@ -245,3 +274,56 @@ def bottleneck(
         shortcut = layers.BatchNormalization(name=named("shortcut_bn"))(shortcut)
     y = layers.Add(name=named("add"))([y, shortcut])
     return layers.ReLU(name=named("out"))(y)
+
+
+# -- grading hook ---------------------------------------------------------------------------------
+class ReferenceRefused(AssertionError):
+    """Raised by the reference layer while ``refusing_reference`` is active."""
+
+
+# Module-level helpers of the reference layer; BlockAveragePooling2D stays usable (exercises use it).
+_REFUSED_HELPERS = ("_positive_int", "_output_size", "bottleneck")
+
+
+@contextlib.contextmanager
+def refusing_reference(message="this answer must compute involution itself, not use involution_course.layers.Involution"):
+    """While active, every method of ``Involution`` and its module-level helpers raise
+    ``ReferenceRefused(message)``; everything is restored on exit, also after an error.
+
+    Notebook 03 asks students to write the layer that this module provides; its hidden tests run
+    the student's answer inside this context, so that an answer that subclasses, wraps or calls
+    ``Involution`` (or borrows its methods) fails with ``message`` instead of scoring.
+    """
+
+    def refuse(*args, **kwargs):
+        raise ReferenceRefused(message)
+
+    def refuse_method(self, *args, **kwargs):  # Keras reads the name of __init__'s first argument
+        raise ReferenceRefused(message)
+
+    def refused(value):
+        if isinstance(value, property):
+            return property(refuse_method)
+        if isinstance(value, (staticmethod, classmethod)):
+            return type(value)(functools.wraps(value.__func__)(refuse))
+        if inspect.isfunction(value):
+            return functools.wraps(value)(refuse_method)
+        return None
+
+    module = sys.modules[__name__]
+    saved_attributes = {}
+    saved_helpers = {name: getattr(module, name) for name in _REFUSED_HELPERS}
+    try:
+        for name, value in list(vars(Involution).items()):
+            replacement = refused(value)
+            if replacement is not None:
+                saved_attributes[name] = value
+                setattr(Involution, name, replacement)
+        for name, value in saved_helpers.items():
+            setattr(module, name, functools.wraps(value)(refuse))
+        yield
+    finally:
+        for name, value in saved_attributes.items():
+            setattr(Involution, name, value)
+        for name, value in saved_helpers.items():
+            setattr(module, name, value)

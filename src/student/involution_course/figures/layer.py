@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["timing_bars"]
+__all__ = ["loss_curve", "timing_bars"]
 
 
 def timing_bars(methods, modes, milliseconds) -> Figure:
@@ -30,6 +31,28 @@ def timing_bars(methods, modes, milliseconds) -> Figure:
     ax.set_xticks(centres, modes)
     ax.set_ylabel("forward + backward (ms)")
     ax.set_title("Time per batch, lower is better")
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def loss_curve(losses, title: str = "Training loss, one value per step") -> Figure:
+    """The training loss of each step, in order; a straight line shows the overall trend."""
+    values = np.asarray(losses, dtype=float).ravel()
+    if values.size < 2:
+        raise ValueError(f"a loss curve needs the losses of at least two steps; got {values.size}.")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("the losses contain NaN or infinite values: the training diverged.")
+    steps = np.arange(1, values.size + 1)
+    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(steps, values, marker="o", markersize=3, label="loss of the step's batch")
+    slope, intercept = np.polyfit(steps, values, 1)
+    ax.plot(steps, slope * steps + intercept, linestyle="--", color="0.4", label="trend")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training step")
+    ax.set_ylabel("cross-entropy")
+    ax.set_title(title)
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
