@@ -17,7 +17,7 @@ import difflib
 import functools
 import importlib.util
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGE = "involution_course"
@@ -31,6 +31,7 @@ _TOKEN = re.compile(r"\w+|[^\s\w]")
 class Definition:
     name: str  # qualified: Class.method
     tokens: tuple[str, ...]
+    lines: tuple[int, int] = field(default=(0, 0), compare=False)  # first and last line in its source
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def definitions(tree: ast.AST, prefix: str = "") -> list[Definition]:
     for node in getattr(tree, "body", []):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             name = f"{prefix}{node.name}"
-            found.append(Definition(name, normalised_tokens(node)))
+            found.append(Definition(name, normalised_tokens(node), (node.lineno, node.end_lineno or node.lineno)))
             if isinstance(node, ast.ClassDef):
                 found += definitions(node, f"{name}.")
         elif isinstance(node, (ast.If, ast.Try, ast.With)):  # definitions under `if`, `try`
