@@ -1,11 +1,14 @@
 """NumPy from scratch: explicit loops against vectorised code, with the course's own answers.
 
 Notebook 01: ``conv2d_naive`` (loops) against ``conv2d_fast`` (vectorised).
-Notebook 02: the involution multiply-add by ``involution_naive`` (loops), ``involution_unfold``
-(a K*K patch tensor) and ``involution_forward`` (a sum of K*K shifted slices), and its backward
-pass ``involution_backward``, all in float64.
+Notebook 02: the involution multiply-add by ``involution_naive`` (loops), by unfolding (the
+notebook's ``extract_patches``, a K*K patch tensor, then one einsum with the kernel, here) and by
+``involution_forward`` (a sum of K*K shifted slices), and its backward pass ``involution_backward``,
+all in float64.
 
-The functions are the solution notebooks' answer cells (solutions/<a>/<a>.py), not copies.
+The functions are the solution notebooks' cells (solutions/<a>/<a>.py), not copies. The notebook
+gives students only the patch extraction, not a complete unfold forward (that would answer its
+exercises), so the einsum that completes it lives here.
 Peak memory is traced by ``tracemalloc`` (NumPy reports its buffers to it) in a separate call.
 
     python benchmarks/bench_numpy.py [--quick] [--repeats N]
@@ -22,7 +25,7 @@ import _harness as harness  # noqa: E402
 from involution_instructor.solution_code import NotebookCodeError, load_functions  # noqa: E402
 
 BENCHMARK = "numpy"
-FUNCTIONS_02 = ("involution_forward", "involution_unfold", "involution_naive", "involution_backward")
+FUNCTIONS_02 = ("involution_forward", "extract_patches", "involution_naive", "involution_backward")
 CONTEXT = {"backend": "numpy", "mode": "numpy (float64)", "device": "cpu"}
 
 
@@ -84,6 +87,19 @@ def convolution(quick: bool, repeats: int, warmup: int) -> None:
     compare(group, cases, repeats=repeats, warmup=warmup)
 
 
+def unfolded(extract_patches):
+    """The unfold forward on the notebook's patch tensor: multiply by the kernel, sum over the K*K taps."""
+    import numpy as np
+
+    def forward(x, kernel, stride=1):
+        batch, out_h, out_w, groups, k, _ = kernel.shape
+        patches = extract_patches(x, k, stride)  # (B, H_out, W_out, K, K, C)
+        grouped = patches.reshape(batch, out_h, out_w, k, k, groups, x.shape[-1] // groups)
+        return np.einsum("bhwuvgc,bhwguv->bhwgc", grouped, kernel).reshape(batch, out_h, out_w, x.shape[-1])
+
+    return forward
+
+
 def involution(quick: bool, repeats: int, warmup: int) -> None:
     import numpy as np
 
@@ -107,7 +123,10 @@ def involution(quick: bool, repeats: int, warmup: int) -> None:
         function, missing = _function(code, name, assignment)
         if function is None:
             cases.append((label, None, missing))
-        elif name == "involution_backward":
+            continue
+        if name == "extract_patches":
+            function = unfolded(function)
+        if name == "involution_backward":
             cases.append((label, lambda f=function: f(x, kernel, grad_out, stride=1), share))
         else:
             cases.append((label, lambda f=function: f(x, kernel, stride=1), share))

@@ -55,3 +55,48 @@ def test_keras_is_imported_after_the_set_up(cells):
     order = [meta.get("grade_id") for meta, _ in cells]
     first_keras = next(i for i, (_, source) in enumerate(cells) if "import keras" in source)
     assert first_keras > order.index("setup")
+
+
+def test_the_student_package_holds_no_convolution():
+    """A student could import a convolution from the package as their answer to Exercises 1 and 2."""
+    from involution_course import convolution
+
+    assert set(convolution.__all__) == {"hand_made_kernels", "kernel_bank", "to_unit_float", "median_time"}
+    public = {name for name in vars(convolution) if callable(getattr(convolution, name)) and not name.startswith("_")}
+    assert not {name for name in public if "conv" in name.lower() or "keras" in name.lower()}, public
+
+
+def test_the_release_imports_no_answer(project_root):
+    """What the released notebook imports from the course package: helpers and figures only."""
+    release = jupytext.read(project_root / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.py", fmt="py:percent")
+    imported = set()
+    for cell in release.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(_without_magics(cell.source))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("involution_course"):
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+    assert imported == {
+        "involution_course.colab.prepare_colab",
+        "involution_course.convolution.hand_made_kernels",
+        "involution_course.convolution.kernel_bank",
+        "involution_course.convolution.median_time",
+        "involution_course.convolution.to_unit_float",
+        "involution_course.figures.convolution.feature_maps_figure",
+        "involution_course.figures.convolution.sliding_window_figure",
+    }
+
+
+def test_hidden_tests_of_the_convolutions_refuse_keras(cells):
+    """Exercises 1 to 3 could be answered by Keras itself: their hidden tests run the answers while it raises."""
+    for meta, source in cells:
+        if meta.get("grade") and meta["grade_id"].split("_")[0] in {"ex1", "ex2", "ex3"}:
+            hidden = source.split("### BEGIN HIDDEN TESTS", 1)[1]
+            assert "with _on_its_own(" in hidden, meta["grade_id"]
+
+
+def _without_magics(source: str) -> str:
+    """IPython lines (``%pip``, ``!ls``) as ``pass``, so that the cell parses as Python."""
+    import re
+
+    return re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.MULTILINE)

@@ -13,9 +13,20 @@ from involution_instructor.solution_code import load_notebook_code
 ASSIGNMENT = "02-involution-numpy"
 
 
+def keras_layer_with(params, kernel_size, stride, groups):
+    """The course's Keras layer in float64, holding the NumPy weights ``params``."""
+    channels, reduced = params["reduce_w"].shape
+    layer = Involution(kernel_size, stride, groups, reduction_ratio=channels // reduced, dtype="float64")
+    layer.build((None, None, None, channels))
+    layer.reduce.set_weights([params["reduce_w"][None, None], params["reduce_b"]])
+    layer.bn.set_weights([params["bn_gamma"], params["bn_beta"], params["bn_mean"], params["bn_var"]])
+    layer.span.set_weights([params["span_w"][None, None], params["span_b"]])
+    return layer
+
+
 @pytest.fixture(scope="module")
 def notebook():
-    return load_notebook_code(ASSIGNMENT, ("imports", "helpers", "unfold"))
+    return load_notebook_code(ASSIGNMENT, ("imports", "helpers", "patches"))
 
 
 @pytest.mark.parametrize(
@@ -30,7 +41,7 @@ def test_full_backward_equals_gradient_tape_through_the_keras_layer(notebook, sh
     rng = np.random.default_rng(sum(shape) + kernel_size)
     params = notebook["init_params"](shape[3], kernel_size, groups, reduction_ratio=2, seed=kernel_size)
     x = rng.normal(size=shape)
-    layer = notebook["keras_involution"](params, kernel_size, stride=stride, groups=groups)
+    layer = keras_layer_with(params, kernel_size, stride, groups)
 
     kernel = notebook["generate_kernel"](x, params, kernel_size, stride=stride, groups=groups)
     out = notebook["involution_forward"](x, kernel, stride=stride)
@@ -82,3 +93,54 @@ def test_kernels_at_equal_the_whole_kernel_at_those_positions(notebook):
     whole = notebook["generate_kernel"](x, params, 5, groups=3)
     picked = notebook["kernels_at"](x, params, positions, 5, groups=3)
     np.testing.assert_allclose(picked, np.stack([whole[:, r, c] for r, c in positions], axis=1), atol=1e-12)
+
+
+def _release_cells(project_root):
+    import jupytext
+
+    release = jupytext.read(project_root / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.py", fmt="py:percent")
+    return [(cell.metadata.get("nbgrader", {}), cell.source) for cell in release.cells if cell.cell_type == "code"]
+
+
+def test_the_release_hands_over_no_answer(project_root):
+    """Outside the answer cells, the released notebook neither uses the course's Keras layer (which
+    computes the kernel and the output) nor defines a complete involution: only these helpers."""
+    import ast
+
+    defined = set()
+    for meta, source in _release_cells(project_root):
+        if meta.get("solution"):
+            continue
+        tree = ast.parse(_without_magics(source))
+        defined |= {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert "involution_course.layers" not in modules and "Involution" not in source, meta.get("grade_id")
+    assert defined == {
+        "init_params", "average_pool", "conv_kernels_for_figure", "peak_bytes", "extract_patches",
+        "generation_loss", "conv_weights_at",
+    }
+
+
+def test_extract_patches_is_only_the_patch_tensor(notebook):
+    x = np.arange(2 * 5 * 4 * 3, dtype=float).reshape(2, 5, 4, 3)
+    patches = notebook["extract_patches"](x, 3, 2)
+    assert patches.shape == (2, 3, 2, 3, 3, 3)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    np.testing.assert_array_equal(patches[1, 2, 1], padded[1, 4:7, 2:5])
+
+
+def test_every_hidden_test_refuses_the_course_layer(project_root):
+    """Each exercise's hidden tests run the student's functions while the course's Involution raises."""
+    from involution_instructor.solution_code import notebook_cells
+
+    graded = [(meta["grade_id"], source) for grade_id, meta, source in notebook_cells(ASSIGNMENT) if meta.get("grade")]
+    assert len(graded) == 7
+    for grade_id, source in graded:
+        assert "with _on_its_own(" in source.split("### BEGIN HIDDEN TESTS", 1)[1], grade_id
+
+
+def _without_magics(source: str) -> str:
+    """IPython lines (``%pip``, ``!ls``) as ``pass``, so that the cell parses as Python."""
+    import re
+
+    return re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.MULTILINE)

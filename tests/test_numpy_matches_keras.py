@@ -20,7 +20,7 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def notebook():
-    return load_notebook_code(ASSIGNMENT, ("imports", "helpers", "unfold"))
+    return load_notebook_code(ASSIGNMENT, ("imports", "helpers", "patches"))
 
 
 def keras_layer_with(params, kernel_size, stride, groups):
@@ -51,7 +51,13 @@ def test_numpy_involution_equals_the_keras_layer(notebook, groups, stride, heigh
 
     expected = np.asarray(layer(x32))
     assert expected.shape == (2, out_h, out_w, CHANNELS)
-    for name in ("involution_forward", "involution_naive", "involution_unfold"):
+    for name in ("involution_forward", "involution_naive"):
         out = notebook[name](x, kernel, stride=stride)
         np.testing.assert_allclose(out, expected, atol=TOLERANCE, rtol=0, err_msg=name)
+    # The patch tensor the notebook measures: multiplied by the kernel and summed, it gives the same output.
+    patches = notebook["extract_patches"](x, kernel_size, stride)
+    assert patches.shape == (2, out_h, out_w, kernel_size, kernel_size, CHANNELS)
+    grouped = patches.reshape(2, out_h, out_w, kernel_size, kernel_size, groups, CHANNELS // groups)
+    unfolded = np.einsum("bhwuvgc,bhwguv->bhwgc", grouped, kernel).reshape(expected.shape)
+    np.testing.assert_allclose(unfolded, expected, atol=TOLERANCE, rtol=0, err_msg="extract_patches")
 

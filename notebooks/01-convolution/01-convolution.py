@@ -211,21 +211,35 @@ def conv2d_naive(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("valid", stride 1): compare with the coloured squares of the figure.
 print(conv2d_naive(small_input[None, :, :, None], small_kernel[:, :, None, None])[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "488c929bb21039aea7b56176c57fb69b", "grade": true, "grade_id": "ex1_test_conv2d_naive", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-from involution_course.convolution import check_against_keras
-
-
-# A case small enough to do by hand: the sums of the four 2x2 windows of 0..8, plus the bias.
+# %% nbgrader={"cell_type": "code", "checksum": "f143197ddfe460ee70bd584566a77864", "grade": true, "grade_id": "ex1_test_conv2d_naive", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# Small cases worked out by hand, on the numbers 0 to 8 in a 3x3 image.
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
-got = np.asarray(conv2d_naive(tiny, np.ones((2, 2, 1, 1)), np.array([0.5])))
-expected = np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1)
-assert got.shape == expected.shape, f"expected shape {expected.shape}, got {got.shape}"
-assert np.allclose(got, expected), f"expected {expected.ravel()}, got {got.ravel()}"
-without_bias = np.asarray(conv2d_naive(tiny, np.ones((2, 2, 1, 1))))
-assert np.allclose(without_bias, expected - 0.5), f"with b=None expected {(expected - 0.5).ravel()}, got {without_bias.ravel()}"
+hand_cases = [
+    # The sums of the four 2x2 windows, plus the bias 0.5.
+    ("2x2 ones, 'valid', stride 1, bias 0.5", (np.ones((2, 2, 1, 1)), np.array([0.5]), 1, "valid"), [[8.5, 12.5], [20.5, 24.5]]),
+    # 'same' with a 3x3 kernel pads one zero on every side: each output sums the pixels around it.
+    ("3x3 ones, 'same', stride 1", (np.ones((3, 3, 1, 1)), None, 1, "same"), [[8, 15, 12], [21, 36, 27], [20, 33, 24]]),
+    # 'same' with stride 2 and a 2x2 kernel needs one zero row and column: at the bottom and right.
+    ("2x2 ones, 'same', stride 2", (np.ones((2, 2, 1, 1)), None, 2, "same"), [[8, 7], [13, 8]]),
+]
+for case, (w, b, stride, padding), expected in hand_cases:
+    expected = np.array(expected, dtype=float).reshape(1, *np.shape(expected), 1)
+    got = np.asarray(conv2d_naive(tiny, w, b, stride=stride, padding=padding))
+    assert got.shape == expected.shape, f"{case}: expected shape {expected.shape}, got {got.shape}"
+    assert np.allclose(got, expected), f"{case}: expected {expected[0, :, :, 0].tolist()}, got {got[0, :, :, 0].tolist()}"
 
-check_against_keras(conv2d_naive, (1, 6, 6, 1), k=3, c_out=1, stride=1, padding="valid")
-check_against_keras(conv2d_naive, (1, 5, 5, 2), k=3, c_out=2, stride=1, padding="same")
+# A random case with two channels in and three out, against keras.layers.Conv2D holding the same kernels.
+test_rng = np.random.default_rng(0)
+test_x = test_rng.standard_normal((2, 6, 5, 2)).astype("float32")
+test_w = test_rng.standard_normal((3, 3, 2, 3)).astype("float32")
+test_b = test_rng.standard_normal(3).astype("float32")
+keras_layer = keras.layers.Conv2D(3, 3, strides=1, padding="same")
+keras_layer.build(test_x.shape)
+keras_layer.set_weights([test_w, test_b])
+expected = keras.ops.convert_to_numpy(keras_layer(test_x))
+got = np.asarray(conv2d_naive(test_x, test_w, test_b, stride=1, padding="same"))
+assert got.shape == expected.shape, f"x (2, 6, 5, 2), 3 kernels 3x3, stride 1, 'same': expected shape {expected.shape}, got {got.shape}"
+assert np.allclose(got, expected, atol=1e-5), f"x (2, 6, 5, 2), 3 kernels 3x3, stride 1, 'same': your values differ from Keras by up to {np.max(np.abs(got - expected)):.2e}"
 
 try:
     conv2d_naive(tiny, np.ones((2, 2, 1, 1)), padding="full")
@@ -266,18 +280,42 @@ def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("same", stride 2).
 print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "fec130f2fbf6d883225becb50dc6ad2c", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-from involution_course.convolution import check_against_keras
-
-
+# %% nbgrader={"cell_type": "code", "checksum": "38bbccc4fc09b9bf132d03e6225d8cc3", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Small cases worked out by hand, on the numbers 0 to 8 in a 3x3 image.
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
-got = np.asarray(conv2d_fast(tiny, np.ones((2, 2, 1, 1)), np.array([0.5])))
-expected = np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1)
-assert got.shape == expected.shape, f"expected shape {expected.shape}, got {got.shape}"
-assert np.allclose(got, expected), f"expected {expected.ravel()}, got {got.ravel()}"
+hand_cases = [
+    # The sums of the four 2x2 windows, plus the bias 0.5.
+    ("2x2 ones, 'valid', stride 1, bias 0.5", (np.ones((2, 2, 1, 1)), np.array([0.5]), 1, "valid"), [[8.5, 12.5], [20.5, 24.5]]),
+    # 'same' with a 3x3 kernel pads one zero on every side: each output sums the pixels around it.
+    ("3x3 ones, 'same', stride 1", (np.ones((3, 3, 1, 1)), None, 1, "same"), [[8, 15, 12], [21, 36, 27], [20, 33, 24]]),
+    # 'same' with stride 2 and a 2x2 kernel needs one zero row and column: at the bottom and right.
+    ("2x2 ones, 'same', stride 2", (np.ones((2, 2, 1, 1)), None, 2, "same"), [[8, 7], [13, 8]]),
+]
+for case, (w, b, stride, padding), expected in hand_cases:
+    expected = np.array(expected, dtype=float).reshape(1, *np.shape(expected), 1)
+    got = np.asarray(conv2d_fast(tiny, w, b, stride=stride, padding=padding))
+    assert got.shape == expected.shape, f"{case}: expected shape {expected.shape}, got {got.shape}"
+    assert np.allclose(got, expected), f"{case}: expected {expected[0, :, :, 0].tolist()}, got {got[0, :, :, 0].tolist()}"
 
-check_against_keras(conv2d_fast, (1, 8, 8, 3), k=3, c_out=4, stride=1, padding="same")
-check_against_keras(conv2d_fast, (2, 7, 7, 2), k=3, c_out=3, stride=2, padding="valid")
+# A random case with two channels in and three out, against keras.layers.Conv2D holding the same kernels.
+test_rng = np.random.default_rng(0)
+test_x = test_rng.standard_normal((2, 6, 5, 2)).astype("float32")
+test_w = test_rng.standard_normal((3, 3, 2, 3)).astype("float32")
+test_b = test_rng.standard_normal(3).astype("float32")
+keras_layer = keras.layers.Conv2D(3, 3, strides=2, padding="same")
+keras_layer.build(test_x.shape)
+keras_layer.set_weights([test_w, test_b])
+expected = keras.ops.convert_to_numpy(keras_layer(test_x))
+got = np.asarray(conv2d_fast(test_x, test_w, test_b, stride=2, padding="same"))
+assert got.shape == expected.shape, f"x (2, 6, 5, 2), 3 kernels 3x3, stride 2, 'same': expected shape {expected.shape}, got {got.shape}"
+assert np.allclose(got, expected, atol=1e-5), f"x (2, 6, 5, 2), 3 kernels 3x3, stride 2, 'same': your values differ from Keras by up to {np.max(np.abs(got - expected)):.2e}"
+
+try:
+    conv2d_fast(tiny, np.ones((2, 2, 1, 1)), padding="full")
+except ValueError:
+    pass
+else:
+    raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "577f05d65f39f3fc62e3800c06e35d9f", "grade": false, "grade_id": "speed_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -364,31 +402,19 @@ def conv_param_count(in_channels, filters, kernel_size, use_bias=True):
 # Try them on the first layer of the Keras example's CNN.
 print(conv_output_shape((32, 32, 3), 32, 3, stride=1, padding="same"), conv_param_count(3, 32, 3))
 
-# %% nbgrader={"cell_type": "code", "checksum": "0992e5ac7d903b8dbc3ed2ba944beab0", "grade": true, "grade_id": "ex3_test_shapes_and_parameters", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-example_cnn = keras.Sequential(
-    [
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(32, (3, 3), padding="same"),
-        keras.layers.ReLU(),
-        keras.layers.MaxPooling2D((2, 2)),
-        keras.layers.Conv2D(64, (3, 3), padding="same"),
-        keras.layers.ReLU(),
-        keras.layers.MaxPooling2D((2, 2)),
-        keras.layers.Conv2D(64, (3, 3), padding="same"),
-    ]
-)
-example_convs = [layer for layer in example_cnn.layers if isinstance(layer, keras.layers.Conv2D)]
-for layer, params in zip(example_convs, [896, 18_496, 36_928]):
-    in_shape = tuple(layer.input.shape[1:])
-    out_shape = tuple(layer.output.shape[1:])
-    assert layer.count_params() == params  # what Keras reports, as a check of this test itself
-    got_shape = conv_output_shape(in_shape, layer.filters, 3, stride=1, padding="same")
-    assert tuple(got_shape) == out_shape, f"{layer.name} on {in_shape}: expected output shape {out_shape}, got {got_shape}"
-    got_params = conv_param_count(in_shape[-1], layer.filters, 3)
-    assert got_params == params, f"{layer.name} on {in_shape}: expected {params} parameters, got {got_params}"
-
-got_shape = conv_output_shape((32, 32, 3), 8, 3, stride=1, padding="valid")
-assert tuple(got_shape) == (30, 30, 8), f"3x3 'valid' on 32x32x3 with 8 filters: expected (30, 30, 8), got {got_shape}"
+# %% nbgrader={"cell_type": "code", "checksum": "d7b9dc98e92285f003f7d89641666097", "grade": true, "grade_id": "ex3_test_shapes_and_parameters", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# The three Conv2D layers of the Keras example's CNN on 32x32x3 images (3x3 kernels, 'same'), as Keras
+# reports them, then a 'valid' layer.
+for (in_shape, filters, padding), (out_shape, params) in [
+    (((32, 32, 3), 32, "same"), ((32, 32, 32), 896)),
+    (((16, 16, 32), 64, "same"), ((16, 16, 64), 18_496)),
+    (((8, 8, 64), 64, "same"), ((8, 8, 64), 36_928)),
+    (((32, 32, 3), 8, "valid"), ((30, 30, 8), 224)),
+]:
+    got_shape = conv_output_shape(in_shape, filters, 3, stride=1, padding=padding)
+    assert tuple(got_shape) == out_shape, f"{filters} filters 3x3, {padding!r}, on {in_shape}: expected output shape {out_shape}, got {got_shape}"
+    got_params = conv_param_count(in_shape[-1], filters, 3)
+    assert got_params == params, f"{filters} filters 3x3 on {in_shape}: expected {params} parameters, got {got_params}"
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b6908b947176484788c089e4119a2e29", "grade": false, "grade_id": "parameter_table_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -456,10 +482,7 @@ def translation_error(f, x, dy, dx, margin):
 # Try it: the numbers 1 to 12 in a 3x4 image, moved 1 row down and 2 columns right.
 print(shift_image(np.arange(1, 13).reshape(1, 3, 4, 1), 1, 2)[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "48c26ff09cf8b90b44885beac5580feb", "grade": true, "grade_id": "ex4_test_spatial_agnostic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from involution_course.convolution import keras_conv2d
-
-
+# %% nbgrader={"cell_type": "code", "checksum": "0e9acae6179efaf79ccff4d9d3317edf", "grade": true, "grade_id": "ex4_test_spatial_agnostic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 grid = np.arange(1.0, 13.0).reshape(1, 3, 4, 1)  # rows [1 2 3 4], [5 6 7 8], [9 10 11 12]
 grid_before = grid.copy()
 got = np.asarray(shift_image(grid, 1, 2))
@@ -470,9 +493,10 @@ assert np.array_equal(grid, grid_before), "shift_image changed its input; return
 
 test_rng = np.random.default_rng(0)
 test_images = test_rng.standard_normal((2, 12, 12, 3)).astype("float32")
-test_kernels = test_rng.standard_normal((3, 3, 3, 4)).astype("float32")
-test_biases = test_rng.standard_normal(4).astype("float32")
-test_convolution = lambda batch: keras_conv2d(batch, test_kernels, test_biases, 1, "same")  # noqa: E731
+test_layer = keras.layers.Conv2D(4, 3, padding="same")  # a convolution, from Keras
+test_layer.build(test_images.shape)
+test_layer.set_weights([test_rng.standard_normal((3, 3, 3, 4)).astype("float32"), test_rng.standard_normal(4).astype("float32")])
+test_convolution = lambda batch: keras.ops.convert_to_numpy(test_layer(batch))  # noqa: E731
 error = translation_error(test_convolution, test_images, 2, -1, margin=3)
 assert isinstance(error, float), f"translation_error should return a float, got {type(error).__name__}"
 assert error < 1e-4, f"a convolution is translation-equivariant away from the borders: expected about 0, got {error}"
@@ -541,10 +565,7 @@ def swap_error(conv, x, w, b, i, j):
 # Try it: the biases 0, 1, 2, 3 with channels 0 and 3 exchanged.
 print(swap_kernels(np.zeros((3, 3, 1, 4)), np.arange(4.0), 0, 3)[1])
 
-# %% nbgrader={"cell_type": "code", "checksum": "b8f5a06b6c300692c6244befb950dbb8", "grade": true, "grade_id": "ex4_test_channel_specific", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from involution_course.convolution import keras_conv2d
-
-
+# %% nbgrader={"cell_type": "code", "checksum": "50d66a95f5ff1f40bd9692354e523b15", "grade": true, "grade_id": "ex4_test_channel_specific", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 test_rng = np.random.default_rng(0)
 test_kernels = test_rng.standard_normal((3, 3, 2, 4)).astype("float32")
 test_biases = np.array([0.1, 0.2, 0.3, 0.4], dtype="float32")
@@ -557,7 +578,16 @@ for o, source in enumerate([2, 1, 0, 3]):
 assert np.array_equal(test_kernels, kernels_before) and np.array_equal(test_biases, biases_before), "swap_kernels changed w or b; return new arrays"
 
 test_images = test_rng.standard_normal((2, 6, 7, 2)).astype("float32")
-test_convolution = lambda x, w, b: keras_conv2d(x, w, b, 1, "same")  # noqa: E731
+
+
+def test_convolution(x, w, b):
+    """A convolution from Keras: Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], padding="same")
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
 error = swap_error(test_convolution, test_images, test_kernels, test_biases, 0, 2)
 assert isinstance(error, float), f"swap_error should return a float, got {type(error).__name__}"
 assert error < 1e-5, f"a convolution is channel-specific: swapping kernels 0 and 2 swaps outputs 0 and 2; expected about 0, got {error}"

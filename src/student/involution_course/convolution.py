@@ -1,7 +1,8 @@
 """Helpers of the convolution notebook that are not its exercises.
 
 Hand-made kernels in Keras' layout, CIFAR-10 images as floats, and a timer.
-The convolutions themselves are the student's to write, so they are not here.
+No convolution is here, not even a wrapper around Keras: computing one is the
+notebook's graded work, and its tests hold their own Keras references.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from .progress import progress_bar
 
-__all__ = ["hand_made_kernels", "kernel_bank", "to_unit_float", "median_time", "keras_conv2d", "check_against_keras"]
+__all__ = ["hand_made_kernels", "kernel_bank", "to_unit_float", "median_time"]
 
 
 def hand_made_kernels() -> dict[str, np.ndarray]:
@@ -78,27 +79,3 @@ def median_time(function: Callable[[], object], runs: int, desc: str | None = No
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
-
-def keras_conv2d(x, w, b, stride, padding):
-    """The reference the tests grade against: keras.layers.Conv2D holding kernels w and biases b."""
-    import keras
-
-    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
-    layer.build(x.shape)
-    layer.set_weights([w, b])
-    return keras.ops.convert_to_numpy(layer(x))
-
-
-def check_against_keras(function, x_shape, k, c_out, stride, padding, seed=0):
-    """Assert that ``function(x, w, b, stride=, padding=)`` equals Keras on a random case."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(x_shape).astype("float32")
-    w = rng.standard_normal((k, k, x_shape[-1], c_out)).astype("float32")
-    b = rng.standard_normal(c_out).astype("float32")
-    expected = keras_conv2d(x, w, b, stride, padding)
-    got = np.asarray(function(x, w, b, stride=stride, padding=padding))
-    case = f"x of shape {x_shape}, K={k}, C_out={c_out}, stride={stride}, padding={padding!r}"
-    assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
-    np.testing.assert_allclose(
-        got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{case}: your values differ from keras.layers.Conv2D"
-    )
