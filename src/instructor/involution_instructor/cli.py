@@ -174,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every benchmark script (one process per Keras backend) and write "
         "build/bench/results.jsonl and results.md.",
     ))
+    from .experiment import configure_checkpoints_parser, configure_parser as configure_experiment
+
+    configure_experiment(commands.add_parser(
+        "experiment", help="run the fair comparison as an experiment and write results/",
+        description="Tune the training recipe on a validation split, train every model with several seeds, "
+        "sweep kernel sizes and widths, and write results/<phase>.json.",
+    ))
+    configure_checkpoints_parser(commands.add_parser(
+        "checkpoints", help="ship the experiment's seed-0 weights as the student package's checkpoints",
+        description="Copy the saved weights into involution_course/checkpoints_data/ and write its manifest.",
+    ))
     return parser
 
 

@@ -1,0 +1,575 @@
+"""The fair comparison as an experiment: tuning, several seeds, a cost-accuracy sweep.
+
+``involution-instructor experiment`` runs these phases (``--phases``), each writing
+``results/<phase>.json`` (provenance and one row per run) after every finished run:
+
+* ``tune``: the fair involution network (width for the example CNN's parameter budget) with
+  each of :data:`TUNING_VARIANTS` of the recipe, trained on the first 45,000 training images and
+  scored on the last 5,000 (a validation split; the test set is never used to choose);
+* ``compare``: the recipe that scored best in ``tune`` (or ``--recipe``), for the fair
+  involution network, the fair CNN and the Keras example's CNN, ``--seeds`` each, on all
+  50,000 training images, scored on the 10,000 test images;
+* ``sweep``: with the same recipe, one seed, involution kernel sizes 5 and 7 and two more widths
+  of each fair network (kernel size 3 and the budget widths are ``compare``'s seed-0 runs);
+* ``baseline``: the Keras example's recipe (the course's full profile: Adam 1e-3, no
+  augmentation, 20 epochs, batch 256) for the four models of notebook 04, ``--seeds`` each;
+  seed 0's weights are what ``involution-instructor checkpoints`` ships;
+* ``throughput``: training images per second of every model of ``compare`` and ``sweep``,
+  one run at a time (the other phases may run several at once and share the device).
+
+``--jobs N`` trains N runs at a time in separate processes (one GPU holds many such small
+models at once); the rows record it, since their epoch times are then shared-device times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy as np
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+PHASES = ("tune", "compare", "sweep", "baseline", "throughput")
+SEEDS = (0, 1, 2)
+VALIDATION_IMAGES = 5000
+BUDGET_WIDTHS = {"involution": 24, "conv": 19}  # width_for_budget(319,178) of each fair network
+SWEEP_WIDTHS = {"involution": (16, 32), "conv": (12, 26)}
+SWEEP_KERNEL_SIZES = (5, 7)
+THROUGHPUT_IMAGES = 10240
+THROUGHPUT_EPOCHS = 3
+
+# What tuning tries: changes to involution_course.recipe.Recipe(), one seed each.
+TUNING_VARIANTS = (
+    {"learning_rate": 3e-3, "weight_decay": 5e-4},  # the first, untuned try
+    {"learning_rate": 3e-3, "weight_decay": 5e-2},
+    {"learning_rate": 3e-3, "weight_decay": 5e-2, "label_smoothing": 0.1},
+    {"learning_rate": 1e-3, "weight_decay": 5e-2},
+    {"learning_rate": 1e-2, "weight_decay": 5e-2},
+    {"learning_rate": 3e-3, "weight_decay": 2e-1},
+    {"learning_rate": 6e-3, "weight_decay": 1e-1, "label_smoothing": 0.1},
+    {"learning_rate": 6e-3, "weight_decay": 5e-2},
+)
+
+MODELS = ("example_cnn", "example_involution", "fair_involution", "fair_conv")
+
+
+def build_model(model: str, *, width: int | None = None, kernel_size: int = 3, seed: int = 0):
+    """One of :data:`MODELS`, built by the instructor's reference (fair networks at ``width``,
+    by default the width for the example CNN's parameter budget)."""
+    from .reference import models as reference
+
+    if model == "example_cnn":
+        return reference.example_cnn(seed)
+    if model == "example_involution":
+        return reference.example_involution_network(seed)
+    if model in ("fair_involution", "fair_conv"):
+        spatial = model.split("_", 1)[1]
+        return reference.fair_network(width or BUDGET_WIDTHS[spatial], spatial, kernel_size=kernel_size,
+                                      seed=seed, name=model)
+    raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+
+
+def run_label(spec: dict) -> str:
+    parts = [spec["phase"], spec["model"]]
+    if spec.get("width"):
+        parts.append(f"w{spec['width']}")
+    if spec.get("kernel_size", 3) != 3:
+        parts.append(f"k{spec['kernel_size']}")
+    if spec.get("variant") is not None:
+        parts.append(f"v{spec['variant']}")
+    parts.append(f"s{spec['seed']}")
+    return "-".join(parts)
+
+
+# ------------------------------------------------------------------ one run (in a worker)
+
+_DATA_CACHE: dict = {}
+
+
+def _data(data, n_train, n_test):
+    key = (str(data), n_train, n_test)
+    if key not in _DATA_CACHE:
+        from involution_course.data import load_cifar10
+
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = load_cifar10(data, n_train=n_train, n_test=n_test, progress=False)
+    return _DATA_CACHE[key]
+
+
+def execute(spec: dict) -> dict:
+    """Train and score the run ``spec`` describes; returns its row (see the module docstring)."""
+    import keras
+
+    from involution_course.evaluation import multiply_adds
+    from involution_course.models import trainable_parameters
+    from involution_course.recipe import Recipe, evaluate_accuracy, fit_with_recipe
+    from involution_course.training import device_description, fit, scale_images
+
+    keras.backend.clear_session()
+    (x_train, y_train), (x_test, y_test) = _data(spec.get("data"), spec.get("n_train"), spec.get("n_test"))
+    y_train, y_test = y_train.reshape(-1), y_test.reshape(-1)
+    if spec["split"] == "validation":
+        held_out = spec.get("validation_images", VALIDATION_IMAGES)
+        x_eval, y_eval = x_train[-held_out:], y_train[-held_out:]
+        x_train, y_train = x_train[:-held_out], y_train[:-held_out]
+    else:
+        x_eval, y_eval = x_test, y_test
+    if spec["phase"] == "throughput":
+        x_train, y_train = x_train[:spec.get("throughput_images", THROUGHPUT_IMAGES)], y_train[:spec.get(
+            "throughput_images", THROUGHPUT_IMAGES)]
+
+    model = build_model(spec["model"], width=spec.get("width"), kernel_size=spec.get("kernel_size", 3),
+                        seed=spec["seed"])
+    started = time.perf_counter()
+    if spec["recipe"] == "example":
+        keras.utils.set_random_seed(spec["seed"])
+        run = fit(model, (scale_images(x_train), y_train), (scale_images(x_eval), y_eval),
+                  epochs=spec["epochs"], batch_size=spec["batch_size"], name=spec["model"])
+        mean = std = None
+        images_per_second = len(x_train) / run.seconds_per_epoch
+    else:
+        recipe = Recipe(**spec["recipe"])
+        run = fit_with_recipe(model, (x_train, y_train), None if spec["phase"] == "throughput" else (x_eval, y_eval),
+                              recipe=recipe, epochs=spec["epochs"], batch_size=spec["batch_size"],
+                              seed=spec["seed"], name=spec["model"], progress=False)
+        mean, std = run.mean, run.std
+        images_per_second = run.images_per_second
+    wall = time.perf_counter() - started
+    accuracy = None
+    if spec["phase"] != "throughput":
+        accuracy = evaluate_accuracy(model, x_eval, y_eval, mean=mean, std=std)
+    row = {
+        "label": run_label(spec),
+        **{key: spec.get(key) for key in ("phase", "model", "width", "kernel_size", "seed", "variant",
+                                          "recipe", "epochs", "batch_size", "split", "jobs")},
+        "train_images": int(len(x_train)),
+        "evaluated_on": (f"validation: the last {len(x_eval):,} training images" if spec["split"] == "validation"
+                         else f"test: {len(x_eval):,} test images"),
+        "accuracy": accuracy,
+        "trainable_parameters": trainable_parameters(model),
+        "multiply_adds": multiply_adds(model),
+        "epoch_seconds": [round(s, 4) for s in run.epoch_seconds],
+        "seconds_per_epoch": run.seconds_per_epoch,
+        "images_per_second": images_per_second,
+        "wall_seconds": round(wall, 2),
+        "device": device_description(),
+        "history": run.history,
+    }
+    if mean is not None:
+        row["normalisation"] = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+    if spec.get("weights"):
+        path = Path(spec["weights"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save_weights(path)
+        row["weights"] = str(path)
+        row["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return row
+
+
+# ------------------------------------------------------------------ plans
+
+
+def _recipe_dict(changes: dict) -> dict:
+    from involution_course.recipe import Recipe
+
+    return Recipe().with_changes(**changes).as_dict()
+
+
+def tuning_specs(options) -> list[dict]:
+    return [
+        dict(phase="tune", model="fair_involution", width=BUDGET_WIDTHS["involution"], seed=0, variant=index,
+             recipe=_recipe_dict(changes), split="validation")
+        for index, changes in enumerate(TUNING_VARIANTS)
+    ]
+
+
+def comparison_specs(options, recipe: dict) -> list[dict]:
+    return [
+        dict(phase="compare", model=model, width=BUDGET_WIDTHS.get(model.split("_")[-1]) if "fair" in model else None,
+             seed=seed, recipe=recipe, split="test",
+             weights=_weights_path(options, "recipe", model) if seed == options.seeds[0] else None)
+        for seed in options.seeds for model in ("fair_involution", "fair_conv", "example_cnn")
+    ]
+
+
+def sweep_specs(options, recipe: dict) -> list[dict]:
+    specs = [dict(phase="sweep", model="fair_involution", width=BUDGET_WIDTHS["involution"], kernel_size=k,
+                  seed=options.seeds[0], recipe=recipe, split="test") for k in SWEEP_KERNEL_SIZES]
+    for spatial, widths in SWEEP_WIDTHS.items():
+        specs += [dict(phase="sweep", model=f"fair_{spatial}", width=w, seed=options.seeds[0], recipe=recipe,
+                       split="test") for w in widths]
+    return specs
+
+
+def baseline_specs(options) -> list[dict]:
+    return [
+        dict(phase="baseline", model=model, width=BUDGET_WIDTHS.get(model.split("_")[-1]) if "fair" in model else None,
+             seed=seed, recipe="example", split="test",
+             weights=_weights_path(options, "full", model) if seed == options.seeds[0] else None)
+        for seed in options.seeds for model in ("fair_involution", "fair_conv", "example_cnn", "example_involution")
+    ]
+
+
+def throughput_specs(options, recipe: dict) -> list[dict]:
+    specs = [dict(phase="throughput", model=m, seed=0, recipe=recipe, split="test", epochs=THROUGHPUT_EPOCHS,
+                  throughput_images=options.throughput_images) for m in ("example_cnn", "example_involution")]
+    configs = [("involution", BUDGET_WIDTHS["involution"], k) for k in (3, *SWEEP_KERNEL_SIZES)]
+    for spatial in ("involution", "conv"):
+        widths = sorted({BUDGET_WIDTHS[spatial], *SWEEP_WIDTHS[spatial]})
+        configs += [(spatial, w, 3) for w in widths if not (spatial == "involution" and w == BUDGET_WIDTHS[spatial])]
+    specs += [dict(phase="throughput", model=f"fair_{s}", width=w, kernel_size=k, seed=0, recipe=recipe,
+                   split="test", epochs=THROUGHPUT_EPOCHS, throughput_images=options.throughput_images)
+              for s, w, k in configs]
+    return specs
+
+
+def _weights_path(options, profile: str, model: str) -> str | None:
+    return str(Path(options.weights) / f"{profile}-{model}.weights.h5") if options.weights else None
+
+
+def choose_recipe(rows: list[dict]) -> dict:
+    """The recipe of the tuning run with the highest validation accuracy."""
+    scored = [row for row in rows if row.get("accuracy") is not None]
+    if not scored:
+        raise ValueError("No tuning run finished, so no recipe can be chosen: run the tune phase or pass --recipe.")
+    return max(scored, key=lambda row: row["accuracy"])["recipe"]
+
+
+# ------------------------------------------------------------------ results
+
+
+def provenance(options) -> dict:
+    import keras
+
+    commit = os.environ.get("EXPERIMENT_COMMIT")
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                    cwd=Path(__file__).resolve().parent).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            commit = "unknown"
+    gpu = ""
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20).stdout.strip().replace("\n", ", ")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "command": "involution-instructor experiment " + " ".join(options.argv),
+        "commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "hardware": {"gpu": gpu or None, "cpu": platform.processor() or platform.machine(),
+                     "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "backend": os.environ.get("KERAS_BACKEND", keras.backend.backend()),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "jobs": options.jobs,
+        "seeds": list(options.seeds),
+    }
+
+
+class ResultsWriter:
+    """``<output>/<phase>.json``: provenance, rows, and a summary per model; rewritten per row."""
+
+    def __init__(self, output: Path, provenance: dict, archive: Path | None = None):
+        self.output, self.provenance, self.archive = output, provenance, archive
+        self.rows: dict[str, list[dict]] = {}
+        output.mkdir(parents=True, exist_ok=True)
+
+    def add(self, row: dict) -> None:
+        self.rows.setdefault(row["phase"], []).append(row)
+        self.write(row["phase"])
+        if self.archive and row.get("weights"):
+            with tarfile.open(self.archive, "a") as tar:
+                tar.add(row["weights"], arcname=Path(row["weights"]).name)
+
+    def write(self, phase: str) -> None:
+        rows = sorted(self.rows.get(phase, []), key=lambda r: r["label"])
+        payload = {"phase": phase, "provenance": self.provenance, "summary": summarise(rows), "runs": rows}
+        path = self.output / f"{phase}.json"
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        temporary.replace(path)
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean, standard deviation (n-1), min and max of the accuracy for each model and setting."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = (row["model"], row.get("width"), row.get("kernel_size") or 3, json.dumps(row.get("recipe")),
+               row.get("variant"))
+        groups.setdefault(key, []).append(row)
+    summary = []
+    for (model, width, kernel_size, recipe, variant), group in groups.items():
+        accuracies = [r["accuracy"] for r in group if r.get("accuracy") is not None]
+        throughputs = [r["images_per_second"] for r in group if r.get("images_per_second")]
+        summary.append({
+            "model": model, "width": width, "kernel_size": kernel_size, "variant": variant,
+            "recipe": json.loads(recipe), "runs": len(group), "seeds": [r["seed"] for r in group],
+            "accuracies": accuracies,
+            "mean_accuracy": statistics.fmean(accuracies) if accuracies else None,
+            "std_accuracy": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
+            "min_accuracy": min(accuracies) if accuracies else None,
+            "max_accuracy": max(accuracies) if accuracies else None,
+            "trainable_parameters": group[0]["trainable_parameters"],
+            "multiply_adds": group[0]["multiply_adds"],
+            "images_per_second": statistics.median(throughputs) if throughputs else None,
+        })
+    return summary
+
+
+def load_rows(folder: Path, phase: str) -> list[dict]:
+    path = Path(folder) / f"{phase}.json"
+    if not path.exists():
+        return []
+    return json.loads(path.read_text())["runs"]
+
+
+# ------------------------------------------------------------------ running
+
+
+def _complete(spec: dict, options) -> dict:
+    spec = dict(spec)
+    spec.setdefault("epochs", options.epochs)
+    spec.setdefault("batch_size", options.batch_size)
+    spec.update(data=options.data, n_train=options.n_train, n_test=options.n_test,
+                jobs=1 if spec["phase"] == "throughput" else options.jobs,
+                validation_images=options.validation_images)
+    return spec
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class _Runner:
+    """Runs specs in-process (one job) or in a pool of worker processes, stopping new ones at
+    the deadline; finished rows go to the writer at once."""
+
+    def __init__(self, options, writer: ResultsWriter, jobs: int):
+        self.options, self.writer, self.jobs = options, writer, jobs
+        self.pool = None
+        if jobs > 1:
+            import multiprocessing
+
+            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        self.pending: dict = {}
+
+    def past_deadline(self) -> bool:
+        return bool(self.options.deadline) and time.monotonic() - self.options.started > self.options.deadline
+
+    def submit(self, specs: list[dict]) -> None:
+        for spec in specs:
+            spec = _complete(spec, self.options)
+            if self.pool is None:
+                if self.past_deadline():
+                    _log(f"deadline passed: skipped {run_label(spec)}")
+                    continue
+                self._finished(spec, lambda s=spec: execute(s))
+            else:
+                self.pending[self.pool.submit(execute, spec)] = spec
+
+    def _finished(self, spec, result) -> None:
+        try:
+            row = result()
+        except Exception as error:  # noqa: BLE001 - one failed run must not stop the others
+            _log(f"FAILED {run_label(spec)}: {type(error).__name__}: {error}")
+            return
+        self.writer.add(row)
+        accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        _log(f"done {row['label']}: accuracy {accuracy}, {row['images_per_second']:.0f} images/s, "
+             f"{row['wall_seconds']:.0f} s")
+
+    def drain(self, until=None) -> None:
+        """Wait for the pending runs (all, or until ``until(rows)`` holds)."""
+        while self.pending:
+            if self.past_deadline():
+                for future in self.pending:
+                    future.cancel()
+            done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = self.pending.pop(future)
+                if future.cancelled():
+                    _log(f"deadline passed: skipped {run_label(spec)}")
+                    continue
+                self._finished(spec, future.result)
+            if until is not None and until():
+                return
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_experiment(options) -> ResultsWriter:
+    options.started = time.monotonic()
+    output = Path(options.output)
+    writer = ResultsWriter(output, provenance(options), Path(options.archive) if options.archive else None)
+    phases = options.phases
+    recipe = json.loads(options.recipe) if options.recipe else None
+    runner = _Runner(options, writer, options.jobs)
+    try:
+        if "tune" in phases:
+            runner.submit(tuning_specs(options))
+        if "baseline" in phases:
+            runner.submit(baseline_specs(options))
+        needs_recipe = any(p in phases for p in ("compare", "sweep", "throughput"))
+        if needs_recipe and recipe is None:
+            tuned = lambda: not any(s["phase"] == "tune" for s in runner.pending.values())  # noqa: E731
+            if "tune" in phases:
+                runner.drain(until=tuned)
+            rows = writer.rows.get("tune") or load_rows(output, "tune")
+            recipe = choose_recipe(rows)
+            _log(f"chosen recipe: {recipe}")
+        if recipe is not None:
+            from involution_course.recipe import Recipe
+
+            recipe = Recipe(**recipe).as_dict()
+        if "compare" in phases:
+            runner.submit(comparison_specs(options, recipe))
+        if "sweep" in phases:
+            runner.submit(sweep_specs(options, recipe))
+        runner.drain()
+    finally:
+        runner.close()
+    if "throughput" in phases:
+        alone = _Runner(options, writer, 1)  # one run at a time, in this process
+        alone.submit([dict(spec) for spec in throughput_specs(options, recipe)])
+    return writer
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--phases", default="tune,compare,sweep,baseline,throughput",
+                        help=f"comma-separated phases, from {', '.join(PHASES)} (default: all)")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of the compare and baseline phases (default 0,1,2)")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1)")
+    parser.add_argument("--recipe", help="the recipe as JSON (fields of involution_course.recipe.Recipe) instead "
+                        "of the one tuning chose")
+    parser.add_argument("--output", default="results", help="folder of the results JSON files (default results/)")
+    parser.add_argument("--weights", help="folder for the seed-0 weights of compare and baseline (none if omitted)")
+    parser.add_argument("--archive", help="also append every saved weights file to this tar")
+    parser.add_argument("--data", help="CIFAR-10 copy (default: INVOLUTION_COURSE_DATA)")
+    parser.add_argument("--n-train", type=int, help="a stratified subset of the training images (for a smoke test)")
+    parser.add_argument("--n-test", type=int, help="a stratified subset of the test images (for a smoke test)")
+    parser.add_argument("--validation-images", type=int, default=VALIDATION_IMAGES,
+                        help="training images held out for tuning (default 5,000)")
+    parser.add_argument("--throughput-images", type=int, default=THROUGHPUT_IMAGES)
+    parser.add_argument("--deadline", type=float, help="seconds after which no new run starts")
+    parser.set_defaults(handler=command)
+
+
+def command(args) -> int:
+    args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = sorted(set(args.phases) - set(PHASES))
+    if unknown:
+        raise ValueError(f"Unknown phase(s) {', '.join(unknown)}: choose from {', '.join(PHASES)}.")
+    try:
+        args.seeds = tuple(int(s) for s in args.seeds.split(","))
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}.") from None
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}.")
+    if not hasattr(args, "argv"):
+        args.argv = sys.argv[2:] if len(sys.argv) > 2 else []
+    if args.data is None:
+        args.data = os.environ.get("INVOLUTION_COURSE_DATA")
+    from involution_course.data import load_cifar10
+
+    load_cifar10(args.data, progress=False)  # decode once, so the workers read the cache
+    writer = run_experiment(args)
+    for phase in writer.rows:
+        _log(f"wrote {Path(args.output) / (phase + '.json')}")
+    return 0
+
+
+# ------------------------------------------------------------------ checkpoints
+
+CHECKPOINT_PROFILES = {"full": "baseline", "recipe": "compare"}
+
+
+def make_checkpoints(results: Path, weights: Path, destination: Path | None = None) -> Path:
+    """Copy seed 0's weights of the ``baseline`` (profile ``full``) and ``compare`` (profile
+    ``recipe``) runs from ``weights`` into the student package's ``checkpoints_data/`` and write its
+    manifest: provenance, sha256, weight shapes, preprocessing, every seed's history, and the
+    logits of the fixed probe inputs computed here (on this machine's backend and CPU)."""
+    import shutil
+
+    from involution_course import checkpoints
+
+    destination = Path(destination or checkpoints.CHECKPOINTS_FOLDER)
+    destination.mkdir(parents=True, exist_ok=True)
+    entries, sources = {}, {}
+    for profile, phase in CHECKPOINT_PROFILES.items():
+        path = Path(results) / f"{phase}.json"
+        if not path.exists():
+            continue
+        payload = json.loads(path.read_text())
+        sources[profile] = {"results": f"{Path(results).name}/{phase}.json", **payload["provenance"]}
+        rows = [r for r in payload["runs"] if r.get("width") in (None, BUDGET_WIDTHS.get(r["model"].split("_")[-1]))]
+        for model in sorted({r["model"] for r in rows}):
+            runs = sorted((r for r in rows if r["model"] == model), key=lambda r: r["seed"])
+            first = runs[0]
+            name = f"{profile}-{model}.weights.h5"
+            source = Path(weights) / name
+            if not source.exists():
+                raise FileNotFoundError(f"No weights file {source}: run the experiment with --weights {weights}.")
+            shutil.copyfile(source, destination / name)
+            built = build_model(model, width=first.get("width"), kernel_size=first.get("kernel_size") or 3)
+            built.load_weights(destination / name)
+            logits = np.asarray(built.predict(checkpoints.probe_inputs(), verbose=0), dtype=np.float64)
+            entries[f"{profile}-{model}"] = {
+                "profile": profile, "model": model, "file": name, "seed": first["seed"],
+                "sha256": checkpoints.file_sha256(destination / name),
+                "weight_shapes": [list(w.shape) for w in built.weights],
+                "trainable_parameters": first["trainable_parameters"],
+                "width": first.get("width"),
+                "recipe": first["recipe"],
+                "normalisation": first.get("normalisation"),
+                "test_accuracy": {str(r["seed"]): r["accuracy"] for r in runs},
+                "histories": {str(r["seed"]): r["history"] for r in runs},
+                "probe_logits": np.round(logits, 6).tolist(),
+                "probe_checksum": checkpoints.probe_checksum(logits),
+            }
+    if not entries:
+        raise FileNotFoundError(f"No baseline.json or compare.json in {results}: run the experiment first.")
+    import keras
+
+    manifest = {
+        "about": "Weights only (.weights.h5) of seed 0 of each model; load with "
+                 "involution_course.checkpoints.load_checkpoint into a model you built.",
+        "made_by": "involution-instructor checkpoints (make checkpoints)",
+        "probe_logits_computed_with": f"keras {keras.__version__}, {keras.backend.backend()} backend on the CPU",
+        "sources": sources,
+        "checkpoints": entries,
+    }
+    (destination / checkpoints.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return destination
+
+
+def configure_checkpoints_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", default="results", help="the experiment's results folder (default results/)")
+    parser.add_argument("--weights", default="build/experiment-weights",
+                        help="where the experiment saved its weights (default build/experiment-weights/)")
+    parser.add_argument("--destination", help="default: the student package's checkpoints_data/")
+    parser.set_defaults(handler=lambda args: _checkpoints_command(args))
+
+
+def _checkpoints_command(args) -> int:
+    try:
+        folder = make_checkpoints(Path(args.results), Path(args.weights), args.destination)
+    except FileNotFoundError as error:
+        raise ValueError(str(error)) from None
+    _log(f"wrote {folder}")
+    return 0

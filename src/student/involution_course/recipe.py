@@ -1,0 +1,297 @@
+"""A modern training recipe for small image classifiers, beside the Keras example's.
+
+The Keras example trains with Adam at a fixed learning rate of 1e-3 on raw pixels scaled to
+[0, 1], without augmentation, and its accuracies swing by several points from run to run.
+:class:`Recipe` names the standard ingredients that make a 20-epoch CIFAR-10 run both better
+and steadier:
+
+* **Augmentation**, new every epoch: a random horizontal flip and a random crop of the image
+  padded by 4 pixels on each side (zeros after normalisation, i.e. the mean colour). It is
+  done in NumPy on the host (:func:`augment`), so it runs the same on every Keras backend.
+* **Per-channel normalisation**: subtract the training set's mean colour and divide by its
+  standard deviation (:func:`channel_statistics`); the statistics come from the training
+  images only and travel with the run (:attr:`RecipeRun.mean`, :attr:`RecipeRun.std`), because
+  a trained model expects its inputs normalised the same way.
+* **AdamW** with decoupled weight decay (not applied to biases and batch-norm scales/offsets).
+* **Learning-rate schedule**: a linear warm-up from 0 to the peak over the first
+  ``warmup_fraction`` of the steps, then cosine decay to 0 at the last step
+  (:func:`learning_rate_at` gives the value at any step).
+* **Label smoothing** (optional): the target puts ``1 - label_smoothing`` on the true class and
+  spreads the rest evenly.
+
+:func:`fit_with_recipe` trains a model built by the caller and returns a :class:`RecipeRun`
+(a :class:`~involution_course.training.TrainingRun` with the normalisation statistics).
+
+Reproducibility: the seed fixes Keras' random state (``keras.utils.set_random_seed``), the
+augmentation and the order of the images, so two runs on one CPU give the same weights. On a
+GPU they still differ slightly: floating-point reductions (summing gradients over a batch,
+cuDNN's convolution algorithms) run in an order that is not fixed, and small differences grow
+over training. Compare recipes over several seeds, not single runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from .progress import progress_bar
+from .training import TrainingRun
+
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The settings of one training recipe; the defaults are the tuned recipe of the course."""
+
+    learning_rate: float = 3e-3  # the peak, reached at the end of the warm-up
+    weight_decay: float = 5e-2  # decoupled (AdamW), multiplied by the learning rate at each step
+    warmup_fraction: float = 0.1
+    label_smoothing: float = 0.0
+    flip: bool = True
+    pad: int = 4  # pixels of padding for the random crop; 0 turns cropping off
+    epochs: int = 20
+    batch_size: int = 256
+
+    def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be 0 or more, got {self.weight_decay!r}.")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}.")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
+        if self.pad < 0 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"pad must be 0 or more and epochs and batch_size at least 1, "
+                f"got {self.pad}, {self.epochs} and {self.batch_size}."
+            )
+
+    def with_changes(self, **changes) -> Recipe:
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ data
+
+
+def channel_statistics(images) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of ``images`` (N, H, W, C) scaled to [0, 1]
+    (uint8 pixels are divided by 255), as float32 vectors of length C."""
+    array = np.asarray(images)
+    if array.ndim != 4 or len(array) == 0:
+        raise ValueError(f"images must be a non-empty batch of shape (N, H, W, C), got shape {array.shape}.")
+    scale = 255.0 if array.dtype == np.uint8 else 1.0
+    mean = np.zeros(array.shape[-1])
+    square = np.zeros(array.shape[-1])
+    for start in range(0, len(array), 5000):  # in chunks: a float64 copy of 50,000 images is 1.2 GB
+        chunk = array[start:start + 5000].astype(np.float64) / scale
+        mean += chunk.sum(axis=(0, 1, 2))
+        square += (chunk ** 2).sum(axis=(0, 1, 2))
+    count = array.shape[0] * array.shape[1] * array.shape[2]
+    mean /= count
+    std = np.sqrt(np.maximum(square / count - mean ** 2, 1e-12))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def normalise(images, mean, std) -> np.ndarray:
+    """``(images / 255 - mean) / std`` for uint8 images (``(images - mean) / std`` otherwise), float32."""
+    array = np.asarray(images)
+    scaled = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else 1.0)
+    return (scaled - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
+def augment(images, rng: np.random.Generator, *, flip: bool = True, pad: int = 4) -> np.ndarray:
+    """A random horizontal flip (probability 1/2) and a random ``H x W`` crop of each image
+    padded with ``pad`` zeros on every side; a new array of the same shape and dtype."""
+    array = np.asarray(images)
+    if array.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W, C), got shape {array.shape}.")
+    n, height, width, _ = array.shape
+    out = array
+    if pad:
+        padded = np.pad(array, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        rows = rng.integers(0, 2 * pad + 1, size=n)[:, None] + np.arange(height)
+        cols = rng.integers(0, 2 * pad + 1, size=n)[:, None] + np.arange(width)
+        out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    else:
+        out = array.copy()
+    if flip:
+        flipped = rng.random(n) < 0.5
+        out[flipped] = out[flipped, :, ::-1]
+    return out
+
+
+def one_hot(labels, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Class indices, shape (N,) or (N, 1), as float32 one-hot rows."""
+    indices = np.asarray(labels).reshape(-1).astype(np.int64)
+    return np.eye(num_classes, dtype=np.float32)[indices]
+
+
+# ------------------------------------------------------------------ schedule
+
+
+def learning_rate_at(step, *, total_steps: int, peak: float, warmup_fraction: float) -> float:
+    """The learning rate at ``step`` (0-based): linear from 0 to ``peak`` over the first
+    ``round(warmup_fraction * total_steps)`` steps, then cosine decay to 0 at ``total_steps``."""
+    warmup = warmup_steps(total_steps, warmup_fraction)
+    if step < warmup:
+        return peak * step / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def warmup_steps(total_steps: int, warmup_fraction: float) -> int:
+    return int(round(warmup_fraction * total_steps))
+
+
+def schedule(total_steps: int, peak: float, warmup_fraction: float):
+    """The same schedule as a Keras learning-rate schedule, for the optimizer."""
+    import keras
+
+    warmup = warmup_steps(total_steps, warmup_fraction)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else peak,
+        decay_steps=max(1, total_steps - warmup),
+        alpha=0.0,
+        warmup_target=peak if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def compile_with_recipe(model, recipe: Recipe, total_steps: int):
+    """Compile ``model`` with AdamW, the warm-up + cosine schedule and (smoothed) cross-entropy
+    on logits and one-hot targets; the accuracy metric is called ``accuracy``."""
+    import keras
+
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule(total_steps, recipe.learning_rate, recipe.warmup_fraction),
+        weight_decay=recipe.weight_decay,
+    )
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+# ------------------------------------------------------------------ training
+
+
+@dataclass
+class RecipeRun(TrainingRun):
+    """A :class:`TrainingRun` trained with a recipe: also the recipe and the normalisation
+    statistics that the model's inputs need (:meth:`preprocess`)."""
+
+    recipe: Recipe | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    evaluation_seconds: list[float] = field(default_factory=list)
+    train_images: int = 0
+
+    def preprocess(self, images) -> np.ndarray:
+        """Images as this run's model expects them (normalised with the training statistics)."""
+        return normalise(images, self.mean, self.std)
+
+    @property
+    def images_per_second(self) -> float:
+        """Training throughput: images per second of one epoch (median epoch, first left out)."""
+        seconds = self.seconds_per_epoch
+        return self.train_images / seconds if seconds and seconds == seconds else float("nan")
+
+
+def _epoch_data(x, y, epoch_rng, recipe, mean, std, batch_size):
+    order = epoch_rng.permutation(len(x))
+    images = augment(x[order], epoch_rng, flip=recipe.flip, pad=0)
+    images = normalise(images, mean, std)
+    if recipe.pad:  # pad after normalising, so the border is the mean colour
+        images = augment(images, epoch_rng, flip=False, pad=recipe.pad)
+    return images, y[order]
+
+
+def fit_with_recipe(model, train, validation=None, *, recipe: Recipe | None = None, epochs: int | None = None,
+                    batch_size: int | None = None, seed: int = 0, name: str | None = None,
+                    progress: bool = True) -> RecipeRun:
+    """Train ``model`` (built by the caller; its initial weights are the caller's) with ``recipe``.
+
+    ``train`` and ``validation`` are ``(images, labels)`` pairs of raw images (uint8 pixels, or
+    floats in [0, 1]) and class indices; ``validation`` may be ``None``. ``epochs`` and
+    ``batch_size`` override the recipe's. Every epoch sees a fresh augmentation and order of the
+    training images; the validation images are only normalised. Epoch times count training
+    only (the validation pass is timed apart, in ``evaluation_seconds``).
+    """
+    import keras
+
+    recipe = recipe or Recipe()
+    recipe = recipe.with_changes(epochs=epochs or recipe.epochs, batch_size=batch_size or recipe.batch_size)
+    x_train, y_train = np.asarray(train[0]), one_hot(train[1])
+    if len(x_train) == 0:
+        raise ValueError("The training set is empty: load the data before training.")
+    if len(x_train) != len(y_train):
+        raise ValueError(f"train has {len(x_train)} images but {len(y_train)} labels.")
+    name = name or model.name
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    mean, std = channel_statistics(x_train)
+    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
+    compile_with_recipe(model, recipe, recipe.epochs * steps_per_epoch)
+    if validation is not None:
+        x_val, y_val = normalise(validation[0], mean, std), one_hot(validation[1])
+
+    history: dict[str, list[float]] = {}
+    run = RecipeRun(name, model, history, [], recipe=recipe, mean=mean, std=std, train_images=len(x_train))
+    bar = progress_bar(total=recipe.epochs * steps_per_epoch, desc=name, unit="batch", leave=False,
+                       disable=not progress or None)
+    epoch_rngs = rng.spawn(recipe.epochs)
+
+    class _Batches(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            bar.update(1)
+
+    # The next epoch's augmented images are made on a host thread while the current one trains.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        def prepare(epoch):
+            return _epoch_data(x_train, y_train, epoch_rngs[epoch], recipe, mean, std, recipe.batch_size)
+
+        upcoming = pool.submit(prepare, 0)
+        for epoch in range(recipe.epochs):
+            images, labels = upcoming.result()
+            if epoch + 1 < recipe.epochs:
+                upcoming = pool.submit(prepare, epoch + 1)
+            start = time.perf_counter()
+            logs = model.fit(images, labels, batch_size=recipe.batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                             shuffle=False, verbose=0, callbacks=[_Batches()]).history
+            run.epoch_seconds.append(time.perf_counter() - start)
+            for key, values in logs.items():
+                history.setdefault(key, []).append(float(values[-1]))
+            if validation is not None:
+                start = time.perf_counter()
+                scores = model.evaluate(x_val, y_val, batch_size=recipe.batch_size, verbose=0, return_dict=True)
+                run.evaluation_seconds.append(time.perf_counter() - start)
+                for key, value in scores.items():
+                    history.setdefault(f"val_{key}", []).append(float(value))
+            bar.set_postfix(epoch=epoch + 1, acc=f"{history['accuracy'][-1]:.3f}",
+                            val_acc=f"{history.get('val_accuracy', [float('nan')])[-1]:.3f}")
+    bar.close()
+    return run
+
+
+def evaluate_accuracy(model, images, labels, *, mean=None, std=None, batch_size: int = 256) -> float:
+    """Share of ``images`` classified correctly; with ``mean``/``std`` the images are normalised
+    first (a recipe-trained model), otherwise scaled to [0, 1] (the example's models)."""
+    array = np.asarray(images)
+    if mean is not None:
+        inputs = normalise(array, mean, std)
+    else:
+        inputs = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else 1.0)
+    logits = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
+    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels).reshape(-1)))
