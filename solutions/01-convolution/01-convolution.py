@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course/blob/main/notebooks/01-convolution/01-convolution.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/01-convolution/01-convolution.ipynb)
 #
 # # 01 · Convolution from scratch
 #
@@ -34,7 +34,7 @@
 try:
     import involution_course as ic
 except ModuleNotFoundError:  # a fresh Colab runtime
-    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course@main"
+    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course-student@main"
     import involution_course as ic
 from involution_course.colab import prepare_colab
 
