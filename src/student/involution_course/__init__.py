@@ -6,7 +6,8 @@ Modules, one job each:
 * ``data``      - CIFAR-10 from a local copy or the Keras download;
 * ``notebook``  - the set-up that the first cell of each notebook runs;
 * ``headlines`` - the figures each notebook reports to ``make course``;
-* ``progress``  - progress bars for notebooks and terminals.
+* ``progress``  - progress bars for notebooks and terminals;
+* ``check``     - ``involution-course check NOTEBOOK``: the visible tests, run as grading will.
 """
 
 from .notebook import silence_framework_logging as _silence
@@ -20,7 +21,7 @@ from .headlines import record  # noqa: E402
 from .notebook import setup_notebook  # noqa: E402
 from .profiles import PROFILES, Profile, get_profile  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CLASS_NAMES",
