@@ -15,8 +15,8 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "46318380de7feed07b4d7cc95f9486b7", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course/blob/main/notebooks/01-convolution/01-convolution.ipynb)
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bb000f9b19e7a2d28c55404ceea0e30d", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/01-convolution/01-convolution.ipynb)
 #
 # # 01 · Convolution from scratch
 #
@@ -34,12 +34,12 @@
 # `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
 # your notebook is graded.
 
-# %% nbgrader={"cell_type": "code", "checksum": "dd8f64343126cc424becdc6ee5d95e71", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "932e6e37d6e1a822b5c6d82b4bcb49bd", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
 try:
     import involution_course as ic
 except ModuleNotFoundError:  # a fresh Colab runtime
-    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course@main"
+    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course-student@main"
     import involution_course as ic
 from involution_course.colab import prepare_colab
 
