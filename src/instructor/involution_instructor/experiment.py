@@ -53,11 +53,9 @@ TUNING_VARIANTS = (
     {"learning_rate": 3e-3, "weight_decay": 5e-4},  # the first, untuned try
     {"learning_rate": 3e-3, "weight_decay": 5e-2},
     {"learning_rate": 3e-3, "weight_decay": 5e-2, "label_smoothing": 0.1},
-    {"learning_rate": 1e-3, "weight_decay": 5e-2},
     {"learning_rate": 1e-2, "weight_decay": 5e-2},
     {"learning_rate": 3e-3, "weight_decay": 2e-1},
     {"learning_rate": 6e-3, "weight_decay": 1e-1, "label_smoothing": 0.1},
-    {"learning_rate": 6e-3, "weight_decay": 5e-2},
 )
 
 MODELS = ("example_cnn", "example_involution", "fair_involution", "fair_conv")
@@ -170,7 +168,10 @@ def execute(spec: dict) -> dict:
     if spec.get("weights"):
         path = Path(spec["weights"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        model.save_weights(path)
+        # A compiled model's file would also hold the optimizer's state: save an uncompiled twin.
+        twin = build_model(spec["model"], width=spec.get("width"), kernel_size=spec.get("kernel_size", 3))
+        twin.set_weights(model.get_weights())
+        twin.save_weights(path)
         row["weights"] = str(path)
         row["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return row
@@ -204,7 +205,7 @@ def comparison_specs(options, recipe: dict) -> list[dict]:
 
 def sweep_specs(options, recipe: dict) -> list[dict]:
     specs = [dict(phase="sweep", model="fair_involution", width=BUDGET_WIDTHS["involution"], kernel_size=k,
-                  seed=options.seeds[0], recipe=recipe, split="test") for k in SWEEP_KERNEL_SIZES]
+                  seed=options.seeds[0], recipe=recipe, split="test") for k in sorted(SWEEP_KERNEL_SIZES, reverse=True)]
     for spatial, widths in SWEEP_WIDTHS.items():
         specs += [dict(phase="sweep", model=f"fair_{spatial}", width=w, seed=options.seeds[0], recipe=recipe,
                        split="test") for w in widths]
@@ -435,10 +436,11 @@ def run_experiment(options) -> ResultsWriter:
             from involution_course.recipe import Recipe
 
             recipe = Recipe(**recipe).as_dict()
+        sweep = sweep_specs(options, recipe) if "sweep" in phases else []
+        runner.submit(sweep[:len(SWEEP_KERNEL_SIZES)])  # the slowest runs first
         if "compare" in phases:
             runner.submit(comparison_specs(options, recipe))
-        if "sweep" in phases:
-            runner.submit(sweep_specs(options, recipe))
+        runner.submit(sweep[len(SWEEP_KERNEL_SIZES):])
         runner.drain()
     finally:
         runner.close()
