@@ -15,8 +15,8 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "49c55c611673af38111999ed02e393cb", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course/blob/main/notebooks/04-cifar10-comparison/04-cifar10-comparison.ipynb)
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e1880c094e363dc7b38c24079ab0a220", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/04-cifar10-comparison/04-cifar10-comparison.ipynb)
 #
 # # 04 · CNN against involution on CIFAR-10
 #
@@ -34,12 +34,12 @@
 # `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
 # your notebook is graded.
 
-# %% nbgrader={"cell_type": "code", "checksum": "98308ed17b56c5525508551605097319", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "69eb3cf2151c0391b04f764c68f8ae85", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
 try:
     import involution_course as ic
 except ModuleNotFoundError:  # a fresh Colab runtime
-    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course@main"
+    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course-student@main"
     import involution_course as ic
 from involution_course.colab import prepare_colab
 
@@ -102,12 +102,27 @@ def build_example_cnn():
 # Try it: Keras lists the layers, their output shapes and parameter counts.
 build_example_cnn().summary()
 
-# %% nbgrader={"cell_type": "code", "checksum": "d005048929148b7846510a8a750ba1ec", "grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "09ce4e58714128ddabe2c6c8b5db8c47", "grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def _ops(model):
+    """The model's layers as operations: a layer's own activation counts as one, as ReLU does."""
+    ops = []
+    for layer in model.layers:
+        kind, activation = type(layer).__name__, layer.get_config().get("activation")
+        if kind != "InputLayer":
+            ops.append(str(activation).replace("relu", "ReLU") if kind == "Activation" else kind)
+        if kind != "Activation" and activation not in (None, "linear"):
+            ops.append(str(activation).replace("relu", "ReLU"))
+    return ops
+
+
 _cnn = build_example_cnn()
 _count = models.trainable_parameters(_cnn)
 assert _count == 319_178, f"expected 319,178 trainable parameters, your model has {_count:,}"
 _shape = tuple(_cnn(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+# Same count, other network: a missing ReLU or a softmax at the end changes no parameter.
+_expected = ["Conv2D", "ReLU", "MaxPooling2D"] * 2 + ["Conv2D", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
+assert _ops(_cnn) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_cnn)}"
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8314f46037879346e2f5de8e534022e9", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · Reproducing the example's involution network
@@ -145,12 +160,14 @@ def build_example_involution_network():
 # Try it: compare the parameters of the involution layers with those of the dense layers.
 build_example_involution_network().summary()
 
-# %% nbgrader={"cell_type": "code", "checksum": "80a15ceb5b25af0685ff6a4c87a0a1af", "grade": true, "grade_id": "ex2_test_involution_network", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "2b74f8204363611c9b2cdaf9825617e4", "grade": true, "grade_id": "ex2_test_involution_network", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _net = build_example_involution_network()
 _count = models.trainable_parameters(_net)
 assert _count == 13_074, f"expected 13,074 trainable parameters, your model has {_count:,}"
 _shape = tuple(_net(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+_expected = ["Involution", "ReLU", "MaxPooling2D"] * 2 + ["Involution", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
+assert _ops(_net) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_net)}"
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c703e286d7b047d4211632956378a7b2", "grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Training the two reproductions
@@ -224,8 +241,8 @@ def build_fair_network(width, spatial="involution"):
 for _spatial in ("involution", "conv"):
     print(_spatial, f"{build_fair_network(16, _spatial).count_params():,} parameters in all")
 
-# %% nbgrader={"cell_type": "code", "checksum": "40960592c4592cb9f935bf6e78735f3c", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Trainable parameters of the fair network at width 16, a literal made by the instructor's
+# %% nbgrader={"cell_type": "code", "checksum": "3b9254603190fa43f659171af0a48193", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Trainable parameters of the fair network at width 16 (and of the conv twin at 24), literals made by the instructor's
 # `python -m involution_instructor.reference.models` (tests/test_models.py keeps it in step).
 _FAIR_COUNT_INVOLUTION_16 = 131_486
 _fair = build_fair_network(16, "involution")
@@ -233,6 +250,11 @@ _count, _expected = models.trainable_parameters(_fair), _FAIR_COUNT_INVOLUTION_1
 assert _count == _expected, f"width 16, involution: expected {_expected:,} trainable parameters, got {_count:,}"
 _shape = tuple(_fair(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+# The conv twin: pass `spatial` on to every block.
+_FAIR_COUNT_CONV_24 = 492_074
+_twin = build_fair_network(24, "conv")
+_count, _expected = models.trainable_parameters(_twin), _FAIR_COUNT_CONV_24
+assert _count == _expected, f"width 24, conv: expected {_expected:,} trainable parameters, got {_count:,}"
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "39c4eb452c9276dad861252d5d8c3063", "grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -365,7 +387,7 @@ _bad = {key: value for key, value in statements.items() if not isinstance(value,
 assert not _bad, f"every value must be True or False; not yet: {_bad}"
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "02f84d4de32b82dfd4478775dd3ab3ca", "grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d8d2258189f308e4c6999878508208c0", "grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Per-class accuracy and the confusion matrix
 #
 # One accuracy hides which classes a model confuses. The **confusion matrix** $M$ counts, for
@@ -374,35 +396,54 @@ assert not _bad, f"every value must be True or False; not yet: {_bad}"
 # $$M_{t,p} = \big|\{\, n : y_n = t,\ \hat y_n = p \,\}\big|, \qquad
 #   \text{accuracy of class } t = \frac{M_{t,t}}{\sum_{p} M_{t,p}}.$$
 #
-# **Exercise 6** (3 points). Write `confusion_matrix(y_true, y_pred, num_classes=10)`, returning an integer
+# **Exercise 6** (3 points: 2 for the confusion matrix, 1 for per-class accuracy; each part has its
+# own tests). Write `confusion_matrix(y_true, y_pred, num_classes=10)`, returning an integer
 # NumPy array of shape `(num_classes, num_classes)` with true classes in rows, and
 # `per_class_accuracy(confusion)`, returning the vector of per-class accuracies (use `np.nan` for a
 # class with no test image). Labels may come as shape `(N,)` or, as CIFAR-10's do, `(N, 1)`.
+#
+# **Part a** (2 points): `confusion_matrix`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "721e546adf582a13f14fdf3613956b03", "grade": false, "grade_id": "ex6_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "f61c55a47cf282ece4554abdff829fbd", "grade": false, "grade_id": "ex6_confusion", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def confusion_matrix(y_true, y_pred, num_classes=10):
     """Counts of (true class, predicted class) pairs; true classes in rows."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
+# Try it on four predictions of two classes: true classes in rows.
+print(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2))
+
+# %% nbgrader={"cell_type": "code", "checksum": "bae295616ce3cc98e48fcb170ad64de8", "grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Labels of shape (N, 1), as CIFAR-10's: classes 0, 0, 1, 2, 2, 2 predicted as 0, 1, 1, 2, 0, 2.
+_true = np.array([[0], [0], [1], [2], [2], [2]])
+_pred = np.array([0, 1, 1, 2, 0, 2])
+_got = np.asarray(confusion_matrix(_true, _pred, num_classes=3))
+_expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected (true classes in rows)\n{_expected}\ngot\n{_got}"
+assert np.issubdtype(_got.dtype, np.integer), f"counts must be integers, got dtype {_got.dtype}"
+
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "2a26da66634ad15363f537548d0de3b5", "grade": false, "grade_id": "ex6-accuracy-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# **Part b** (1 point): `per_class_accuracy`; its tests give it confusion matrices, so it can earn
+# its point on its own.
+
+# %% nbgrader={"cell_type": "code", "checksum": "e3a4a97b5718453c35c925cb06bbcdbb", "grade": false, "grade_id": "ex6_accuracy", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def per_class_accuracy(confusion):
     """The share of each true class predicted correctly (NaN for an empty class)."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# Try it on four predictions of two classes.
-print(per_class_accuracy(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)))
+# Try it: class 0 has two images, one predicted right; class 1 has two, both right.
+print(per_class_accuracy(np.array([[1, 1], [0, 2]])))
 
-# %% nbgrader={"cell_type": "code", "checksum": "cb37ba4c8a3f3f53210c9073cb3a8b9b", "grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-_true = np.array([0, 0, 1, 2, 2, 2])
-_pred = np.array([0, 1, 1, 2, 0, 2])
-_got = np.asarray(confusion_matrix(_true, _pred, num_classes=3))
-_expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
-assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected\n{_expected}\ngot\n{_got}"
-_acc = np.asarray(per_class_accuracy(_expected), dtype=float)
-assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667], got {_acc}"
+# %% nbgrader={"cell_type": "code", "checksum": "8159b7654b3929d0be346781a35b8997", "grade": true, "grade_id": "ex6_test_accuracy", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Rows are true classes: class 0 has 2 images (1 right), class 1 has 1 (right), class 2 has 3 (2 right).
+_acc = np.asarray(per_class_accuracy(np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])), dtype=float)
+assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667] (divide by each row's sum), got {_acc}"
+_acc = np.asarray(per_class_accuracy(np.array([[2, 0], [0, 0]])), dtype=float)
+assert _acc.shape == (2,) and _acc[0] == 1.0 and np.isnan(_acc[1]), f"a class with no image must give NaN, got {_acc}"
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "203bbb0ba5f3047e90cf12d2b07af2ea", "grade": false, "grade_id": "analysis-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The figures below use your two functions on every trained model. Look for the classes all
@@ -440,7 +481,7 @@ for row in rows:
 ic.record("fair_involution trainable parameters", rows[[r["model"] for r in rows].index("fair_involution")]["trainable_parameters"])
 ic.record("example_cnn seconds per epoch", round(runs["example_cnn"].seconds_per_epoch, 2), "s")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "0b344a216fc189481216d9d8ea51099c", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "61898d7f79b55819fd11c110b93ae1ad", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
 #
 # * The example's two models are rebuilt exactly (319,178 and 13,074 trainable parameters) and
@@ -457,7 +498,21 @@ ic.record("example_cnn seconds per epoch", round(runs["example_cnn"].seconds_per
 # The full profile's table, from the course's own run, is in the README with the command and the
 # hardware that produced it. Notebook 05 opens the saved models and looks at the kernels that
 # involution generates.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "6fcab4d8e786db720946e6c1cae0117e", "grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## In your own words
 #
+# **Question 1** (2 points, graded by hand). A classmate reads your results table and writes:
+# "involution is more efficient than convolution". In four to six sentences: what can the
+# Keras example's own comparison (319,178 against 13,074 parameters) tell you about the two
+# operators, and what can it not? Which figures of the fair pair would you use to judge "more
+# efficient", and what would you have to say alongside them for the claim to mean something?
+# Write your answer in the cell below.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cae21e77aef68372050fb86b04e5c068", "grade": true, "grade_id": "written_efficiency", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "77a1c2ff62bd087674ea9c6566ad97a5", "grade": false, "grade_id": "submitting", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Submitting
 #
 # Save the notebook (File > Save), then submit the `.ipynb` file. On Colab: File > Download >

@@ -116,19 +116,33 @@ def build_example_cnn():
 build_example_cnn().summary()
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def _ops(model):
+    """The model's layers as operations: a layer's own activation counts as one, as ReLU does."""
+    ops = []
+    for layer in model.layers:
+        kind, activation = type(layer).__name__, layer.get_config().get("activation")
+        if kind != "InputLayer":
+            ops.append(str(activation).replace("relu", "ReLU") if kind == "Activation" else kind)
+        if kind != "Activation" and activation not in (None, "linear"):
+            ops.append(str(activation).replace("relu", "ReLU"))
+    return ops
+
+
 _cnn = build_example_cnn()
 _count = models.trainable_parameters(_cnn)
 assert _count == 319_178, f"expected 319,178 trainable parameters, your model has {_count:,}"
 _shape = tuple(_cnn(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+# Same count, other network: a missing ReLU or a softmax at the end changes no parameter.
+_expected = ["Conv2D", "ReLU", "MaxPooling2D"] * 2 + ["Conv2D", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
+assert _ops(_cnn) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_cnn)}"
 ### BEGIN HIDDEN TESTS
 import sys
 
 assert "involution_instructor" not in sys.modules, (
     "the answer imports the instructor's package (involution_instructor): write it yourself")
-_kinds = [type(layer).__name__ for layer in _cnn.layers if type(layer).__name__ in ("Conv2D", "Dense", "MaxPooling2D", "Flatten")]
-_expected = ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "Flatten", "Dense", "Dense"]
-assert _kinds == _expected, f"expected the layers {_expected}, got {_kinds}"
+_logits = keras.ops.convert_to_numpy(_cnn(np.random.default_rng(1).random((4, 32, 32, 3), dtype="float32")))
+assert not np.allclose(_logits.sum(axis=1), 1.0), "the model must output logits, not probabilities (no softmax)"
 _last = [layer for layer in _cnn.layers if type(layer).__name__ == "Dense"][-1]
 assert _last.get_config()["activation"] == "linear", "the last Dense layer must output logits (no activation)"
 _pool_shape = [tuple(layer.output.shape) for layer in _cnn.layers if type(layer).__name__ == "MaxPooling2D"]
@@ -193,6 +207,8 @@ _count = models.trainable_parameters(_net)
 assert _count == 13_074, f"expected 13,074 trainable parameters, your model has {_count:,}"
 _shape = tuple(_net(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+_expected = ["Involution", "ReLU", "MaxPooling2D"] * 2 + ["Involution", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
+assert _ops(_net) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_net)}"
 ### BEGIN HIDDEN TESTS
 import sys
 
@@ -294,7 +310,7 @@ for _spatial in ("involution", "conv"):
     print(_spatial, f"{build_fair_network(16, _spatial).count_params():,} parameters in all")
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Trainable parameters of the fair network at width 16, a literal made by the instructor's
+# Trainable parameters of the fair network at width 16 (and of the conv twin at 24), literals made by the instructor's
 # `python -m involution_instructor.reference.models` (tests/test_models.py keeps it in step).
 _FAIR_COUNT_INVOLUTION_16 = 131_486
 _fair = build_fair_network(16, "involution")
@@ -302,22 +318,27 @@ _count, _expected = models.trainable_parameters(_fair), _FAIR_COUNT_INVOLUTION_1
 assert _count == _expected, f"width 16, involution: expected {_expected:,} trainable parameters, got {_count:,}"
 _shape = tuple(_fair(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
+# The conv twin: pass `spatial` on to every block.
+_FAIR_COUNT_CONV_24 = 492_074
+_twin = build_fair_network(24, "conv")
+_count, _expected = models.trainable_parameters(_twin), _FAIR_COUNT_CONV_24
+assert _count == _expected, f"width 24, conv: expected {_expected:,} trainable parameters, got {_count:,}"
 ### BEGIN HIDDEN TESTS
 import sys
 
 assert "involution_instructor" not in sys.modules, (
     "the answer imports the instructor's package (involution_instructor): write it yourself")
-# Made by `python -m involution_instructor.reference.models`, like the count above.
-_FAIR_COUNT_CONV_24 = 492_074
-_twin = build_fair_network(24, "conv")
-_count, _expected = models.trainable_parameters(_twin), _FAIR_COUNT_CONV_24
-assert _count == _expected, f"width 24, conv: expected {_expected:,} trainable parameters, got {_count:,}"
 _found = sum(isinstance(layer, Involution) for layer in _fair.layers)
 assert _found == 6, f"the involution network needs 6 Involution layers (3 stages x 2 blocks), found {_found}"
 _found = sum(isinstance(layer, Involution) for layer in _twin.layers)
 assert _found == 0, f"the conv twin must hold no Involution layer, found {_found}"
 _groups = sorted({layer.get_config()["groups"] for layer in _fair.layers if isinstance(layer, Involution)})
 assert _groups == [2, 4, 8], f"width 16: the stages' involutions need 2, 4 and 8 groups, got {_groups}"
+for _model, _channels in ((_fair, 256), (_twin, 384)):
+    _pooled = [tuple(layer.input.shape) for layer in _model.layers if type(layer).__name__ == "GlobalAveragePooling2D"]
+    assert _pooled == [(None, 8, 8, _channels)], f"stride 2 only in stages 1 and 2: the last map is 8x8x{_channels}, got {_pooled}"
+_strides = [layer.get_config()["stride"] for layer in _fair.layers if isinstance(layer, Involution)]
+assert _strides == [1, 1, 2, 1, 2, 1], f"stride 2 in the first block of stages 1 and 2 only, got the involutions' strides {_strides}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -497,12 +518,15 @@ assert not _wrong, f"{len(_wrong)} statement(s) judged wrongly"
 # $$M_{t,p} = \big|\{\, n : y_n = t,\ \hat y_n = p \,\}\big|, \qquad
 #   \text{accuracy of class } t = \frac{M_{t,t}}{\sum_{p} M_{t,p}}.$$
 #
-# **Exercise 6** (3 points). Write `confusion_matrix(y_true, y_pred, num_classes=10)`, returning an integer
+# **Exercise 6** (3 points: 2 for the confusion matrix, 1 for per-class accuracy; each part has its
+# own tests). Write `confusion_matrix(y_true, y_pred, num_classes=10)`, returning an integer
 # NumPy array of shape `(num_classes, num_classes)` with true classes in rows, and
 # `per_class_accuracy(confusion)`, returning the vector of per-class accuracies (use `np.nan` for a
 # class with no test image). Labels may come as shape `(N,)` or, as CIFAR-10's do, `(N, 1)`.
+#
+# **Part a** (2 points): `confusion_matrix`.
 
-# %% nbgrader={"grade": false, "grade_id": "ex6_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "ex6_confusion", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def confusion_matrix(y_true, y_pred, num_classes=10):
     """Counts of (true class, predicted class) pairs; true classes in rows."""
     ### BEGIN SOLUTION
@@ -514,27 +538,17 @@ def confusion_matrix(y_true, y_pred, num_classes=10):
     ### END SOLUTION
 
 
-def per_class_accuracy(confusion):
-    """The share of each true class predicted correctly (NaN for an empty class)."""
-    ### BEGIN SOLUTION
-    confusion = np.asarray(confusion, dtype=float)
-    totals = confusion.sum(axis=1)
-    safe = np.where(totals > 0, totals, 1)
-    return np.where(totals > 0, np.diag(confusion) / safe, np.nan)
-    ### END SOLUTION
+# Try it on four predictions of two classes: true classes in rows.
+print(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2))
 
-
-# Try it on four predictions of two classes.
-print(per_class_accuracy(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)))
-
-# %% nbgrader={"grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-_true = np.array([0, 0, 1, 2, 2, 2])
+# %% nbgrader={"grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Labels of shape (N, 1), as CIFAR-10's: classes 0, 0, 1, 2, 2, 2 predicted as 0, 1, 1, 2, 0, 2.
+_true = np.array([[0], [0], [1], [2], [2], [2]])
 _pred = np.array([0, 1, 1, 2, 0, 2])
 _got = np.asarray(confusion_matrix(_true, _pred, num_classes=3))
 _expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
-assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected\n{_expected}\ngot\n{_got}"
-_acc = np.asarray(per_class_accuracy(_expected), dtype=float)
-assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667], got {_acc}"
+assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected (true classes in rows)\n{_expected}\ngot\n{_got}"
+assert np.issubdtype(_got.dtype, np.integer), f"counts must be integers, got dtype {_got.dtype}"
 ### BEGIN HIDDEN TESTS
 import sys
 
@@ -549,10 +563,47 @@ for _t, _p in zip(_true[:, 0], _pred):
 _got = np.asarray(confusion_matrix(_true, _pred))
 assert np.array_equal(_got, _expected), "labels of shape (N, 1), as CIFAR-10's: wrong counts"
 assert np.issubdtype(_got.dtype, np.integer), f"counts must be integers, got dtype {_got.dtype}"
-_acc = np.asarray(per_class_accuracy(_expected), dtype=float)
-assert np.allclose(_acc, np.diag(_expected) / _expected.sum(axis=1)), "per-class accuracy differs on random labels"
+_got = np.asarray(confusion_matrix(_true[:, 0], _pred, num_classes=12))
+assert _got.shape == (12, 12) and np.array_equal(_got[:10, :10], _expected) and _got[10:].sum() == 0, (
+    "num_classes=12 with labels 0 to 9: a 12 x 12 matrix whose last two rows and columns are 0")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex6-accuracy-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# **Part b** (1 point): `per_class_accuracy`; its tests give it confusion matrices, so it can earn
+# its point on its own.
+
+# %% nbgrader={"grade": false, "grade_id": "ex6_accuracy", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def per_class_accuracy(confusion):
+    """The share of each true class predicted correctly (NaN for an empty class)."""
+    ### BEGIN SOLUTION
+    confusion = np.asarray(confusion, dtype=float)
+    totals = confusion.sum(axis=1)
+    safe = np.where(totals > 0, totals, 1)
+    return np.where(totals > 0, np.diag(confusion) / safe, np.nan)
+    ### END SOLUTION
+
+
+# Try it: class 0 has two images, one predicted right; class 1 has two, both right.
+print(per_class_accuracy(np.array([[1, 1], [0, 2]])))
+
+# %% nbgrader={"grade": true, "grade_id": "ex6_test_accuracy", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Rows are true classes: class 0 has 2 images (1 right), class 1 has 1 (right), class 2 has 3 (2 right).
+_acc = np.asarray(per_class_accuracy(np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])), dtype=float)
+assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667] (divide by each row's sum), got {_acc}"
 _acc = np.asarray(per_class_accuracy(np.array([[2, 0], [0, 0]])), dtype=float)
-assert _acc[0] == 1.0 and np.isnan(_acc[1]), f"an empty class must give NaN, got {_acc}"
+assert _acc.shape == (2,) and _acc[0] == 1.0 and np.isnan(_acc[1]), f"a class with no image must give NaN, got {_acc}"
+### BEGIN HIDDEN TESTS
+import sys
+
+assert "involution_instructor" not in sys.modules, (
+    "the answer imports the instructor's package (involution_instructor): write it yourself")
+_rng = np.random.default_rng(6)
+_confusion = _rng.integers(0, 20, size=(10, 10))
+_acc = np.asarray(per_class_accuracy(_confusion), dtype=float)
+assert np.allclose(_acc, np.diag(_confusion) / _confusion.sum(axis=1)), "per-class accuracy differs on a random matrix"
+_confusion[3] = 0
+_acc = np.asarray(per_class_accuracy(_confusion), dtype=float)
+assert np.isnan(_acc[3]) and np.isfinite(np.delete(_acc, 3)).all(), "only the empty class gives NaN"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "analysis-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -608,7 +659,34 @@ ic.record("example_cnn seconds per epoch", round(runs["example_cnn"].seconds_per
 # The full profile's table, from the course's own run, is in the README with the command and the
 # hardware that produced it. Notebook 05 opens the saved models and looks at the kernels that
 # involution generates.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## In your own words
 #
+# **Question 1** (2 points, graded by hand). A classmate reads your results table and writes:
+# "involution is more efficient than convolution". In four to six sentences: what can the
+# Keras example's own comparison (319,178 against 13,074 parameters) tell you about the two
+# operators, and what can it not? Which figures of the fair pair would you use to judge "more
+# efficient", and what would you have to say alongside them for the claim to mean something?
+# Write your answer in the cell below.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_efficiency", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Rubric** (2 points).
+#
+# * 1 point: the example's comparison confounds the operator with everything else: a 24-fold
+#   difference in parameters, a network that never leaves 3 channels and keeps almost all its
+#   parameters in the dense layers. Its accuracy gap says which *model* is better, not which
+#   *operator*. (Half a point for only one of these reasons.)
+# * 1 point: "efficient" must name the resource. At an equal parameter budget the parameters are
+#   equal by construction, so compare test accuracy at that budget, and computation by
+#   multiply-adds per image (or seconds per epoch, which depend on the device, the backend and
+#   the implementation, and must be reported with them). A complete answer also notes that one
+#   short run on a subset, without repeats over seeds, is weak evidence for small differences.
+#   (Half a point for naming the figures without saying what must come with them.)
+# ### END SOLUTION
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "submitting", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Submitting
 #
 # Save the notebook (File > Save), then submit the `.ipynb` file. On Colab: File > Download >
