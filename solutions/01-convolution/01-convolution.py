@@ -80,6 +80,7 @@ import numpy as np
 # Keras comes after ic.setup_notebook(), which keeps TensorFlow's start-up messages quiet.
 import keras
 
+from involution_course import checks
 from involution_course.convolution import hand_made_kernels, kernel_bank, median_time, to_unit_float
 from involution_course.figures.convolution import feature_maps_figure, sliding_window_figure
 
@@ -177,7 +178,7 @@ feature_maps_figure(horse, list(kernels.values()), feature_maps, list(kernels))
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Convolution with loops
 #
-# ### Exercise 1 · `conv2d_naive` (4 points)
+# ### Exercise 1 · `conv2d_naive` (4 points: 2 for `"valid"`, 2 for `"same"`)
 #
 # Write `conv2d_naive(x, w, b=None, stride=1, padding="valid")`, the formula of section 1 with explicit loops:
 #
@@ -238,35 +239,36 @@ def conv2d_naive(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("valid", stride 1): compare with the coloured squares of the figure.
 print(conv2d_naive(small_input[None, :, :, None], small_kernel[:, :, None, None])[0, :, :, 0])
 
-# %% nbgrader={"grade": true, "grade_id": "ex1_test_conv2d_naive", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-# Small cases worked out by hand, on the numbers 0 to 8 in a 3x3 image.
+# %% nbgrader={"grade": true, "grade_id": "ex1_test_valid", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# 'valid' padding (2 points). By hand, on the numbers 0 to 8 in a 3x3 image: the sums of the four 2x2 windows, plus 0.5.
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
-hand_cases = [
-    # The sums of the four 2x2 windows, plus the bias 0.5.
-    ("2x2 ones, 'valid', stride 1, bias 0.5", (np.ones((2, 2, 1, 1)), np.array([0.5]), 1, "valid"), [[8.5, 12.5], [20.5, 24.5]]),
-    # 'same' with a 3x3 kernel pads one zero on every side: each output sums the pixels around it.
-    ("3x3 ones, 'same', stride 1", (np.ones((3, 3, 1, 1)), None, 1, "same"), [[8, 15, 12], [21, 36, 27], [20, 33, 24]]),
-    # 'same' with stride 2 and a 2x2 kernel needs one zero row and column: at the bottom and right.
-    ("2x2 ones, 'same', stride 2", (np.ones((2, 2, 1, 1)), None, 2, "same"), [[8, 7], [13, 8]]),
-]
-for case, (w, b, stride, padding), expected in hand_cases:
-    expected = np.array(expected, dtype=float).reshape(1, *np.shape(expected), 1)
-    got = np.asarray(conv2d_naive(tiny, w, b, stride=stride, padding=padding))
-    assert got.shape == expected.shape, f"{case}: expected shape {expected.shape}, got {got.shape}"
-    assert np.allclose(got, expected), f"{case}: expected {expected[0, :, :, 0].tolist()}, got {got[0, :, :, 0].tolist()}"
+got = conv2d_naive(tiny, np.ones((2, 2, 1, 1)), np.array([0.5]), stride=1, padding="valid")
+checks.assert_close(got, np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1), name="2x2 ones, 'valid', bias 0.5")
 
-# A random case with two channels in and three out, against keras.layers.Conv2D holding the same kernels.
+# A kernel whose only 1 is its top-left tap picks the top-left pixel of each window (not flipped: Keras' convention).
+top_left = np.zeros((2, 2, 1, 1))
+top_left[0, 0] = 1.0
+got = conv2d_naive(tiny, top_left, None, stride=1, padding="valid")
+checks.assert_close(got, np.array([[0.0, 1.0], [3.0, 4.0]]).reshape(1, 2, 2, 1), name="top-left tap, 'valid'")
+
+# Stride 2 on the numbers 0 to 24 in a 5x5 image: 3x3 windows at rows and columns 0 and 2 (9 times their centre).
+got = conv2d_naive(np.arange(25.0).reshape(1, 5, 5, 1), np.ones((3, 3, 1, 1)), None, stride=2, padding="valid")
+checks.assert_close(got, np.array([[54.0, 72.0], [144.0, 162.0]]).reshape(1, 2, 2, 1), name="3x3 ones, 'valid', stride 2")
+
+
+def keras_conv2d(x, w, b, stride, padding):
+    """The truth: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+# Two channels in, three out, random numbers, against Keras.
 test_rng = np.random.default_rng(0)
-test_x = test_rng.standard_normal((2, 6, 5, 2)).astype("float32")
-test_w = test_rng.standard_normal((3, 3, 2, 3)).astype("float32")
-test_b = test_rng.standard_normal(3).astype("float32")
-keras_layer = keras.layers.Conv2D(3, 3, strides=1, padding="same")
-keras_layer.build(test_x.shape)
-keras_layer.set_weights([test_w, test_b])
-expected = keras.ops.convert_to_numpy(keras_layer(test_x))
-got = np.asarray(conv2d_naive(test_x, test_w, test_b, stride=1, padding="same"))
-assert got.shape == expected.shape, f"x (2, 6, 5, 2), 3 kernels 3x3, stride 1, 'same': expected shape {expected.shape}, got {got.shape}"
-assert np.allclose(got, expected, atol=1e-5), f"x (2, 6, 5, 2), 3 kernels 3x3, stride 1, 'same': your values differ from Keras by up to {np.max(np.abs(got - expected)):.2e}"
+test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for shape in [(2, 7, 6, 2), (3, 3, 2, 3), (3,)])
+got = conv2d_naive(test_x, test_w, test_b, stride=2, padding="valid")
+checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, 2, "valid"), atol=1e-5, name="x (2, 7, 6, 2), 3x3 kernels, stride 2, 'valid'")
 
 try:
     conv2d_naive(tiny, np.ones((2, 2, 1, 1)), padding="full")
@@ -321,21 +323,20 @@ def _keras_case(x_shape, k, c_out, stride, padding, seed):
     return (x, w, b, stride, padding), keras.ops.convert_to_numpy(layer(x))
 
 
-_cases = [
-    _keras_case((2, 7, 9, 3), 3, 5, 2, "same", 1),
-    _keras_case((1, 8, 6, 2), 3, 4, 2, "same", 2),
-    _keras_case((3, 9, 7, 4), 5, 2, 2, "valid", 3),
-    _keras_case((1, 6, 5, 3), 2, 3, 1, "same", 4),
-    _keras_case((2, 10, 11, 1), 4, 2, 3, "same", 5),
-    _keras_case((2, 5, 8, 2), 3, 3, 1, "valid", 6),
-]
-with _on_its_own("conv2d_naive"):
-    _answers = [np.asarray(conv2d_naive(x, w, b, stride=s, padding=p)) for (x, w, b, s, p), _ in _cases]
-for ((_x, _w, _b, _s, _p), _expected), _got in zip(_cases, _answers):
-    _case = f"x of shape {_x.shape}, K={_w.shape[0]}, C_out={_w.shape[-1]}, stride={_s}, padding={_p!r}"
-    assert _got.shape == _expected.shape, f"{_case}: expected output shape {_expected.shape}, got {_got.shape}"
-    assert np.allclose(_got, _expected, rtol=1e-5, atol=1e-5), f"{_case}: your values differ from keras.layers.Conv2D by up to {np.max(np.abs(_got - _expected)):.2e}"
+def _check_cases(function, name, cases):
+    with _on_its_own(name):
+        answers = [np.asarray(function(x, w, b, stride=s, padding=p)) for (x, w, b, s, p), _ in cases]
+    for ((x, w, b, s, p), expected), got in zip(cases, answers):
+        case = f"x of shape {x.shape}, K={w.shape[0]}, C_out={w.shape[-1]}, stride={s}, padding={p!r}"
+        assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
+        assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), f"{case}: your values differ from keras.layers.Conv2D by up to {np.max(np.abs(got - expected)):.2e}"
 
+
+_check_cases(conv2d_naive, "conv2d_naive", [
+    _keras_case((3, 9, 7, 4), 5, 2, 2, "valid", 3),
+    _keras_case((2, 5, 8, 2), 3, 3, 1, "valid", 6),
+    _keras_case((1, 7, 6, 3), 2, 2, 3, "valid", 8),
+])
 _rng = np.random.default_rng(7)
 _x = _rng.standard_normal((1, 5, 5, 2))
 _x_before = _x.copy()
@@ -350,98 +351,30 @@ else:
     raise AssertionError("x with 2 channels and kernels for 3 channels should raise a ValueError")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 5 · Convolution without Python loops
-#
-# Four nested Python loops are slow: every step runs the interpreter for a handful of multiply-adds.
-# NumPy is fast when one call does a lot of work. Two standard ways:
-#
-# * **sliding windows + einsum.** `np.lib.stride_tricks.sliding_window_view(x_padded, (K, K), axis=(1, 2))`
-#   returns, without copying, every $K \times K$ window at stride 1: shape
-#   $(N, H_p - K + 1, W_p - K + 1, C_\text{in}, K, K)$, the window axes last. Slicing `[:, ::s, ::s]` keeps the
-#   windows of stride $s$. The formula of section 1 is then one `np.einsum` over $u, v, c$:
-#   `np.einsum("nijcuv,uvco->nijo", windows, w)`.
-# * **im2col + matmul.** Copy every window into a row of a matrix of shape
-#   $(N\,H_\text{out}\,W_\text{out},\; K K C_\text{in})$, reshape `w` to $(K K C_\text{in}, C_\text{out})$ and
-#   multiply the two matrices.
-#
-# ### Exercise 2 · `conv2d_fast` (3 points)
-#
-# Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results and errors
-# as `conv2d_naive`, but no Python loop over images, positions or channels. Keep the cell self-contained
-# (repeat the few lines that work out the padding) so that it is graded on its own.
-
-# %% nbgrader={"grade": false, "grade_id": "ex2_conv2d_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
-    """conv2d_naive without Python loops: every window at once, one einsum."""
-    ### BEGIN SOLUTION
-    x = np.asarray(x, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}.")
-    _, height, width, in_channels = x.shape
-    k_rows, k_cols, kernel_channels, _ = w.shape
-    if kernel_channels != in_channels:
-        raise ValueError(f"x has {in_channels} channels but the kernels expect {kernel_channels}.")
-
-    def pads(size, k):
-        if padding == "valid":
-            return 0, 0
-        out = -(-size // stride)
-        total = max((out - 1) * stride + k - size, 0)
-        return total // 2, total - total // 2
-
-    top, bottom = pads(height, k_rows)
-    left, right = pads(width, k_cols)
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (k_rows, k_cols), axis=(1, 2))
-    windows = windows[:, ::stride, ::stride]  # (N, H_out, W_out, C_in, K, K)
-    y = np.einsum("nijcuv,uvco->nijo", windows, w, optimize=True)
-    if b is not None:
-        y = y + np.asarray(b, dtype=np.float64)
-    return y
-    ### END SOLUTION
-
-
-# Try it on the example of section 2 ("same", stride 2).
-print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
-
-# %% nbgrader={"grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Small cases worked out by hand, on the numbers 0 to 8 in a 3x3 image.
+# %% nbgrader={"grade": true, "grade_id": "ex1_test_same", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# 'same' padding (2 points). By hand: a 3x3 kernel pads one zero on every side, so each output sums the pixels around it.
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
-hand_cases = [
-    # The sums of the four 2x2 windows, plus the bias 0.5.
-    ("2x2 ones, 'valid', stride 1, bias 0.5", (np.ones((2, 2, 1, 1)), np.array([0.5]), 1, "valid"), [[8.5, 12.5], [20.5, 24.5]]),
-    # 'same' with a 3x3 kernel pads one zero on every side: each output sums the pixels around it.
-    ("3x3 ones, 'same', stride 1", (np.ones((3, 3, 1, 1)), None, 1, "same"), [[8, 15, 12], [21, 36, 27], [20, 33, 24]]),
-    # 'same' with stride 2 and a 2x2 kernel needs one zero row and column: at the bottom and right.
-    ("2x2 ones, 'same', stride 2", (np.ones((2, 2, 1, 1)), None, 2, "same"), [[8, 7], [13, 8]]),
-]
-for case, (w, b, stride, padding), expected in hand_cases:
-    expected = np.array(expected, dtype=float).reshape(1, *np.shape(expected), 1)
-    got = np.asarray(conv2d_fast(tiny, w, b, stride=stride, padding=padding))
-    assert got.shape == expected.shape, f"{case}: expected shape {expected.shape}, got {got.shape}"
-    assert np.allclose(got, expected), f"{case}: expected {expected[0, :, :, 0].tolist()}, got {got[0, :, :, 0].tolist()}"
+got = conv2d_naive(tiny, np.ones((3, 3, 1, 1)), None, stride=1, padding="same")
+checks.assert_close(got, np.array([[8.0, 15, 12], [21, 36, 27], [20, 33, 24]]).reshape(1, 3, 3, 1), name="3x3 ones, 'same', stride 1")
 
-# A random case with two channels in and three out, against keras.layers.Conv2D holding the same kernels.
-test_rng = np.random.default_rng(0)
-test_x = test_rng.standard_normal((2, 6, 5, 2)).astype("float32")
-test_w = test_rng.standard_normal((3, 3, 2, 3)).astype("float32")
-test_b = test_rng.standard_normal(3).astype("float32")
-keras_layer = keras.layers.Conv2D(3, 3, strides=2, padding="same")
-keras_layer.build(test_x.shape)
-keras_layer.set_weights([test_w, test_b])
-expected = keras.ops.convert_to_numpy(keras_layer(test_x))
-got = np.asarray(conv2d_fast(test_x, test_w, test_b, stride=2, padding="same"))
-assert got.shape == expected.shape, f"x (2, 6, 5, 2), 3 kernels 3x3, stride 2, 'same': expected shape {expected.shape}, got {got.shape}"
-assert np.allclose(got, expected, atol=1e-5), f"x (2, 6, 5, 2), 3 kernels 3x3, stride 2, 'same': your values differ from Keras by up to {np.max(np.abs(got - expected)):.2e}"
+# Stride 2 with a 2x2 kernel needs one zero row and one zero column in all: at the bottom and on the right.
+got = conv2d_naive(tiny, np.ones((2, 2, 1, 1)), None, stride=2, padding="same")
+checks.assert_close(got, np.array([[8.0, 7.0], [13.0, 8.0]]).reshape(1, 2, 2, 1), name="2x2 ones, 'same', stride 2")
 
-try:
-    conv2d_fast(tiny, np.ones((2, 2, 1, 1)), padding="full")
-except ValueError:
-    pass
-else:
-    raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
+def keras_conv2d(x, w, b, stride, padding):
+    """The truth: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+# Random numbers against Keras: stride 1, then stride 2 on an even height (the odd zero row goes to the bottom).
+test_rng = np.random.default_rng(1)
+test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for shape in [(2, 6, 5, 2), (3, 3, 2, 3), (3,)])
+for stride in (1, 2):
+    got = conv2d_naive(test_x, test_w, test_b, stride=stride, padding="same")
+    checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, stride, "same"), atol=1e-5, name=f"x (2, 6, 5, 2), 3x3 kernels, stride {stride}, 'same'")
 
 ### BEGIN HIDDEN TESTS
 import contextlib
@@ -489,21 +422,184 @@ def _keras_case(x_shape, k, c_out, stride, padding, seed):
     return (x, w, b, stride, padding), keras.ops.convert_to_numpy(layer(x))
 
 
-_cases = [
+def _check_cases(function, name, cases):
+    with _on_its_own(name):
+        answers = [np.asarray(function(x, w, b, stride=s, padding=p)) for (x, w, b, s, p), _ in cases]
+    for ((x, w, b, s, p), expected), got in zip(cases, answers):
+        case = f"x of shape {x.shape}, K={w.shape[0]}, C_out={w.shape[-1]}, stride={s}, padding={p!r}"
+        assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
+        assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), f"{case}: your values differ from keras.layers.Conv2D by up to {np.max(np.abs(got - expected)):.2e}"
+
+
+_check_cases(conv2d_naive, "conv2d_naive", [
+    _keras_case((2, 7, 9, 3), 3, 5, 2, "same", 1),
+    _keras_case((1, 8, 6, 2), 3, 4, 2, "same", 2),
+    _keras_case((1, 6, 5, 3), 2, 3, 1, "same", 4),
+    _keras_case((2, 10, 11, 1), 4, 2, 3, "same", 5),
+])
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 5 · Convolution without Python loops
+#
+# Four nested Python loops are slow: every step runs the interpreter for a handful of multiply-adds.
+# NumPy is fast when one call does a lot of work. Two standard ways:
+#
+# * **sliding windows + einsum.** `np.lib.stride_tricks.sliding_window_view(x_padded, (K, K), axis=(1, 2))`
+#   returns, without copying, every $K \times K$ window at stride 1: shape
+#   $(N, H_p - K + 1, W_p - K + 1, C_\text{in}, K, K)$, the window axes last. Slicing `[:, ::s, ::s]` keeps the
+#   windows of stride $s$. The formula of section 1 is then one `np.einsum` over $u, v, c$:
+#   `np.einsum("nijcuv,uvco->nijo", windows, w)`.
+# * **im2col + matmul.** Copy every window into a row of a matrix of shape
+#   $(N\,H_\text{out}\,W_\text{out},\; K K C_\text{in})$, reshape `w` to $(K K C_\text{in}, C_\text{out})$ and
+#   multiply the two matrices.
+#
+# ### Exercise 2 · `conv2d_fast` (3 points)
+#
+# Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results and errors
+# as `conv2d_naive`, but no Python loop over images, positions or channels (a loop over the $K \times K$ taps
+# is fine). Keep the cell self-contained (repeat the few lines that work out the padding) so that it is graded
+# on its own.
+#
+# How "no Python loop" is checked: `checks.python_lines` counts the Python lines your function runs, a count
+# that does not depend on how busy the machine is. The tests run `conv2d_fast` on a small input and on one with
+# about 200 times as many output values: a vectorised version runs about as many lines on both, a loop over
+# images, positions or channels (or a call to `conv2d_naive`) many more, and then the exercise scores 0.
+
+# %% nbgrader={"grade": false, "grade_id": "ex2_conv2d_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
+    """conv2d_naive without Python loops: every window at once, one einsum."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}.")
+    _, height, width, in_channels = x.shape
+    k_rows, k_cols, kernel_channels, _ = w.shape
+    if kernel_channels != in_channels:
+        raise ValueError(f"x has {in_channels} channels but the kernels expect {kernel_channels}.")
+
+    def pads(size, k):
+        if padding == "valid":
+            return 0, 0
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        return total // 2, total - total // 2
+
+    top, bottom = pads(height, k_rows)
+    left, right = pads(width, k_cols)
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k_rows, k_cols), axis=(1, 2))
+    windows = windows[:, ::stride, ::stride]  # (N, H_out, W_out, C_in, K, K)
+    y = np.einsum("nijcuv,uvco->nijo", windows, w, optimize=True)
+    if b is not None:
+        y = y + np.asarray(b, dtype=np.float64)
+    return y
+    ### END SOLUTION
+
+
+# Try it on the example of section 2 ("same", stride 2).
+print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# By hand, on the numbers 0 to 8 in a 3x3 image (the cases of Exercise 1).
+tiny = np.arange(9.0).reshape(1, 3, 3, 1)
+got = conv2d_fast(tiny, np.ones((2, 2, 1, 1)), np.array([0.5]), stride=1, padding="valid")
+checks.assert_close(got, np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1), name="2x2 ones, 'valid', bias 0.5")
+got = conv2d_fast(tiny, np.ones((2, 2, 1, 1)), None, stride=2, padding="same")
+checks.assert_close(got, np.array([[8.0, 7.0], [13.0, 8.0]]).reshape(1, 2, 2, 1), name="2x2 ones, 'same', stride 2")
+
+
+def keras_conv2d(x, w, b, stride, padding):
+    """The truth: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+# Random numbers against Keras: 'same' with stride 2 on an even height, 'valid' with stride 2.
+test_rng = np.random.default_rng(0)
+test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for shape in [(2, 6, 5, 2), (3, 3, 2, 3), (3,)])
+for padding in ("same", "valid"):
+    got = conv2d_fast(test_x, test_w, test_b, stride=2, padding=padding)
+    checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, 2, padding), atol=1e-5, name=f"x (2, 6, 5, 2), 3x3 kernels, stride 2, {padding!r}")
+try:
+    conv2d_fast(tiny, np.ones((2, 2, 1, 1)), padding="full")
+except ValueError:
+    pass
+else:
+    raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
+
+# Vectorised: checks.python_lines counts the Python lines conv2d_fast runs (a count, not a time). On an input
+# with 192 times as many output values, a vectorised version runs about as many; a Python loop far more.
+small = (np.ones((1, 5, 5, 2)), np.ones((3, 3, 2, 1)), None, 1, "same")
+large = (np.ones((3, 20, 20, 2)), np.ones((3, 3, 2, 4)), None, 1, "same")
+checks.assert_vectorised(conv2d_fast, small, large, growth=192, name="conv2d_fast")
+
+### BEGIN HIDDEN TESTS
+import contextlib
+import unittest.mock
+
+import scipy.ndimage
+import scipy.signal
+import tensorflow as tf
+from keras.src import backend as keras_backend
+from keras.src.ops import operation_utils
+from tensorflow.python.ops import gen_nn_ops
+
+_CONVOLUTIONS = [
+    (keras.ops, "keras.ops", ("conv", "depthwise_conv", "separable_conv", "conv_transpose")),
+    (keras_backend.nn, "keras.src.backend.nn", ("conv", "depthwise_conv", "separable_conv", "conv_transpose")),
+    (keras.layers.Conv2D, "keras.layers.Conv2D", ("call", "build", "compute_output_shape")),
+    (operation_utils, "keras.src.ops.operation_utils", ("compute_conv_output_shape",)),
+    (tf.nn, "tf.nn", ("conv2d", "convolution", "depthwise_conv2d")),
+    (gen_nn_ops, "TensorFlow", ("conv2d", "depthwise_conv2d_native")),
+    (scipy.signal, "scipy.signal", ("correlate", "correlate2d", "convolve", "convolve2d", "fftconvolve", "oaconvolve")),
+    (scipy.ndimage, "scipy.ndimage", ("correlate", "convolve")),
+]
+
+
+@contextlib.contextmanager
+def _on_its_own(who):
+    """While the block runs, every convolution Keras, TensorFlow and SciPy offer raises: `who` must not use them."""
+    with contextlib.ExitStack() as stack:
+        for owner, label, names in _CONVOLUTIONS:
+            for name in names:
+                refusal = AssertionError(f"{who} called {label}.{name}: compute it yourself, without Keras, TensorFlow or SciPy")
+                stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
+        yield
+
+
+def _keras_case(x_shape, k, c_out, stride, padding, seed):
+    """A random case and its truth, keras.layers.Conv2D with the same kernels and biases."""
+    case_rng = np.random.default_rng(seed)
+    x = case_rng.standard_normal(x_shape).astype("float32")
+    w = case_rng.standard_normal((k, k, x_shape[-1], c_out)).astype("float32")
+    b = case_rng.standard_normal(c_out).astype("float32")
+    layer = keras.layers.Conv2D(c_out, k, strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return (x, w, b, stride, padding), keras.ops.convert_to_numpy(layer(x))
+
+
+def _check_cases(function, name, cases):
+    with _on_its_own(name):
+        answers = [np.asarray(function(x, w, b, stride=s, padding=p)) for (x, w, b, s, p), _ in cases]
+    for ((x, w, b, s, p), expected), got in zip(cases, answers):
+        case = f"x of shape {x.shape}, K={w.shape[0]}, C_out={w.shape[-1]}, stride={s}, padding={p!r}"
+        assert got.shape == expected.shape, f"{case}: expected output shape {expected.shape}, got {got.shape}"
+        assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), f"{case}: your values differ from keras.layers.Conv2D by up to {np.max(np.abs(got - expected)):.2e}"
+
+
+_check_cases(conv2d_fast, "conv2d_fast", [
     _keras_case((2, 7, 9, 3), 3, 5, 2, "same", 11),
     _keras_case((1, 8, 6, 2), 3, 4, 2, "same", 12),
     _keras_case((3, 9, 7, 4), 5, 2, 2, "valid", 13),
     _keras_case((1, 6, 5, 3), 2, 3, 1, "same", 14),
     _keras_case((2, 10, 11, 1), 4, 2, 3, "same", 15),
     _keras_case((2, 5, 8, 2), 3, 3, 1, "valid", 16),
-]
-with _on_its_own("conv2d_fast"):
-    _answers = [np.asarray(conv2d_fast(x, w, b, stride=s, padding=p)) for (x, w, b, s, p), _ in _cases]
-for ((_x, _w, _b, _s, _p), _expected), _got in zip(_cases, _answers):
-    _case = f"x of shape {_x.shape}, K={_w.shape[0]}, C_out={_w.shape[-1]}, stride={_s}, padding={_p!r}"
-    assert _got.shape == _expected.shape, f"{_case}: expected output shape {_expected.shape}, got {_got.shape}"
-    assert np.allclose(_got, _expected, rtol=1e-5, atol=1e-5), f"{_case}: your values differ from keras.layers.Conv2D by up to {np.max(np.abs(_got - _expected)):.2e}"
-
+])
 _rng = np.random.default_rng(17)
 _x = _rng.standard_normal((1, 5, 5, 2))
 _x_before = _x.copy()
@@ -516,6 +612,38 @@ except ValueError:
     pass
 else:
     raise AssertionError("x with 2 channels and kernels for 3 channels should raise a ValueError")
+
+
+def _lines(function, *args):
+    """The test's own count of the Python lines function(*args) runs."""
+    import sys
+
+    count = [0]
+
+    def local(frame, event, arg):
+        count[0] += event == "line"
+        return local
+
+    def calls(frame, event, arg):
+        count[0] += 1
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        function(*args)
+    finally:
+        sys.settrace(previous)
+    return count[0]
+
+
+# 'valid' with stride 2 on a batch 4 times larger, with 4 times the positions and 4 times the channels.
+_few = _lines(conv2d_fast, np.ones((1, 9, 9, 2)), np.ones((3, 3, 2, 1)), np.zeros(1), 2, "valid")
+_many = _lines(conv2d_fast, np.ones((4, 17, 17, 2)), np.ones((3, 3, 2, 4)), np.zeros(4), 2, "valid")
+assert _many <= 2 * _few + 100, (
+    f"conv2d_fast ran {_few:,} Python lines on x (1, 9, 9, 2) and {_many:,} on x (4, 17, 17, 2) with 4 kernels "
+    f"(at most {2 * _few + 100:,} allowed): write it without a Python loop over images, positions or channels"
+)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "speed_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -575,7 +703,7 @@ ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds
 # `Conv2D` layers with 3×3 kernels and `"same"` padding on 32×32×3 images: 32, then 64, then 64 filters,
 # with a 2×2 max-pooling after each of the first two.
 #
-# ### Exercise 3 · shapes and parameters (3 points)
+# ### Exercise 3 · shapes and parameters (3 points: 2 for the shape, 1 for the parameters)
 #
 # Write
 #
@@ -609,19 +737,26 @@ def conv_param_count(in_channels, filters, kernel_size, use_bias=True):
 # Try them on the first layer of the Keras example's CNN.
 print(conv_output_shape((32, 32, 3), 32, 3, stride=1, padding="same"), conv_param_count(3, 32, 3))
 
-# %% nbgrader={"grade": true, "grade_id": "ex3_test_shapes_and_parameters", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# The three Conv2D layers of the Keras example's CNN on 32x32x3 images (3x3 kernels, 'same'), as Keras
-# reports them, then a 'valid' layer.
-for (in_shape, filters, padding), (out_shape, params) in [
-    (((32, 32, 3), 32, "same"), ((32, 32, 32), 896)),
-    (((16, 16, 32), 64, "same"), ((16, 16, 64), 18_496)),
-    (((8, 8, 64), 64, "same"), ((8, 8, 64), 36_928)),
-    (((32, 32, 3), 8, "valid"), ((30, 30, 8), 224)),
+# %% nbgrader={"grade": true, "grade_id": "ex3_test_output_shape", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Output shapes (2 points), as Keras reports them: the three Conv2D layers of the Keras example's CNN on 32x32x3 images
+# (3x3 kernels, 'same'), 'valid' with strides 1 and 2, and 'same' with an even kernel and with stride 2.
+for in_shape, filters, k, stride, padding, expected in [
+    ((32, 32, 3), 32, 3, 1, "same", (32, 32, 32)),
+    ((16, 16, 32), 64, 3, 1, "same", (16, 16, 64)),
+    ((8, 8, 64), 64, 3, 1, "same", (8, 8, 64)),
+    ((32, 32, 3), 8, 3, 1, "valid", (30, 30, 8)),
+    ((9, 10, 3), 8, 3, 2, "valid", (4, 4, 8)),
+    ((9, 9, 3), 8, 2, 1, "same", (9, 9, 8)),
+    ((9, 8, 3), 8, 3, 2, "same", (5, 4, 8)),
 ]:
-    got_shape = conv_output_shape(in_shape, filters, 3, stride=1, padding=padding)
-    assert tuple(got_shape) == out_shape, f"{filters} filters 3x3, {padding!r}, on {in_shape}: expected output shape {out_shape}, got {got_shape}"
-    got_params = conv_param_count(in_shape[-1], filters, 3)
-    assert got_params == params, f"{filters} filters 3x3 on {in_shape}: expected {params} parameters, got {got_params}"
+    got = conv_output_shape(in_shape, filters, k, stride=stride, padding=padding)
+    assert tuple(got) == expected, f"{filters} filters {k}x{k}, stride {stride}, {padding!r}, on {in_shape}: expected {expected}, got {got}"
+try:
+    conv_output_shape((8, 8, 3), 4, 3, padding="full")
+except ValueError:
+    pass
+else:
+    raise AssertionError("padding='full' should raise a ValueError")
 
 ### BEGIN HIDDEN TESTS
 import contextlib
@@ -657,35 +792,72 @@ def _on_its_own(who):
         yield
 
 
-_cases = [
-    (7, 9, 3, 5, 3, 2, "same", True),
-    (8, 6, 2, 4, 3, 2, "same", False),
-    (9, 7, 4, 2, 5, 2, "valid", True),
-    (10, 11, 1, 2, 4, 3, "same", True),
-    (31, 17, 16, 32, 3, 2, "valid", False),
-    (15, 15, 32, 64, 1, 1, "valid", True),
-]
+_cases = [(7, 9, 3, 5, 3, 2, "same"), (8, 6, 2, 4, 3, 2, "same"), (9, 7, 4, 2, 5, 2, "valid"), (10, 11, 1, 2, 4, 3, "same"),
+          (31, 17, 16, 32, 3, 2, "valid"), (15, 15, 32, 64, 1, 1, "valid"), (12, 7, 2, 3, 4, 1, "same"), (11, 13, 2, 3, 5, 3, "valid")]
 _truths = []
-for h, w_, c, filters, k, s, pad, bias in _cases:
-    layer = keras.layers.Conv2D(filters, k, strides=s, padding=pad, use_bias=bias)
-    layer.build((None, h, w_, c))
-    _truths.append((tuple(layer.compute_output_shape((None, h, w_, c))[1:]), layer.count_params()))
-with _on_its_own("conv_output_shape or conv_param_count"):
-    _answers = [
-        (conv_output_shape((h, w_, c), filters, k, stride=s, padding=pad), conv_param_count(c, filters, k, use_bias=bias))
-        for h, w_, c, filters, k, s, pad, bias in _cases
-    ]
-for (h, w_, c, filters, k, s, pad, bias), (expected_shape, expected_params), (got_shape, got_params) in zip(_cases, _truths, _answers):
+for h, w_, c, filters, k, s, pad in _cases:
+    layer = keras.layers.Conv2D(filters, k, strides=s, padding=pad)
+    _truths.append(tuple(layer.compute_output_shape((None, h, w_, c))[1:]))
+with _on_its_own("conv_output_shape"):
+    _answers = [conv_output_shape((h, w_, c), filters, k, stride=s, padding=pad) for h, w_, c, filters, k, s, pad in _cases]
+for (h, w_, c, filters, k, s, pad), expected, got in zip(_cases, _truths, _answers):
     case = f"input {(h, w_, c)}, {filters} filters, K={k}, stride={s}, padding={pad!r}"
-    assert tuple(got_shape) == expected_shape, f"{case}: expected {expected_shape}, got {got_shape}"
-    assert all(isinstance(v, (int, np.integer)) for v in got_shape), f"{case}: return integers, got {got_shape}"
-    assert got_params == expected_params, f"{case}, use_bias={bias}: expected {expected_params} parameters, got {got_params}"
-try:
-    conv_output_shape((8, 8, 3), 4, 3, padding="full")
-except ValueError:
-    pass
-else:
-    raise AssertionError("padding='full' should raise a ValueError")
+    assert tuple(got) == expected, f"{case}: expected {expected}, got {got}"
+    assert all(isinstance(v, (int, np.integer)) for v in got), f"{case}: return integers, got {got}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test_parameters", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Parameter counts (1 point), as Keras reports them: the Keras example's three layers, a 'valid' one, one without biases.
+for (in_channels, filters, k, use_bias), expected in [
+    ((3, 32, 3, True), 896), ((32, 64, 3, True), 18_496), ((64, 64, 3, True), 36_928), ((3, 8, 3, True), 224), ((3, 8, 5, False), 600),
+]:
+    got = conv_param_count(in_channels, filters, k, use_bias=use_bias)
+    assert got == expected, f"{filters} filters {k}x{k} on {in_channels} channels, use_bias={use_bias}: expected {expected} parameters, got {got}"
+
+### BEGIN HIDDEN TESTS
+import contextlib
+import unittest.mock
+
+import scipy.ndimage
+import scipy.signal
+import tensorflow as tf
+from keras.src import backend as keras_backend
+from keras.src.ops import operation_utils
+from tensorflow.python.ops import gen_nn_ops
+
+_CONVOLUTIONS = [
+    (keras.ops, "keras.ops", ("conv", "depthwise_conv", "separable_conv", "conv_transpose")),
+    (keras_backend.nn, "keras.src.backend.nn", ("conv", "depthwise_conv", "separable_conv", "conv_transpose")),
+    (keras.layers.Conv2D, "keras.layers.Conv2D", ("call", "build", "compute_output_shape")),
+    (operation_utils, "keras.src.ops.operation_utils", ("compute_conv_output_shape",)),
+    (tf.nn, "tf.nn", ("conv2d", "convolution", "depthwise_conv2d")),
+    (gen_nn_ops, "TensorFlow", ("conv2d", "depthwise_conv2d_native")),
+    (scipy.signal, "scipy.signal", ("correlate", "correlate2d", "convolve", "convolve2d", "fftconvolve", "oaconvolve")),
+    (scipy.ndimage, "scipy.ndimage", ("correlate", "convolve")),
+]
+
+
+@contextlib.contextmanager
+def _on_its_own(who):
+    """While the block runs, every convolution Keras, TensorFlow and SciPy offer raises: `who` must not use them."""
+    with contextlib.ExitStack() as stack:
+        for owner, label, names in _CONVOLUTIONS:
+            for name in names:
+                refusal = AssertionError(f"{who} called {label}.{name}: compute it yourself, without Keras, TensorFlow or SciPy")
+                stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
+        yield
+
+
+_cases = [(3, 5, 3, True), (2, 4, 3, False), (4, 2, 5, True), (1, 2, 4, True), (16, 32, 3, False), (32, 64, 1, True), (5, 7, 2, False)]
+_truths = []
+for c, filters, k, bias in _cases:
+    layer = keras.layers.Conv2D(filters, k, use_bias=bias)
+    layer.build((None, 9, 9, c))
+    _truths.append(layer.count_params())
+with _on_its_own("conv_param_count"):
+    _answers = [conv_param_count(c, filters, k, use_bias=bias) for c, filters, k, bias in _cases]
+for (c, filters, k, bias), expected, got in zip(_cases, _truths, _answers):
+    assert got == expected, f"{filters} filters, K={k}, {c} channels in, use_bias={bias}: expected {expected} parameters, got {got}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "parameter_table_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -968,6 +1140,32 @@ before = fast_convolution(demo_images, demo_kernels, demo_biases)
 after = fast_convolution(demo_images, changed_kernels, demo_biases)
 changed = [names[o] for o in range(len(names)) if not np.allclose(before[..., o], after[..., o])]
 print(f"changing the '{names[0]}' kernel changed the output channels: {changed}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 8 · In your own words (graded by hand, 2 points)
+#
+# Answer in the cell below, in a few sentences each. Your answers are read by a person after grading.
+#
+# 1. **(1 point)** Your `conv_param_count` gives the same number for a layer applied to 32×32 images and to
+#    224×224 images. Which index is missing from $\mathcal{F}$ in the formula of section 1 for this to be so,
+#    and which of the two properties of section 7 is that?
+# 2. **(1 point)** `"same"` padding with stride 2 on a 6×6 input and a 3×3 kernel pads one zero row, at the
+#    bottom. Suppose instead one zero row at the top *and* one at the bottom (as some libraries do). What
+#    changes in the output: its size, its values, both or neither? Say why in terms of the windows.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# 1. $\mathcal{F}_{u,v,c,o}$ has no position index $i, j$: one kernel serves every output position, so the
+#    count $K^2 C_\text{in} C_\text{out} + C_\text{out}$ does not depend on $H$ or $W$. That is the
+#    spatial-agnostic property (weight sharing across positions).
+# 2. The size stays $\lceil 6/2 \rceil = 3$ (the extra top row still leaves 3 windows), but the values change:
+#    every window starts one row higher, so output row $i$ covers input rows $2i - 1 \dots 2i + 1$ instead of
+#    $2i \dots 2i + 2$, a grid shifted by one pixel (the first window now sees a zero row).
+#
+# *Rubric.* Q1 (1 point): names the missing position index $(i, j)$, or weight sharing across positions (½),
+# and calls it spatial-agnostic (½). Q2 (1 point): size unchanged (½); values change because the windows are
+# shifted by one row / the grid moves (½). An answer "neither" or "only the size" scores 0 for Q2.
+# ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary

@@ -8,6 +8,11 @@ because in float32 the rounding error of ``f`` swamps the difference quotient.
 The ``assert_*`` helpers raise ``AssertionError`` with a sentence that says what
 was expected and what came back, which is what a student reads in a test cell.
 
+``python_lines`` and ``assert_vectorised`` tell vectorised code from Python loops without a clock:
+they count the Python lines a function runs, which a loop over positions multiplies with the size
+of the input and a vectorised version does not. ``peak_bytes`` and ``assert_peak_bytes`` measure the
+most memory a call holds at once, with ``tracemalloc``.
+
 ``needs`` stops a later notebook cell with one sentence when results computed from an
 unfinished exercise are missing.
 """
@@ -20,10 +25,14 @@ import numpy as np
 
 __all__ = [
     "assert_close",
+    "assert_peak_bytes",
     "assert_shape",
+    "assert_vectorised",
     "grad_check",
     "needs",
     "numerical_gradient",
+    "peak_bytes",
+    "python_lines",
     "relative_error",
 ]
 
@@ -134,6 +143,75 @@ def assert_close(actual, expected, *, atol: float = 1e-6, rtol: float = 1e-6, na
             f"{name} differs from the expected values: at index {tuple(int(i) for i in worst)} "
             f"expected {float(expected[worst]):.6g}, got {float(actual[worst]):.6g} "
             f"(largest difference {float(difference.max()):.3g}, tolerance {atol:g} + {rtol:g}*|expected|)."
+        )
+
+
+def python_lines(function: Callable, *args, **kwargs) -> int:
+    """How many Python lines ``function(*args, **kwargs)`` runs, its callees' included.
+
+    A count, not a time: it does not change when the machine is busy. Code that NumPy runs in C
+    counts nothing, so a vectorised function runs about as many lines on a large input as on a
+    small one, and a Python loop over the elements runs more with every element.
+    """
+    import sys
+
+    count = 0
+
+    def local(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def calls(frame, event, arg):
+        nonlocal count
+        count += 1
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        function(*args, **kwargs)
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def assert_vectorised(function: Callable, small: tuple, large: tuple, *, growth: float, name: str = "your function") -> None:
+    """Fail when ``function`` runs many more Python lines on the ``large`` arguments than on the
+    ``small`` ones, which hold ``growth`` times as many output values: the sign of a Python loop over
+    them. The allowance (twice the small count, plus 100) is wide, and a loop over the values still
+    runs far more."""
+    few = python_lines(function, *small)
+    many = python_lines(function, *large)
+    allowed = 2 * few + 100
+    if many > allowed:
+        raise AssertionError(
+            f"{name} ran {few:,} Python lines on the small input and {many:,} on one with {growth:g} times as "
+            f"many output values (at most {allowed:,} allowed). A vectorised version runs about as many lines on "
+            "both; this looks like a Python loop over images, positions or channels, or a call to a loop version."
+        )
+
+
+def peak_bytes(function: Callable, *args, **kwargs) -> int:
+    """The most memory ``function(*args, **kwargs)`` held at once beyond what existed before, in bytes."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function(*args, **kwargs)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def assert_peak_bytes(used: int, allowed: int, *, name: str = "your function", budget: str = "", instead: str = "") -> None:
+    """Fail with both numbers when ``used`` bytes exceed ``allowed``; ``budget`` says what the
+    allowance is made of, ``instead`` what to do about it."""
+    if used > allowed:
+        raise AssertionError(
+            f"{name} held {used:,} bytes at its peak; {allowed:,} bytes are allowed"
+            + (f" ({budget})" if budget else "") + "." + (f" {instead}" if instead else "")
         )
 
 
