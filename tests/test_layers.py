@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from involution_course.layers import Involution, bottleneck
+from involution_course.layers import BlockAveragePooling2D, Involution, ReferenceRefused, bottleneck, refusing_reference
 
 RNG = np.random.default_rng(0)
 
@@ -332,7 +332,81 @@ def test_bottleneck_rejects_unknown_spatial_operator_and_too_few_filters():
         bottleneck(inputs, 2, expansion=4)
 
 
-# --- notebook 03's figure -----------------------------------------------------------------------
+# --- block pooling ------------------------------------------------------------------------------
+def _numpy_block_mean(x, s):
+    rows, cols = math.ceil(x.shape[1] / s), math.ceil(x.shape[2] / s)
+    out = np.empty((x.shape[0], rows, cols, x.shape[3]))
+    for i in range(rows):
+        for j in range(cols):
+            out[:, i, j] = x[:, i * s : i * s + s, j * s : j * s + s].mean(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("stride, shape", [(1, (1, 5, 4, 2)), (2, (2, 7, 8, 3)), (3, (2, 4, 5, 2)), (3, (1, 10, 11, 3)), (4, (1, 9, 6, 1))])
+def test_block_pooling_averages_the_pixels_of_each_block_inside_the_image(stride, shape):
+    x = _images(*shape)
+    pool = BlockAveragePooling2D(stride)
+    out = keras.ops.convert_to_numpy(pool(x))
+    np.testing.assert_allclose(out, _numpy_block_mean(x, stride), rtol=1e-5, atol=1e-6)
+    assert pool.compute_output_shape(shape) == out.shape
+    assert pool.compute_output_shape((None, None, None, 3)) == (None, None, None, 3)
+
+
+def test_keras_same_pooling_is_misaligned_for_stride_three():
+    """Why the course has its own pooling: "same" centres its padding, so its second block of
+    4 rows at stride 3 covers rows 2-4 instead of row 3 alone."""
+    x = np.arange(4, dtype="float32").reshape(1, 4, 1, 1)
+    same = keras.ops.convert_to_numpy(keras.layers.AveragePooling2D(3, 3, padding="same")(x)).ravel()
+    block = keras.ops.convert_to_numpy(BlockAveragePooling2D(3)(x)).ravel()
+    np.testing.assert_allclose(block, [1.0, 3.0])
+    assert not np.allclose(same, block)
+
+
+def test_block_pooling_serialises_and_rejects_bad_sizes():
+    pool = BlockAveragePooling2D(3, name="pool")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(pool))
+    assert isinstance(restored, BlockAveragePooling2D) and restored.pool_size == 3
+    with pytest.raises(ValueError, match="pool_size.*0"):
+        BlockAveragePooling2D(0)
+
+
+# --- the grading hook ---------------------------------------------------------------------------
+def test_refusing_reference_stops_every_use_of_the_layer_and_restores_it():
+    built = Involution(3, 2, 2, 2)
+    x = _images(1, 6, 6, 4)
+    before = keras.ops.convert_to_numpy(built(x))
+    helper = bottleneck
+
+    class Subclass(Involution):
+        pass
+
+    uses = {
+        "construct": lambda: Involution(3),
+        "subclass": lambda: Subclass(3),
+        "call a built layer": lambda: built(x),
+        "generate_kernel": lambda: built.generate_kernel(x),
+        "internals": lambda: built._multiply_add(x, []),
+        "bottleneck": lambda: helper(keras.Input((8, 8, 16)), 16),
+    }
+    with refusing_reference("not allowed here"):
+        for what, use in uses.items():
+            with pytest.raises(ReferenceRefused, match="not allowed here"):
+                use()
+        # The pooling layer that exercises are told to use keeps working.
+        assert tuple(BlockAveragePooling2D(2)(x).shape) == (1, 3, 3, 4)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(built(x)), before)
+    assert tuple(Subclass(3)(x).shape) == (1, 6, 6, 4)
+
+
+def test_refusing_reference_restores_after_an_error():
+    with pytest.raises(KeyError):
+        with refusing_reference():
+            raise KeyError("a failing test")
+    assert tuple(Involution(3)(_images(1, 5, 5, 3)).shape) == (1, 5, 5, 3)
+    assert bottleneck.__name__ == "bottleneck" and not hasattr(bottleneck, "__wrapped__")
+
+
+# --- notebook 03's figures ----------------------------------------------------------------------
 def test_timing_bars_draws_one_bar_per_method_and_mode():
     from matplotlib.figure import Figure
 
@@ -344,3 +418,16 @@ def test_timing_bars_draws_one_bar_per_method_and_mode():
     assert heights == [0.5, 1.0, 1.0, 1.5, 2.0, 3.0]
     with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
         timing_bars(["a", "b", "c"], ["eager", "XLA"], [[1.0, 2.0]])
+
+
+def test_loss_curve_draws_the_losses_and_a_trend():
+    from involution_course.figures.layer import loss_curve
+
+    fig = loss_curve([2.3, 2.2, 2.25, 2.0])
+    line = fig.axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), [2.3, 2.2, 2.25, 2.0])
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="at least two"):
+        loss_curve([2.3])
+    with pytest.raises(ValueError, match="diverged"):
+        loss_curve([2.3, float("nan")])

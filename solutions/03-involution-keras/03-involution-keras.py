@@ -128,8 +128,9 @@ def set_fixture_weights(sublayers):
 # Why not Keras' own `layers.AveragePooling2D(stride, stride, padding="same")`? It gives the same
 # output size, $\lceil H/s \rceil$, but it centres its zero padding, so for $s \ge 3$ a block can start
 # one pixel early: with $H = 4$ and $s = 3$ it pads one row on top, and its second block covers rows
-# 2 to 4 instead of 3 to 5. The kernel of output pixel $(1, \cdot)$, which the multiply-add applies
-# around input row 3, would then be generated partly from the block above. (For $s = 2$ the two agree.)
+# 2 to 4 (row 4 being padding) instead of rows 3 to 5 (of which only row 3 is inside the image). The
+# kernel of output row 1, which the multiply-add applies around input row 3, would then be generated
+# partly from row 2. (For $s = 2$ the two agree.)
 #
 # The tests compare your network with literal values and, at grading, with a computation of their
 # own. Build it from the layers above: an answer that takes the course's `Involution` layer (or its
