@@ -49,11 +49,13 @@ def ensure_tools_on_path() -> None:
         os.environ["PATH"] = tool_environment()["PATH"]
 
 
-def nbgrader(course: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` in ``course`` (whose nbgrader_config.py sets the root)."""
+def nbgrader(course: Path, *args: str, timeout: float | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in ``course`` (whose nbgrader_config.py sets the root);
+    ``env`` adds to the environment (a sandboxed kernelspec's folder, for instance)."""
     command = [sys.executable, "-m", "nbgrader", *args]
     result = subprocess.run(command, cwd=course, capture_output=True, text=True, timeout=timeout,
-                            env=tool_environment())
+                            env={**tool_environment(), **(env or {})})
     if result.returncode != 0:
         raise GradingError(f"`nbgrader {' '.join(args)}` failed:\n{(result.stderr or result.stdout)[-4000:]}")
     return result

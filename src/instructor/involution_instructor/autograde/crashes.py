@@ -18,10 +18,13 @@ SKIPPED_CELL = (
 )
 
 
-def find_kernel_killer(notebook, workdir: Path, cell_timeout: int) -> int | None:
-    """The index of the first cell during which the kernel died, or ``None``."""
+def find_kernel_killer(notebook, workdir: Path, cell_timeout: int, kernel_manager=None) -> int | None:
+    """The index of the first cell during which the kernel died, or ``None``.
+
+    ``kernel_manager``: the sandbox's (see ``sandbox.KernelSetup``); ``None`` runs the
+    kernel unconfined, for grading with ``--no-sandbox`` only."""
     client = NotebookClient(
-        notebook, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=True,
+        notebook, km=kernel_manager, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=True,
         kernel_name="python3", resources={"metadata": {"path": str(workdir)}},
     )
     with client.setup_kernel():

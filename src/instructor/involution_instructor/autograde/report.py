@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 GRADED, FAILED, SKIPPED = "graded", "failed", "skipped"
+SANDBOXED, UNCONFINED = "sandboxed", "NOT sandboxed"  # how the student's code ran
 
 
 @dataclass
@@ -25,6 +26,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     autograded: bytes | None = field(default=None, repr=False)  # the graded notebook
+    mode: str = ""  # SANDBOXED or UNCONFINED once the notebook ran; "" when it never ran
 
     @property
     def flagged(self) -> bool:
@@ -36,6 +38,8 @@ class SubmissionResult:
             text = f"graded   {who}: {self.score:g} of {self.max_score:g}"
         else:
             text = f"{self.status:<8} {who}: {self.reason}"
+        if self.mode:
+            text += f" ({self.mode})"
         details = "".join(f"\n           - {note}" for note in self.notes)
         return f"{text}  [{self.label}]{details}"
 
@@ -47,6 +51,7 @@ class Report:
     prepare_seconds: float = 0.0
     grading_seconds: float = 0.0
     changed_files: list[str] = field(default_factory=list)  # submissions changed while grading
+    sandboxed: bool = True
 
     def by_status(self, status: str) -> list[SubmissionResult]:
         return [r for r in self.results if r.status == status]
@@ -63,7 +68,8 @@ class Report:
         flagged = [r for r in graded if r.flagged]
         lines = [
             f"Autograded {len(self.results)} notebooks of {len(students)} students with "
-            f"{self.workers} worker{'s' if self.workers != 1 else ''} in {self.grading_seconds:.0f} s: "
+            f"{self.workers} worker{'s' if self.workers != 1 else ''} in {self.grading_seconds:.0f} s, "
+            f"{'each kernel in its own sandbox' if self.sandboxed else 'WITHOUT the sandbox'}: "
             f"{len(graded)} graded, {len(failed)} failed, {len(skipped)} skipped, {len(flagged)} flagged for review."
         ]
         if failed:
@@ -72,6 +78,9 @@ class Report:
             lines.append("Failed: " + "; ".join(f"{n} × {reason}" for reason, n in ranked))
         for result in flagged:
             lines.append(f"Review: {result.student} / {result.assignment}")
+        if not self.sandboxed:
+            lines.append("WARNING: graded with --no-sandbox: students' code ran as this user and could read "
+                         "the hidden tests and change files, the gradebook included.")
         if self.changed_files:
             lines.append("WARNING: these submissions changed on disk during grading (not by the grader): "
                          + ", ".join(self.changed_files))
@@ -88,7 +97,7 @@ class Report:
         text_path = folder / "autograde-report.txt"
         text_path.write_text(self.text(), encoding="utf-8")
         records = [{f.name: getattr(r, f.name) for f in fields(r) if f.name != "autograded"} for r in self.results]
-        payload = {"workers": self.workers, "prepare_seconds": self.prepare_seconds,
+        payload = {"workers": self.workers, "sandboxed": self.sandboxed, "prepare_seconds": self.prepare_seconds,
                    "grading_seconds": self.grading_seconds, "changed_files": self.changed_files,
                    "results": records}
         (folder / "autograde-report.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")

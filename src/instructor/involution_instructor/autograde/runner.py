@@ -20,6 +20,7 @@ from .catalogue import Catalogue
 from .discovery import Submission, file_digest, find_submissions
 from .reading import UnreadableSubmission, read_notebook
 from .report import FAILED, SKIPPED, Report, SubmissionResult
+from .sandbox import Sandbox, resolve
 from .templates import CONFIG, build_templates
 from .worker import GradingJob, grade_job
 
@@ -42,6 +43,7 @@ def autograde_submissions(
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT,
     show_progress: bool = True,
+    sandbox: Sandbox | None = Sandbox(),
 ) -> Report:
     """Grade every notebook under ``submissions`` into the nbgrader course ``course``.
 
@@ -67,7 +69,7 @@ def autograde_submissions(
     jobs = [
         GradingJob(student=sub.student, label=sub.label, submission=sub.path.read_bytes(),
                    template=templates[assignment], cell_timeout=cell_timeout,
-                   notebook_timeout=notebook_timeout, notes=notes)
+                   notebook_timeout=notebook_timeout, notes=notes, sandbox=sandbox)
         for sub, assignment, notes in planned
     ]
     prepared = time.perf_counter()
@@ -81,6 +83,7 @@ def autograde_submissions(
         prepare_seconds=prepared - started,
         grading_seconds=time.perf_counter() - prepared,
         changed_files=[s.label for s in found if not s.path.exists() or file_digest(s.path) != s.digest],
+        sandboxed=sandbox is not None,
     )
     report.write(course)
     return report

