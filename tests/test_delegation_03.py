@@ -1,8 +1,11 @@
 """Notebook 03 asks for the layer that the course package already holds (``involution_course.layers``).
 
 Its grading must make delegation worthless: an answer that subclasses, wraps or calls the package's
-``Involution`` scores nothing on that exercise, while the solution scores full marks. The slow test
-grades one course with real nbgrader runs, one student per delegating variant.
+``Involution`` scores nothing on that exercise, while the solution scores full marks. The slow tests
+grade one course with real nbgrader runs, one student per delegating variant. (The wrapper and the
+delegating answers to exercises 1 and 2 compute the right values: only the refusal
+(``involution_course.layers.refusing_reference``) zeroes them. The borrowed methods compute the right
+values too, and only the hidden test's check of where the class's methods come from zeroes them.)
 
 The literal expected values in notebook 03's visible tests come from the NumPy definitions below;
 ``python tests/test_delegation_03.py`` prints them, and the fast test checks that the notebook holds
@@ -206,6 +209,26 @@ class InvolutionLayer(layers.Layer):
         return {**super().get_config(), **hyper}
 '''
 
+BORROWED = '''\
+from involution_course.layers import Involution
+
+
+class InvolutionLayer(layers.Layer):
+    """Its own class, with the course's methods copied in."""
+
+    def __init__(self, kernel_size=3, stride=1, groups=1, reduction_ratio=2, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size, self.stride, self.groups, self.reduction_ratio = kernel_size, stride, groups, reduction_ratio
+
+    build, generate_kernel, call = Involution.build, Involution.generate_kernel, Involution.call
+    _reduced, _kernel_planes, _grouped = Involution._reduced, Involution._kernel_planes, Involution._grouped
+    _tap_planes, _multiply_add = Involution._tap_planes, Involution._multiply_add
+
+    def get_config(self):
+        hyper = dict(kernel_size=self.kernel_size, stride=self.stride, groups=self.groups, reduction_ratio=self.reduction_ratio)
+        return {**super().get_config(), **hyper}
+'''
+
 GENERATOR_PARTS = '''\
 from involution_course.layers import Involution
 
@@ -234,6 +257,7 @@ DELEGATING = {
     "ex3_subclass": ({"ex3"}, "ex3_layer", SUBCLASS),
     "ex3_wrapper": ({"ex3"}, "ex3_layer", WRAPPER),
     "ex3_call": ({"ex3"}, "ex3_layer", CALL),
+    "ex3_borrowed": ({"ex3"}, "ex3_layer", BORROWED),
     "ex1_reference_parts": ({"ex1"}, "ex1_kernel_generator", GENERATOR_PARTS),
     # Exercise 3's layer calls exercise 2's multiply-add, so with this answer it delegates too.
     "ex2_reference_internals": ({"ex2", "ex3"}, "ex2_multiply_add", MULTIPLY_ADD_INTERNALS),

@@ -29,7 +29,7 @@ import sys
 import keras
 from keras import layers, ops
 
-__all__ = ["BlockAveragePooling2D", "Involution", "bottleneck", "refusing_reference"]
+__all__ = ["BlockAveragePooling2D", "Involution", "ReferenceRefused", "bottleneck", "refusing_reference"]
 
 
 def _positive_int(value, what: str) -> int:
@@ -292,7 +292,8 @@ def refusing_reference(message="this answer must compute involution itself, not 
 
     Notebook 03 asks students to write the layer that this module provides; its hidden tests run
     the student's answer inside this context, so that an answer that subclasses, wraps or calls
-    ``Involution`` (or borrows its methods) fails with ``message`` instead of scoring.
+    ``Involution`` fails with ``message`` instead of scoring. (A class that copies the methods
+    themselves, ``call = Involution.call``, keeps the originals: those tests look for that apart.)
     """
 
     def refuse(*args, **kwargs):
