@@ -45,7 +45,6 @@ profile = ic.setup_notebook()
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
 import time
-import tracemalloc
 
 import keras
 import numpy as np
@@ -84,13 +83,13 @@ rng = np.random.default_rng(0)
 # work at one image size. It is **generated from the input** at that position by a small network
 # $\phi$ applied to the (average-pooled, when $s > 1$) pixel $\bar X_{i,j} \in \mathbb{R}^C$:
 #
-# $$\mathcal{H}_{i,j} = \phi(\bar X_{i,j}) = W_1\, \sigma\!\big(\mathrm{BN}(W_0 \bar X_{i,j} + b_0)\big) + b_1,$$
+# $$\mathcal{H}_{i,j} = \phi(\bar X_{i,j}) = W_1\, \sigma\big(W_0 \bar X_{i,j} + b_0\big) + b_1,$$
 #
 # where $W_0 \in \mathbb{R}^{C_r \times C}$ reduces $C$ channels to $C_r = \max(1, \lfloor C/r \rfloor)$
-# (the reduction ratio $r$), BN is batch normalisation in inference form
-# $\mathrm{BN}(z) = \gamma \frac{z - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta$ with $\epsilon = 10^{-3}$,
-# $\sigma$ is ReLU, and $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per
-# group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
+# (the reduction ratio $r$), $\sigma$ is, as in the paper, batch normalisation followed by ReLU: $\sigma(z) = \max\big(\mathrm{BN}(z), 0\big)$, with BN
+# in inference form $\mathrm{BN}(z) = \gamma \frac{z - \mu}{\sqrt{v + \epsilon}} + \beta$ ($\mu$ and $v$ the running mean and
+# variance, $\epsilon = 10^{-3}$). In this notebook $\sigma$ always means this pair, never a standard deviation.
+# Finally $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
 # Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -103,7 +102,7 @@ rng = np.random.default_rng(0)
 # | key | shape | role |
 # |---|---|---|
 # | `reduce_w`, `reduce_b` | `(C, C_r)`, `(C_r,)` | $W_0^{\top}$, $b_0$ |
-# | `bn_gamma`, `bn_beta`, `bn_mean`, `bn_var` | `(C_r,)` each | $\gamma, \beta, \mu, \sigma^2$ |
+# | `bn_gamma`, `bn_beta`, `bn_mean`, `bn_var` | `(C_r,)` each | $\gamma, \beta, \mu, v$ |
 # | `span_w`, `span_b` | `(C_r, K·K·G)`, `(K·K·G,)` | $W_1^{\top}$, $b_1$ |
 #
 # The cell below gives you `init_params` (random weights of this form) and `average_pool` (the stride
@@ -428,8 +427,15 @@ print("Your loop involution is right on these cases.")
 # **Exercise 3 (3 points).** Write `involution_forward(x, kernel, stride=1)` this way. It must give
 # the same output as `involution_naive`: the tests check it on the same cases as Exercise 2 (and, at
 # grading, against the Keras layer to $10^{-6}$), and the timing cell after it prints the largest
-# difference between your two versions. Its peak memory must stay far below the patch tensor's size (the
-# test measures it with `tracemalloc`).
+# difference between your two versions. Two more checks, both shown in the test cell:
+#
+# * **No Python loop over images, positions or channels** (the $K^2$ taps are fine). `checks.python_lines`
+#   counts the Python lines your function runs, a count that does not depend on how busy the machine is; on
+#   an input with 64 times as many output values a vectorised version runs about as many lines, a loop (or a
+#   call to `involution_naive`) many more, and then the exercise scores 0.
+# * **No patch tensor.** `checks.peak_bytes` measures the most memory your function holds at once, with
+#   `tracemalloc`. The budget follows from the sizes involved: one copy of the kernel (reordering it is
+#   fine), two padded inputs and four outputs. A patch tensor, $K^2$ outputs, does not fit.
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_involution_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_forward(x, kernel, stride=1):
@@ -483,28 +489,36 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     checks.assert_shape(got, expected.shape, f"involution_forward, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_forward, {case}")
 
-
-def peak_bytes(function, *args):
-    """The most memory ``function(*args)`` held at once beyond what existed before, in bytes."""
-    tracemalloc.start()
-    try:
-        function(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+# Vectorised: checks.python_lines counts the Python lines involution_forward runs (a count, not a time). On an
+# input with 64 times as many output values, a vectorised version runs about as many; a Python loop far more.
+small = (np.ones((1, 5, 5, 4)), np.ones((1, 5, 5, 2, 3, 3)))
+large = (np.ones((4, 20, 20, 4)), np.ones((4, 20, 20, 2, 3, 3)))
+checks.assert_vectorised(involution_forward, small, large, growth=64, name="involution_forward")
 
 
+def memory_budget(x, kernel, stride=1):
+    """What a patch-free answer may hold at once: a kernel-sized copy, two padded inputs, four outputs (bytes)."""
+    batch, out_h, out_w, _, size = kernel.shape[:5]
+    half = (size - 1) // 2
+    padded = batch * (x.shape[1] + 2 * half) * (x.shape[2] + 2 * half) * x.shape[3] * 8
+    output = batch * out_h * out_w * x.shape[3] * 8
+    patches = output * size * size
+    return kernel.nbytes + 2 * padded + 4 * output, patches
+
+
+# No patch tensor: peak memory for K = 7 against the budget, which is a fifth of what a patch tensor takes here.
 x_big = rng.normal(size=(2, 24, 24, 16))
 kernel_big = rng.normal(size=(2, 24, 24, 1, 7, 7))
-patch_bytes = x_big.nbytes * 49
-used = peak_bytes(involution_forward, x_big, kernel_big)
-assert used < patch_bytes / 4, (
-    f"involution_forward used {used / 1e6:.1f} MB at its peak for K=7; a patch tensor would take "
-    f"{patch_bytes / 1e6:.1f} MB. Sum K*K shifted slices instead of building patches."
+allowed, patch_bytes = memory_budget(x_big, kernel_big)
+checks.assert_peak_bytes(
+    checks.peak_bytes(involution_forward, x_big, kernel_big), allowed, name="involution_forward for x (2, 24, 24, 16), K=7",
+    budget=f"a copy of the kernel, two padded inputs and four outputs; a patch tensor alone takes {patch_bytes:,}",
+    instead="Sum K*K shifted slices instead of building patches.",
 )
 ### BEGIN HIDDEN TESTS
 import contextlib
 import inspect
+import tracemalloc
 import unittest.mock
 
 from involution_course import layers as course_layers
@@ -547,9 +561,59 @@ for ((_x, _kernel, s_), _expected), _got in zip(_cases, _answers):
         _got, _expected, atol=1e-8,
         name=f"involution_forward for x {_x.shape}, K={_kernel.shape[-1]}, stride={s_}, groups={_kernel.shape[3]}",
     )
-_big = np.random.default_rng(5).normal(size=(1, 33, 33, 8))
-_used = peak_bytes(involution_forward, _big, np.ones((1, 17, 17, 2, 7, 7)), 2)
-assert _used < _big.nbytes * 49 / 4 / 4, f"stride 2: peak {_used / 1e6:.1f} MB, too close to a patch tensor"
+
+
+def _peak_bytes(function, *args):
+    """The test's own peak memory of function(*args), in bytes, with tracemalloc."""
+    tracemalloc.start()
+    try:
+        function(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _lines(function, *args):
+    """The test's own count of the Python lines function(*args) runs."""
+    import sys
+
+    count = [0]
+
+    def local(frame, event, arg):
+        count[0] += event == "line"
+        return local
+
+    def calls(frame, event, arg):
+        count[0] += 1
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        function(*args)
+    finally:
+        sys.settrace(previous)
+    return count[0]
+
+
+# Stride 2, 4 groups: 4 times the batch, about 16 times the positions and twice the channels.
+_few = _lines(involution_forward, np.ones((1, 7, 7, 4)), np.ones((1, 4, 4, 4, 5, 5)), 2)
+_many = _lines(involution_forward, np.ones((4, 27, 27, 8)), np.ones((4, 14, 14, 4, 5, 5)), 2)
+assert _many <= 2 * _few + 100, (
+    f"involution_forward ran {_few:,} Python lines on x (1, 7, 7, 4) and {_many:,} on x (4, 27, 27, 8) "
+    f"(at most {2 * _few + 100:,} allowed): write it without a Python loop over images, positions or channels"
+)
+
+# Stride 2: the budget of the visible test, computed here; a patch tensor would take about three times that.
+_big = np.random.default_rng(5).normal(size=(1, 33, 33, 16))
+_kernel = np.ones((1, 17, 17, 1, 7, 7))
+_padded, _output = _big.nbytes * 39 * 39 // (33 * 33), _big.nbytes * 17 * 17 // (33 * 33)
+_allowed, _patches = _kernel.nbytes + 2 * _padded + 4 * _output, _output * 49
+_used = _peak_bytes(involution_forward, _big, _kernel, 2)
+assert _used <= _allowed, (
+    f"involution_forward for x (1, 33, 33, 16), K=7, stride 2 held {_used:,} bytes at its peak; {_allowed:,} bytes are "
+    f"allowed (a patch tensor would take {_patches:,}): sum K*K shifted slices instead of building patches"
+)
 ### END HIDDEN TESTS
 print("Your vectorised involution is right on these cases, without a patch tensor.")
 
@@ -589,7 +653,7 @@ for name in progress_bar(versions, desc="timing"):
         timings.append(time.perf_counter() - start)
     seconds[name] = min(timings)
     # tracemalloc slows every small allocation, so the loops' memory is not measured.
-    megabytes[name] = float("nan") if "naive" in name else peak_bytes(versions[name], cost_x, cost_kernel) / 1e6
+    megabytes[name] = float("nan") if "naive" in name else checks.peak_bytes(versions[name], cost_x, cost_kernel) / 1e6
 agreement = np.max(np.abs(involution_forward(cost_x, cost_kernel) - involution_naive(cost_x, cost_kernel)))
 
 print(f"input {cost_x.shape}, K = 7, one group")
@@ -651,12 +715,12 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # **Through kernel generation.** In code every pixel is a row vector, so the $1 \times 1$ convolutions
 # multiply from the right by $V_0 = W_0^{\top}$ (`reduce_w`, $C \times C_r$) and $V_1 = W_1^{\top}$
 # (`span_w`, $C_r \times K^2 G$). Run the chain rule backwards through
-# $P = \mathrm{pool}(X)$, $Z = P V_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta$,
+# $P = \mathrm{pool}(X)$, $Z = P V_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{v + \epsilon} + \beta$,
 # $A = \max(N, 0)$, $S = A V_1 + b_1$, with $\bar S$ the kernel's gradient reshaped to
 # $(B, H_{out}, W_{out}, K^2 G)$:
 #
 # $$\bar V_1 = \sum_{b,i,j} A_{b,i,j}^{\top} \bar S_{b,i,j}, \quad \bar b_1 = \sum_{b,i,j} \bar S_{b,i,j}, \quad
-# \bar N = (\bar S V_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}},$$
+# \bar N = (\bar S V_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{v + \epsilon}},$$
 #
 # $$\bar V_0 = \sum_{b,i,j} P_{b,i,j}^{\top} \bar Z_{b,i,j}, \quad \bar b_0 = \sum_{b,i,j} \bar Z_{b,i,j}, \quad \bar P = \bar Z V_0^{\top}.$$
 #
@@ -664,7 +728,8 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # pixels that exist in block $(i,j)$ gets $\bar P_{b,i,j} / n_{ij}$. Flattening $(B, H, W, \cdot)$ to
 # rows makes each sum over $b,i,j$ one matrix product.
 #
-# **Exercise 4 (4 points).** Write
+# **Exercise 4 (4 points: 1 for the input's gradient and 1 for the kernel's through the multiply-add, 2 for
+# kernel generation).** Write
 #
 # * `involution_backward(x, kernel, grad_out, stride=1)` returning `(grad_x, grad_kernel)` for the
 #   multiply-add alone (kernel held fixed);
@@ -743,29 +808,24 @@ def generate_kernel_backward(x, params, grad_kernel, kernel_size, stride=1, grou
 print(involution_backward(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))[0][0, :, :, 0])
 
 
-# %% nbgrader={"grade": true, "grade_id": "ex4_test_multiply_add", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# A case worked out by hand: input 0..8 in a 3 x 3 image, a kernel of ones, grad_out of ones. Each input
-# pixel's gradient counts the windows it sits in; each kernel tap's gradient is the input pixel it met.
+# %% nbgrader={"grade": true, "grade_id": "ex4_test_input_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# grad_x (1 point). By hand: input 0..8 in a 3 x 3 image, a kernel of ones, grad_out of ones: each input pixel's
+# gradient counts the windows it sits in.
 x_hand = np.arange(9.0).reshape(1, 3, 3, 1)
-grad_x, grad_kernel = involution_backward(x_hand, np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))
-checks.assert_shape(grad_x, (1, 3, 3, 1), "grad_x")
-checks.assert_shape(grad_kernel, (1, 3, 3, 1, 3, 3), "grad_kernel")
-checks.assert_close(grad_x[0, :, :, 0], np.array([[4.0, 6, 4], [6, 9, 6], [4, 6, 4]]), atol=1e-12, name="grad_x, kernel of ones")
-checks.assert_close(grad_kernel[0, 1, 1, 0], x_hand[0, :, :, 0], atol=1e-12, name="grad_kernel at the centre position")
-checks.assert_close(grad_kernel[0, 0, 0, 0], np.array([[0.0, 0, 0], [0, 0, 1], [0, 3, 4]]), atol=1e-12, name="grad_kernel at the top-left position (zeros from the padding)")
+grad_x, _ = involution_backward(x_hand, np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))
+checks.assert_close(grad_x, np.array([[4.0, 6, 4], [6, 9, 6], [4, 6, 4]]).reshape(1, 3, 3, 1), atol=1e-12, name="grad_x, kernel of ones")
 
-# The loss L = sum(grad_out * Y) is linear in x and linear in the kernel, so both gradients give it back:
-# sum(grad_x * x) = L = sum(grad_kernel * kernel).
-case_rng = np.random.default_rng(0)
-x_case = case_rng.normal(size=(2, 7, 5, 4))
-kernel_case = case_rng.normal(size=(2, 4, 3, 2, 5, 5))
-grad_x, grad_kernel = involution_backward(x_case, kernel_case, case_rng.normal(size=(2, 4, 3, 4)), stride=2)
-checks.assert_shape(grad_x, x_case.shape, "grad_x (stride 2, two groups)")
-checks.assert_shape(grad_kernel, kernel_case.shape, "grad_kernel (stride 2, two groups)")
-through_x, through_kernel = np.sum(grad_x * x_case), np.sum(grad_kernel * kernel_case)
-assert abs(through_x - through_kernel) < 1e-9 * max(1.0, abs(through_x)), (
-    f"sum(grad_x * x) = {through_x:.6f} and sum(grad_kernel * kernel) = {through_kernel:.6f} should both equal the loss"
-)
+# Stride 2 and two groups (channels 0, 1 | 2, 3) on a 3 x 3 input whose channel c holds 0..8 plus 10 c; group 0's
+# kernel is the centre tap, group 1's the top-left tap (0, 0); grad_out is all ones. Output (i, j) is centred on
+# input (2i, 2j).
+x_groups = np.arange(9.0).reshape(1, 3, 3, 1) + 10.0 * np.arange(4)
+kernel_groups = np.zeros((1, 2, 2, 2, 3, 3))
+kernel_groups[..., 0, 1, 1] = 1.0
+kernel_groups[..., 1, 0, 0] = 1.0
+grad_x, _ = involution_backward(x_groups, kernel_groups, np.ones((1, 2, 2, 4)), stride=2)
+# Group 0's centre taps reach the four corners; group 1's top-left taps reach only pixel (1, 1), the rest is padding.
+corners, middle = np.array([[1.0, 0, 1], [0, 0, 0], [1, 0, 1]]), np.array([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]])
+checks.assert_close(grad_x, np.stack([corners, corners, middle, middle], axis=-1)[None], atol=1e-12, name="grad_x, stride 2, two groups")
 ### BEGIN HIDDEN TESTS
 import contextlib
 import inspect
@@ -813,13 +873,82 @@ for _shape, k_, s_, g_ in [((1, 5, 5, 2), 3, 1, 1), ((2, 7, 5, 4), 3, 2, 2), ((1
     _weights = _rng.normal(size=(_shape[0], _out_h, _out_w, _shape[3]))  # L = sum(weights * Y)
     with _on_its_own("involution_backward", also=_no_autodiff):
         _grad_x, _grad_kernel = involution_backward(_x, _kernel, _weights, s_)
-    _errors = (
-        checks.grad_check(lambda v: np.sum(_weights * _forward(v, _kernel, s_)), _x, _grad_x, samples=40),
-        checks.grad_check(lambda v: np.sum(_weights * _forward(_x, v, s_)), _kernel, _grad_kernel, samples=40),
-    )
-    assert max(_errors) < 1e-6, f"gradients (x, kernel) wrong for x {_shape}, K={k_}, stride={s_}, groups={g_}: relative errors {_errors}"
+    _error = checks.grad_check(lambda v: np.sum(_weights * _forward(v, _kernel, s_)), _x, _grad_x, samples=40)
+    assert _error < 1e-6, f"grad_x wrong for x {_shape}, K={k_}, stride={s_}, groups={g_}: relative error {_error:.1e}"
 ### END HIDDEN TESTS
-print("Your gradients through the multiply-add are right on these cases.")
+print("Your input gradient through the multiply-add is right on these cases.")
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test_kernel_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# grad_kernel (1 point). By hand: input 0..8, grad_out of ones: each kernel tap's gradient is the input pixel it met.
+x_hand = np.arange(9.0).reshape(1, 3, 3, 1)
+_, grad_kernel = involution_backward(x_hand, np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))
+checks.assert_shape(grad_kernel, (1, 3, 3, 1, 3, 3), "grad_kernel")
+checks.assert_close(grad_kernel[0, 1, 1, 0], x_hand[0, :, :, 0], atol=1e-12, name="grad_kernel at the centre position")
+checks.assert_close(grad_kernel[0, 0, 0, 0], np.array([[0.0, 0, 0], [0, 0, 1], [0, 3, 4]]), atol=1e-12, name="grad_kernel at the top-left position (zeros from the padding)")
+
+# Stride 2 and two groups (channels 0, 1 | 2, 3) on a 3 x 3 input whose channel c holds 0..8 plus 10 c; group 0's
+# kernel is the centre tap, group 1's the top-left tap (0, 0); grad_out is all ones. Output (i, j) is centred on
+# input (2i, 2j).
+x_groups = np.arange(9.0).reshape(1, 3, 3, 1) + 10.0 * np.arange(4)
+kernel_groups = np.zeros((1, 2, 2, 2, 3, 3))
+kernel_groups[..., 0, 1, 1] = 1.0
+kernel_groups[..., 1, 0, 0] = 1.0
+_, grad_kernel = involution_backward(x_groups, kernel_groups, np.ones((1, 2, 2, 4)), stride=2)
+checks.assert_shape(grad_kernel, (1, 2, 2, 2, 3, 3), "grad_kernel, stride 2, two groups")
+# At output (1, 1) the window covers input rows and columns 1..3 (3 is padding); each group sums its two channels.
+expected = np.array([[[18.0, 20, 0], [24, 26, 0], [0, 0, 0]], [[58.0, 60, 0], [64, 66, 0], [0, 0, 0]]])
+checks.assert_close(grad_kernel[0, 1, 1], expected, atol=1e-12, name="grad_kernel at output (1, 1), stride 2, two groups")
+### BEGIN HIDDEN TESTS
+import contextlib
+import inspect
+import unittest.mock
+
+from involution_course import layers as course_layers
+
+
+@contextlib.contextmanager
+def _on_its_own(who, also=()):
+    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
+    involution = course_layers.Involution
+    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
+               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
+    with contextlib.ExitStack() as stack:
+        for owner, label, name in [*targets, *also]:
+            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
+            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
+        yield
+
+
+def _forward(x, kernel, stride):
+    """The test's own involution: every window copied into a patch tensor, then summed with the kernel."""
+    batch, _, _, channels = x.shape
+    _, out_h, out_w, groups, k, _ = kernel.shape
+    pad = (k - 1) // 2
+    x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    rows = np.arange(out_h)[:, None] * stride + np.arange(k)[None, :]
+    cols = np.arange(out_w)[:, None] * stride + np.arange(k)[None, :]
+    patches = x_pad[:, rows[:, None, :, None], cols[None, :, None, :], :]
+    patches = patches.reshape(batch, out_h, out_w, k * k, groups, channels // groups)
+    out = np.einsum("bhwngc,bhwgn->bhwgc", patches, kernel.reshape(batch, out_h, out_w, groups, k * k))
+    return out.reshape(batch, out_h, out_w, channels)
+
+
+_no_autodiff = [
+    (checks, "checks", "numerical_gradient"), (checks, "checks", "grad_check"),
+    (tf.GradientTape, "tf.GradientTape", "gradient"), (tf.GradientTape, "tf.GradientTape", "jacobian"),
+]
+for _shape, k_, s_, g_ in [((1, 5, 5, 2), 3, 1, 1), ((2, 7, 5, 4), 3, 2, 2), ((1, 6, 6, 4), 5, 1, 4), ((2, 5, 6, 2), 7, 2, 1)]:
+    _rng = np.random.default_rng(k_ + s_)
+    _out_h, _out_w = -(-_shape[1] // s_), -(-_shape[2] // s_)
+    _x = _rng.normal(size=_shape)
+    _kernel = _rng.normal(size=(_shape[0], _out_h, _out_w, g_, k_, k_))
+    _weights = _rng.normal(size=(_shape[0], _out_h, _out_w, _shape[3]))  # L = sum(weights * Y)
+    with _on_its_own("involution_backward", also=_no_autodiff):
+        _grad_x, _grad_kernel = involution_backward(_x, _kernel, _weights, s_)
+    _error = checks.grad_check(lambda v: np.sum(_weights * _forward(_x, v, s_)), _kernel, _grad_kernel, samples=40)
+    assert _error < 1e-6, f"grad_kernel wrong for x {_shape}, K={k_}, stride={s_}, groups={g_}: relative error {_error:.1e}"
+### END HIDDEN TESTS
+print("Your kernel gradient through the multiply-add is right on these cases.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_generation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # average_pool_backward, by hand: stride 2 on a 3 x 3 input has blocks of 4, 2, 2 and 1 pixels, and each
@@ -850,6 +979,22 @@ for name, expected in [
     expected = np.array(expected)
     checks.assert_shape(hand_grads[name], expected.shape, f"the gradient for {name}")
     checks.assert_close(hand_grads[name], expected, atol=1e-12, name=f"the gradient for {name}")
+
+# Stride 3 on a 4 x 4 input, two groups, K = 1: blocks of 9, 3, 3 and 1 pixels. Batch normalisation is now z + 1;
+# the blocks' pixels sum to z = 1, -3, 2, 0, so a = 2, 0 (ReLU closes), 3, 1; the span is (2 a, -a). The kernel's
+# gradient g gives back 2 g0 - g1 = 1, 3, -1 to z in the open blocks, and each pixel gets its block's share.
+stride3_params = {**hand_params, "bn_gamma": np.array([1.0]), "bn_beta": np.array([1.0]), "bn_mean": np.array([0.0]),
+                  "span_w": np.array([[2.0, -1.0]]), "span_b": np.zeros(2)}
+x_stride3 = np.zeros((1, 4, 4, 2))
+x_stride3[0, :3, :3, 0], x_stride3[0, :3, 3, 0], x_stride3[0, 3, :3, 1], x_stride3[0, 3, 3] = 1.0, -3.0, 2.0, [0.5, -0.5]
+g_stride3 = np.stack([[[1.0, 2], [1, 1]], [[1.0, 0], [-1, 3]]], axis=-1).reshape(1, 2, 2, 2, 1, 1)  # g0, g1 per block
+grads = generate_kernel_backward(x_stride3, stride3_params, g_stride3, 1, stride=3, groups=2)
+x_share = np.array([[1 / 9, 1 / 9, 1 / 9, 0], [1 / 9, 1 / 9, 1 / 9, 0], [1 / 9, 1 / 9, 1 / 9, 0], [1.0, 1, 1, -1]])
+for name, expected in [
+    ("span_w", [[6.0, 2.0]]), ("span_b", [5.0, 3.0]), ("reduce_w", [[0.5], [6.5]]), ("reduce_b", [3.0]),
+    ("x", np.repeat(x_share[None, :, :, None], 2, axis=-1)),
+]:
+    checks.assert_close(grads[name], np.array(expected), atol=1e-12, name=f"the gradient for {name}, stride 3, two groups")
 ### BEGIN HIDDEN TESTS
 import contextlib
 import inspect
