@@ -37,3 +37,14 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("INVOLUTION_COURSE_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def graded_runs(tmp_path_factory):
+    """``graded_runs(assignment)``: that notebook's one nbgrader run with every crafted student."""
+    from graded_runs import graded_run
+
+    def run(assignment: str):
+        return graded_run(assignment, str(tmp_path_factory.getbasetemp() / f"graded-{assignment}"))
+
+    return run

@@ -1,19 +1,14 @@
 """Every assignment, graded by real nbgrader runs under the grading profile.
 
-For each notebook three students submit: the full solution (full marks), the
-unchanged release (zero), and the solution with its last exercise left blank
-(which loses exactly that exercise's points). The same runs show that the
+Each notebook is graded once for the whole suite (tests/graded_runs.py); among its students are
+the full solution (full marks), the unchanged release (zero), and the solution with its last
+exercise left blank (which loses exactly that exercise's points). The same runs show that the
 solution runs top to bottom, that the release stops only at unanswered exercises
 and that no test cell writes to stderr.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from pathlib import Path
-
-import nbformat
 import pytest
 
 from involution_instructor import grading
@@ -21,64 +16,38 @@ from involution_instructor.paths import ASSIGNMENTS
 
 pytestmark = pytest.mark.slow
 
-STUDENTS = ("solution", "blank", "one_wrong")
-
-
-@functools.lru_cache(maxsize=None)
-def _graded(assignment: str, course_dir: str) -> Path:
-    course = grading.prepare_course(Path(course_dir), [assignment])
-    source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", 4)
-    grading.submit(course, "solution", assignment, source)
-    grading.submit(course, "blank", assignment, course / "notebooks" / assignment / f"{assignment}.ipynb")
-    last = grading.exercises(source)[-1]
-    grading.submit(course, "one_wrong", assignment, grading.with_exercise_blanked(source, last))
-    grading.autograde(course, assignment)
-    return course
-
-
 @pytest.fixture(params=ASSIGNMENTS)
-def graded(request, tmp_path_factory, monkeypatch):
-    os.environ["INVOLUTION_COURSE_PROFILE"] = "grading"
-    os.environ.setdefault("INVOLUTION_COURSE_NO_PROGRESS", "1")
-    assignment = request.param
-    base = tmp_path_factory.getbasetemp() / f"graded-{assignment}"
-    return assignment, _graded(assignment, str(base))
-
-
-def _autograded(course: Path, student: str, assignment: str):
-    return nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", 4)
+def graded(request, graded_runs):
+    return request.param, graded_runs(request.param)
 
 
 def test_solution_scores_full_marks(graded):
-    assignment, course = graded
-    score, maximum = grading.total(grading.scores(course, assignment, "solution"))
+    assignment, run = graded
+    score, maximum = run.total("solution")
     assert maximum > 0, f"{assignment} has no graded tests"
-    failing = [c.grade_id for c in grading.scores(course, assignment, "solution").values() if c.score < c.max_score]
+    failing = [c.grade_id for c in run.scores("solution").values() if c.score < c.max_score]
     assert score == maximum, f"{assignment}: the solution fails {failing}"
 
 
 def test_unchanged_release_scores_zero(graded):
-    assignment, course = graded
-    score, maximum = grading.total(grading.scores(course, assignment, "blank"))
-    auto_max = sum(
-        c.max_score for c in grading.scores(course, assignment, "blank").values()
-    )
+    assignment, run = graded
+    score, maximum = run.total("blank")
+    auto_max = sum(c.max_score for c in run.scores("blank").values())
     assert maximum == auto_max and score == 0
 
 
 def test_one_blank_exercise_loses_exactly_its_points(graded):
-    assignment, course = graded
-    source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", 4)
-    last = grading.exercises(source)[-1]
-    lost = grading.points_of(source, last)
+    assignment, run = graded
+    last = grading.exercises(run.source)[-1]
+    lost = grading.points_of(run.source, last)
     assert lost > 0
-    score, maximum = grading.total(grading.scores(course, assignment, "one_wrong"))
+    score, maximum = run.total("one_wrong")
     assert score == maximum - lost
 
 
 def test_solution_runs_without_errors_or_stderr_in_tests(graded):
-    assignment, course = graded
-    notebook = _autograded(course, "solution", assignment)
+    assignment, run = graded
+    notebook = run.autograded("solution")
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
@@ -91,8 +60,8 @@ def test_solution_runs_without_errors_or_stderr_in_tests(graded):
 
 def test_release_stops_only_at_unanswered_exercises(graded):
     """Before the first answer cell nothing fails; the first failure is nbgrader's stub."""
-    assignment, course = graded
-    notebook = _autograded(course, "blank", assignment)
+    assignment, run = graded
+    notebook = run.autograded("blank")
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue

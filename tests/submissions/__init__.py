@@ -1,0 +1,1 @@
+"""Crafted submissions, one module per kind and notebook; see tests/graded_runs.py."""
