@@ -45,8 +45,10 @@ class GradedRun:
     source: nbformat.NotebookNode
     course_of: dict[str, Path]
 
-    def scores(self, student: str) -> dict[str, grading.CellScore]:
-        return grading.scores(self.course_of[student], self.assignment, student)
+    def scores(self, student: str, manual: bool = False) -> dict[str, grading.CellScore]:
+        """Every autograded cell's score (and the cells graded by hand too, with ``manual``)."""
+        found = grading.scores(self.course_of[student], self.assignment, student)
+        return found if manual else grading.autograded_only(found)
 
     def total(self, student: str) -> tuple[float, float]:
         return grading.total(self.scores(student))

@@ -31,6 +31,8 @@ class CellScore:
     grade_id: str
     score: float
     max_score: float
+    # Graded by hand (a written answer): 0 until an instructor grades it in formgrader.
+    manual: bool = False
 
 
 def tool_environment() -> dict[str, str]:
@@ -108,10 +110,16 @@ def scores(course: Path, assignment: str, student: str) -> dict[str, CellScore]:
     with Gradebook(url) as gradebook:
         submission = gradebook.find_submission(assignment, student)
         return {
-            grade.name: CellScore(grade.name, float(grade.score), float(grade.max_score))
+            grade.name: CellScore(grade.name, float(grade.score), float(grade.max_score),
+                                  manual=grade.auto_score is None)
             for notebook in submission.notebooks
             for grade in notebook.grades
         }
+
+
+def autograded_only(cell_scores: dict[str, CellScore]) -> dict[str, CellScore]:
+    """The cells nbgrader scores by itself, without the answers graded by hand."""
+    return {name: cell for name, cell in cell_scores.items() if not cell.manual}
 
 
 def total(cell_scores: dict[str, CellScore]) -> tuple[float, float]:
