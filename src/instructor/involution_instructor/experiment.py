@@ -372,6 +372,8 @@ class _Runner:
     def submit(self, specs: list[dict]) -> None:
         for spec in specs:
             spec = _complete(spec, self.options)
+            if self.options.only and run_label(spec) not in self.options.only:
+                continue
             if self.pool is None:
                 if self.past_deadline():
                     _log(f"deadline passed: skipped {run_label(spec)}")
@@ -469,6 +471,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="training images held out for tuning (default 5,000)")
     parser.add_argument("--throughput-images", type=int, default=THROUGHPUT_IMAGES)
     parser.add_argument("--deadline", type=float, help="seconds after which no new run starts")
+    parser.add_argument("--only", help="comma-separated run labels (e.g. baseline-fair_involution-w24-s2): run "
+                        "only these, to complete an interrupted experiment")
     parser.set_defaults(handler=command)
 
 
@@ -481,6 +485,7 @@ def command(args) -> int:
         args.seeds = tuple(int(s) for s in args.seeds.split(","))
     except ValueError:
         raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}.") from None
+    args.only = {label.strip() for label in args.only.split(",") if label.strip()} if args.only else None
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}.")
     if not hasattr(args, "argv"):
