@@ -15,8 +15,8 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "39fc28e7e7ecb2f170e2fcf0a6c0eeb1", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course/blob/main/notebooks/05-kernel-visualisation/05-kernel-visualisation.ipynb)
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "4fa577f1779964526176f621e43eff64", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/05-kernel-visualisation/05-kernel-visualisation.ipynb)
 #
 # # 05 · What involution kernels look at
 #
@@ -34,12 +34,12 @@
 # `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
 # your notebook is graded.
 
-# %% nbgrader={"cell_type": "code", "checksum": "dd8f64343126cc424becdc6ee5d95e71", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "932e6e37d6e1a822b5c6d82b4bcb49bd", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
 try:
     import involution_course as ic
 except ModuleNotFoundError:  # a fresh Colab runtime
-    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course@main"
+    # %pip install --quiet --no-deps "involution-course @ git+https://github.com/involution-course/involution-course-student@main"
     import involution_course as ic
 from involution_course.colab import prepare_colab
 
@@ -147,7 +147,7 @@ for kernels in kern.generated_kernels(kernel_model(network), inputs):
     print(kernels.shape)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "70e454b8e003c79bcdd632fdee95f4b9", "grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "a184920fc6668f50edfe980699369015", "grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 import warnings
 
 
@@ -184,6 +184,10 @@ assert [k.shape for k in _got] == [(2, 12, 12, 1, 3, 3), (2, 6, 6, 2, 3, 3)], (
 # The first layer's input is the network's input, so its kernel is generate_kernel of the batch.
 _first = keras.ops.convert_to_numpy(_model.get_layer("ex1_inv_0").generate_kernel(_batch))
 assert np.allclose(_got[0], _first, atol=1e-5), "the first output should be the first layer's generate_kernel of the input"
+# The second layer's input is what the layers before it output, not the network's input.
+_second_input = keras.Model(_model.input, _model.get_layer("ex1_inv_1").input)(_batch)
+_second = keras.ops.convert_to_numpy(_model.get_layer("ex1_inv_1").generate_kernel(_second_input))
+assert np.allclose(_got[1], _second, atol=1e-5), "the second output should be generate_kernel of the second layer's own input (layer.input)"
 print("kernel_model passes the tests.")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "dfa6760cb766b4c11afe4d2b2366b1cb", "grade": false, "grade_id": "kernels-of-images-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -236,7 +240,7 @@ print(kernel_maps(np.ones((1, 2, 2, 1, 3, 3))))
 print(normalise(np.array([2.0, 4.0, 6.0, 10.0])))
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "63e02dd0ab596d3670cbba8b54166fec", "grade": true, "grade_id": "ex2_test_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "198219820c2cc53f4a5efc080f4253de", "grade": true, "grade_id": "ex2_test_maps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # One image, 2 x 2 positions, G = 1, K = 3: the kernels hold 0, 1, ..., 35, nine per position.
 _kernels = np.arange(36.0).reshape(1, 2, 2, 1, 3, 3)
 _got = np.asarray(kernel_maps(_kernels))
@@ -247,6 +251,10 @@ assert np.allclose(_got, [[[36, 117], [198, 279]]]), (
 # The same 36 numbers as a 1 x 2 image with G = 2 kernels per position: the groups are summed too.
 assert np.allclose(kernel_maps(_kernels.reshape(1, 1, 2, 2, 3, 3)), [[[36 + 117, 198 + 279]]]), (
     "with G = 2 each position's value is the sum of both groups' kernels: [[[153, 477]]]"
+)
+# The kernels of one image, without the batch axis: always sum the LAST three axes.
+assert np.allclose(kernel_maps(_kernels[0]), [[36, 117], [198, 279]]), (
+    "kernel_maps of one image's kernels (2, 2, 1, 3, 3) should be [[36, 117], [198, 279]]: sum the last three axes"
 )
 
 _maps = np.array([[2.0, 4.0], [6.0, 10.0]])
@@ -600,7 +608,7 @@ for index, name in enumerate(layer.name for layer in kern.involution_layers(netw
         images, {stage: rescale(sums, low, high) for stage, sums in stage_sums.items()}, name, class_labels,
     ))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "65b8ad11c898bb4fa03332a94e2c49ff", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a5b4f93b1b83bdaa44542e65f6694376", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
 #
 # - `layer.generate_kernel` and a functional sub-model give the $(B, H, W, G, K, K)$ kernels that each
@@ -613,7 +621,19 @@ for index, name in enumerate(layer.name for layer in kern.involution_layers(netw
 #   generates its weights from the centre pixel alone, unnormalised.
 # - Snapshots of a short training run show how the maps and $S$ move away from the random start
 #   (this run's values: section 7).
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9c403ac1fd45886b2fb05c47734f73ac", "grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## In your own words
 #
+# **Question 1** (2 points, graded by hand). Suppose an involution layer scores $S = 0.99$ on
+# every image. In three to five sentences: what does that tell you about its kernels at
+# different positions, and is such a layer then the same as a convolution with one $K \times K$
+# kernel? Give a reason for your answer. Write it in the cell below.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c0474b32bd8cbbbe75c55a951afeff47", "grade": true, "grade_id": "written_similarity", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3c256d9ac92d15050e0bd95cd2f50091", "grade": false, "grade_id": "submitting", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Submitting
 #
 # Save the notebook (File > Save), then submit the `.ipynb` file. On Colab: File > Download >

@@ -182,6 +182,10 @@ assert [k.shape for k in _got] == [(2, 12, 12, 1, 3, 3), (2, 6, 6, 2, 3, 3)], (
 # The first layer's input is the network's input, so its kernel is generate_kernel of the batch.
 _first = keras.ops.convert_to_numpy(_model.get_layer("ex1_inv_0").generate_kernel(_batch))
 assert np.allclose(_got[0], _first, atol=1e-5), "the first output should be the first layer's generate_kernel of the input"
+# The second layer's input is what the layers before it output, not the network's input.
+_second_input = keras.Model(_model.input, _model.get_layer("ex1_inv_1").input)(_batch)
+_second = keras.ops.convert_to_numpy(_model.get_layer("ex1_inv_1").generate_kernel(_second_input))
+assert np.allclose(_got[1], _second, atol=1e-5), "the second output should be generate_kernel of the second layer's own input (layer.input)"
 ### BEGIN HIDDEN TESTS
 import os
 import tempfile
@@ -295,6 +299,10 @@ assert np.allclose(_got, [[[36, 117], [198, 279]]]), (
 # The same 36 numbers as a 1 x 2 image with G = 2 kernels per position: the groups are summed too.
 assert np.allclose(kernel_maps(_kernels.reshape(1, 1, 2, 2, 3, 3)), [[[36 + 117, 198 + 279]]]), (
     "with G = 2 each position's value is the sum of both groups' kernels: [[[153, 477]]]"
+)
+# The kernels of one image, without the batch axis: always sum the LAST three axes.
+assert np.allclose(kernel_maps(_kernels[0]), [[36, 117], [198, 279]]), (
+    "kernel_maps of one image's kernels (2, 2, 1, 3, 3) should be [[36, 117], [198, 279]]: sum the last three axes"
 )
 
 _maps = np.array([[2.0, 4.0], [6.0, 10.0]])
@@ -419,9 +427,12 @@ assert np.allclose(overlay(_image, _heat, alpha=0.5), 0.5 * _image / 255.0 + 0.5
 _heat = _rng.random((2, 4))
 assert np.allclose(upsample(_heat, (8, 8)), np.kron(_heat, np.ones((4, 2)))), "upsample must handle different row and column factors"
 _float_image = _rng.random((8, 8, 3))
+_colour = _colormaps["inferno"](np.kron(_heat, np.ones((4, 2))))[..., :3]
+_got = np.asarray(overlay(_float_image, _heat, alpha=0.3))
+assert np.allclose(_got, 0.7 * _float_image + 0.3 * _colour), "a float image is already in [0, 1]: do not divide it by 255"
 _colour = _colormaps["viridis"](np.kron(_heat, np.ones((4, 2))))[..., :3]
 _got = np.asarray(overlay(_float_image, _heat, alpha=0.3, cmap="viridis"))
-assert np.allclose(_got, 0.7 * _float_image + 0.3 * _colour), "overlay of a float image must not divide by 255, and must use alpha and cmap"
+assert np.allclose(_got, 0.7 * _float_image + 0.3 * _colour), "overlay must colour the map with the given cmap"
 assert np.allclose(overlay(_image, np.zeros((8, 8)), alpha=0.0), _image / 255.0), "with alpha=0 the overlay is the image"
 ### END HIDDEN TESTS
 print("upsample and overlay pass the tests.")
@@ -786,7 +797,31 @@ for index, name in enumerate(layer.name for layer in kern.involution_layers(netw
 #   generates its weights from the centre pixel alone, unnormalised.
 # - Snapshots of a short training run show how the maps and $S$ move away from the random start
 #   (this run's values: section 7).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## In your own words
 #
+# **Question 1** (2 points, graded by hand). Suppose an involution layer scores $S = 0.99$ on
+# every image. In three to five sentences: what does that tell you about its kernels at
+# different positions, and is such a layer then the same as a convolution with one $K \times K$
+# kernel? Give a reason for your answer. Write it in the cell below.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_similarity", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# **Rubric** (2 points).
+#
+# * 1 point: $S$ near 1 means the kernels at different positions point in almost the same
+#   direction: they have nearly the same *shape* and differ mostly in *size* (their norm), which
+#   still changes from position to position and image to image. (Half a point for "the kernels
+#   are similar" without the shape/size distinction.)
+# * 1 point: no, not the same as a convolution. Any one of: the kernel's size is computed from
+#   the pixel, so the layer still weighs positions differently (like a convolution followed by a
+#   per-pixel, input-dependent scale); an involution kernel is shared by the channels of a group
+#   and mixes no channels, while a convolution has a separate weight for every input and output
+#   channel; $S$ is a mean, so some positions can still differ. (No point for "yes".)
+# ### END SOLUTION
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "submitting", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Submitting
 #
 # Save the notebook (File > Save), then submit the `.ipynb` file. On Colab: File > Download >
