@@ -1387,14 +1387,59 @@ for a, b in [(0, 1), (0, 2), (1, 2)]:
     print(f"{str(demo_positions[a]) + ' ' + str(demo_positions[b]):22s} {pixel_gap:8.3f} {involution_gap:19.3f} {conv_gap:20.3f}")
 ic.record("largest distance between involution kernels at two positions", max(g for g, _ in gaps))
 ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
+
+# Does the kernel follow the pixel? Over 300 random pairs of positions: distance between the two pixels against
+# distance between their two involution kernels.
+pair_rng = np.random.default_rng(11)
+first, second = pair_rng.integers(0, 32, size=(2, 300, 2))
+pixel_gaps = np.linalg.norm(image[first[:, 0], first[:, 1]] - image[second[:, 0], second[:, 1]], axis=-1)
+kernel_gaps = np.linalg.norm(
+    (demo_kernel[first[:, 0], first[:, 1]] - demo_kernel[second[:, 0], second[:, 1]]).reshape(300, -1), axis=-1
+)
+closest, farthest = pixel_gaps <= np.quantile(pixel_gaps, 0.2), pixel_gaps >= np.quantile(pixel_gaps, 0.8)
+print(f"300 pairs: correlation between pixel distance and kernel distance {np.corrcoef(pixel_gaps, kernel_gaps)[0, 1]:.2f}; "
+      f"mean kernel distance of the 20% closest pixel pairs {kernel_gaps[closest].mean():.3f}, "
+      f"of the 20% farthest {kernel_gaps[farthest].mean():.3f}")
+ic.record("correlation between pixel distance and involution kernel distance", np.corrcoef(pixel_gaps, kernel_gaps)[0, 1])
 display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_location_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Both image sizes work with the same weights. The convolution's kernel distances are exactly zero:
-# it applies one kernel everywhere. The involution's are not, and they follow the pixels: positions
-# whose colours are close get similar kernels, positions whose colours differ get different ones. That
-# is what *location-specific* means here: the kernel is not tied to a coordinate but generated from
-# the content found there (with random weights in this notebook; notebook 05 looks at trained ones).
+# it applies one kernel everywhere. The involution's are not, and the last printed line measures whether
+# they follow the pixels: over 300 random pairs of positions it gives the correlation between the distance of
+# two pixels' colours and the distance of their kernels (1 would be a straight line, 0 no relation), and the mean
+# kernel distance of the pairs with the closest and with the farthest colours. With stride 1 the kernel is a
+# function of the pixel alone, so equal pixels get equal kernels (your Exercise 6 tests checked it); how closely
+# the distances follow each other depends on the weights, here random (notebook 05 looks at trained ones). That is
+# what *location-specific* means here: the kernel is not tied to a coordinate but generated from the content
+# found there.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 8 · In your own words (graded by hand, 2 points)
+#
+# Answer in the cell below, in a few sentences each. Your answers are read by a person after grading.
+#
+# 1. **(1 point)** In a layer, the gradient with respect to the input $X$ is the sum of what your
+#    `involution_backward` returns for `x` and what your `generate_kernel_backward` returns for `"x"`. Why a
+#    sum: why does neither part alone give the gradient?
+# 2. **(1 point)** Section 6 shows a $7 \times 7$ involution with tens of times fewer parameters and
+#    multiply-adds than a $7 \times 7$ convolution at $C = 64$. What can a single involution layer not do that
+#    a convolution does, and what does a network built on involution (RedNet) put around it for that?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# 1. $X$ reaches the output along two paths: as the data of the multiply-add ($Y$ is linear in $X^{pad}$ for a
+#    fixed kernel) and through the kernel, which is generated from $X$ ($\mathcal{H} = \phi(\bar X)$). By the
+#    chain rule for a variable used twice, the gradient is the sum of the two paths' contributions; each part
+#    alone holds the other path fixed.
+# 2. It mixes no information across channels: output channel $c$ is computed from input channel $c$ alone
+#    (with a kernel shared by its group), whereas a convolution combines every input channel in every output
+#    channel. RedNet places $1 \times 1$ convolutions around each involution (a bottleneck block) to mix channels.
+#
+# *Rubric.* Q1 (1 point): names the two paths, data and kernel generation (½), and the sum rule / multivariable
+# chain rule (½). Q2 (1 point): no channel mixing, each output channel from its own input channel (½); $1 \times 1$
+# convolutions (or a bottleneck / pointwise layers) around it (½).
+# ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
