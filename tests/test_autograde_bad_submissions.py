@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from test_autograde_sample import (
-    as_colab, make_sample_course, means_notebook, squares_notebook, with_answer, without, write,
+    as_colab, make_sample_course, means_notebook, require_sandbox, squares_notebook, with_answer, without, write,
 )
 
 from involution_instructor.autograde import autograde_submissions, generate_feedback, write_grades_csv
@@ -62,6 +62,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
+    require_sandbox()
     base = tmp_path_factory.mktemp("class")
     source = make_sample_course(base / "source")
     submissions = base / "submissions"

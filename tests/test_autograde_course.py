@@ -10,12 +10,14 @@ from involution_instructor import grading
 from involution_instructor.autograde import autograde_submissions, grade_rows
 from involution_instructor.paths import solution_notebook
 from involution_instructor.release import sync_solutions
+from test_autograde_sample import require_sandbox
 
 pytestmark = pytest.mark.slow
 ASSIGNMENT = "01-convolution"
 
 
 def test_a_real_notebook_from_a_platform_download_is_graded(tmp_path, monkeypatch, project_root, shared_data):
+    require_sandbox()
     monkeypatch.setenv("INVOLUTION_COURSE_PROFILE", "grading")
     monkeypatch.setenv("INVOLUTION_COURSE_NO_PROGRESS", "1")
     sync_solutions(project_root, [ASSIGNMENT])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_autograde_sample import make_sample_course, squares_notebook, write
+from test_autograde_sample import make_sample_course, require_sandbox, squares_notebook, write
 
 from involution_instructor.autograde import GradingTimings, grade_copies
 from involution_instructor.autograde.gradebook import open_gradebook
@@ -23,6 +23,7 @@ def dask_executor():
 
 
 def test_copies_graded_on_a_dask_cluster_all_reach_the_gradebook(tmp_path, dask_executor):
+    require_sandbox()
     source = make_sample_course(tmp_path / "source")
     notebook = write(tmp_path / "squares.ipynb", squares_notebook())
     course = tmp_path / "course"

@@ -19,7 +19,8 @@ SKIPPED_CELL = (
 
 
 def find_kernel_killer(notebook, workdir: Path, cell_timeout: int, kernel_manager=None) -> int | None:
-    """The index of the first cell during which the kernel died, or ``None``.
+    """The index of the first cell during which the kernel died, or ``None``; where it
+    survives this time, the first cell that ran out of memory (the likely cause), if any.
 
     ``kernel_manager``: the sandbox's (see ``sandbox.KernelSetup``); ``None`` runs the
     kernel unconfined, for grading with ``--no-sandbox`` only."""
@@ -27,6 +28,7 @@ def find_kernel_killer(notebook, workdir: Path, cell_timeout: int, kernel_manage
         notebook, km=kernel_manager, timeout=cell_timeout, allow_errors=True, interrupt_on_timeout=True,
         kernel_name="python3", resources={"metadata": {"path": str(workdir)}},
     )
+    exhausted = None  # the first cell that ran out of memory: what it hoards can starve later cells
     with client.setup_kernel():
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
@@ -37,4 +39,6 @@ def find_kernel_killer(notebook, workdir: Path, cell_timeout: int, kernel_manage
                 return index
             except CellTimeoutError:
                 continue
-    return None
+            if exhausted is None and any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
+                exhausted = index
+    return exhausted

