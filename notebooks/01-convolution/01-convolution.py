@@ -78,13 +78,14 @@ profile = ic.setup_notebook()
 #
 # By the end of this notebook you will have shown both properties of convolution with numbers.
 
-# %% nbgrader={"cell_type": "code", "checksum": "c374900692ea45723391d612a77dd8a9", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "1315862f517ebfbca932e992852c721b", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
 import numpy as np
 
 # Keras comes after ic.setup_notebook(), which keeps TensorFlow's start-up messages quiet.
 import keras
 
+from involution_course import checks
 from involution_course.convolution import hand_made_kernels, kernel_bank, median_time, to_unit_float
 from involution_course.figures.convolution import feature_maps_figure, sliding_window_figure
 
@@ -179,10 +180,10 @@ feature_maps_figure(horse, list(kernels.values()), feature_maps, list(kernels))
 # **same** at every position of the horse (spatial-agnostic). A convolution network learns such kernels
 # instead of having them written by hand.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "6b4061cb9e4979b4efe5f8cc968a5f2f", "grade": false, "grade_id": "ex1_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "511cfa6a7d092529e719139b801073a6", "grade": false, "grade_id": "ex1_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Convolution with loops
 #
-# ### Exercise 1 · `conv2d_naive` (4 points)
+# ### Exercise 1 · `conv2d_naive` (4 points: 2 for `"valid"`, 2 for `"same"`)
 #
 # Write `conv2d_naive(x, w, b=None, stride=1, padding="valid")`, the formula of section 1 with explicit loops:
 #
@@ -211,35 +212,36 @@ def conv2d_naive(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("valid", stride 1): compare with the coloured squares of the figure.
 print(conv2d_naive(small_input[None, :, :, None], small_kernel[:, :, None, None])[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "f143197ddfe460ee70bd584566a77864", "grade": true, "grade_id": "ex1_test_conv2d_naive", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-# Small cases worked out by hand, on the numbers 0 to 8 in a 3x3 image.
+# %% nbgrader={"cell_type": "code", "checksum": "40ff5def1e49e94a8b5a6e7d71de3e76", "grade": true, "grade_id": "ex1_test_valid", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# 'valid' padding (2 points). By hand, on the numbers 0 to 8 in a 3x3 image: the sums of the four 2x2 windows, plus 0.5.
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
-hand_cases = [
-    # The sums of the four 2x2 windows, plus the bias 0.5.
-    ("2x2 ones, 'valid', stride 1, bias 0.5", (np.ones((2, 2, 1, 1)), np.array([0.5]), 1, "valid"), [[8.5, 12.5], [20.5, 24.5]]),
-    # 'same' with a 3x3 kernel pads one zero on every side: each output sums the pixels around it.
-    ("3x3 ones, 'same', stride 1", (np.ones((3, 3, 1, 1)), None, 1, "same"), [[8, 15, 12], [21, 36, 27], [20, 33, 24]]),
-    # 'same' with stride 2 and a 2x2 kernel needs one zero row and column: at the bottom and right.
-    ("2x2 ones, 'same', stride 2", (np.ones((2, 2, 1, 1)), None, 2, "same"), [[8, 7], [13, 8]]),
-]
-for case, (w, b, stride, padding), expected in hand_cases:
-    expected = np.array(expected, dtype=float).reshape(1, *np.shape(expected), 1)
-    got = np.asarray(conv2d_naive(tiny, w, b, stride=stride, padding=padding))
-    assert got.shape == expected.shape, f"{case}: expected shape {expected.shape}, got {got.shape}"
-    assert np.allclose(got, expected), f"{case}: expected {expected[0, :, :, 0].tolist()}, got {got[0, :, :, 0].tolist()}"
+got = conv2d_naive(tiny, np.ones((2, 2, 1, 1)), np.array([0.5]), stride=1, padding="valid")
+checks.assert_close(got, np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1), name="2x2 ones, 'valid', bias 0.5")
 
-# A random case with two channels in and three out, against keras.layers.Conv2D holding the same kernels.
+# A kernel whose only 1 is its top-left tap picks the top-left pixel of each window (not flipped: Keras' convention).
+top_left = np.zeros((2, 2, 1, 1))
+top_left[0, 0] = 1.0
+got = conv2d_naive(tiny, top_left, None, stride=1, padding="valid")
+checks.assert_close(got, np.array([[0.0, 1.0], [3.0, 4.0]]).reshape(1, 2, 2, 1), name="top-left tap, 'valid'")
+
+# Stride 2 on the numbers 0 to 24 in a 5x5 image: 3x3 windows at rows and columns 0 and 2 (9 times their centre).
+got = conv2d_naive(np.arange(25.0).reshape(1, 5, 5, 1), np.ones((3, 3, 1, 1)), None, stride=2, padding="valid")
+checks.assert_close(got, np.array([[54.0, 72.0], [144.0, 162.0]]).reshape(1, 2, 2, 1), name="3x3 ones, 'valid', stride 2")
+
+
+def keras_conv2d(x, w, b, stride, padding):
+    """The truth: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+# Two channels in, three out, random numbers, against Keras.
 test_rng = np.random.default_rng(0)
-test_x = test_rng.standard_normal((2, 6, 5, 2)).astype("float32")
-test_w = test_rng.standard_normal((3, 3, 2, 3)).astype("float32")
-test_b = test_rng.standard_normal(3).astype("float32")
-keras_layer = keras.layers.Conv2D(3, 3, strides=1, padding="same")
-keras_layer.build(test_x.shape)
-keras_layer.set_weights([test_w, test_b])
-expected = keras.ops.convert_to_numpy(keras_layer(test_x))
-got = np.asarray(conv2d_naive(test_x, test_w, test_b, stride=1, padding="same"))
-assert got.shape == expected.shape, f"x (2, 6, 5, 2), 3 kernels 3x3, stride 1, 'same': expected shape {expected.shape}, got {got.shape}"
-assert np.allclose(got, expected, atol=1e-5), f"x (2, 6, 5, 2), 3 kernels 3x3, stride 1, 'same': your values differ from Keras by up to {np.max(np.abs(got - expected)):.2e}"
+test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for shape in [(2, 7, 6, 2), (3, 3, 2, 3), (3,)])
+got = conv2d_naive(test_x, test_w, test_b, stride=2, padding="valid")
+checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, 2, "valid"), atol=1e-5, name="x (2, 7, 6, 2), 3x3 kernels, stride 2, 'valid'")
 
 try:
     conv2d_naive(tiny, np.ones((2, 2, 1, 1)), padding="full")
@@ -249,7 +251,33 @@ else:
     raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d76a0bc851539a896bbb5a054816dd1b", "grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "27142c8d6d018fb352456312a3356563", "grade": true, "grade_id": "ex1_test_same", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# 'same' padding (2 points). By hand: a 3x3 kernel pads one zero on every side, so each output sums the pixels around it.
+tiny = np.arange(9.0).reshape(1, 3, 3, 1)
+got = conv2d_naive(tiny, np.ones((3, 3, 1, 1)), None, stride=1, padding="same")
+checks.assert_close(got, np.array([[8.0, 15, 12], [21, 36, 27], [20, 33, 24]]).reshape(1, 3, 3, 1), name="3x3 ones, 'same', stride 1")
+
+# Stride 2 with a 2x2 kernel needs one zero row and one zero column in all: at the bottom and on the right.
+got = conv2d_naive(tiny, np.ones((2, 2, 1, 1)), None, stride=2, padding="same")
+checks.assert_close(got, np.array([[8.0, 7.0], [13.0, 8.0]]).reshape(1, 2, 2, 1), name="2x2 ones, 'same', stride 2")
+
+def keras_conv2d(x, w, b, stride, padding):
+    """The truth: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+# Random numbers against Keras: stride 1, then stride 2 on an even height (the odd zero row goes to the bottom).
+test_rng = np.random.default_rng(1)
+test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for shape in [(2, 6, 5, 2), (3, 3, 2, 3), (3,)])
+for stride in (1, 2):
+    got = conv2d_naive(test_x, test_w, test_b, stride=stride, padding="same")
+    checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, stride, "same"), atol=1e-5, name=f"x (2, 6, 5, 2), 3x3 kernels, stride {stride}, 'same'")
+
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cd74e01657220ac892097137567f9d68", "grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Convolution without Python loops
 #
 # Four nested Python loops are slow: every step runs the interpreter for a handful of multiply-adds.
@@ -267,8 +295,14 @@ else:
 # ### Exercise 2 · `conv2d_fast` (3 points)
 #
 # Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results and errors
-# as `conv2d_naive`, but no Python loop over images, positions or channels. Keep the cell self-contained
-# (repeat the few lines that work out the padding) so that it is graded on its own.
+# as `conv2d_naive`, but no Python loop over images, positions or channels (a loop over the $K \times K$ taps
+# is fine). Keep the cell self-contained (repeat the few lines that work out the padding) so that it is graded
+# on its own.
+#
+# How "no Python loop" is checked: `checks.python_lines` counts the Python lines your function runs, a count
+# that does not depend on how busy the machine is. The tests run `conv2d_fast` on a small input and on one with
+# about 200 times as many output values: a vectorised version runs about as many lines on both, a loop over
+# images, positions or channels (or a call to `conv2d_naive`) many more, and then the exercise scores 0.
 
 # %% nbgrader={"cell_type": "code", "checksum": "c1c226160dd9074cb1a40ab1ae8b26cc", "grade": false, "grade_id": "ex2_conv2d_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
@@ -280,42 +314,41 @@ def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("same", stride 2).
 print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "38bbccc4fc09b9bf132d03e6225d8cc3", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Small cases worked out by hand, on the numbers 0 to 8 in a 3x3 image.
+# %% nbgrader={"cell_type": "code", "checksum": "998ad6bc3f730c29b4743299da1c615b", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# By hand, on the numbers 0 to 8 in a 3x3 image (the cases of Exercise 1).
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
-hand_cases = [
-    # The sums of the four 2x2 windows, plus the bias 0.5.
-    ("2x2 ones, 'valid', stride 1, bias 0.5", (np.ones((2, 2, 1, 1)), np.array([0.5]), 1, "valid"), [[8.5, 12.5], [20.5, 24.5]]),
-    # 'same' with a 3x3 kernel pads one zero on every side: each output sums the pixels around it.
-    ("3x3 ones, 'same', stride 1", (np.ones((3, 3, 1, 1)), None, 1, "same"), [[8, 15, 12], [21, 36, 27], [20, 33, 24]]),
-    # 'same' with stride 2 and a 2x2 kernel needs one zero row and column: at the bottom and right.
-    ("2x2 ones, 'same', stride 2", (np.ones((2, 2, 1, 1)), None, 2, "same"), [[8, 7], [13, 8]]),
-]
-for case, (w, b, stride, padding), expected in hand_cases:
-    expected = np.array(expected, dtype=float).reshape(1, *np.shape(expected), 1)
-    got = np.asarray(conv2d_fast(tiny, w, b, stride=stride, padding=padding))
-    assert got.shape == expected.shape, f"{case}: expected shape {expected.shape}, got {got.shape}"
-    assert np.allclose(got, expected), f"{case}: expected {expected[0, :, :, 0].tolist()}, got {got[0, :, :, 0].tolist()}"
+got = conv2d_fast(tiny, np.ones((2, 2, 1, 1)), np.array([0.5]), stride=1, padding="valid")
+checks.assert_close(got, np.array([[8.5, 12.5], [20.5, 24.5]]).reshape(1, 2, 2, 1), name="2x2 ones, 'valid', bias 0.5")
+got = conv2d_fast(tiny, np.ones((2, 2, 1, 1)), None, stride=2, padding="same")
+checks.assert_close(got, np.array([[8.0, 7.0], [13.0, 8.0]]).reshape(1, 2, 2, 1), name="2x2 ones, 'same', stride 2")
 
-# A random case with two channels in and three out, against keras.layers.Conv2D holding the same kernels.
+
+def keras_conv2d(x, w, b, stride, padding):
+    """The truth: keras.layers.Conv2D holding the kernels w and biases b."""
+    layer = keras.layers.Conv2D(w.shape[-1], w.shape[:2], strides=stride, padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+# Random numbers against Keras: 'same' with stride 2 on an even height, 'valid' with stride 2.
 test_rng = np.random.default_rng(0)
-test_x = test_rng.standard_normal((2, 6, 5, 2)).astype("float32")
-test_w = test_rng.standard_normal((3, 3, 2, 3)).astype("float32")
-test_b = test_rng.standard_normal(3).astype("float32")
-keras_layer = keras.layers.Conv2D(3, 3, strides=2, padding="same")
-keras_layer.build(test_x.shape)
-keras_layer.set_weights([test_w, test_b])
-expected = keras.ops.convert_to_numpy(keras_layer(test_x))
-got = np.asarray(conv2d_fast(test_x, test_w, test_b, stride=2, padding="same"))
-assert got.shape == expected.shape, f"x (2, 6, 5, 2), 3 kernels 3x3, stride 2, 'same': expected shape {expected.shape}, got {got.shape}"
-assert np.allclose(got, expected, atol=1e-5), f"x (2, 6, 5, 2), 3 kernels 3x3, stride 2, 'same': your values differ from Keras by up to {np.max(np.abs(got - expected)):.2e}"
-
+test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for shape in [(2, 6, 5, 2), (3, 3, 2, 3), (3,)])
+for padding in ("same", "valid"):
+    got = conv2d_fast(test_x, test_w, test_b, stride=2, padding=padding)
+    checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, 2, padding), atol=1e-5, name=f"x (2, 6, 5, 2), 3x3 kernels, stride 2, {padding!r}")
 try:
     conv2d_fast(tiny, np.ones((2, 2, 1, 1)), padding="full")
 except ValueError:
     pass
 else:
     raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
+
+# Vectorised: checks.python_lines counts the Python lines conv2d_fast runs (a count, not a time). On an input
+# with 192 times as many output values, a vectorised version runs about as many; a Python loop far more.
+small = (np.ones((1, 5, 5, 2)), np.ones((3, 3, 2, 1)), None, 1, "same")
+large = (np.ones((3, 20, 20, 2)), np.ones((3, 3, 2, 4)), None, 1, "same")
+checks.assert_vectorised(conv2d_fast, small, large, growth=192, name="conv2d_fast")
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "577f05d65f39f3fc62e3800c06e35d9f", "grade": false, "grade_id": "speed_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -355,7 +388,7 @@ ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds
 # `np.sum` per output value; `einsum` hands the whole sum to compiled code. Keras goes further still, with
 # kernels written for the processor (and for GPUs), which is why networks never use loops like ours.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "de239bec1eb958bc4caa1e3118c0469f", "grade": false, "grade_id": "ex3_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "63bda05c58ddfd351d584dc3126f693f", "grade": false, "grade_id": "ex3_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Output shape and parameter count
 #
 # A layer's output shape follows from section 2 without running it. Its parameters are the kernels and
@@ -375,7 +408,7 @@ ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds
 # `Conv2D` layers with 3×3 kernels and `"same"` padding on 32×32×3 images: 32, then 64, then 64 filters,
 # with a 2×2 max-pooling after each of the first two.
 #
-# ### Exercise 3 · shapes and parameters (3 points)
+# ### Exercise 3 · shapes and parameters (3 points: 2 for the shape, 1 for the parameters)
 #
 # Write
 #
@@ -402,19 +435,35 @@ def conv_param_count(in_channels, filters, kernel_size, use_bias=True):
 # Try them on the first layer of the Keras example's CNN.
 print(conv_output_shape((32, 32, 3), 32, 3, stride=1, padding="same"), conv_param_count(3, 32, 3))
 
-# %% nbgrader={"cell_type": "code", "checksum": "d7b9dc98e92285f003f7d89641666097", "grade": true, "grade_id": "ex3_test_shapes_and_parameters", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# The three Conv2D layers of the Keras example's CNN on 32x32x3 images (3x3 kernels, 'same'), as Keras
-# reports them, then a 'valid' layer.
-for (in_shape, filters, padding), (out_shape, params) in [
-    (((32, 32, 3), 32, "same"), ((32, 32, 32), 896)),
-    (((16, 16, 32), 64, "same"), ((16, 16, 64), 18_496)),
-    (((8, 8, 64), 64, "same"), ((8, 8, 64), 36_928)),
-    (((32, 32, 3), 8, "valid"), ((30, 30, 8), 224)),
+# %% nbgrader={"cell_type": "code", "checksum": "010d5581edeeeb6d1035810428925091", "grade": true, "grade_id": "ex3_test_output_shape", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Output shapes (2 points), as Keras reports them: the three Conv2D layers of the Keras example's CNN on 32x32x3 images
+# (3x3 kernels, 'same'), 'valid' with strides 1 and 2, and 'same' with an even kernel and with stride 2.
+for in_shape, filters, k, stride, padding, expected in [
+    ((32, 32, 3), 32, 3, 1, "same", (32, 32, 32)),
+    ((16, 16, 32), 64, 3, 1, "same", (16, 16, 64)),
+    ((8, 8, 64), 64, 3, 1, "same", (8, 8, 64)),
+    ((32, 32, 3), 8, 3, 1, "valid", (30, 30, 8)),
+    ((9, 10, 3), 8, 3, 2, "valid", (4, 4, 8)),
+    ((9, 9, 3), 8, 2, 1, "same", (9, 9, 8)),
+    ((9, 8, 3), 8, 3, 2, "same", (5, 4, 8)),
 ]:
-    got_shape = conv_output_shape(in_shape, filters, 3, stride=1, padding=padding)
-    assert tuple(got_shape) == out_shape, f"{filters} filters 3x3, {padding!r}, on {in_shape}: expected output shape {out_shape}, got {got_shape}"
-    got_params = conv_param_count(in_shape[-1], filters, 3)
-    assert got_params == params, f"{filters} filters 3x3 on {in_shape}: expected {params} parameters, got {got_params}"
+    got = conv_output_shape(in_shape, filters, k, stride=stride, padding=padding)
+    assert tuple(got) == expected, f"{filters} filters {k}x{k}, stride {stride}, {padding!r}, on {in_shape}: expected {expected}, got {got}"
+try:
+    conv_output_shape((8, 8, 3), 4, 3, padding="full")
+except ValueError:
+    pass
+else:
+    raise AssertionError("padding='full' should raise a ValueError")
+
+
+# %% nbgrader={"cell_type": "code", "checksum": "2e8cec0dbbbb036da9f3ada76dea6c9a", "grade": true, "grade_id": "ex3_test_parameters", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Parameter counts (1 point), as Keras reports them: the Keras example's three layers, a 'valid' one, one without biases.
+for (in_channels, filters, k, use_bias), expected in [
+    ((3, 32, 3, True), 896), ((32, 64, 3, True), 18_496), ((64, 64, 3, True), 36_928), ((3, 8, 3, True), 224), ((3, 8, 5, False), 600),
+]:
+    got = conv_param_count(in_channels, filters, k, use_bias=use_bias)
+    assert got == expected, f"{filters} filters {k}x{k} on {in_channels} channels, use_bias={use_bias}: expected {expected} parameters, got {got}"
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b6908b947176484788c089e4119a2e29", "grade": false, "grade_id": "parameter_table_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -615,6 +664,21 @@ before = fast_convolution(demo_images, demo_kernels, demo_biases)
 after = fast_convolution(demo_images, changed_kernels, demo_biases)
 changed = [names[o] for o in range(len(names)) if not np.allclose(before[..., o], after[..., o])]
 print(f"changing the '{names[0]}' kernel changed the output channels: {changed}")
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "322b94aa670d864a3eee859ce98ef005", "grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 8 · In your own words (graded by hand, 2 points)
+#
+# Answer in the cell below, in a few sentences each. Your answers are read by a person after grading.
+#
+# 1. **(1 point)** Your `conv_param_count` gives the same number for a layer applied to 32×32 images and to
+#    224×224 images. Which index is missing from $\mathcal{F}$ in the formula of section 1 for this to be so,
+#    and which of the two properties of section 7 is that?
+# 2. **(1 point)** `"same"` padding with stride 2 on a 6×6 input and a 3×3 kernel pads one zero row, at the
+#    bottom. Suppose instead one zero row at the top *and* one at the bottom (as some libraries do). What
+#    changes in the output: its size, its values, both or neither? Say why in terms of the windows.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ecf9513aa6d695368b76924d6203dd2d", "grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "491aa4522c1f1b4bd5510958fd83ebf4", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary

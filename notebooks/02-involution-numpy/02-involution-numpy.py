@@ -47,10 +47,9 @@ from involution_course.colab import prepare_colab
 prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
-# %% nbgrader={"cell_type": "code", "checksum": "8c72956e641110b4b3ae5d4d7ad47e25", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b3bc7714807603c9ed6080d0d70ce40a", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
 import time
-import tracemalloc
 
 import keras
 import numpy as np
@@ -63,7 +62,7 @@ from involution_course.progress import progress_bar
 
 rng = np.random.default_rng(0)
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "65fee3028924f8acd3d0aabf0d0af375", "grade": false, "grade_id": "md_operator", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b01bfbaf97071eb0e5d8d0891edf27fe", "grade": false, "grade_id": "md_operator", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · From convolution to involution
 #
 # In notebook 01 you wrote a convolution. With input $X \in \mathbb{R}^{H \times W \times C}$, an odd
@@ -89,16 +88,16 @@ rng = np.random.default_rng(0)
 # work at one image size. It is **generated from the input** at that position by a small network
 # $\phi$ applied to the (average-pooled, when $s > 1$) pixel $\bar X_{i,j} \in \mathbb{R}^C$:
 #
-# $$\mathcal{H}_{i,j} = \phi(\bar X_{i,j}) = W_1\, \sigma\!\big(\mathrm{BN}(W_0 \bar X_{i,j} + b_0)\big) + b_1,$$
+# $$\mathcal{H}_{i,j} = \phi(\bar X_{i,j}) = W_1\, \sigma\big(W_0 \bar X_{i,j} + b_0\big) + b_1,$$
 #
 # where $W_0 \in \mathbb{R}^{C_r \times C}$ reduces $C$ channels to $C_r = \max(1, \lfloor C/r \rfloor)$
-# (the reduction ratio $r$), BN is batch normalisation in inference form
-# $\mathrm{BN}(z) = \gamma \frac{z - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta$ with $\epsilon = 10^{-3}$,
-# $\sigma$ is ReLU, and $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per
-# group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
+# (the reduction ratio $r$), $\sigma$ is, as in the paper, batch normalisation followed by ReLU: $\sigma(z) = \max\big(\mathrm{BN}(z), 0\big)$, with BN
+# in inference form $\mathrm{BN}(z) = \gamma \frac{z - \mu}{\sqrt{v + \epsilon}} + \beta$ ($\mu$ and $v$ the running mean and
+# variance, $\epsilon = 10^{-3}$). In this notebook $\sigma$ always means this pair, never a standard deviation.
+# Finally $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
 # Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "4c5afbccf10ff06d0f823c166aa50d50", "grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a352606a617bb2b5813eaa96b8b32741", "grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The weights
 #
 # An involution layer's weights are a dictionary of NumPy arrays. The $1 \times 1$ convolutions are
@@ -108,7 +107,7 @@ rng = np.random.default_rng(0)
 # | key | shape | role |
 # |---|---|---|
 # | `reduce_w`, `reduce_b` | `(C, C_r)`, `(C_r,)` | $W_0^{\top}$, $b_0$ |
-# | `bn_gamma`, `bn_beta`, `bn_mean`, `bn_var` | `(C_r,)` each | $\gamma, \beta, \mu, \sigma^2$ |
+# | `bn_gamma`, `bn_beta`, `bn_mean`, `bn_var` | `(C_r,)` each | $\gamma, \beta, \mu, v$ |
 # | `span_w`, `span_b` | `(C_r, K·K·G)`, `(K·K·G,)` | $W_1^{\top}$, $b_1$ |
 #
 # The cell below gives you `init_params` (random weights of this form) and `average_pool` (the stride
@@ -295,7 +294,7 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_naive, {case}")
 print("Your loop involution is right on these cases.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "264ce9cee8fb1adff64aa85d7dbd69c0", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "68be61e3c1f8fc5c2779d16509ae73cb", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · The multiply-add, vectorised without a patch tensor
 #
 # A common way to vectorise is to *unfold*: gather every $K \times K$ window into a patch tensor of
@@ -315,8 +314,15 @@ print("Your loop involution is right on these cases.")
 # **Exercise 3 (3 points).** Write `involution_forward(x, kernel, stride=1)` this way. It must give
 # the same output as `involution_naive`: the tests check it on the same cases as Exercise 2 (and, at
 # grading, against the Keras layer to $10^{-6}$), and the timing cell after it prints the largest
-# difference between your two versions. Its peak memory must stay far below the patch tensor's size (the
-# test measures it with `tracemalloc`).
+# difference between your two versions. Two more checks, both shown in the test cell:
+#
+# * **No Python loop over images, positions or channels** (the $K^2$ taps are fine). `checks.python_lines`
+#   counts the Python lines your function runs, a count that does not depend on how busy the machine is; on
+#   an input with 64 times as many output values a vectorised version runs about as many lines, a loop (or a
+#   call to `involution_naive`) many more, and then the exercise scores 0.
+# * **No patch tensor.** `checks.peak_bytes` measures the most memory your function holds at once, with
+#   `tracemalloc`. The budget follows from the sizes involved: one copy of the kernel (reordering it is
+#   fine), two padded inputs and four outputs. A patch tensor, $K^2$ outputs, does not fit.
 
 # %% nbgrader={"cell_type": "code", "checksum": "ab89eac7c135682db62289f9c10ec509", "grade": false, "grade_id": "ex3_involution_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_forward(x, kernel, stride=1):
@@ -329,7 +335,7 @@ def involution_forward(x, kernel, stride=1):
 print(involution_forward(np.ones((1, 5, 5, 1)), np.ones((1, 3, 3, 1, 3, 3)), stride=2)[0, :, :, 0])
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "8f17dcda59727cc18b190941f63515c7", "grade": true, "grade_id": "ex3_test_involution_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "a4d10b58a32dcd0e4c671e6df6fe19d8", "grade": true, "grade_id": "ex3_test_involution_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Small cases worked out by hand. A kernel of ones sums each window: with a 3 x 3 input of ones, the output
 # counts the window's pixels inside the image.
 ones_kernel = np.ones((1, 3, 3, 1, 3, 3))
@@ -360,24 +366,31 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     checks.assert_shape(got, expected.shape, f"involution_forward, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_forward, {case}")
 
-
-def peak_bytes(function, *args):
-    """The most memory ``function(*args)`` held at once beyond what existed before, in bytes."""
-    tracemalloc.start()
-    try:
-        function(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+# Vectorised: checks.python_lines counts the Python lines involution_forward runs (a count, not a time). On an
+# input with 64 times as many output values, a vectorised version runs about as many; a Python loop far more.
+small = (np.ones((1, 5, 5, 4)), np.ones((1, 5, 5, 2, 3, 3)))
+large = (np.ones((4, 20, 20, 4)), np.ones((4, 20, 20, 2, 3, 3)))
+checks.assert_vectorised(involution_forward, small, large, growth=64, name="involution_forward")
 
 
+def memory_budget(x, kernel, stride=1):
+    """What a patch-free answer may hold at once: a kernel-sized copy, two padded inputs, four outputs (bytes)."""
+    batch, out_h, out_w, _, size = kernel.shape[:5]
+    half = (size - 1) // 2
+    padded = batch * (x.shape[1] + 2 * half) * (x.shape[2] + 2 * half) * x.shape[3] * 8
+    output = batch * out_h * out_w * x.shape[3] * 8
+    patches = output * size * size
+    return kernel.nbytes + 2 * padded + 4 * output, patches
+
+
+# No patch tensor: peak memory for K = 7 against the budget, which is a fifth of what a patch tensor takes here.
 x_big = rng.normal(size=(2, 24, 24, 16))
 kernel_big = rng.normal(size=(2, 24, 24, 1, 7, 7))
-patch_bytes = x_big.nbytes * 49
-used = peak_bytes(involution_forward, x_big, kernel_big)
-assert used < patch_bytes / 4, (
-    f"involution_forward used {used / 1e6:.1f} MB at its peak for K=7; a patch tensor would take "
-    f"{patch_bytes / 1e6:.1f} MB. Sum K*K shifted slices instead of building patches."
+allowed, patch_bytes = memory_budget(x_big, kernel_big)
+checks.assert_peak_bytes(
+    checks.peak_bytes(involution_forward, x_big, kernel_big), allowed, name="involution_forward for x (2, 24, 24, 16), K=7",
+    budget=f"a copy of the kernel, two padded inputs and four outputs; a patch tensor alone takes {patch_bytes:,}",
+    instead="Sum K*K shifted slices instead of building patches.",
 )
 print("Your vectorised involution is right on these cases, without a patch tensor.")
 
@@ -399,7 +412,7 @@ def extract_patches(x, kernel_size, stride=1):
     return x_pad[:, rows[:, None, :, None], cols[None, :, None, :]]  # a copy, K*K times the input's size
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "2c18571aede41ade75d4326b844932c6", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "52e31cd6fcabc5e77bbae969e1b9b3ee", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
 cost_x = rng.normal(size=(2, 32, 32, 16))
 cost_kernel = rng.normal(size=(2, 32, 32, 1, 7, 7))
 versions = {
@@ -417,7 +430,7 @@ for name in progress_bar(versions, desc="timing"):
         timings.append(time.perf_counter() - start)
     seconds[name] = min(timings)
     # tracemalloc slows every small allocation, so the loops' memory is not measured.
-    megabytes[name] = float("nan") if "naive" in name else peak_bytes(versions[name], cost_x, cost_kernel) / 1e6
+    megabytes[name] = float("nan") if "naive" in name else checks.peak_bytes(versions[name], cost_x, cost_kernel) / 1e6
 agreement = np.max(np.abs(involution_forward(cost_x, cost_kernel) - involution_naive(cost_x, cost_kernel)))
 
 print(f"input {cost_x.shape}, K = 7, one group")
@@ -459,7 +472,7 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # identical weights; for $G > 1$ or $s > 1$ weights cannot be moved between them without permuting
 # channels or shifting the grid.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "03e8cf8ac28f46d944cfd6935ad4f699", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "dfdfec2f609513b24d5524b82271e81b", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · The backward pass
 #
 # Training needs the gradient of a scalar loss $L$ with respect to everything upstream. Write
@@ -479,12 +492,12 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # **Through kernel generation.** In code every pixel is a row vector, so the $1 \times 1$ convolutions
 # multiply from the right by $V_0 = W_0^{\top}$ (`reduce_w`, $C \times C_r$) and $V_1 = W_1^{\top}$
 # (`span_w`, $C_r \times K^2 G$). Run the chain rule backwards through
-# $P = \mathrm{pool}(X)$, $Z = P V_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta$,
+# $P = \mathrm{pool}(X)$, $Z = P V_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{v + \epsilon} + \beta$,
 # $A = \max(N, 0)$, $S = A V_1 + b_1$, with $\bar S$ the kernel's gradient reshaped to
 # $(B, H_{out}, W_{out}, K^2 G)$:
 #
 # $$\bar V_1 = \sum_{b,i,j} A_{b,i,j}^{\top} \bar S_{b,i,j}, \quad \bar b_1 = \sum_{b,i,j} \bar S_{b,i,j}, \quad
-# \bar N = (\bar S V_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}},$$
+# \bar N = (\bar S V_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{v + \epsilon}},$$
 #
 # $$\bar V_0 = \sum_{b,i,j} P_{b,i,j}^{\top} \bar Z_{b,i,j}, \quad \bar b_0 = \sum_{b,i,j} \bar Z_{b,i,j}, \quad \bar P = \bar Z V_0^{\top}.$$
 #
@@ -492,7 +505,8 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # pixels that exist in block $(i,j)$ gets $\bar P_{b,i,j} / n_{ij}$. Flattening $(B, H, W, \cdot)$ to
 # rows makes each sum over $b,i,j$ one matrix product.
 #
-# **Exercise 4 (4 points).** Write
+# **Exercise 4 (4 points: 1 for the input's gradient and 1 for the kernel's through the multiply-add, 2 for
+# kernel generation).** Write
 #
 # * `involution_backward(x, kernel, grad_out, stride=1)` returning `(grad_x, grad_kernel)` for the
 #   multiply-add alone (kernel held fixed);
@@ -529,32 +543,49 @@ def generate_kernel_backward(x, params, grad_kernel, kernel_size, stride=1, grou
 print(involution_backward(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))[0][0, :, :, 0])
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "39b4ac0d0677b0837b02c63ca55e80c5", "grade": true, "grade_id": "ex4_test_multiply_add", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# A case worked out by hand: input 0..8 in a 3 x 3 image, a kernel of ones, grad_out of ones. Each input
-# pixel's gradient counts the windows it sits in; each kernel tap's gradient is the input pixel it met.
+# %% nbgrader={"cell_type": "code", "checksum": "2bedf93728a0dffe4873d09589675d52", "grade": true, "grade_id": "ex4_test_input_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# grad_x (1 point). By hand: input 0..8 in a 3 x 3 image, a kernel of ones, grad_out of ones: each input pixel's
+# gradient counts the windows it sits in.
 x_hand = np.arange(9.0).reshape(1, 3, 3, 1)
-grad_x, grad_kernel = involution_backward(x_hand, np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))
-checks.assert_shape(grad_x, (1, 3, 3, 1), "grad_x")
+grad_x, _ = involution_backward(x_hand, np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))
+checks.assert_close(grad_x, np.array([[4.0, 6, 4], [6, 9, 6], [4, 6, 4]]).reshape(1, 3, 3, 1), atol=1e-12, name="grad_x, kernel of ones")
+
+# Stride 2 and two groups (channels 0, 1 | 2, 3) on a 3 x 3 input whose channel c holds 0..8 plus 10 c; group 0's
+# kernel is the centre tap, group 1's the top-left tap (0, 0); grad_out is all ones. Output (i, j) is centred on
+# input (2i, 2j).
+x_groups = np.arange(9.0).reshape(1, 3, 3, 1) + 10.0 * np.arange(4)
+kernel_groups = np.zeros((1, 2, 2, 2, 3, 3))
+kernel_groups[..., 0, 1, 1] = 1.0
+kernel_groups[..., 1, 0, 0] = 1.0
+grad_x, _ = involution_backward(x_groups, kernel_groups, np.ones((1, 2, 2, 4)), stride=2)
+# Group 0's centre taps reach the four corners; group 1's top-left taps reach only pixel (1, 1), the rest is padding.
+corners, middle = np.array([[1.0, 0, 1], [0, 0, 0], [1, 0, 1]]), np.array([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]])
+checks.assert_close(grad_x, np.stack([corners, corners, middle, middle], axis=-1)[None], atol=1e-12, name="grad_x, stride 2, two groups")
+print("Your input gradient through the multiply-add is right on these cases.")
+
+# %% nbgrader={"cell_type": "code", "checksum": "6c12807a7d4b27348b2a7e8822a1e9e1", "grade": true, "grade_id": "ex4_test_kernel_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# grad_kernel (1 point). By hand: input 0..8, grad_out of ones: each kernel tap's gradient is the input pixel it met.
+x_hand = np.arange(9.0).reshape(1, 3, 3, 1)
+_, grad_kernel = involution_backward(x_hand, np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))
 checks.assert_shape(grad_kernel, (1, 3, 3, 1, 3, 3), "grad_kernel")
-checks.assert_close(grad_x[0, :, :, 0], np.array([[4.0, 6, 4], [6, 9, 6], [4, 6, 4]]), atol=1e-12, name="grad_x, kernel of ones")
 checks.assert_close(grad_kernel[0, 1, 1, 0], x_hand[0, :, :, 0], atol=1e-12, name="grad_kernel at the centre position")
 checks.assert_close(grad_kernel[0, 0, 0, 0], np.array([[0.0, 0, 0], [0, 0, 1], [0, 3, 4]]), atol=1e-12, name="grad_kernel at the top-left position (zeros from the padding)")
 
-# The loss L = sum(grad_out * Y) is linear in x and linear in the kernel, so both gradients give it back:
-# sum(grad_x * x) = L = sum(grad_kernel * kernel).
-case_rng = np.random.default_rng(0)
-x_case = case_rng.normal(size=(2, 7, 5, 4))
-kernel_case = case_rng.normal(size=(2, 4, 3, 2, 5, 5))
-grad_x, grad_kernel = involution_backward(x_case, kernel_case, case_rng.normal(size=(2, 4, 3, 4)), stride=2)
-checks.assert_shape(grad_x, x_case.shape, "grad_x (stride 2, two groups)")
-checks.assert_shape(grad_kernel, kernel_case.shape, "grad_kernel (stride 2, two groups)")
-through_x, through_kernel = np.sum(grad_x * x_case), np.sum(grad_kernel * kernel_case)
-assert abs(through_x - through_kernel) < 1e-9 * max(1.0, abs(through_x)), (
-    f"sum(grad_x * x) = {through_x:.6f} and sum(grad_kernel * kernel) = {through_kernel:.6f} should both equal the loss"
-)
-print("Your gradients through the multiply-add are right on these cases.")
+# Stride 2 and two groups (channels 0, 1 | 2, 3) on a 3 x 3 input whose channel c holds 0..8 plus 10 c; group 0's
+# kernel is the centre tap, group 1's the top-left tap (0, 0); grad_out is all ones. Output (i, j) is centred on
+# input (2i, 2j).
+x_groups = np.arange(9.0).reshape(1, 3, 3, 1) + 10.0 * np.arange(4)
+kernel_groups = np.zeros((1, 2, 2, 2, 3, 3))
+kernel_groups[..., 0, 1, 1] = 1.0
+kernel_groups[..., 1, 0, 0] = 1.0
+_, grad_kernel = involution_backward(x_groups, kernel_groups, np.ones((1, 2, 2, 4)), stride=2)
+checks.assert_shape(grad_kernel, (1, 2, 2, 2, 3, 3), "grad_kernel, stride 2, two groups")
+# At output (1, 1) the window covers input rows and columns 1..3 (3 is padding); each group sums its two channels.
+expected = np.array([[[18.0, 20, 0], [24, 26, 0], [0, 0, 0]], [[58.0, 60, 0], [64, 66, 0], [0, 0, 0]]])
+checks.assert_close(grad_kernel[0, 1, 1], expected, atol=1e-12, name="grad_kernel at output (1, 1), stride 2, two groups")
+print("Your kernel gradient through the multiply-add is right on these cases.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "d76f8605e4931fc5432f3c23269f5d16", "grade": true, "grade_id": "ex4_test_generation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b779e0ed8a7ad6125177f0886287c142", "grade": true, "grade_id": "ex4_test_generation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # average_pool_backward, by hand: stride 2 on a 3 x 3 input has blocks of 4, 2, 2 and 1 pixels, and each
 # pixel of a block gets the block's gradient divided by the block's size.
 spread = average_pool_backward(np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 2, 2, 1), (1, 3, 3, 1), 2)
@@ -583,6 +614,22 @@ for name, expected in [
     expected = np.array(expected)
     checks.assert_shape(hand_grads[name], expected.shape, f"the gradient for {name}")
     checks.assert_close(hand_grads[name], expected, atol=1e-12, name=f"the gradient for {name}")
+
+# Stride 3 on a 4 x 4 input, two groups, K = 1: blocks of 9, 3, 3 and 1 pixels. Batch normalisation is now z + 1;
+# the blocks' pixels sum to z = 1, -3, 2, 0, so a = 2, 0 (ReLU closes), 3, 1; the span is (2 a, -a). The kernel's
+# gradient g gives back 2 g0 - g1 = 1, 3, -1 to z in the open blocks, and each pixel gets its block's share.
+stride3_params = {**hand_params, "bn_gamma": np.array([1.0]), "bn_beta": np.array([1.0]), "bn_mean": np.array([0.0]),
+                  "span_w": np.array([[2.0, -1.0]]), "span_b": np.zeros(2)}
+x_stride3 = np.zeros((1, 4, 4, 2))
+x_stride3[0, :3, :3, 0], x_stride3[0, :3, 3, 0], x_stride3[0, 3, :3, 1], x_stride3[0, 3, 3] = 1.0, -3.0, 2.0, [0.5, -0.5]
+g_stride3 = np.stack([[[1.0, 2], [1, 1]], [[1.0, 0], [-1, 3]]], axis=-1).reshape(1, 2, 2, 2, 1, 1)  # g0, g1 per block
+grads = generate_kernel_backward(x_stride3, stride3_params, g_stride3, 1, stride=3, groups=2)
+x_share = np.array([[1 / 9, 1 / 9, 1 / 9, 0], [1 / 9, 1 / 9, 1 / 9, 0], [1 / 9, 1 / 9, 1 / 9, 0], [1.0, 1, 1, -1]])
+for name, expected in [
+    ("span_w", [[6.0, 2.0]]), ("span_b", [5.0, 3.0]), ("reduce_w", [[0.5], [6.5]]), ("reduce_b", [3.0]),
+    ("x", np.repeat(x_share[None, :, :, None], 2, axis=-1)),
+]:
+    checks.assert_close(grads[name], np.array(expected), atol=1e-12, name=f"the gradient for {name}, stride 3, two groups")
 print("Your gradients through kernel generation are right on these cases.")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "f863f739c4afac6358f79640f8ddebc2", "grade": false, "grade_id": "md_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -767,7 +814,7 @@ print("Your kernels are right at those positions, for both image sizes.")
 # the two involution kernels are, and the same for a convolution of the same kernel size, whose
 # weights on each window it reads off as the gradient of its output there with respect to the input.
 
-# %% nbgrader={"cell_type": "code", "checksum": "ba56653680e27747375b84ad97d6b24b", "grade": false, "grade_id": "location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b58f9518c643ebdb097a7cd50d493056", "grade": false, "grade_id": "location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
 (_, _), (test_images, _) = ic.load_profile_data()
 image = test_images[0].astype(np.float64) / 255.0
 large = np.repeat(np.repeat(test_images[1].astype(np.float64) / 255.0, 2, axis=0), 2, axis=1)[:41, :57]
@@ -804,14 +851,47 @@ for a, b in [(0, 1), (0, 2), (1, 2)]:
     print(f"{str(demo_positions[a]) + ' ' + str(demo_positions[b]):22s} {pixel_gap:8.3f} {involution_gap:19.3f} {conv_gap:20.3f}")
 ic.record("largest distance between involution kernels at two positions", max(g for g, _ in gaps))
 ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
+
+# Does the kernel follow the pixel? Over 300 random pairs of positions: distance between the two pixels against
+# distance between their two involution kernels.
+pair_rng = np.random.default_rng(11)
+first, second = pair_rng.integers(0, 32, size=(2, 300, 2))
+pixel_gaps = np.linalg.norm(image[first[:, 0], first[:, 1]] - image[second[:, 0], second[:, 1]], axis=-1)
+kernel_gaps = np.linalg.norm(
+    (demo_kernel[first[:, 0], first[:, 1]] - demo_kernel[second[:, 0], second[:, 1]]).reshape(300, -1), axis=-1
+)
+closest, farthest = pixel_gaps <= np.quantile(pixel_gaps, 0.2), pixel_gaps >= np.quantile(pixel_gaps, 0.8)
+print(f"300 pairs: correlation between pixel distance and kernel distance {np.corrcoef(pixel_gaps, kernel_gaps)[0, 1]:.2f}; "
+      f"mean kernel distance of the 20% closest pixel pairs {kernel_gaps[closest].mean():.3f}, "
+      f"of the 20% farthest {kernel_gaps[farthest].mean():.3f}")
+ic.record("correlation between pixel distance and involution kernel distance", np.corrcoef(pixel_gaps, kernel_gaps)[0, 1])
 display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3a195ec40ea6a2bc4097355e7288625a", "grade": false, "grade_id": "md_location_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "accf231da86bfc568425d0949a10f7cb", "grade": false, "grade_id": "md_location_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Both image sizes work with the same weights. The convolution's kernel distances are exactly zero:
-# it applies one kernel everywhere. The involution's are not, and they follow the pixels: positions
-# whose colours are close get similar kernels, positions whose colours differ get different ones. That
-# is what *location-specific* means here: the kernel is not tied to a coordinate but generated from
-# the content found there (with random weights in this notebook; notebook 05 looks at trained ones).
+# it applies one kernel everywhere. The involution's are not, and the last printed line measures whether
+# they follow the pixels: over 300 random pairs of positions it gives the correlation between the distance of
+# two pixels' colours and the distance of their kernels (1 would be a straight line, 0 no relation), and the mean
+# kernel distance of the pairs with the closest and with the farthest colours. With stride 1 the kernel is a
+# function of the pixel alone, so equal pixels get equal kernels (your Exercise 6 tests checked it); how closely
+# the distances follow each other depends on the weights, here random (notebook 05 looks at trained ones). That is
+# what *location-specific* means here: the kernel is not tied to a coordinate but generated from the content
+# found there.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ce1b26d7f58b8857cc527257ffb2b375", "grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 8 · In your own words (graded by hand, 2 points)
+#
+# Answer in the cell below, in a few sentences each. Your answers are read by a person after grading.
+#
+# 1. **(1 point)** In a layer, the gradient with respect to the input $X$ is the sum of what your
+#    `involution_backward` returns for `x` and what your `generate_kernel_backward` returns for `"x"`. Why a
+#    sum: why does neither part alone give the gradient?
+# 2. **(1 point)** Section 6 shows a $7 \times 7$ involution with tens of times fewer parameters and
+#    multiply-adds than a $7 \times 7$ convolution at $C = 64$. What can a single involution layer not do that
+#    a convolution does, and what does a network built on involution (RedNet) put around it for that?
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ecf9513aa6d695368b76924d6203dd2d", "grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e59d48bcc8dc7557fa2bf08137dad063", "grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
