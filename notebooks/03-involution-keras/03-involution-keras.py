@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "088346cee6fca8e23a33ee89de9ef0fe", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3e971840c9cf6580c7faad1f5a674294", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/03-involution-keras/03-involution-keras.ipynb)
 #
 # # 03 · An involution layer for Keras 3
@@ -28,7 +28,7 @@
 #
 # 1. turn the NumPy operator into a Keras 3 layer built from `keras.ops`, so it runs on TensorFlow, JAX and PyTorch;
 # 2. make the layer work at any input resolution, with stride, groups and serialisation;
-# 3. save and reload a model that uses the layer.
+# 3. save and reload a model that uses the layer, and train a small network built on it.
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
 # `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when

@@ -23,7 +23,7 @@
 #
 # 1. turn the NumPy operator into a Keras 3 layer built from `keras.ops`, so it runs on TensorFlow, JAX and PyTorch;
 # 2. make the layer work at any input resolution, with stride, groups and serialisation;
-# 3. save and reload a model that uses the layer.
+# 3. save and reload a model that uses the layer, and train a small network built on it.
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
 # `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
