@@ -48,7 +48,7 @@ NUM_CLASSES = 10
 class Recipe:
     """The settings of one training recipe; the defaults are the tuned recipe of the course."""
 
-    learning_rate: float = 3e-3  # the peak, reached at the end of the warm-up
+    learning_rate: float = 1e-2  # the peak, reached at the end of the warm-up
     weight_decay: float = 5e-2  # decoupled (AdamW), multiplied by the learning rate at each step
     warmup_fraction: float = 0.1
     label_smoothing: float = 0.0
