@@ -4,9 +4,11 @@ Every student submits the five solution notebooks (the grading profile, as autog
 ``involution_instructor.autograde.bench.grade_copies`` grades N copies of that submission with W
 workers in a fresh scratch course and reports the wall time. Seconds per student = wall time / N,
 with N = 2 x W so that each worker grades two students. Preparing the assignments (nbgrader's
-generate_assignment, once per run) is reported apart.
+generate_assignment, once per run) is reported apart. Every student kernel runs in the grading
+sandbox (bubblewrap); ``--sandbox-overhead`` also grades the same copies without it, first, as the
+reference row of each worker count, so the ratio is the sandbox's cost.
 
-    python benchmarks/bench_autograde.py [--quick] [--workers 1 2]
+    python benchmarks/bench_autograde.py [--quick] [--workers 1 2] [--sandbox-overhead]
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def main() -> None:
                             help="worker counts to compare (default: 1 2)")
         parser.add_argument("--assignments", nargs="+", choices=list(ASSIGNMENTS), default=None,
                             help="notebooks each student submits (default: all five; --quick: the first)")
+        parser.add_argument("--sandbox-overhead", action="store_true",
+                            help="also grade without the sandbox, as each worker count's reference row")
 
     args = harness.parse_args(__doc__.splitlines()[0], options)
     assignments = list(args.assignments or (ASSIGNMENTS[:1] if args.quick else ASSIGNMENTS))
@@ -52,13 +56,23 @@ def main() -> None:
     group = f"{len(assignments)} notebook{'s' if len(assignments) > 1 else ''} per student"
     context = {"group": group, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "mode": MODE,
                "device": "cpu"}
-    cases = [f"{w} worker{'s' if w > 1 else ''}: seconds per student" for w in args.workers]
+    # (workers, sandboxed, case): without the sandbox first, the reference of its group.
+    runs = [(w, sandboxed, f"{w} worker{'s' if w > 1 else ''}: seconds per student"
+             + ("" if sandboxed else ", no sandbox"))
+            for w in args.workers for sandboxed in ((False, True) if args.sandbox_overhead else (True,))]
     try:
         from involution_instructor.autograde.bench import grade_copies
+        from involution_instructor.autograde.sandbox import Sandbox, SandboxUnavailable, resolve
     except ImportError as error:
-        for case in cases:
+        for _, _, case in runs:
             harness.skip(BENCHMARK, case, f"involution_instructor.autograde.bench.grade_copies is not there yet ({error})",
                          **context)
+        return
+    try:
+        resolve(Sandbox())
+    except SandboxUnavailable as error:
+        for _, _, case in runs:
+            harness.skip(BENCHMARK, case, str(error), **context)
         return
 
     os.environ["INVOLUTION_COURSE_PROFILE"] = "grading"
@@ -66,23 +80,28 @@ def main() -> None:
         try:
             source = write_solution_notebooks(assignments, None, Path(scratch) / "source")
         except NotebookCodeError as error:
-            for case in cases:
+            for _, _, case in runs:
                 harness.skip(BENCHMARK, case, str(error), **context)
             return
         notebooks = [source / "solutions" / a / f"{a}.ipynb" for a in assignments]
-        for workers, case in zip(args.workers, cases):
+        for workers, sandboxed, case in runs:
             students = per_worker * workers
-            harness.note(f"autograde: {students} students, {workers} worker(s)")
-            course = Path(scratch) / f"course-{workers}"
-            timings = grade_copies(notebooks, students, workers, source_root=source, course=course)
+            harness.note(f"autograde: {students} students, {workers} worker(s), "
+                         f"{'in the sandbox' if sandboxed else 'without the sandbox'}")
+            course = Path(scratch) / f"course-{workers}-{'sandbox' if sandboxed else 'none'}"
+            timings = grade_copies(notebooks, students, workers, source_root=source, course=course,
+                                   sandbox=Sandbox() if sandboxed else None)
+            row_context = {**context, "group": f"{group}, {workers} worker{'s' if workers > 1 else ''}"} \
+                if args.sandbox_overhead else context
             if timings.failed or timings.graded != students * len(assignments):
                 harness.skip(BENCHMARK, case, f"{timings.failed} of {students * len(assignments)} notebooks "
-                             f"failed to grade: {first_failure(course)}", **context)
+                             f"failed to grade: {first_failure(course)}", **row_context)
                 continue
-            harness.emit(BENCHMARK, case, times=[timings.seconds_per_student], **context,
-                         details={"students": students, "workers": workers,
+            harness.emit(BENCHMARK, case, times=[timings.seconds_per_student], **row_context,
+                         details={"students": students, "workers": workers, "sandbox": sandboxed,
                                   "wall_s": round(timings.wall_seconds, 2),
-                                  "prepare_s": round(timings.prepare_seconds, 2)})
+                                  "prepare_s": round(timings.prepare_seconds, 2),
+                                  "notebook_s": [round(s, 2) for s in timings.job_seconds]})
 
 
 if __name__ == "__main__":
