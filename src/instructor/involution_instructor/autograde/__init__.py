@@ -9,6 +9,7 @@ Modules, one job each:
 * ``tampering``  - answers that redefine what the tests rely on;
 * ``templates``  - a clean nbgrader course per assignment, copied into every worker;
 * ``worker``     - one notebook graded in its own scratch course (its own gradebook);
+* ``sandbox``    - the bubblewrap sandbox each student kernel runs in (``sandbox_launch`` starts it);
 * ``crashes``    - finding the cell that killed the kernel;
 * ``outputs``    - what a graded notebook says about timeouts, errors and huge outputs;
 * ``gradebook``  - results merged into the course gradebook, one writer at a time;
@@ -24,10 +25,14 @@ from .feedback import generate_feedback
 from .grades import grade_rows, write_grades_csv
 from .report import Report, SubmissionResult
 from .runner import autograde_submissions, default_course_directory
+from .sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 
 __all__ = [
     "GradingTimings",
     "Report",
+    "Sandbox",
+    "SandboxLimits",
+    "SandboxUnavailable",
     "SubmissionResult",
     "autograde_submissions",
     "default_course_directory",
