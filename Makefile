@@ -4,6 +4,7 @@
 #   make release           regenerate notebooks/ from solutions/
 #   make lab               open JupyterLab on the student notebooks
 #   make bench             run the benchmarks and write build/bench/
+#   make checkpoints       ship the experiment's seed-0 weights (results/, build/experiment-weights/) with the student package
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ PROFILE ?= quick
 DATA ?= $(if $(INVOLUTION_COURSE_DATA),$(INVOLUTION_COURSE_DATA),$(wildcard ../shared/data/cifar10-jpeg.tar.gz))
 export INVOLUTION_COURSE_DATA := $(if $(DATA),$(abspath $(DATA)))
 
-.PHONY: setup course test release lab bench clean
+.PHONY: setup course test release lab bench checkpoints clean
 
 # requirements.txt pins what the tests run with (Python 3.11+); older Pythons get the ranges of the pyproject files.
 PINNED := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 11)))' 2>/dev/null)
@@ -47,6 +48,12 @@ lab: setup
 
 bench: setup
 	$(PY) -m involution_instructor bench $(BENCH_ARGS)
+
+# The weights come from a GPU run of the experiment through Keras' JAX backend:
+#   KERAS_BACKEND=jax involution-instructor experiment --jobs 4 --weights build/experiment-weights
+# (results/*.json record each run's command); this step copies them and writes the manifest.
+checkpoints: setup
+	$(PY) -m involution_instructor checkpoints --results results --weights build/experiment-weights
 
 clean:
 	rm -rf build/ .pytest_cache

@@ -523,7 +523,7 @@ def make_checkpoints(results: Path, weights: Path, destination: Path | None = No
         if not path.exists():
             continue
         payload = json.loads(path.read_text())
-        sources[profile] = {"results": f"{Path(results).name}/{phase}.json", **payload["provenance"]}
+        sources[profile] = {"results": f"{Path(results).name}/{phase}.json", "provenance": payload["provenance"]}
         rows = [r for r in payload["runs"] if r.get("width") in (None, BUDGET_WIDTHS.get(r["model"].split("_")[-1]))]
         for model in sorted({r["model"] for r in rows}):
             runs = sorted((r for r in rows if r["model"] == model), key=lambda r: r["seed"])
@@ -580,3 +580,25 @@ def _checkpoints_command(args) -> int:
         raise ValueError(str(error)) from None
     _log(f"wrote {folder}")
     return 0
+
+
+def merge_results(paths, output) -> Path:
+    """One ``<phase>.json`` from the files of several (interrupted, then completed) runs of the
+    same phase: the provenances become a list and every row names its own (``provenance``)."""
+    paths = [Path(p) for p in paths]
+    payloads = [json.loads(p.read_text()) for p in paths]
+    phases = {payload["phase"] for payload in payloads}
+    if len(phases) != 1:
+        raise ValueError(f"Only files of one phase can be merged, got phases {sorted(phases)}.")
+    rows, seen = [], set()
+    for index, payload in enumerate(payloads):
+        for row in payload["runs"]:
+            if row["label"] not in seen:
+                seen.add(row["label"])
+                rows.append({**row, "provenance": index})
+    rows.sort(key=lambda r: r["label"])
+    merged = {"phase": phases.pop(), "provenance": [p["provenance"] for p in payloads],
+              "summary": summarise(rows), "runs": rows}
+    output = Path(output)
+    output.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+    return output
