@@ -1,11 +1,13 @@
 """Notebook 03 asks for the layer that the course package already holds (``involution_course.layers``).
 
 Its grading must make delegation worthless: an answer that subclasses, wraps or calls the package's
-``Involution`` scores nothing on that exercise, while the solution scores full marks. The slow tests
-grade one course with real nbgrader runs, one student per delegating variant. (The wrapper and the
+``Involution`` scores nothing on that exercise, while the solution scores full marks. (The wrapper and the
 delegating answers to exercises 1 and 2 compute the right values: only the refusal
 (``involution_course.layers.refusing_reference``) zeroes them. The borrowed methods compute the right
 values too, and only the hidden test's check of where the class's methods come from zeroes them.)
+The students (tests/submissions/delegation_03.py) are graded in the notebook's one shared nbgrader run
+(tests/graded_runs.py): one hands exercises 1 and 2 to the layer's parts (and so exercise 3, whose layer
+calls exercise 2's answer), and one per way of delegating exercise 3.
 
 The literal expected values in notebook 03's visible tests come from the NumPy definitions below;
 ``python tests/test_delegation_03.py`` prints them, and the fast test checks that the notebook holds
@@ -15,12 +17,13 @@ exactly those values.
 from __future__ import annotations
 
 import ast
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from submissions import delegation_03
 
 ASSIGNMENT = "03-involution-keras"
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +91,9 @@ def fixtures() -> dict[str, np.ndarray]:
     x3 = fixture_values((1, 3, 4, 2), offset=2.0)
     kernel3 = kernel_planes(x3, fixture_weights(2, 3, 2, 1), stride=2).reshape(1, 2, 2, 2, 3, 3)
     ex3 = multiply_add(x3, kernel3, 2)
-    return {"ex1_expected": ex1, "ex2_expected": ex2, "ex3_expected": ex3}
+    kernel3_stride_one = kernel_planes(x3, fixture_weights(2, 3, 1, 1), stride=1).reshape(1, 3, 4, 1, 3, 3)
+    ex3_stride_one = multiply_add(x3, kernel3_stride_one, 1)
+    return {"ex1_expected": ex1, "ex2_expected": ex2, "ex3_stride_one_expected": ex3_stride_one, "ex3_expected": ex3}
 
 
 def _literal(array: np.ndarray) -> str:
@@ -139,201 +144,62 @@ def test_definitions_agree_with_the_reference_layer():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), fixtures()["ex3_expected"], atol=1e-5)
 
 
-# --- delegating answers, graded by nbgrader ------------------------------------------------------
-SUBCLASS = '''\
-from involution_course.layers import Involution
+# --- delegating answers, graded in the notebook's shared nbgrader run -----------------------------
+# The students are in tests/submissions/delegation_03.py.
+POINTS = {"ex1": 3, "ex2": 3, "ex3": 4, "ex4": 2}
 
 
-class InvolutionLayer(Involution):
-    pass
-'''
-
-WRAPPER = '''\
-from involution_course.layers import Involution
+def _exercise_scores(run, student) -> dict[str, tuple[float, float]]:
+    """(score, max) of each autograded exercise (the answers graded by hand belong to none)."""
+    return {exercise: value for exercise, value in run.exercise_scores(student).items() if exercise}
 
 
-class InvolutionLayer(layers.Layer):
-    """Holds the course's layer and calls it."""
-
-    def __init__(self, kernel_size=3, stride=1, groups=1, reduction_ratio=2, **kwargs):
-        super().__init__(**kwargs)
-        self.kernel_size, self.stride, self.groups, self.reduction_ratio = kernel_size, stride, groups, reduction_ratio
-        self.inner = Involution(kernel_size, stride, groups, reduction_ratio)
-
-    def build(self, input_shape):
-        self.inner.build(input_shape)
-        self.pool, self.reduce, self.bn, self.span = self.inner.pool, self.inner.reduce, self.inner.bn, self.inner.span
-
-    def generate_kernel(self, x, training=False):
-        return self.inner.generate_kernel(x, training=training)
-
-    def call(self, x, training=None):
-        return self.inner(x, training=training)
-
-    def get_config(self):
-        hyper = dict(kernel_size=self.kernel_size, stride=self.stride, groups=self.groups, reduction_ratio=self.reduction_ratio)
-        return {**super().get_config(), **hyper}
-'''
-
-CALL = '''\
-from involution_course.layers import Involution
-
-
-def involution_of(x, kernel_size, stride, groups, reduction_ratio):
-    return Involution(kernel_size, stride, groups, reduction_ratio)(x)
-
-
-def kernel_of(x, kernel_size, stride, groups, reduction_ratio):
-    return Involution(kernel_size, stride, groups, reduction_ratio).generate_kernel(x)
-
-
-class InvolutionLayer(layers.Layer):
-    def __init__(self, kernel_size=3, stride=1, groups=1, reduction_ratio=2, **kwargs):
-        super().__init__(**kwargs)
-        self.kernel_size, self.stride, self.groups, self.reduction_ratio = kernel_size, stride, groups, reduction_ratio
-
-    def build(self, input_shape):
-        self.pool = None
-        self.reduce = layers.Conv2D(max(1, input_shape[-1] // self.reduction_ratio), 1)
-        self.bn = layers.BatchNormalization()
-        self.span = layers.Conv2D(self.kernel_size ** 2 * self.groups, 1)
-
-    def generate_kernel(self, x, training=False):
-        return kernel_of(x, self.kernel_size, self.stride, self.groups, self.reduction_ratio)
-
-    def call(self, x, training=None):
-        return involution_of(x, self.kernel_size, self.stride, self.groups, self.reduction_ratio)
-
-    def get_config(self):
-        hyper = dict(kernel_size=self.kernel_size, stride=self.stride, groups=self.groups, reduction_ratio=self.reduction_ratio)
-        return {**super().get_config(), **hyper}
-'''
-
-BORROWED = '''\
-from involution_course.layers import Involution
-
-
-class InvolutionLayer(layers.Layer):
-    """Its own class, with the course's methods copied in."""
-
-    def __init__(self, kernel_size=3, stride=1, groups=1, reduction_ratio=2, **kwargs):
-        super().__init__(**kwargs)
-        self.kernel_size, self.stride, self.groups, self.reduction_ratio = kernel_size, stride, groups, reduction_ratio
-
-    build, generate_kernel, call = Involution.build, Involution.generate_kernel, Involution.call
-    _reduced, _kernel_planes, _grouped = Involution._reduced, Involution._kernel_planes, Involution._grouped
-    _tap_planes, _multiply_add = Involution._tap_planes, Involution._multiply_add
-
-    def get_config(self):
-        hyper = dict(kernel_size=self.kernel_size, stride=self.stride, groups=self.groups, reduction_ratio=self.reduction_ratio)
-        return {**super().get_config(), **hyper}
-'''
-
-GENERATOR_PARTS = '''\
-from involution_course.layers import Involution
-
-
-def build_kernel_generator(channels, kernel_size=3, stride=1, groups=1, reduction_ratio=2):
-    reference = Involution(kernel_size, stride, groups, reduction_ratio)
-    reference.build((None, None, None, channels))
-    parts = [keras.Input((None, None, channels))] + ([reference.pool] if stride > 1 else [])
-    return keras.Sequential(parts + [reference.reduce, reference.bn, layers.ReLU(name="relu"), reference.span])
-'''
-
-MULTIPLY_ADD_INTERNALS = '''\
-from involution_course.layers import Involution
-
-
-def involution_multiply_add(x, kernel, stride=1):
-    groups, size = kernel.shape[3], kernel.shape[4]
-    reference = Involution(size, stride, groups)
-    reference.channels = x.shape[-1]
-    planes = ops.reshape(kernel, (*ops.shape(kernel)[:3], groups * size * size))
-    return reference._multiply_add(x, reference._tap_planes(planes))
-'''
-
-# student: (the exercises that score 0, answer cell grade id, the answer)
-DELEGATING = {
-    "ex3_subclass": ({"ex3"}, "ex3_layer", SUBCLASS),
-    "ex3_wrapper": ({"ex3"}, "ex3_layer", WRAPPER),
-    "ex3_call": ({"ex3"}, "ex3_layer", CALL),
-    "ex3_borrowed": ({"ex3"}, "ex3_layer", BORROWED),
-    "ex1_reference_parts": ({"ex1"}, "ex1_kernel_generator", GENERATOR_PARTS),
-    # Exercise 3's layer calls exercise 2's multiply-add, so with this answer it delegates too.
-    "ex2_reference_internals": ({"ex2", "ex3"}, "ex2_multiply_add", MULTIPLY_ADD_INTERNALS),
-}
-
-
-def with_answer(notebook, grade_id: str, source: str):
-    """A copy of ``notebook`` whose answer cell ``grade_id`` holds ``source``."""
-    import nbformat
-
-    changed = nbformat.from_dict(notebook)
-    cells = [c for c in changed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
-    assert len(cells) == 1 and cells[0].metadata["nbgrader"].get("solution"), f"no answer cell {grade_id}"
-    cells[0].source = source
-    return changed
-
-
-def _by_exercise(cell_scores) -> dict[str, tuple[float, float]]:
+def _errors_of(run, student: str, exercise: str) -> list[str]:
+    """The error of each of ``exercise``'s test cells in ``student``'s graded notebook (None where it passed)."""
     from involution_instructor import grading
 
-    totals: dict[str, list[float]] = {}
-    for cell in cell_scores.values():
-        exercise = grading.exercise_of(cell.grade_id)
-        if exercise:
-            totals.setdefault(exercise, [0.0, 0.0])
-            totals[exercise][0] += cell.score
-            totals[exercise][1] += cell.max_score
-    return {name: (score, maximum) for name, (score, maximum) in totals.items()}
-
-
-@pytest.fixture(scope="module")
-def graded_course(tmp_path_factory):
-    import nbformat
-
-    from involution_instructor import grading
-
-    saved = {name: os.environ.get(name) for name in ("INVOLUTION_COURSE_PROFILE", "INVOLUTION_COURSE_NO_PROGRESS")}
-    os.environ["INVOLUTION_COURSE_PROFILE"] = "grading"
-    os.environ["INVOLUTION_COURSE_NO_PROGRESS"] = "1"
-    try:
-        course = grading.prepare_course(tmp_path_factory.mktemp("delegation-03") / "course", [ASSIGNMENT])
-        source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
-        grading.submit(course, "solution", ASSIGNMENT, source)
-        for student, (_exercise, grade_id, answer) in DELEGATING.items():
-            grading.submit(course, student, ASSIGNMENT, with_answer(source, grade_id, answer))
-        grading.autograde(course, ASSIGNMENT)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    return course
+    errors = []
+    for cell in run.autograded(student).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and grading.exercise_of(meta["grade_id"]) == exercise:
+            failed = [f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"]
+            errors.append(failed[0] if failed else None)
+    return errors
 
 
 @pytest.mark.slow
-def test_solution_scores_full_marks(graded_course):
-    from involution_instructor import grading
-
-    exercises = _by_exercise(grading.scores(graded_course, ASSIGNMENT, "solution"))
-    assert set(exercises) == {"ex1", "ex2", "ex3", "ex4"}
-    assert all(score == maximum > 0 for score, maximum in exercises.values()), exercises
+def test_solution_scores_full_marks(graded_runs):
+    exercises = _exercise_scores(graded_runs(ASSIGNMENT), "solution")
+    assert exercises == {name: (float(points), float(points)) for name, points in POINTS.items()}, exercises
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("student", list(DELEGATING))
-def test_delegating_answer_scores_zero_where_it_delegates(graded_course, student):
-    from involution_instructor import grading
-
-    delegating = DELEGATING[student][0]
-    exercises = _by_exercise(grading.scores(graded_course, ASSIGNMENT, student))
+@pytest.mark.parametrize("student", list(delegation_03.STUDENTS))
+def test_delegating_answer_scores_zero_where_it_delegates(graded_runs, student):
+    run = graded_runs(ASSIGNMENT)
+    delegating = delegation_03.STUDENTS[student][1]
+    exercises = _exercise_scores(run, student)
     for exercise in delegating:
         assert exercises[exercise][0] == 0, f"{student} scored {exercises[exercise]} on {exercise}"
+        # Every test cell failed because it refused the course's layer, not for another reason.
+        errors = _errors_of(run, student, exercise)
+        assert errors and all(error and "involution_course.layers.Involution" in error for error in errors), (
+            f"{student}, {exercise}: {errors}")
     # The other exercises keep full marks: the refusal is undone after each test cell.
     others = {name: value for name, value in exercises.items() if name not in delegating}
     assert all(score == maximum for score, maximum in others.values()), f"{student}: {others}"
+
+
+def test_every_delegation_style_has_a_student():
+    """Exercises 1 and 2 delegate to the layer's parts; exercise 3 subclasses, wraps, calls or copies
+    the layer, each under the solution's exercise 2, so that only its own answer can zero it; exercise 2's
+    delegation zeroes exercise 3 too, by design (the solution's layer calls exercise 2's answer)."""
+    students = delegation_03.STUDENTS
+    assert students["delegate_every_exercise"][1] == {"ex1", "ex2", "ex3"}
+    assert "ex3_layer" not in students["delegate_every_exercise"][0]
+    styles = {name for name in students if name.startswith("delegate_ex3_")}
+    assert {f"delegate_ex3_{style}" for style in ("subclass", "wrapper", "call", "borrowed")} == styles
+    assert all(set(students[name][0]) == {"ex3_layer"} and students[name][1] == {"ex3"} for name in styles)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def set_fixture_weights(sublayers):
 # than the input, and freezes $H$ and $W$ into `Reshape` layers when it is built, so it cannot run on
 # another resolution. You will avoid both.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "5f519926eb6045e2c49b4a6031dc5808", "grade": false, "grade_id": "md_ex1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "6b14e3f7f06b7d5e94ec530bcd4c11b1", "grade": false, "grade_id": "md_ex1", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · Exercise 1 (3 points): the kernel-generation network
 #
 # **Exercise 1 (3 points).** Write `build_kernel_generator(channels, kernel_size=3, stride=1, groups=1, reduction_ratio=2)`.
@@ -137,8 +137,8 @@ def set_fixture_weights(sublayers):
 # kernel of output row 1, which the multiply-add applies around input row 3, would then be generated
 # partly from row 2. (For $s = 2$ the two agree.)
 #
-# The tests compare your network with literal values and, at grading, with a computation of their
-# own. Build it from the layers above: an answer that takes the course's `Involution` layer (or its
+# The tests check the layers and output shapes (1 point), then compare your network's values with
+# literal ones and, at grading, with a computation of their own (2 points). Build it from the layers above: an answer that takes the course's `Involution` layer (or its
 # parts) scores nothing.
 
 # %% nbgrader={"cell_type": "code", "checksum": "1a49d9d6ebb1eefc08783013b70d68b8", "grade": false, "grade_id": "ex1_kernel_generator", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -151,13 +151,19 @@ def build_kernel_generator(channels, kernel_size=3, stride=1, groups=1, reductio
 # Try it: the kernel planes of a 9 x 9 RGB input at stride 2.
 print(build_kernel_generator(3, stride=2)(rng.normal(size=(1, 9, 9, 3))).shape)
 
-# %% nbgrader={"cell_type": "code", "checksum": "f5e742c72b321125256c9e1d13801ab7", "grade": true, "grade_id": "ex1_test_kernel_generator", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "74f27527d63f5775f587d80299051809", "grade": true, "grade_id": "ex1_test_structure", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+def _width(model, name):
+    """The number of channels the sublayer `name` of `model` puts out (the last axis of its kernel)."""
+    return model.get_layer(name).kernel.shape[-1]
+
+
 generator = build_kernel_generator(8, kernel_size=3, reduction_ratio=2)
 assert isinstance(generator, keras.Sequential), f"expected a keras.Sequential, got {type(generator).__name__}"
-assert generator.get_layer("reduce").filters == 4, (
-    f"reduce should have 8 // 2 = 4 filters, has {generator.get_layer('reduce').filters}"
+assert _width(generator, "reduce") == 4, f"reduce should put out 8 // 2 = 4 channels, puts out {_width(generator, 'reduce')}"
+assert _width(build_kernel_generator(3, reduction_ratio=8), "reduce") == 1, (
+    "with 3 channels and reduction_ratio=8, reduce should keep max(1, 3 // 8) = 1 channel (0 would generate nothing)"
 )
-assert generator.get_layer("span").filters == 9, f"span should have 3 * 3 = 9 filters, has {generator.get_layer('span').filters}"
+assert _width(build_kernel_generator(8, 5, 1, 2), "span") == 50, "span should put out K * K * groups = 5 * 5 * 2 = 50 planes"
 assert "pool" not in [sub.name for sub in generator.layers], "at stride 1 there is no pooling layer"
 for shape_, stride_, expected_ in [((2, 9, 7, 8), 2, (2, 5, 4, 9)), ((1, 4, 5, 8), 3, (1, 2, 2, 9))]:
     checks.assert_shape(
@@ -165,7 +171,9 @@ for shape_, stride_, expected_ in [((2, 9, 7, 8), 2, (2, 5, 4, 9)), ((1, 4, 5, 8
         expected_,
         f"build_kernel_generator(8, stride={stride_}) on x of shape {shape_}",
     )
+print("Your kernel generator has the expected layers and shapes.")
 
+# %% nbgrader={"cell_type": "code", "checksum": "cd0f34173e544d0f2c59ef9eecd690fa", "grade": true, "grade_id": "ex1_test_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Literal values: build_kernel_generator(2, 3, stride=3, groups=1, reduction_ratio=1) with the
 # fixture weights, on fixture_values((1, 4, 5, 2)). Stride 3 on 4 rows checks the block pooling.
 fixed_generator = build_kernel_generator(2, 3, 3, 1, 1)
@@ -187,7 +195,7 @@ checks.assert_close(
 )
 print("Your kernel generator gives the expected kernel planes.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ae25ddb7f2de6dd89f59101cbb6f3a0e", "grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "4fdd2109553dfbf0ec2c9edc7ebac388", "grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Exercise 2 (3 points): the multiply-add in `keras.ops`, at any resolution
 #
 # The patch tensor of the Keras example holds every $K \times K$ window of the input. The sum above
@@ -208,7 +216,8 @@ print("Your kernel generator gives the expected kernel planes.")
 #   gives channel $c$ the plane of its group $g(c)$.
 #
 # Read $K$ and $G$ from `kernel.shape` and $C$ from `x.shape[-1]`. Write the loop yourself: an answer
-# that hands the work to the course's `Involution` layer scores nothing.
+# that hands the work to the course's `Involution` layer scores nothing. The tests check one group at
+# stride 1 (1 point), then strides and groups (2 points).
 
 # %% nbgrader={"cell_type": "code", "checksum": "80a3b5f2c9e6a2b29a34efd01b189375", "grade": false, "grade_id": "ex2_multiply_add", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_multiply_add(x, kernel, stride=1):
@@ -220,7 +229,7 @@ def involution_multiply_add(x, kernel, stride=1):
 # Try it: an all-ones input and kernel count the pixels of each 3 x 3 window inside the image.
 print(ops.convert_to_numpy(involution_multiply_add(ops.ones((1, 3, 3, 1)), ops.ones((1, 3, 3, 1, 3, 3))))[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "2a52a7719a7dd9e81ed0c765b796948c", "grade": true, "grade_id": "ex2_test_multiply_add", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6e976ee9210b0932d1ea2f48e2667def", "grade": true, "grade_id": "ex2_test_taps", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 def _one_tap(shape, groups, size, tap, value=1.0):
     """A kernel of shape (B, H_out, W_out, G, K, K) that is `value` at one tap and 0 elsewhere."""
     kernel = np.zeros((*shape, groups, size, size), "float32")
@@ -235,6 +244,16 @@ def _multiply_add(x, kernel, stride, what):
 
 
 x_ = fixture_values((2, 7, 6, 3))
+# Tap (0, 2) alone reads the pixel one row up and one column right: x shifted down and left, zeros at the border.
+checks.assert_close(
+    _multiply_add(x_, _one_tap((2, 7, 6), 1, 3, (0, 2)), 1, "the top-right tap"),
+    np.pad(x_, ((0, 0), (1, 0), (0, 1), (0, 0)))[:, :-1, 1:],
+    atol=1e-6,
+    name="involution_multiply_add with only tap (ki, kj) = (0, 2) of a 3 x 3 kernel (should be x shifted down and left by one pixel)",
+)
+print("Your multiply-add applies each tap where it should.")
+
+# %% nbgrader={"cell_type": "code", "checksum": "9793a6a2e8455bae64980b21c862d1d8", "grade": true, "grade_id": "ex2_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # The centre tap alone, at stride 2, picks every second pixel of the input.
 checks.assert_close(
     _multiply_add(x_, _one_tap((2, 4, 3), 1, 3, (1, 1)), 2, "the centre tap at stride 2"),
@@ -242,15 +261,7 @@ checks.assert_close(
     atol=1e-6,
     name="involution_multiply_add with only the centre tap of a 3 x 3 kernel, stride 2 (should be x[:, ::2, ::2])",
 )
-# The top-left tap alone reads the pixel up and to the left: the input shifted down and right, zeros at the border.
-shifted_ = np.pad(x_, ((0, 0), (1, 0), (1, 0), (0, 0)))[:, :-1, :-1]
-checks.assert_close(
-    _multiply_add(x_, _one_tap((2, 7, 6), 1, 3, (0, 0)), 1, "the top-left tap"),
-    shifted_,
-    atol=1e-6,
-    name="involution_multiply_add with only the top-left tap (should be x shifted down and right by one pixel)",
-)
-# Groups: channels 0, 1 use group 0's kernel (centre 1), channels 2, 3 group 1's (centre 2).
+# Groups are contiguous: channels 0, 1 use group 0's kernel (centre 1), channels 2, 3 group 1's (centre 2).
 grouped_ = _one_tap((1, 5, 5), 2, 3, (1, 1))
 grouped_[..., 1, 1, 1] = 2.0
 x4_ = fixture_values((1, 5, 5, 4))
@@ -258,7 +269,7 @@ checks.assert_close(
     _multiply_add(x4_, grouped_, 1, "two groups"),
     x4_ * np.array([1, 1, 2, 2], "float32"),
     atol=1e-6,
-    name="involution_multiply_add with 2 groups on 4 channels (channels 2 and 3 should use the second group's kernel)",
+    name="involution_multiply_add with 2 groups on 4 channels (channel c belongs to group c // (C / G): 0, 0, 1, 1, not 0, 1, 0, 1)",
 )
 # Literal values: every tap in use, 2 groups on 4 channels, stride 2, a 5 x 4 input.
 ex2_expected = np.array([[[[ 0.347246,  0.443324,  0.326203,  0.059178],
@@ -274,9 +285,9 @@ checks.assert_close(
     rtol=1e-4,
     name="involution_multiply_add(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), stride=2)",
 )
-print("Your multiply-add matches the definition.")
+print("Your multiply-add matches the definition at every stride and number of groups.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bee5b95be1bf7fe4e4126859def8974f", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "559930d58d4a639662b07391fab5df37", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Exercise 3 (4 points): the whole layer
 #
 # **Exercise 3 (4 points).** Complete `InvolutionLayer`, a `keras.layers.Layer`:
@@ -296,6 +307,9 @@ print("Your multiply-add matches the definition.")
 # The course package has a layer like this one, `involution_course.layers.Involution`, which notebooks
 # 04 and 05 use so that they can rely on it. Here you write your own, from `keras.layers.Layer` and your
 # exercises 1 and 2: an answer that subclasses, wraps or calls the course's `Involution` scores nothing.
+#
+# Three test cells grade it: shapes and configuration (1 point), values at stride 1 with one group
+# (1 point), and values with stride and groups (2 points).
 #
 # The visible tests repeat the Keras example's three shape checks on a $(32, 256, 256, 3)$ input, all
 # with $K = 5$: stride 1 with $r = 1$, stride 2 with $r = 1$, and stride 1 with $r = 2$. (The example's
@@ -335,7 +349,7 @@ class InvolutionLayer(layers.Layer):
 # Try it: a layer of stride 2 on a 7 x 7 input.
 print(InvolutionLayer(stride=2)(rng.normal(size=(1, 7, 7, 3)).astype("float32")).shape)
 
-# %% nbgrader={"cell_type": "code", "checksum": "494bbbf181de52d401688017bb43035a", "grade": true, "grade_id": "ex3_test_layer", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "0ec3b0878bb9607967476f2593d6cb1d", "grade": true, "grade_id": "ex3_test_shapes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # The Keras example's three shape checks (its Involution(channel=..., group_number=1, kernel_size=5, ...)),
 # on a symbolic input: Keras traces your call and reports the output shape without computing it.
 example_input = keras.Input(batch_shape=(32, 256, 256, 3))
@@ -347,13 +361,42 @@ for stride_, ratio_, expected_ in [(1, 1, (32, 256, 256, 3)), (2, 1, (32, 128, 1
     )
 config = InvolutionLayer(5, 2, 3, 4).get_config()
 for key, value in dict(kernel_size=5, stride=2, groups=3, reduction_ratio=4).items():
-    assert config.get(key) == value, f"get_config()[{key!r}] should be {value}, got {config.get(key)!r}"
+    assert config.get(key) == value, f"get_config()[{key!r}] should be {value}, got {config.get(key)!r}: a reloaded layer would differ"
 assert InvolutionLayer.from_config(config).groups == 3, "from_config(get_config()) should rebuild the layer"
+print("Your layer passes the Keras example's shape checks and keeps its configuration.")
 
-# Literal values: InvolutionLayer(3, stride=2, groups=2, reduction_ratio=1) with the fixture weights,
+# %% nbgrader={"cell_type": "code", "checksum": "f19adf0f3d15a8271d214f924396ef6c", "grade": true, "grade_id": "ex3_test_stride_one", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Literal values: InvolutionLayer(3, stride=1, groups=1, reduction_ratio=1) with the fixture weights,
 # on fixture_values((1, 3, 4, 2), offset=2.0).
-fixed_layer = InvolutionLayer(3, 2, 2, 1)
 fixed_x = fixture_values((1, 3, 4, 2), offset=2.0)
+plain_layer = InvolutionLayer(3, 1, 1, 1)
+plain_layer(fixed_x)  # builds the layer and its sublayers
+set_fixture_weights([plain_layer.reduce, plain_layer.bn, plain_layer.span])
+ex3_stride_one_expected = np.array([[[[ 1.039119,  1.475789],
+       [-0.509460, -0.350392],
+       [-0.035012,  0.267271],
+       [ 1.553525, -0.016534]],
+      [[ 1.877216,  3.019424],
+       [ 1.435106, -0.168871],
+       [-0.663368, -1.079939],
+       [-0.273411,  0.024156]],
+      [[-3.934366, -3.327534],
+       [ 0.206346,  1.159798],
+       [ 0.480766,  0.427105],
+       [ 0.429655,  0.639160]]]])
+checks.assert_close(
+    ops.convert_to_numpy(plain_layer(fixed_x)),
+    ex3_stride_one_expected,
+    atol=1e-4,
+    rtol=1e-4,
+    name="InvolutionLayer(3, 1, 1, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
+)
+print("Your layer gives the expected values at stride 1.")
+
+# %% nbgrader={"cell_type": "code", "checksum": "871923d971a5b6014b5cefe96bc71b9c", "grade": true, "grade_id": "ex3_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Literal values: InvolutionLayer(3, stride=2, groups=2, reduction_ratio=1) with the fixture weights,
+# on the same input. Span's channel g * K * K + ki * K + kj is the kernel's [g, ki, kj].
+fixed_layer = InvolutionLayer(3, 2, 2, 1)
 fixed_layer(fixed_x)  # builds the layer and its sublayers
 set_fixture_weights([fixed_layer.reduce, fixed_layer.bn, fixed_layer.span])
 checks.assert_shape(
@@ -370,9 +413,9 @@ checks.assert_close(
     rtol=1e-4,
     name="InvolutionLayer(3, 2, 2, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
 )
-print("Your layer passes the Keras example's shape checks and gives the expected values.")
+print("Your layer gives the expected values with stride and groups.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c294ea2b14ee12252be34a7dd5647c27", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bd11c2b39ac883b3e918397d92371389", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Exercise 4 (2 points): saving and reloading
 #
 # Keras 3 saves a whole model to one `.keras` file: the architecture as each layer's `get_config()`,
@@ -382,8 +425,9 @@ print("Your layer passes the Keras example's shape checks and gives the expected
 #
 # **Exercise 4 (2 points).** Write `save_and_reload(model, path, custom_layers=())`: save `model` to
 # `path`, load it back with `keras.models.load_model`, passing the classes in `custom_layers` as
-# `custom_objects`, and return the loaded model. When `path` does not end with `.keras`, raise a
-# `ValueError` that says the file name must end with `.keras`.
+# `custom_objects`, and return the loaded model (1 point). When `path` does not end with `.keras`, raise a
+# `ValueError` that says the file name must end with `.keras` (1 point). `path` may be a string or a
+# `pathlib.Path`.
 
 # %% nbgrader={"cell_type": "code", "checksum": "e1ce964cba126dea2a12e34dee4d7275", "grade": false, "grade_id": "ex4_save_and_reload", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def save_and_reload(model, path, custom_layers=()):
@@ -392,7 +436,7 @@ def save_and_reload(model, path, custom_layers=()):
     raise NotImplementedError()
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "2cdb26af1775f86d90248ce1a3756a83", "grade": true, "grade_id": "ex4_test_save_and_reload", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "46c1a7069a21368a86af81a2f03f4e3b", "grade": true, "grade_id": "ex4_test_reload", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from involution_course.layers import Involution  # a registered custom layer, for the test model
 
 
@@ -420,6 +464,15 @@ checks.assert_close(
     ops.convert_to_numpy(reloaded(x_saved)), ops.convert_to_numpy(saved(x_saved)), atol=0, rtol=0, name="the reloaded model's output"
 )
 print("Your save_and_reload gives back a model with identical outputs.")
+
+# %% nbgrader={"cell_type": "code", "checksum": "7ce6f14928536205a4e2aaa8225796b1", "grade": true, "grade_id": "ex4_test_file_name", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+try:
+    save_and_reload(saved, save_folder / "model.h5")
+except ValueError as error:
+    assert ".keras" in str(error), f"the ValueError should say that the file name must end with .keras: {error}"
+else:
+    raise AssertionError("save_and_reload(model, 'model.h5') should raise a ValueError: Keras 3 saves whole models to .keras files")
+print("Your save_and_reload refuses a file name without .keras.")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b9803f5abe4ffd027b06b42f0b1d5470", "grade": false, "grade_id": "md_own_layer", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Your layer in a model: any resolution, saved and reloaded
@@ -580,6 +633,21 @@ display(layer_figures.timing_bars(list(methods), list(modes), milliseconds))
 # tensor disappears: there the patch method took 2.25× and 4.07× the time of the course's layer, and
 # XLA is the setting `model.fit` trains in. The patch tensor also costs memory: $K^2$ times the input,
 # which at $K = 7$ is 49 copies of every activation.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e0a5e255a3e839ebddc9e87b8b12e91f", "grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 9 · In your own words (graded by hand, 2 points)
+#
+# Answer in the cell below, in a few sentences each. Your answers are read by a person after grading.
+#
+# 1. **(1 point)** With stride $s > 1$, your layer pools the input before it generates the kernel.
+#    Another design would generate the kernel at full resolution and keep every $s$-th row and column
+#    of it. Give one reason of cost and one of what each kernel is computed from for pooling first.
+# 2. **(1 point)** Suppose your `get_config` left out `reduction_ratio`. A model with
+#    `InvolutionLayer(3, 1, 1, 4)` on 16 channels is saved and loaded back. What happens, and why would the
+#    same mistake go unnoticed in a model whose layers all use `reduction_ratio=2`?
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ecf9513aa6d695368b76924d6203dd2d", "grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# YOUR ANSWER HERE
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "920006b20b7b5db57f3eac19a2c87c50", "grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary

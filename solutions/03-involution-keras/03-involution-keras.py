@@ -132,8 +132,8 @@ def set_fixture_weights(sublayers):
 # kernel of output row 1, which the multiply-add applies around input row 3, would then be generated
 # partly from row 2. (For $s = 2$ the two agree.)
 #
-# The tests compare your network with literal values and, at grading, with a computation of their
-# own. Build it from the layers above: an answer that takes the course's `Involution` layer (or its
+# The tests check the layers and output shapes (1 point), then compare your network's values with
+# literal ones and, at grading, with a computation of their own (2 points). Build it from the layers above: an answer that takes the course's `Involution` layer (or its
 # parts) scores nothing.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_kernel_generator", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -156,13 +156,19 @@ def build_kernel_generator(channels, kernel_size=3, stride=1, groups=1, reductio
 # Try it: the kernel planes of a 9 x 9 RGB input at stride 2.
 print(build_kernel_generator(3, stride=2)(rng.normal(size=(1, 9, 9, 3))).shape)
 
-# %% nbgrader={"grade": true, "grade_id": "ex1_test_kernel_generator", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "ex1_test_structure", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+def _width(model, name):
+    """The number of channels the sublayer `name` of `model` puts out (the last axis of its kernel)."""
+    return model.get_layer(name).kernel.shape[-1]
+
+
 generator = build_kernel_generator(8, kernel_size=3, reduction_ratio=2)
 assert isinstance(generator, keras.Sequential), f"expected a keras.Sequential, got {type(generator).__name__}"
-assert generator.get_layer("reduce").filters == 4, (
-    f"reduce should have 8 // 2 = 4 filters, has {generator.get_layer('reduce').filters}"
+assert _width(generator, "reduce") == 4, f"reduce should put out 8 // 2 = 4 channels, puts out {_width(generator, 'reduce')}"
+assert _width(build_kernel_generator(3, reduction_ratio=8), "reduce") == 1, (
+    "with 3 channels and reduction_ratio=8, reduce should keep max(1, 3 // 8) = 1 channel (0 would generate nothing)"
 )
-assert generator.get_layer("span").filters == 9, f"span should have 3 * 3 = 9 filters, has {generator.get_layer('span').filters}"
+assert _width(build_kernel_generator(8, 5, 1, 2), "span") == 50, "span should put out K * K * groups = 5 * 5 * 2 = 50 planes"
 assert "pool" not in [sub.name for sub in generator.layers], "at stride 1 there is no pooling layer"
 for shape_, stride_, expected_ in [((2, 9, 7, 8), 2, (2, 5, 4, 9)), ((1, 4, 5, 8), 3, (1, 2, 2, 9))]:
     checks.assert_shape(
@@ -170,7 +176,23 @@ for shape_, stride_, expected_ in [((2, 9, 7, 8), 2, (2, 5, 4, 9)), ((1, 4, 5, 8
         expected_,
         f"build_kernel_generator(8, stride={stride_}) on x of shape {shape_}",
     )
+### BEGIN HIDDEN TESTS
+from involution_course.layers import refusing_reference
 
+with refusing_reference("your kernel generator must be built from the layers listed in exercise 1, not from involution_course.layers.Involution"):
+    for channels_, size_, groups_, ratio_ in [(6, 3, 3, 4), (16, 7, 4, 4), (5, 5, 1, 1)]:
+        built_ = build_kernel_generator(channels_, size_, 2, groups_, ratio_)
+        assert _width(built_, "reduce") == max(1, channels_ // ratio_), f"reduce of build_kernel_generator({channels_}, reduction_ratio={ratio_})"
+        assert _width(built_, "span") == size_ * size_ * groups_, f"span of build_kernel_generator({channels_}, {size_}, groups={groups_})"
+        names_ = [sub.name for sub in built_.layers]
+        assert {"pool", "reduce", "bn", "span"} <= set(names_), f"at stride 2 the layers should be pool, reduce, bn, relu, span; got {names_}"
+    checks.assert_shape(
+        ops.convert_to_numpy(build_kernel_generator(3, 3, 1, 1, 2)(np.zeros((1, 13, 17, 3), "float32"))), (1, 13, 17, 9), "another resolution"
+    )
+### END HIDDEN TESTS
+print("Your kernel generator has the expected layers and shapes.")
+
+# %% nbgrader={"grade": true, "grade_id": "ex1_test_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Literal values: build_kernel_generator(2, 3, stride=3, groups=1, reduction_ratio=1) with the
 # fixture weights, on fixture_values((1, 4, 5, 2)). Stride 3 on 4 rows checks the block pooling.
 fixed_generator = build_kernel_generator(2, 3, 3, 1, 1)
@@ -194,6 +216,11 @@ checks.assert_close(
 from involution_course.layers import refusing_reference
 
 
+def _matrix(weight):
+    """A 1x1 convolution's or a dense layer's kernel as a (inputs, outputs) matrix, in float64."""
+    return weight.reshape(-1, weight.shape[-1]).astype("float64")
+
+
 def _numpy_planes(x, generator, stride):
     """The kernel planes by the definition, in float64, from the weights of the generator's own sublayers."""
     batch, height, width, channels = x.shape
@@ -205,9 +232,9 @@ def _numpy_planes(x, generator, stride):
     reduce_kernel, reduce_bias = generator.get_layer("reduce").get_weights()
     gamma, beta, mean, variance = generator.get_layer("bn").get_weights()
     span_kernel, span_bias = generator.get_layer("span").get_weights()
-    z = pooled @ reduce_kernel[0, 0].astype("float64") + reduce_bias
+    z = pooled @ _matrix(reduce_kernel) + reduce_bias
     z = gamma * (z - mean) / np.sqrt(variance + 1e-3) + beta
-    return np.maximum(z, 0) @ span_kernel[0, 0].astype("float64") + span_bias
+    return np.maximum(z, 0) @ _matrix(span_kernel) + span_bias
 
 
 def _check_generator(channels, kernel_size, stride, groups, ratio, shape, seed):
@@ -227,7 +254,6 @@ def _check_generator(channels, kernel_size, stride, groups, ratio, shape, seed):
 
 
 with refusing_reference("your kernel generator must be built from the layers listed in exercise 1, not from involution_course.layers.Involution"):
-    assert build_kernel_generator(3, reduction_ratio=8).get_layer("reduce").filters == 1, "reduce needs at least 1 filter"
     _check_generator(4, 3, 1, 1, 2, (2, 6, 6, 4), seed=0)
     _check_generator(8, 5, 2, 4, 4, (1, 9, 7, 8), seed=1)  # odd sizes at stride 2, groups > 1
     _check_generator(6, 7, 1, 3, 3, (2, 5, 11, 6), seed=2)
@@ -258,7 +284,8 @@ print("Your kernel generator gives the expected kernel planes.")
 #   gives channel $c$ the plane of its group $g(c)$.
 #
 # Read $K$ and $G$ from `kernel.shape` and $C$ from `x.shape[-1]`. Write the loop yourself: an answer
-# that hands the work to the course's `Involution` layer scores nothing.
+# that hands the work to the course's `Involution` layer scores nothing. The tests check one group at
+# stride 1 (1 point), then strides and groups (2 points).
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_multiply_add", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_multiply_add(x, kernel, stride=1):
@@ -281,7 +308,7 @@ def involution_multiply_add(x, kernel, stride=1):
 # Try it: an all-ones input and kernel count the pixels of each 3 x 3 window inside the image.
 print(ops.convert_to_numpy(involution_multiply_add(ops.ones((1, 3, 3, 1)), ops.ones((1, 3, 3, 1, 3, 3))))[0, :, :, 0])
 
-# %% nbgrader={"grade": true, "grade_id": "ex2_test_multiply_add", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "ex2_test_taps", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 def _one_tap(shape, groups, size, tap, value=1.0):
     """A kernel of shape (B, H_out, W_out, G, K, K) that is `value` at one tap and 0 elsewhere."""
     kernel = np.zeros((*shape, groups, size, size), "float32")
@@ -296,44 +323,12 @@ def _multiply_add(x, kernel, stride, what):
 
 
 x_ = fixture_values((2, 7, 6, 3))
-# The centre tap alone, at stride 2, picks every second pixel of the input.
+# Tap (0, 2) alone reads the pixel one row up and one column right: x shifted down and left, zeros at the border.
 checks.assert_close(
-    _multiply_add(x_, _one_tap((2, 4, 3), 1, 3, (1, 1)), 2, "the centre tap at stride 2"),
-    x_[:, ::2, ::2],
+    _multiply_add(x_, _one_tap((2, 7, 6), 1, 3, (0, 2)), 1, "the top-right tap"),
+    np.pad(x_, ((0, 0), (1, 0), (0, 1), (0, 0)))[:, :-1, 1:],
     atol=1e-6,
-    name="involution_multiply_add with only the centre tap of a 3 x 3 kernel, stride 2 (should be x[:, ::2, ::2])",
-)
-# The top-left tap alone reads the pixel up and to the left: the input shifted down and right, zeros at the border.
-shifted_ = np.pad(x_, ((0, 0), (1, 0), (1, 0), (0, 0)))[:, :-1, :-1]
-checks.assert_close(
-    _multiply_add(x_, _one_tap((2, 7, 6), 1, 3, (0, 0)), 1, "the top-left tap"),
-    shifted_,
-    atol=1e-6,
-    name="involution_multiply_add with only the top-left tap (should be x shifted down and right by one pixel)",
-)
-# Groups: channels 0, 1 use group 0's kernel (centre 1), channels 2, 3 group 1's (centre 2).
-grouped_ = _one_tap((1, 5, 5), 2, 3, (1, 1))
-grouped_[..., 1, 1, 1] = 2.0
-x4_ = fixture_values((1, 5, 5, 4))
-checks.assert_close(
-    _multiply_add(x4_, grouped_, 1, "two groups"),
-    x4_ * np.array([1, 1, 2, 2], "float32"),
-    atol=1e-6,
-    name="involution_multiply_add with 2 groups on 4 channels (channels 2 and 3 should use the second group's kernel)",
-)
-# Literal values: every tap in use, 2 groups on 4 channels, stride 2, a 5 x 4 input.
-ex2_expected = np.array([[[[ 0.347246,  0.443324,  0.326203,  0.059178],
-       [-0.756452, -0.386005,  0.179403,  0.648307]],
-      [[-0.759533, -0.461398,  0.054173,  0.548428],
-       [ 0.961946,  0.412350, -0.348455, -0.928395]],
-      [[ 0.177130,  0.133100,  0.018785, -0.100441],
-       [-0.675941, -0.222209,  0.348457,  0.742054]]]])
-checks.assert_close(
-    _multiply_add(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), 2, "the fixture case"),
-    ex2_expected,
-    atol=1e-4,
-    rtol=1e-4,
-    name="involution_multiply_add(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), stride=2)",
+    name="involution_multiply_add with only tap (ki, kj) = (0, 2) of a 3 x 3 kernel (should be x shifted down and left by one pixel)",
 )
 ### BEGIN HIDDEN TESTS
 from involution_course.layers import refusing_reference
@@ -377,14 +372,53 @@ def _check_multiply_add(shape, groups, size, stride, seed=0, any_resolution=Fals
 
 with refusing_reference("your multiply-add must compute the sum itself, not use involution_course.layers.Involution"):
     _check_multiply_add((2, 6, 7, 3), groups=1, size=3, stride=1)
+    _check_multiply_add((1, 6, 10, 3), groups=1, size=5, stride=1, seed=4, any_resolution=True)
+### END HIDDEN TESTS
+print("Your multiply-add applies each tap where it should.")
+
+# %% nbgrader={"grade": true, "grade_id": "ex2_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# The centre tap alone, at stride 2, picks every second pixel of the input.
+checks.assert_close(
+    _multiply_add(x_, _one_tap((2, 4, 3), 1, 3, (1, 1)), 2, "the centre tap at stride 2"),
+    x_[:, ::2, ::2],
+    atol=1e-6,
+    name="involution_multiply_add with only the centre tap of a 3 x 3 kernel, stride 2 (should be x[:, ::2, ::2])",
+)
+# Groups are contiguous: channels 0, 1 use group 0's kernel (centre 1), channels 2, 3 group 1's (centre 2).
+grouped_ = _one_tap((1, 5, 5), 2, 3, (1, 1))
+grouped_[..., 1, 1, 1] = 2.0
+x4_ = fixture_values((1, 5, 5, 4))
+checks.assert_close(
+    _multiply_add(x4_, grouped_, 1, "two groups"),
+    x4_ * np.array([1, 1, 2, 2], "float32"),
+    atol=1e-6,
+    name="involution_multiply_add with 2 groups on 4 channels (channel c belongs to group c // (C / G): 0, 0, 1, 1, not 0, 1, 0, 1)",
+)
+# Literal values: every tap in use, 2 groups on 4 channels, stride 2, a 5 x 4 input.
+ex2_expected = np.array([[[[ 0.347246,  0.443324,  0.326203,  0.059178],
+       [-0.756452, -0.386005,  0.179403,  0.648307]],
+      [[-0.759533, -0.461398,  0.054173,  0.548428],
+       [ 0.961946,  0.412350, -0.348455, -0.928395]],
+      [[ 0.177130,  0.133100,  0.018785, -0.100441],
+       [-0.675941, -0.222209,  0.348457,  0.742054]]]])
+checks.assert_close(
+    _multiply_add(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), 2, "the fixture case"),
+    ex2_expected,
+    atol=1e-4,
+    rtol=1e-4,
+    name="involution_multiply_add(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), stride=2)",
+)
+### BEGIN HIDDEN TESTS
+# _check_multiply_add comes from the stride-1 test cell: an answer that fails there cannot be right here.
+with refusing_reference("your multiply-add must compute the sum itself, not use involution_course.layers.Involution"):
     _check_multiply_add((2, 8, 8, 4), groups=2, size=3, stride=2)
     _check_multiply_add((1, 9, 7, 8), groups=4, size=5, stride=2, seed=1)  # odd sizes at stride 2
     _check_multiply_add((2, 7, 5, 6), groups=3, size=7, stride=1, seed=2)
     _check_multiply_add((2, 10, 11, 6), groups=6, size=3, stride=3, seed=5)  # stride 3, one channel per group
+    _check_multiply_add((2, 8, 6, 4), groups=2, size=3, stride=2, seed=6)  # even sizes at stride 2
     _check_multiply_add((2, 11, 9, 4), groups=2, size=3, stride=2, seed=3, any_resolution=True)
-    _check_multiply_add((1, 6, 10, 3), groups=1, size=5, stride=1, seed=4, any_resolution=True)
 ### END HIDDEN TESTS
-print("Your multiply-add matches the definition.")
+print("Your multiply-add matches the definition at every stride and number of groups.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Exercise 3 (4 points): the whole layer
@@ -406,6 +440,9 @@ print("Your multiply-add matches the definition.")
 # The course package has a layer like this one, `involution_course.layers.Involution`, which notebooks
 # 04 and 05 use so that they can rely on it. Here you write your own, from `keras.layers.Layer` and your
 # exercises 1 and 2: an answer that subclasses, wraps or calls the course's `Involution` scores nothing.
+#
+# Three test cells grade it: shapes and configuration (1 point), values at stride 1 with one group
+# (1 point), and values with stride and groups (2 points).
 #
 # The visible tests repeat the Keras example's three shape checks on a $(32, 256, 256, 3)$ input, all
 # with $K = 5$: stride 1 with $r = 1$, stride 2 with $r = 1$, and stride 1 with $r = 2$. (The example's
@@ -465,7 +502,7 @@ class InvolutionLayer(layers.Layer):
 # Try it: a layer of stride 2 on a 7 x 7 input.
 print(InvolutionLayer(stride=2)(rng.normal(size=(1, 7, 7, 3)).astype("float32")).shape)
 
-# %% nbgrader={"grade": true, "grade_id": "ex3_test_layer", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "ex3_test_shapes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # The Keras example's three shape checks (its Involution(channel=..., group_number=1, kernel_size=5, ...)),
 # on a symbolic input: Keras traces your call and reports the output shape without computing it.
 example_input = keras.Input(batch_shape=(32, 256, 256, 3))
@@ -477,42 +514,103 @@ for stride_, ratio_, expected_ in [(1, 1, (32, 256, 256, 3)), (2, 1, (32, 128, 1
     )
 config = InvolutionLayer(5, 2, 3, 4).get_config()
 for key, value in dict(kernel_size=5, stride=2, groups=3, reduction_ratio=4).items():
-    assert config.get(key) == value, f"get_config()[{key!r}] should be {value}, got {config.get(key)!r}"
+    assert config.get(key) == value, f"get_config()[{key!r}] should be {value}, got {config.get(key)!r}: a reloaded layer would differ"
 assert InvolutionLayer.from_config(config).groups == 3, "from_config(get_config()) should rebuild the layer"
+### BEGIN HIDDEN TESTS
+from involution_course.layers import refusing_reference
 
-# Literal values: InvolutionLayer(3, stride=2, groups=2, reduction_ratio=1) with the fixture weights,
+_OWN_LAYER = "your layer must compute involution itself, not use involution_course.layers.Involution"
+
+
+def _assert_own_layer(cls):
+    """Neither inherited from the course package nor assembled from its functions (classes, such as
+    BlockAveragePooling2D, may be used)."""
+    borrowed = [
+        f"{owner.__qualname__}.{name}"
+        for owner in cls.__mro__
+        if not owner.__module__.startswith(("keras", "builtins"))
+        for name, value in vars(owner).items()
+        if not isinstance(value, type)
+        and callable(function := getattr(value, "__func__", getattr(value, "fget", value)))
+        and (getattr(function, "__module__", None) or "").startswith("involution_course")
+    ]
+    assert not borrowed, f"{_OWN_LAYER}; InvolutionLayer uses: {', '.join(borrowed)}"
+
+
+_assert_own_layer(InvolutionLayer)
+with refusing_reference(_OWN_LAYER):
+    rebuilt_ = InvolutionLayer.from_config(InvolutionLayer(7, 3, 2, 8, name="kept").get_config())
+    assert (rebuilt_.kernel_size, rebuilt_.stride, rebuilt_.groups, rebuilt_.reduction_ratio, rebuilt_.name) == (7, 3, 2, 8, "kept"), (
+        "from_config(get_config()) should give back every hyper-parameter and the layer's name"
+    )
+    try:
+        InvolutionLayer(groups=2)(np.zeros((1, 4, 4, 3), "float32"))
+    except ValueError as error:
+        assert "3" in str(error) and "2" in str(error), f"the ValueError should name 3 channels and 2 groups: {error}"
+    else:
+        raise AssertionError("InvolutionLayer(groups=2) on 3 channels should raise a ValueError")
+    # Variable resolution: one model, two input sizes.
+    any_size = keras.Input((None, None, 3))
+    resizable = keras.Model(any_size, InvolutionLayer(3, 2)(any_size))
+    for height_, width_ in [(32, 32), (45, 61)]:
+        checks.assert_shape(
+            ops.convert_to_numpy(resizable(np.zeros((1, height_, width_, 3), "float32"))),
+            (1, -(-height_ // 2), -(-width_ // 2), 3),
+            f"a model on keras.Input((None, None, 3)) called on a {height_} x {width_} input",
+        )
+### END HIDDEN TESTS
+print("Your layer passes the Keras example's shape checks and keeps its configuration.")
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test_stride_one", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Literal values: InvolutionLayer(3, stride=1, groups=1, reduction_ratio=1) with the fixture weights,
 # on fixture_values((1, 3, 4, 2), offset=2.0).
-fixed_layer = InvolutionLayer(3, 2, 2, 1)
 fixed_x = fixture_values((1, 3, 4, 2), offset=2.0)
-fixed_layer(fixed_x)  # builds the layer and its sublayers
-set_fixture_weights([fixed_layer.reduce, fixed_layer.bn, fixed_layer.span])
-checks.assert_shape(
-    ops.convert_to_numpy(fixed_layer.generate_kernel(fixed_x)), (1, 2, 2, 2, 3, 3), "the kernel of InvolutionLayer(3, 2, 2, 1) on a 3 x 4 input"
-)
-ex3_expected = np.array([[[[ 0.865925,  1.158645],
-       [ 0.000969,  0.441533]],
-      [[-3.644748, -3.073430],
-       [ 0.440142,  0.399970]]]])
+plain_layer = InvolutionLayer(3, 1, 1, 1)
+plain_layer(fixed_x)  # builds the layer and its sublayers
+set_fixture_weights([plain_layer.reduce, plain_layer.bn, plain_layer.span])
+ex3_stride_one_expected = np.array([[[[ 1.039119,  1.475789],
+       [-0.509460, -0.350392],
+       [-0.035012,  0.267271],
+       [ 1.553525, -0.016534]],
+      [[ 1.877216,  3.019424],
+       [ 1.435106, -0.168871],
+       [-0.663368, -1.079939],
+       [-0.273411,  0.024156]],
+      [[-3.934366, -3.327534],
+       [ 0.206346,  1.159798],
+       [ 0.480766,  0.427105],
+       [ 0.429655,  0.639160]]]])
 checks.assert_close(
-    ops.convert_to_numpy(fixed_layer(fixed_x)),
-    ex3_expected,
+    ops.convert_to_numpy(plain_layer(fixed_x)),
+    ex3_stride_one_expected,
     atol=1e-4,
     rtol=1e-4,
-    name="InvolutionLayer(3, 2, 2, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
+    name="InvolutionLayer(3, 1, 1, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
 )
 ### BEGIN HIDDEN TESTS
 from involution_course.layers import refusing_reference
 
 _OWN_LAYER = "your layer must compute involution itself, not use involution_course.layers.Involution"
-# Neither inherited from the course package nor assembled from its functions.
-_borrowed = [f"base class {cls.__module__}.{cls.__qualname__}" for cls in InvolutionLayer.__mro__ if cls.__module__.startswith("involution_course")]
-for cls_ in InvolutionLayer.__mro__:
-    if not cls_.__module__.startswith(("keras", "builtins")):
-        for name_, value_ in vars(cls_).items():
-            function_ = getattr(value_, "__func__", getattr(value_, "fget", value_))
-            if callable(function_) and getattr(function_, "__module__", "").startswith("involution_course") and not isinstance(function_, type):
-                _borrowed.append(f"{cls_.__qualname__}.{name_} = {function_.__module__}.{function_.__qualname__}")
-assert not _borrowed, f"{_OWN_LAYER}; InvolutionLayer uses: {', '.join(_borrowed)}"
+
+
+def _assert_own_layer(cls):
+    """Neither inherited from the course package nor assembled from its functions (classes, such as
+    BlockAveragePooling2D, may be used)."""
+    borrowed = [
+        f"{owner.__qualname__}.{name}"
+        for owner in cls.__mro__
+        if not owner.__module__.startswith(("keras", "builtins"))
+        for name, value in vars(owner).items()
+        if not isinstance(value, type)
+        and callable(function := getattr(value, "__func__", getattr(value, "fget", value)))
+        and (getattr(function, "__module__", None) or "").startswith("involution_course")
+    ]
+    assert not borrowed, f"{_OWN_LAYER}; InvolutionLayer uses: {', '.join(borrowed)}"
+
+
+def _matrix(weight):
+    """A 1x1 convolution's or a dense layer's kernel as a (inputs, outputs) matrix, in float64."""
+    return weight.reshape(-1, weight.shape[-1]).astype("float64")
 
 
 def _numpy_layer(layer, x):
@@ -527,8 +625,8 @@ def _numpy_layer(layer, x):
     reduce_kernel, reduce_bias = layer.reduce.get_weights()
     gamma, beta, mean, variance = layer.bn.get_weights()
     span_kernel, span_bias = layer.span.get_weights()
-    z = gamma * (pooled @ reduce_kernel[0, 0].astype("float64") + reduce_bias - mean) / np.sqrt(variance + 1e-3) + beta
-    kernel = (np.maximum(z, 0) @ span_kernel[0, 0].astype("float64") + span_bias).reshape(batch, rows, cols, g, k, k)
+    z = gamma * (pooled @ _matrix(reduce_kernel) + reduce_bias - mean) / np.sqrt(variance + 1e-3) + beta
+    kernel = (np.maximum(z, 0) @ _matrix(span_kernel) + span_bias).reshape(batch, rows, cols, g, k, k)
     pad = (k - 1) // 2
     padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     group_of = np.arange(channels) // (channels // g)
@@ -557,29 +655,65 @@ def _check_layer(kernel_size, stride, groups, ratio, shape, seed):
     checks.assert_close(ops.convert_to_numpy(layer(x)), out, atol=1e-4, rtol=1e-4, name=name)
 
 
+_assert_own_layer(InvolutionLayer)
 with refusing_reference(_OWN_LAYER):
     _check_layer(3, 1, 1, 2, (2, 8, 8, 4), seed=0)
+    _check_layer(5, 1, 1, 4, (1, 6, 10, 8), seed=2)
+    _check_layer(3, 1, 1, 8, (2, 7, 5, 3), seed=6)  # reduce keeps max(1, 3 // 8) = 1 channel
+### END HIDDEN TESTS
+print("Your layer gives the expected values at stride 1.")
+
+# %% nbgrader={"grade": true, "grade_id": "ex3_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Literal values: InvolutionLayer(3, stride=2, groups=2, reduction_ratio=1) with the fixture weights,
+# on the same input. Span's channel g * K * K + ki * K + kj is the kernel's [g, ki, kj].
+fixed_layer = InvolutionLayer(3, 2, 2, 1)
+fixed_layer(fixed_x)  # builds the layer and its sublayers
+set_fixture_weights([fixed_layer.reduce, fixed_layer.bn, fixed_layer.span])
+checks.assert_shape(
+    ops.convert_to_numpy(fixed_layer.generate_kernel(fixed_x)), (1, 2, 2, 2, 3, 3), "the kernel of InvolutionLayer(3, 2, 2, 1) on a 3 x 4 input"
+)
+ex3_expected = np.array([[[[ 0.865925,  1.158645],
+       [ 0.000969,  0.441533]],
+      [[-3.644748, -3.073430],
+       [ 0.440142,  0.399970]]]])
+checks.assert_close(
+    ops.convert_to_numpy(fixed_layer(fixed_x)),
+    ex3_expected,
+    atol=1e-4,
+    rtol=1e-4,
+    name="InvolutionLayer(3, 2, 2, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
+)
+### BEGIN HIDDEN TESTS
+from involution_course.layers import refusing_reference
+
+_OWN_LAYER = "your layer must compute involution itself, not use involution_course.layers.Involution"
+
+
+def _assert_own_layer(cls):
+    """Neither inherited from the course package nor assembled from its functions (classes, such as
+    BlockAveragePooling2D, may be used)."""
+    borrowed = [
+        f"{owner.__qualname__}.{name}"
+        for owner in cls.__mro__
+        if not owner.__module__.startswith(("keras", "builtins"))
+        for name, value in vars(owner).items()
+        if not isinstance(value, type)
+        and callable(function := getattr(value, "__func__", getattr(value, "fget", value)))
+        and (getattr(function, "__module__", None) or "").startswith("involution_course")
+    ]
+    assert not borrowed, f"{_OWN_LAYER}; InvolutionLayer uses: {', '.join(borrowed)}"
+
+
+# _check_layer comes from the stride-1 test cell: a layer that fails there cannot be right here.
+_assert_own_layer(InvolutionLayer)
+with refusing_reference(_OWN_LAYER):
     _check_layer(3, 2, 2, 2, (2, 9, 7, 4), seed=1)  # odd sizes at stride 2, groups > 1
     _check_layer(5, 1, 4, 4, (1, 6, 10, 8), seed=2)
+    _check_layer(3, 2, 3, 1, (1, 8, 6, 6), seed=5)  # even sizes at stride 2, three groups
     _check_layer(3, 3, 3, 1, (2, 10, 11, 3), seed=3)  # stride 3: blocks start at 0, 3, 6, 9
     _check_layer(3, 3, 1, 2, (1, 4, 5, 2), seed=4)  # stride 3 where centred pooling would differ
-    try:
-        InvolutionLayer(groups=2)(np.zeros((1, 4, 4, 3), "float32"))
-    except ValueError as error:
-        assert "3" in str(error) and "2" in str(error), f"the ValueError should name 3 channels and 2 groups: {error}"
-    else:
-        raise AssertionError("InvolutionLayer(groups=2) on 3 channels should raise a ValueError")
-    # Variable resolution: one model, two input sizes.
-    any_size = keras.Input((None, None, 3))
-    resizable = keras.Model(any_size, InvolutionLayer(3, 2)(any_size))
-    for height_, width_ in [(32, 32), (45, 61)]:
-        checks.assert_shape(
-            ops.convert_to_numpy(resizable(np.zeros((1, height_, width_, 3), "float32"))),
-            (1, -(-height_ // 2), -(-width_ // 2), 3),
-            f"a model on keras.Input((None, None, 3)) called on a {height_} x {width_} input",
-        )
 ### END HIDDEN TESTS
-print("Your layer passes the Keras example's shape checks and gives the expected values.")
+print("Your layer gives the expected values with stride and groups.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Exercise 4 (2 points): saving and reloading
@@ -591,8 +725,9 @@ print("Your layer passes the Keras example's shape checks and gives the expected
 #
 # **Exercise 4 (2 points).** Write `save_and_reload(model, path, custom_layers=())`: save `model` to
 # `path`, load it back with `keras.models.load_model`, passing the classes in `custom_layers` as
-# `custom_objects`, and return the loaded model. When `path` does not end with `.keras`, raise a
-# `ValueError` that says the file name must end with `.keras`.
+# `custom_objects`, and return the loaded model (1 point). When `path` does not end with `.keras`, raise a
+# `ValueError` that says the file name must end with `.keras` (1 point). `path` may be a string or a
+# `pathlib.Path`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_save_and_reload", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def save_and_reload(model, path, custom_layers=()):
@@ -606,7 +741,7 @@ def save_and_reload(model, path, custom_layers=()):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "ex4_test_save_and_reload", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "ex4_test_reload", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from involution_course.layers import Involution  # a registered custom layer, for the test model
 
 
@@ -636,23 +771,36 @@ checks.assert_close(
 ### BEGIN HIDDEN TESTS
 assert (save_folder / "model.keras").exists(), "save_and_reload should write the .keras file at path"
 assert reloaded.layers[-1].factor == 3.0, "the reloaded custom layer lost its configuration"
-try:
-    save_and_reload(saved, save_folder / "model.h5")
-except ValueError as error:
-    assert ".keras" in str(error), f"the ValueError should say the name must end with .keras: {error}"
-else:
-    raise AssertionError("save_and_reload(model, 'model.h5') should raise a ValueError")
-sequential_ = keras.Sequential([keras.Input((None, None, 3)), Involution(5, 1, 3, 1), layers.ReLU()])
-again_ = save_and_reload(sequential_, str(save_folder / "sequential.keras"))
+sequential_ = keras.Sequential([keras.Input((None, None, 3)), Involution(5, 1, 3, 1), _Scale(0.5), layers.ReLU()])
+again_ = save_and_reload(sequential_, str(save_folder / "sequential.keras"), custom_layers=(_Scale,))
 checks.assert_close(
     ops.convert_to_numpy(again_(x_saved[..., :3])),
     ops.convert_to_numpy(sequential_(x_saved[..., :3])),
     atol=0,
     rtol=0,
-    name="a reloaded Sequential model with a path given as a string",
+    name="a reloaded Sequential model with a path given as a string and custom_layers as a tuple",
 )
 ### END HIDDEN TESTS
 print("Your save_and_reload gives back a model with identical outputs.")
+
+# %% nbgrader={"grade": true, "grade_id": "ex4_test_file_name", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+try:
+    save_and_reload(saved, save_folder / "model.h5")
+except ValueError as error:
+    assert ".keras" in str(error), f"the ValueError should say that the file name must end with .keras: {error}"
+else:
+    raise AssertionError("save_and_reload(model, 'model.h5') should raise a ValueError: Keras 3 saves whole models to .keras files")
+### BEGIN HIDDEN TESTS
+for name_ in ["model", "model.keras.h5", "keras"]:
+    for path_ in (save_folder / name_, str(save_folder / name_)):
+        try:
+            save_and_reload(saved, path_)
+        except ValueError as error:
+            assert ".keras" in str(error), f"the ValueError should say that the file name must end with .keras: {error}"
+        else:
+            raise AssertionError(f"save_and_reload(model, {path_!r}) should raise a ValueError")
+### END HIDDEN TESTS
+print("Your save_and_reload refuses a file name without .keras.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_own_layer", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Your layer in a model: any resolution, saved and reloaded
@@ -813,6 +961,39 @@ display(layer_figures.timing_bars(list(methods), list(modes), milliseconds))
 # tensor disappears: there the patch method took 2.25× and 4.07× the time of the course's layer, and
 # XLA is the setting `model.fit` trains in. The patch tensor also costs memory: $K^2$ times the input,
 # which at $K = 7$ is 49 copies of every activation.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 9 · In your own words (graded by hand, 2 points)
+#
+# Answer in the cell below, in a few sentences each. Your answers are read by a person after grading.
+#
+# 1. **(1 point)** With stride $s > 1$, your layer pools the input before it generates the kernel.
+#    Another design would generate the kernel at full resolution and keep every $s$-th row and column
+#    of it. Give one reason of cost and one of what each kernel is computed from for pooling first.
+# 2. **(1 point)** Suppose your `get_config` left out `reduction_ratio`. A model with
+#    `InvolutionLayer(3, 1, 1, 4)` on 16 channels is saved and loaded back. What happens, and why would the
+#    same mistake go unnoticed in a model whose layers all use `reduction_ratio=2`?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# 1. Cost: the kernel-generating network (reduce, BN, ReLU, span) runs on $\lceil H/s \rceil \times
+#    \lceil W/s \rceil$ pixels instead of $H \times W$, about $s^2$ times fewer multiply-adds, and no
+#    full-resolution kernel of $K^2 G$ planes is ever stored. What it sees: each kernel is computed from the
+#    mean of the whole $s \times s$ block it is applied at, not from the one pixel at the block's corner, so
+#    the other $s^2 - 1$ pixels of the block are not ignored (and one odd pixel cannot decide the kernel).
+# 2. Loading rebuilds each layer from its configuration: without `reduction_ratio` the layer gets the
+#    default 2, so `build` makes `reduce` with $16 // 2 = 8$ filters instead of 4, and the saved
+#    $16 \times 4$ kernel does not fit it: loading fails with a shape mismatch. With `reduction_ratio=2`
+#    the default happens to be the saved value, so the model reloads and behaves the same, and the bug
+#    stays hidden until another ratio is used; that is why a configuration test uses values that differ
+#    from every default.
+#
+# *Rubric.* Q1 (1 point): a cost reason, $s^2$ fewer pixels through the generator or no full-size kernel
+# (½); the kernel summarises the whole block / every pixel it covers rather than one sampled pixel (½).
+# Q2 (1 point): the reloaded layer takes the default ratio, so its reduce has another width and the saved
+# weights do not fit (loading fails; "the weights are wrong" also earns it) (½); with r = 2 the default equals
+# the saved value, so nothing changes (½).
+# ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
