@@ -506,7 +506,7 @@ def command(args) -> int:
 CHECKPOINT_PROFILES = {"full": "baseline", "recipe": "compare"}
 
 
-def make_checkpoints(results: Path, weights: Path, destination: Path | None = None) -> Path:
+def make_checkpoints(results: Path, weights: Path, destination: Path | None = None, *, builder=None) -> Path:
     """Copy seed 0's weights of the ``baseline`` (profile ``full``) and ``compare`` (profile
     ``recipe``) runs from ``weights`` into the student package's ``checkpoints_data/`` and write its
     manifest: provenance, sha256, weight shapes, preprocessing, every seed's history, and the
@@ -533,7 +533,7 @@ def make_checkpoints(results: Path, weights: Path, destination: Path | None = No
             if not source.exists():
                 raise FileNotFoundError(f"No weights file {source}: run the experiment with --weights {weights}.")
             shutil.copyfile(source, destination / name)
-            built = build_model(model, width=first.get("width"), kernel_size=first.get("kernel_size") or 3)
+            built = (builder or build_model)(model, width=first.get("width"), kernel_size=first.get("kernel_size") or 3)
             built.load_weights(destination / name)
             logits = np.asarray(built.predict(checkpoints.probe_inputs(), verbose=0), dtype=np.float64)
             entries[f"{profile}-{model}"] = {

@@ -1,0 +1,97 @@
+"""Shipped checkpoints: they load into the reference architectures and reproduce the recorded
+logits; a missing or corrupt file or another architecture gives a one-sentence CheckpointError."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from involution_course import checkpoints
+from involution_course.checkpoints import CheckpointError, load_checkpoint
+
+
+def _build(model):
+    from involution_instructor.experiment import build_model
+
+    return build_model(model)
+
+
+@pytest.mark.parametrize("profile,model", checkpoints.available())
+def test_shipped_checkpoints_load_and_reproduce_the_recorded_logits(profile, model, capfd):
+    entry = checkpoints.checkpoint_entry(model, profile)
+    built = load_checkpoint(_build(model), model, profile)
+    logits = np.asarray(built.predict(checkpoints.probe_inputs(), verbose=0), dtype=np.float64)
+    scale = 1 + np.abs(entry["probe_logits"]).max()
+    np.testing.assert_allclose(logits, entry["probe_logits"], atol=1e-3 * scale)
+    assert checkpoints.probe_checksum(logits) == pytest.approx(entry["probe_checksum"], abs=1e-2 * scale)
+    assert capfd.readouterr().err == ""  # notebook test cells must not write to stderr
+
+
+def test_manifest_records_provenance_hashes_and_every_seeds_history():
+    manifest = checkpoints.read_manifest()
+    assert {"full", "recipe"} <= set(manifest["sources"])
+    for entry in manifest["checkpoints"].values():
+        assert entry["file"].endswith(".weights.h5") and len(entry["sha256"]) == 64
+        assert entry["seed"] == 0 and "0" in entry["histories"]
+    assert set(checkpoints.histories("fair_involution", "full")) == {"0", "1", "2"}
+
+
+@pytest.fixture
+def copied(tmp_path):
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(checkpoints.CHECKPOINTS_FOLDER, folder)
+    return folder
+
+
+def _one_sentence(error):
+    message = str(error.value)
+    assert "\n" not in message and message.endswith(".")
+
+
+def test_missing_file(copied):
+    (copied / "full-example_involution.weights.h5").unlink()
+    with pytest.raises(CheckpointError, match="missing") as error:
+        load_checkpoint(_build("example_involution"), "example_involution", "full", folder=copied)
+    _one_sentence(error)
+
+
+def test_corrupt_file(copied):
+    path = copied / "full-example_involution.weights.h5"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt") as error:
+        load_checkpoint(_build("example_involution"), "example_involution", "full", folder=copied)
+    _one_sentence(error)
+
+
+def test_wrong_architecture():
+    with pytest.raises(CheckpointError, match="does not match") as error:
+        load_checkpoint(_build("example_involution"), "example_cnn", "full")
+    _one_sentence(error)
+
+
+def test_same_shapes_but_other_layers_fail_the_probe():
+    import keras
+
+    model = _build("example_cnn")
+    for layer in model.layers:  # same weights, another activation: only the probe can tell
+        if isinstance(layer, keras.layers.ReLU):
+            layer.negative_slope = 0.5
+    with pytest.raises(CheckpointError, match="other outputs"):
+        load_checkpoint(model, "example_cnn", "full")
+
+
+def test_unknown_checkpoint_and_missing_manifest(tmp_path):
+    with pytest.raises(CheckpointError, match="No checkpoint named"):
+        checkpoints.checkpoint_entry("resnet", "full")
+    with pytest.raises(CheckpointError, match="ships no checkpoints"):
+        checkpoints.read_manifest(tmp_path)
+
+
+def test_preprocess_matches_each_profile():
+    images = np.full((1, 32, 32, 3), 255, dtype=np.uint8)
+    np.testing.assert_allclose(checkpoints.preprocess(images, "example_cnn", "full"), 1.0)
+    entry = checkpoints.checkpoint_entry("fair_involution", "recipe")
+    expected = (1.0 - np.float32(entry["normalisation"]["mean"])) / np.float32(entry["normalisation"]["std"])
+    np.testing.assert_allclose(checkpoints.preprocess(images, "fair_involution", "recipe")[0, 0, 0], expected, rtol=1e-6)

@@ -1,0 +1,104 @@
+"""The experiment runner end to end on a tiny subset (1 epoch, in-process on the CPU), and its
+bookkeeping: summaries, the recipe choice, merging, provenance."""
+
+import json
+
+import pytest
+
+from involution_instructor import experiment
+from involution_instructor.cli import build_parser
+
+
+def _tiny(model, *, width=None, kernel_size=3, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(2, kernel_size, strides=4),
+                             keras.layers.Flatten(), keras.layers.Dense(10)], name=model)
+
+
+@pytest.mark.slow  # about a minute on two shared cores: 9 tiny runs, each compiled
+def test_experiment_runs_every_phase_and_writes_results_with_provenance(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(experiment, "build_model", _tiny)  # the runner, not the models, is under test here
+    monkeypatch.setattr(experiment, "TUNING_VARIANTS", ({"learning_rate": 1e-3}, {"learning_rate": 1e-2}))
+    monkeypatch.setattr(experiment, "SWEEP_WIDTHS", {"involution": (), "conv": ()})
+    monkeypatch.setattr(experiment, "SWEEP_KERNEL_SIZES", (5,))
+    output, weights = tmp_path / "results", tmp_path / "weights"
+    args = build_parser().parse_args([
+        "experiment", "--phases", "tune,compare,sweep,baseline", "--epochs", "1", "--batch-size", "32",
+        "--seeds", "0", "--n-train", "120", "--n-test", "40", "--validation-images", "20",
+        "--data", str(shared_data), "--output", str(output), "--weights", str(weights),
+    ])
+    args.argv = ["(test)"]
+    assert args.handler(args) == 0
+
+    tune = json.loads((output / "tune.json").read_text())
+    assert len(tune["runs"]) == 2
+    assert all(r["train_images"] == 100 and r["evaluated_on"].startswith("validation") for r in tune["runs"])
+    chosen = experiment.choose_recipe(tune["runs"])
+    compare = json.loads((output / "compare.json").read_text())
+    assert {r["model"] for r in compare["runs"]} == {"fair_involution", "fair_conv", "example_cnn"}
+    assert all(r["recipe"] == chosen and r["evaluated_on"] == "test: 40 test images" for r in compare["runs"])
+    assert [r["kernel_size"] for r in json.loads((output / "sweep.json").read_text())["runs"]] == [5]
+    baseline = json.loads((output / "baseline.json").read_text())
+    assert len(baseline["runs"]) == 4 and all(r["recipe"] == "example" for r in baseline["runs"])
+    provenance = compare["provenance"]
+    assert {"command", "commit", "date", "hardware", "backend", "seeds"} <= set(provenance)
+    row = compare["runs"][0]
+    assert 0 <= row["accuracy"] <= 1 and row["trainable_parameters"] > 0 and row["images_per_second"] > 0
+    assert len(row["history"]["loss"]) == 1
+    saved = sorted(p.name for p in weights.iterdir())
+    assert saved == sorted([f"{profile}-{m}.weights.h5" for profile, models in
+                            (("recipe", ("fair_involution", "fair_conv", "example_cnn")),
+                             ("full", ("fair_involution", "fair_conv", "example_cnn", "example_involution")))
+                            for m in models])
+
+    folder = experiment.make_checkpoints(output, weights, tmp_path / "shipped", builder=_tiny)
+    from involution_course import checkpoints
+
+    assert len(checkpoints.available(folder)) == 7
+    checkpoints.load_checkpoint(_tiny("example_cnn"), "example_cnn", "recipe", folder=folder)
+
+
+def _row(model, seed, accuracy, recipe="example", **extra):
+    return {"label": f"x-{model}-s{seed}", "phase": "compare", "model": model, "seed": seed, "accuracy": accuracy,
+            "recipe": recipe, "trainable_parameters": 1, "multiply_adds": 2, "images_per_second": 3.0, **extra}
+
+
+def test_summary_gives_mean_and_sample_std_per_model():
+    rows = [_row("a", 0, 0.8), _row("a", 1, 0.9), _row("b", 0, 0.5)]
+    summary = {s["model"]: s for s in experiment.summarise(rows)}
+    assert summary["a"]["mean_accuracy"] == pytest.approx(0.85)
+    assert summary["a"]["std_accuracy"] == pytest.approx(0.0707107, rel=1e-5)
+    assert summary["b"]["std_accuracy"] is None and summary["b"]["runs"] == 1
+
+
+def test_recipe_choice_uses_the_best_validation_run_and_needs_one():
+    rows = [_row("f", 0, 0.7, recipe={"learning_rate": 1}), _row("f", 0, 0.8, recipe={"learning_rate": 2})]
+    assert experiment.choose_recipe(rows) == {"learning_rate": 2}
+    with pytest.raises(ValueError, match="No tuning run finished"):
+        experiment.choose_recipe([])
+
+
+def test_merge_keeps_each_runs_provenance(tmp_path):
+    for index, seeds in enumerate(((0, 1), (1, 2))):
+        payload = {"phase": "compare", "provenance": {"call": index}, "runs": [_row("a", s, 0.5) for s in seeds]}
+        (tmp_path / f"{index}.json").write_text(json.dumps(payload))
+    merged = json.loads(experiment.merge_results([tmp_path / "0.json", tmp_path / "1.json"],
+                                                 tmp_path / "m.json").read_text())
+    assert merged["provenance"] == [{"call": 0}, {"call": 1}]
+    assert [(r["seed"], r["provenance"]) for r in merged["runs"]] == [(0, 0), (1, 0), (2, 1)]
+
+
+def test_unknown_phase_is_refused(shared_data):
+    args = build_parser().parse_args(["experiment", "--phases", "tune,warmup"])
+    with pytest.raises(ValueError, match="Unknown phase"):
+        args.handler(args)
+
+
+def test_recorded_results_meet_their_own_format(project_root):
+    for path in sorted((project_root / "results").glob("*.json")):
+        payload = json.loads(path.read_text())
+        assert payload["runs"] and payload["provenance"]
+        for row in payload["runs"]:
+            assert row["trainable_parameters"] > 0 and row["images_per_second"] > 0

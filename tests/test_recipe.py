@@ -1,0 +1,104 @@
+"""The modern training recipe: augmentation, normalisation, schedule, and a tiny training run."""
+
+import numpy as np
+import pytest
+
+from involution_course.recipe import (
+    Recipe,
+    augment,
+    channel_statistics,
+    fit_with_recipe,
+    learning_rate_at,
+    normalise,
+    one_hot,
+    schedule,
+)
+
+
+def _images(n=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8)
+
+
+def test_augment_keeps_shape_and_dtype_and_is_fixed_by_the_seed():
+    images = _images()
+    first = augment(images, np.random.default_rng(3))
+    again = augment(images, np.random.default_rng(3))
+    other = augment(images, np.random.default_rng(4))
+    assert first.shape == images.shape and first.dtype == images.dtype
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_augment_is_a_flip_of_a_crop_of_the_zero_padded_image():
+    images = _images(n=20)
+    out = augment(images, np.random.default_rng(0), pad=2)
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    for image, result in zip(padded, out):
+        crops = [image[r:r + 8, c:c + 8] for r in range(5) for c in range(5)]
+        assert any(np.array_equal(result, crop) or np.array_equal(result, crop[:, ::-1]) for crop in crops)
+
+
+def test_augment_without_flip_or_pad_changes_nothing():
+    images = _images()
+    np.testing.assert_array_equal(augment(images, np.random.default_rng(0), flip=False, pad=0), images)
+
+
+def test_channel_statistics_and_normalise():
+    images = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    images[..., 0] = 255
+    images[1, ..., 1] = 255
+    mean, std = channel_statistics(images)
+    np.testing.assert_allclose(mean, [1.0, 0.5, 0.0], atol=1e-6)
+    np.testing.assert_allclose(std[:2], [0.0, 0.5], atol=1e-3)
+    normalised = normalise(images, mean, np.where(std > 0, std, 1))
+    np.testing.assert_allclose(normalised[..., 1].mean(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(normalised[..., 1].std(), 1.0, atol=1e-5)
+
+
+def test_one_hot_takes_keras_shaped_labels():
+    np.testing.assert_array_equal(one_hot(np.array([[2], [0]]), 3), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_schedule_warms_up_to_the_peak_then_decays_to_zero():
+    total, peak = 100, 0.01
+    values = [learning_rate_at(step, total_steps=total, peak=peak, warmup_fraction=0.1) for step in (0, 5, 10, 55, 100)]
+    np.testing.assert_allclose(values, [0.0, 0.005, 0.01, 0.005, 0.0], atol=1e-12)
+    keras_schedule = schedule(total, peak, 0.1)
+    for step in (0, 5, 10, 30, 55, 99, 100):
+        expected = learning_rate_at(step, total_steps=total, peak=peak, warmup_fraction=0.1)
+        assert float(keras_schedule(step)) == pytest.approx(expected, abs=1e-7)
+
+
+@pytest.mark.parametrize("changes", [{"learning_rate": 0}, {"weight_decay": -1}, {"warmup_fraction": 1.0},
+                                     {"label_smoothing": 1.0}, {"epochs": 0}, {"pad": -1}])
+def test_bad_recipes_are_refused_with_a_sentence(changes):
+    with pytest.raises(ValueError, match="must"):
+        Recipe(**changes)
+
+
+def _tiny_model(seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                             keras.layers.Dense(10)])
+
+
+def test_fit_with_recipe_trains_records_times_and_is_repeatable_on_the_cpu():
+    rng = np.random.default_rng(0)
+    images, labels = _images(n=64), rng.integers(0, 10, size=(64, 1))
+    runs = [fit_with_recipe(_tiny_model(), (images, labels), (images[:16], labels[:16]),
+                            recipe=Recipe(label_smoothing=0.1), epochs=2, batch_size=16, seed=1, progress=False)
+            for _ in range(2)]
+    run = runs[0]
+    assert set(run.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(run.history["loss"]) == 2 and len(run.epoch_seconds) == 2
+    assert run.mean.shape == (3,) and run.images_per_second > 0
+    assert run.preprocess(images).dtype == np.float32
+    for a, b in zip(runs[0].model.get_weights(), runs[1].model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_with_recipe_refuses_an_empty_training_set():
+    with pytest.raises(ValueError, match="empty"):
+        fit_with_recipe(_tiny_model(), (np.zeros((0, 8, 8, 3), np.uint8), np.zeros(0)), epochs=1)
