@@ -721,7 +721,7 @@ def conv_macs(height, width, channels, kernel_size, stride=1):
 print(involution_params(3, 3, 1, 2), "parameters")
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "1b94c6d4fe2511afb24f208377396723", "grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "476e0036c1a4bae57e92664b1694ba31", "grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # The figures for the layers of the table below (C = 64 on a 56 x 56 input, K = 7, G = 4, r = 4, so C_r = 16),
 # and for one involution layer of the Keras example's network (C = 3, K = 3, G = 1, r = 2, so C_r = 1).
 for answer, expected, what in [
@@ -730,6 +730,9 @@ for answer, expected, what in [
     (conv_params(64, 7), 200_768, "conv_params(64, 7)"),
     (involution_macs(56, 56, 64, 7, 4, 4), 22_880_256, "involution_macs(56, 56, 64, 7, 4, 4)"),
     (conv_macs(56, 56, 64, 7), 629_407_744, "conv_macs(56, 56, 64, 7)"),
+    # Stride 2 on a 7 x 9 input: ceil(7 / 2) x ceil(9 / 2) = 4 x 5 output positions.
+    (involution_macs(7, 9, 64, 7, 4, 4, stride=2), 145_920, "involution_macs(7, 9, 64, 7, 4, 4, stride=2)"),
+    (conv_macs(7, 9, 64, 3, stride=2), 737_280, "conv_macs(7, 9, 64, 3, stride=2)"),
 ]:
     assert answer == expected, f"{what} should be {expected:,}; got {answer!r}"
 print("Your counts are right.")
@@ -781,7 +784,7 @@ def kernels_at(x, params, positions, kernel_size, groups=1):
 print(kernels_at(rng.normal(size=(1, 41, 57, 4)), init_params(4, seed=5), [(0, 0), (40, 56)], 3).shape)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "1e51228f7a5b0f4948d6bfdb8798a331", "grade": true, "grade_id": "ex6_test_kernels_at", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6d47a864f4290c0713f69c7f0e239e5a", "grade": true, "grade_id": "ex6_test_kernels_at", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # The weights chosen by hand in Exercise 1's test: the kernel at a pixel with channels (p, q) has tap (ki, kj)
 # a * (3 ki + kj) - 1, with a = max(p + q - 0.5, 0).
 hand_params = {
@@ -793,6 +796,10 @@ x_hand = np.array([[[[1.0, 2.0], [0.25, 0.0]], [[-1.0, 1.0], [2.0, 0.5]]]])  # a
 chosen = kernels_at(x_hand, hand_params, [(1, 1), (0, 0), (0, 1)], 3)
 checks.assert_shape(chosen, (1, 3, 1, 3, 3), "kernels_at at 3 positions of a (1, 2, 2, 2) input")
 checks.assert_close(chosen, np.array([2.0, 2.5, 0.0])[None, :, None, None, None] * np.arange(9.0).reshape(3, 3) - 1, atol=1e-12, name="your kernels")
+# Two groups: span channel g * 9 + 3 ki + kj is tap (ki, kj) of group g; with span_w = 0..17 and no bias, the
+# kernel at pixel (1, 1) (a = 2) is 2 * (0..17) as (G, K, K).
+two_groups = kernels_at(x_hand, {**hand_params, "span_w": np.arange(18.0)[None], "span_b": np.zeros(18)}, [(1, 1)], 3, groups=2)
+checks.assert_close(two_groups, 2.0 * np.arange(18.0).reshape(1, 1, 2, 3, 3), atol=1e-12, name="your kernels, two groups")
 
 # Random weights, two groups, a 41 x 57 image: a kernel depends only on the pixel where it is.
 params_sizes = init_params(4, kernel_size=5, groups=2, reduction_ratio=2, seed=6)
