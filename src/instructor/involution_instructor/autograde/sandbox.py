@@ -130,7 +130,7 @@ def _data_binds() -> tuple[list[tuple[str, str]], dict[str, str]]:
     data = str(Path(configured).absolute())
     binds.append((data, data))
     env["INVOLUTION_COURSE_DATA"] = data
-    cache_inside = f"{sandbox_launch.HOME}/.cache/involution-course"
+    cache_inside = "/run/involution-course-cache"  # read-only, outside the home the kernel owns
     env["INVOLUTION_COURSE_CACHE"] = cache_inside
     try:
         from involution_course import data as course_data
@@ -164,14 +164,10 @@ def _settings(sandbox: Sandbox) -> dict:
     if student and not any(_inside(student, p) for p in prefixes):
         read_only.append((str(student), str(student)))  # an editable install: the package alone
     hidden = [str(instructor)] if instructor and any(_inside(instructor, p) for p in prefixes) else []
-    data_binds, env = _data_binds()
-    env = {**{k: v for k, v in os.environ.items() if PASSED_VARIABLES.fullmatch(k)}, **env,
-           "HOME": sandbox_launch.HOME, "TMPDIR": "/tmp", "JPY_PARENT_PID": "1", "USER": "student", "LANG": os.environ.get("LANG", "C.UTF-8"),
-           "PATH": f"{Path(PYTHON).parent}:/usr/local/bin:/usr/bin:/bin", "MPLBACKEND": "agg"}
     help_text = subprocess.run([bwrap, "--help"], capture_output=True, text=True).stdout
     settings = {
-        "bwrap": bwrap, "python": PYTHON, "env": env,
-        "read_only": read_only + data_binds, "hidden": hidden, "sockets": None,
+        "bwrap": bwrap, "python": PYTHON, "env": {},
+        "read_only": read_only, "hidden": hidden, "sockets": None,
         "supports_size": "--size" in help_text,
         "uid": None, "gid": None,
         "memory": sandbox.limits.memory, "cpu_seconds": sandbox.limits.cpu_seconds,
@@ -179,6 +175,18 @@ def _settings(sandbox: Sandbox) -> dict:
     }
     _probe({**settings, **_own_ids()})
     return settings
+
+
+def _environment() -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The kernel's variables and data mounts, read when each kernel is set up (the profile
+    and the data may change between runs of one process)."""
+    data_binds, data_env = _data_binds()
+    env = {**{k: v for k, v in os.environ.items() if PASSED_VARIABLES.fullmatch(k)}, **data_env,
+           "HOME": sandbox_launch.HOME, "TMPDIR": "/tmp", "USER": "student",
+           "LANG": os.environ.get("LANG", "C.UTF-8"), "MPLBACKEND": "agg",
+           "JPY_PARENT_PID": "1",  # its parent is the sandbox's init, which ends only with it
+           "PATH": f"{Path(PYTHON).parent}:/usr/local/bin:/usr/bin:/bin"}
+    return env, data_binds
 
 
 def _own_ids() -> dict[str, int]:
@@ -251,6 +259,8 @@ class KernelSetup:
 def kernel_setup(sandbox: Sandbox, folder: Path) -> KernelSetup:
     """Write the sandboxed kernelspec for one notebook into ``folder`` (not seen by the kernel)."""
     settings = {**resolve(sandbox), **_own_ids()}
+    settings["env"], data_binds = _environment()
+    settings["read_only"] = settings["read_only"] + data_binds
     folder = Path(folder)
     sockets = folder / "sockets"
     sockets.mkdir(parents=True, exist_ok=True)
