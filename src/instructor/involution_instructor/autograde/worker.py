@@ -29,6 +29,10 @@ from .tampering import find_tampering
 from .templates import CONFIG, GRADEBOOK, AssignmentTemplate
 
 KERNEL_DEATHS_SKIPPED = 3  # cells a grader skips for killing the kernel before giving up
+OUT_OF_MEMORY_CELL = (
+    "raise MemoryError('This cell ran out of memory when the notebook was graded, so it was stopped "
+    "at once; the cells after it were graded.')"
+)
 
 
 @dataclass
@@ -88,7 +92,6 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
         nbformat.write(notebook, submitted)
         try:
             _autograde(course, job, kernel.environment() if kernel else None)
-            break
         except grading.GradingError as error:
             if "DeadKernelError" not in str(error):
                 raise
@@ -104,6 +107,15 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
             result.notes.append(f"{name} stopped the Python kernel (os._exit, a crash or too much memory): "
                                 "it was skipped and the rest graded")
             cell.source = SKIPPED_CELL
+            continue
+        cell = _memory_hog(course, job, notebook)
+        if cell is None:
+            break
+        # What it hoarded could starve the cells after it: grade again with it stopped at once.
+        name = cell.metadata.get("nbgrader", {}).get("grade_id") or "a cell the student added"
+        result.notes.append(f"{name} ran out of memory: graded again with it stopped at once, "
+                            "so that the cells after it had the memory it took")
+        cell.source = OUT_OF_MEMORY_CELL
     else:
         result.status, result.reason = FAILED, "the Python kernel died again and again"
         return
@@ -115,6 +127,18 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
     graded = nbformat.read(graded_path, as_version=4)
     result.notes += review_outputs(graded, job.cell_timeout) + shrink_outputs(graded)
     result.autograded = nbformat.writes(graded).encode()
+
+
+def _memory_hog(course: Path, job: GradingJob, notebook):
+    """The student's first cell that raised MemoryError when graded (not yet stopped), or ``None``."""
+    graded = nbformat.read(course / "autograded" / job.student / job.assignment / job.template.notebook_name, 4)
+    for cell in graded.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and not meta.get("locked") and cell.source != OUT_OF_MEMORY_CELL \
+                and any(o.get("ename") == "MemoryError" for o in cell.get("outputs", [])):
+            matches = [c for c in notebook.cells if c.get("id") == cell.get("id")]
+            return matches[0] if matches else None
+    return None
 
 
 def _autograde(course: Path, job: GradingJob, env: dict[str, str] | None) -> None:
