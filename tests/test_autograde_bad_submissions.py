@@ -203,3 +203,8 @@ def test_feedback_shows_scores_but_no_hidden_tests(graded_class):
     for page in written:
         text = page.read_text()
         assert "BEGIN HIDDEN TESTS" not in text and "cube(-1)" not in text, page
+
+
+def test_grades_csv_has_a_pending_column_empty_without_written_answers(graded_class):
+    _, course, _, _ = graded_class
+    assert all(row["pending"] == "" for row in _grades(course))
