@@ -14,6 +14,11 @@ the one the weights were trained with. It checks the file's hash first and the m
 predictions on the fixed inputs afterwards. Any problem (no such checkpoint, a missing or
 corrupt file, another architecture) raises :class:`CheckpointError`, with one sentence that
 says what is wrong, so a caller can catch it and train instead.
+
+The experiment's recorded results ship beside them, in ``results_data/`` (copies of the
+instructor's ``results/*.json``, one file per phase: ``tune``, ``baseline``, ``compare``, ``sweep``,
+``throughput-gpu``, ``throughput-cpu``); :func:`recorded_results` reads one, and
+:func:`provenance_text` says in one line where and how it was measured.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 CHECKPOINTS_FOLDER = Path(__file__).resolve().parent / "checkpoints_data"
+RESULTS_FOLDER = Path(__file__).resolve().parent / "results_data"
+RESULT_PHASES = ("tune", "baseline", "compare", "sweep", "throughput-gpu", "throughput-cpu")
 MANIFEST = "manifest.json"
 PROBE_SEED = 20210401
 PROBE_IMAGES = 4
@@ -141,3 +148,35 @@ def load_checkpoint(model, model_name: str, profile: str = "full", *, folder=Non
 def probe_checksum(logits) -> float:
     """The sum of the fixed inputs' logits, a one-number summary the manifest also records."""
     return float(np.asarray(logits, dtype=np.float64).sum())
+
+
+# ------------------------------------------------------------------ recorded results
+
+
+def recorded_results(phase: str, folder=None) -> dict:
+    """The recorded results of one phase of the experiment (loaded JSON: ``provenance``,
+    ``summary`` and ``runs``), from the copies that ship with the course."""
+    if phase not in RESULT_PHASES:
+        raise CheckpointError(f"No recorded phase {phase!r}: choose one of {', '.join(RESULT_PHASES)}.")
+    path = Path(folder or RESULTS_FOLDER) / f"{phase}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"No recorded results at {path}: this copy of the course ships none.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise CheckpointError(f"The recorded results {path} are corrupt: reinstall the course.") from None
+
+
+def provenance_text(payload: dict) -> str:
+    """One line on where a results payload was measured: the hardware, backend and commit of its
+    last run (the one that completed it), the dates and every command that contributed."""
+    records = payload.get("provenance") or []
+    if not records:
+        return "provenance not recorded"
+    last = records[-1]
+    hardware = last.get("hardware", {})
+    device = f"one {hardware['gpu']}" if hardware.get("gpu") else f"a {hardware.get('cpu_count', '?')}-core CPU"
+    dates = sorted({record.get("date", "?")[:10] for record in records})
+    commands = ", then ".join(f"`{record.get('command', '?')}`" for record in records)
+    return (f"{device}, Keras {last.get('keras', '?')} with the {last.get('backend', '?')} backend, "
+            f"{' and '.join(dates)}, commit {str(last.get('commit', '?'))[:7]}; {commands}")

@@ -26,10 +26,21 @@ class Profile:
     batch_size: int
     # Short runs inside notebooks (timings, kernel snapshots) scale with this.
     repeats: int
+    # Notebook 04 on a CPU: a short live run beside the shipped full-profile checkpoints.
+    live_images: int | None = None  # training images of the example pair's live run (None: all n_train)
+    live_epochs: int | None = None  # its epochs (None: ``epochs``)
+    fair_live_steps: int | None = None  # None: train the fair pair with the recipe for ``epochs``;
+    #                                      else this many steps from scratch, beside its checkpoints
+    overfit_images: int = 500  # the sanity check that a network can overfit a small set
 
     @property
     def is_full(self) -> bool:
         return self.n_train is None
+
+    @property
+    def trains_fair_pair(self) -> bool:
+        """Whether notebook 04 trains the fair pair with the recipe (else it loads checkpoints)."""
+        return self.fair_live_steps is None
 
 
 PROFILES = {
@@ -41,6 +52,9 @@ PROFILES = {
         epochs=1,
         batch_size=128,
         repeats=1,
+        live_epochs=1,
+        fair_live_steps=2,
+        overfit_images=100,
     ),
     "quick": Profile(
         name="quick",
@@ -50,6 +64,8 @@ PROFILES = {
         epochs=3,
         batch_size=256,
         repeats=3,
+        live_epochs=2,
+        fair_live_steps=12,
     ),
     "full": Profile(
         name="full",

@@ -166,9 +166,10 @@ def schedule(total_steps: int, peak: float, warmup_fraction: float):
     )
 
 
-def compile_with_recipe(model, recipe: Recipe, total_steps: int):
+def compile_with_recipe(model, recipe: Recipe, total_steps: int, *, run_eagerly: bool = False):
     """Compile ``model`` with AdamW, the warm-up + cosine schedule and (smoothed) cross-entropy
-    on logits and one-hot targets; the accuracy metric is called ``accuracy``."""
+    on logits and one-hot targets; the accuracy metric is called ``accuracy``. ``run_eagerly``
+    skips tracing the training step, which costs more than a handful of steps on a CPU."""
     import keras
 
     optimizer = keras.optimizers.AdamW(
@@ -180,6 +181,7 @@ def compile_with_recipe(model, recipe: Recipe, total_steps: int):
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        run_eagerly=run_eagerly,
     )
     return model
 
@@ -295,3 +297,70 @@ def evaluate_accuracy(model, images, labels, *, mean=None, std=None, batch_size:
         inputs = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else 1.0)
     logits = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))
     return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels).reshape(-1)))
+
+
+def train_steps(model, train, *, steps: int, batch_size: int = 32, recipe: Recipe | None = None, seed: int = 0,
+                name: str | None = None, progress: bool = True) -> RecipeRun:
+    """A few training steps from the model's current weights with ``recipe`` (its augmentation,
+    normalisation with ``train``'s statistics, AdamW and schedule over ``steps``), each on a fresh
+    batch of ``train`` (raw images, labels). Runs eagerly: on a CPU, tracing the training step of a
+    network with involutions costs more than a dozen steps. Returns a :class:`RecipeRun` whose
+    history holds the loss and accuracy of every step's batch (measured before that step's
+    update), enough to see learning begin."""
+    import keras
+
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}.")
+    recipe = recipe or Recipe()
+    x_train, y_train = np.asarray(train[0]), np.asarray(train[1])
+    if len(x_train) < batch_size:
+        raise ValueError(f"train has {len(x_train)} images, fewer than one batch of {batch_size}.")
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    mean, std = channel_statistics(x_train)
+    compile_with_recipe(model, recipe, steps, run_eagerly=True)
+    history: dict[str, list[float]] = {"loss": [], "accuracy": []}
+    bar = progress_bar(total=steps, desc=name or model.name, unit="step", leave=False, disable=not progress or None)
+    for _ in range(steps):
+        picked = rng.choice(len(x_train), size=batch_size, replace=False)
+        images, labels = _epoch_data(x_train[picked], one_hot(y_train[picked]), rng, recipe, mean, std, batch_size)
+        logs = model.train_on_batch(images, labels, return_dict=True)
+        history["loss"].append(float(logs["loss"]))
+        history["accuracy"].append(float(logs["accuracy"]))
+        bar.update(1)
+        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
+    bar.close()
+    return RecipeRun(name or model.name, model, history, [], recipe=recipe.with_changes(batch_size=batch_size),
+                     mean=mean, std=std, train_images=steps * batch_size)
+
+
+# ------------------------------------------------------------------ how the recipe was chosen
+
+_TUNED = ("learning_rate", "weight_decay", "label_smoothing")
+
+
+def tuning_rows(payload: dict) -> list[dict]:
+    """The tuning phase's candidates (loaded ``tune`` results): each variant's settings, the
+    validation accuracy it reached and whether it is the course's recipe (:class:`Recipe`'s
+    defaults), best first."""
+    default = Recipe()
+    rows = []
+    for run in payload["runs"]:
+        settings = run["recipe"] if isinstance(run.get("recipe"), dict) else {}
+        rows.append({
+            "variant": run.get("variant"), **{key: settings.get(key) for key in _TUNED},
+            "validation_accuracy": run["accuracy"], "evaluated_on": run.get("evaluated_on", ""),
+            "train_images": run.get("train_images"),
+            "chosen": all(settings.get(key) == getattr(default, key) for key in _TUNED),
+        })
+    return sorted(rows, key=lambda row: -row["validation_accuracy"])
+
+
+def tuning_markdown(rows: list[dict]) -> str:
+    lines = ["| variant | peak learning rate | weight decay | label smoothing | validation accuracy | |",
+             "| ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        lines.append(f"| {row['variant']} | {row['learning_rate']:g} | {row['weight_decay']:g} | "
+                     f"{row['label_smoothing']:g} | {row['validation_accuracy']:.4f} | "
+                     f"{'the course recipe' if row['chosen'] else ''} |")
+    return "\n".join(lines)

@@ -45,6 +45,10 @@ class TrainingRun:
     def final_val_accuracy(self) -> float:
         return float(self.history["val_accuracy"][-1])
 
+    def preprocess(self, images) -> np.ndarray:
+        """Images as this run's model expects them: scaled to [0, 1], as the example does."""
+        return scale_images(images)
+
 
 def scale_images(images) -> np.ndarray:
     """uint8 pixels to float32 in [0, 1], as the example does."""
@@ -185,3 +189,191 @@ def load_results(folder: Path | None = None) -> dict:
             f"No saved results at {path}. Run notebook 04-cifar10-comparison first; it trains and saves the models."
         )
     return json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------- sanity checks
+
+
+def initial_loss(model, images, labels, batch_size: int = 256) -> float:
+    """Mean softmax cross-entropy of ``model``'s logits on ``images`` (already prepared for the
+    model) before any training: about ln 10 = 2.303 for ten classes when the logits start small."""
+    logits = np.asarray(model.predict(np.asarray(images), batch_size=batch_size, verbose=0), dtype=np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    log_probabilities = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    indices = np.asarray(labels).reshape(-1).astype(np.int64)
+    return float(-log_probabilities[np.arange(len(indices)), indices].mean())
+
+
+def overfit(model, images, labels, *, epochs: int, batch_size: int, learning_rate: float = 1e-3,
+            name: str = "overfit") -> TrainingRun:
+    """Train ``model`` as the example does on a small set only, with no validation data: a network
+    that can learn drives its training accuracy on a few hundred images to about 1."""
+    return fit(model, (images, labels), None, epochs=epochs, batch_size=batch_size, name=name,
+               learning_rate=learning_rate)
+
+
+# ----------------------------------------------------------------------------- shipped checkpoints
+
+
+@dataclass
+class RecordedRun(TrainingRun):
+    """A model holding a shipped checkpoint's weights (see :mod:`involution_course.checkpoints`):
+    its history is the recorded one (seed 0), ``test_accuracy`` is measured here on this
+    profile's test images, ``recorded_accuracy`` is what the full run measured on all 10,000."""
+
+    checkpoint_profile: str = "full"
+    test_accuracy: float = float("nan")
+    recorded_accuracy: dict[str, float] = field(default_factory=dict)
+    predicted: np.ndarray | None = None  # the predicted classes of the test images it was measured on
+
+    def preprocess(self, images) -> np.ndarray:
+        """Images prepared as this checkpoint's model expects them."""
+        from . import checkpoints
+
+        return checkpoints.preprocess(images, self.name, self.checkpoint_profile)
+
+    @property
+    def final_val_accuracy(self) -> float:
+        return self.test_accuracy
+
+
+def load_recorded(build, name: str, checkpoint_profile: str, test, *, report: bool = True) -> RecordedRun | None:
+    """Build a model with ``build()`` (the student's builder), load the shipped weights of
+    ``checkpoint_profile``-``name`` into it and measure its accuracy on ``test`` (raw images,
+    labels). Where the checkpoint cannot be used (missing, corrupt, another architecture) it
+    prints the one-sentence reason and returns ``None``, so the caller falls back to training."""
+    from . import checkpoints
+
+    model = build()
+    try:
+        checkpoints.load_checkpoint(model, name, checkpoint_profile)
+    except checkpoints.CheckpointError as error:
+        if report:
+            print(f"{name}: {error} Using the live run instead.")
+        return None
+    entry = checkpoints.checkpoint_entry(name, checkpoint_profile)
+    x_test, y_test = test
+    predicted = np.argmax(model.predict(checkpoints.preprocess(x_test, name, checkpoint_profile), batch_size=256,
+                                        verbose=0), axis=-1)
+    accuracy = float(np.mean(predicted == np.asarray(y_test).reshape(-1)))
+    history = checkpoints.histories(name, checkpoint_profile).get(str(entry["seed"]), {})
+    return RecordedRun(name, model, history, [], checkpoint_profile=checkpoint_profile, test_accuracy=accuracy,
+                       recorded_accuracy=dict(entry.get("test_accuracy", {})), predicted=predicted)
+
+
+def predicted_classes(run: TrainingRun, images) -> np.ndarray:
+    """The classes ``run``'s model predicts for raw ``images``, prepared as the model expects
+    (a :class:`RecordedRun` reuses the predictions it was measured with)."""
+    if getattr(run, "predicted", None) is not None and len(run.predicted) == len(images):
+        return run.predicted
+    logits = run.model.predict(run.preprocess(images), batch_size=256, verbose=0)
+    return np.argmax(np.asarray(logits), axis=-1)
+
+
+# ----------------------------------------------------------------------------- recorded results in words
+
+
+def mean_and_spread(row: dict) -> str:
+    """``0.8375 ± 0.0034 over 2 seeds: 0.8399, 0.8351`` or ``0.8485, one seed`` for a row of
+    :func:`involution_course.figures.cost_accuracy_rows`."""
+    runs = row["runs"]
+    every = ", ".join(f"{value:.4f}" for value in row.get("accuracies", []))
+    if runs > 1:
+        return f"{row['accuracy']:.4f} ± {row['accuracy_std']:.4f} over {runs} seeds: {every}"
+    return f"{row['accuracy']:.4f}, one seed"
+
+
+def find_row(rows: list[dict], model: str, *, width: int | None = None, kernel_size: int = 3,
+             recipe: str | None = None) -> dict:
+    """The row of ``model`` (at ``width`` when given, ``kernel_size``, ``recipe``) among ``rows``."""
+    found = [row for row in rows if row["model"] == model and row.get("kernel_size", 3) == kernel_size
+             and row.get("recipe") == recipe and (width is None or row.get("width") == width)]
+    if len(found) != 1:
+        raise ValueError(f"expected one recorded row of {model} (width {width}, K={kernel_size}, recipe {recipe}), "
+                         f"found {len(found)}.")
+    return found[0]
+
+
+def _name(row: dict) -> str:
+    return row.get("label", row["model"]).replace("_", " ")
+
+
+def _ratio_words(a: float, b: float) -> str:
+    if a == b:
+        return "the same"
+    percent = abs(a / b - 1) * 100
+    return f"{percent:.0f}% {'more' if a > b else 'fewer'}" if percent >= 0.5 else "about the same"
+
+
+def compare_sentence(rows: list[dict], first: str = "fair_involution", second: str = "fair_conv", *,
+                     recipe: str | None = None) -> str:
+    """One sentence from recorded rows: which of two models reached the higher mean test accuracy,
+    by how many points, at what cost (parameters, multiply-adds), and whether the gap is larger
+    than the seeds' spread."""
+    a, b = find_row(rows, first, recipe=recipe), find_row(rows, second, recipe=recipe)
+    winner, loser = (a, b) if a["accuracy"] >= b["accuracy"] else (b, a)
+    gap = (winner["accuracy"] - loser["accuracy"]) * 100
+    spread = max(a.get("accuracy_std") or 0.0, b.get("accuracy_std") or 0.0) * 100
+    if min(a["runs"], b["runs"]) < 2:
+        caution = ("with a single seed on one side, so the spread between seeds of that model is unknown and "
+                   "a gap this size is weak evidence")
+    elif gap <= 2 * spread:
+        caution = f"within twice the larger standard deviation over seeds ({spread:.1f} points): no clear winner"
+    else:
+        caution = f"more than twice the larger standard deviation over seeds ({spread:.1f} points)"
+    return (f"{_name(winner).capitalize()} ({mean_and_spread(winner)}) beats {_name(loser)} "
+            f"({mean_and_spread(loser)}) by {gap:.1f} points of test accuracy, with "
+            f"{_ratio_words(winner['trainable_parameters'], loser['trainable_parameters'])} trainable parameters "
+            f"({winner['trainable_parameters']:,} against {loser['trainable_parameters']:,}) and "
+            f"{_ratio_words(winner['multiply_adds'], loser['multiply_adds'])} multiply-adds per image "
+            f"({winner['multiply_adds'] / 1e6:.1f} M against {loser['multiply_adds'] / 1e6:.1f} M), {caution}.")
+
+
+def target_sentence(row: dict, target: float = 0.85, seeds: int = 3) -> str:
+    """Whether a recorded row meets a target mean test accuracy over at least ``seeds`` seeds."""
+    reached = row["accuracy"] >= target
+    enough = row["runs"] >= seeds
+    verdict = "met" if reached and enough else "NOT met"
+    reasons = []
+    if not reached:
+        reasons.append(f"the mean is {(target - row['accuracy']) * 100:.1f} points below {target:.2f}")
+    if not enough:
+        reasons.append(f"only {row['runs']} of the {seeds} seeds were run")
+    because = f" ({'; '.join(reasons)})" if reasons else ""
+    return (f"Target: a mean test accuracy of at least {target:.2f} over {seeds} seeds for {_name(row)}. "
+            f"Recorded: {mean_and_spread(row)}. The target is {verdict}{because}.")
+
+
+def equal_cost_sentence(rows: list[dict], cost: str, *, model: str = "fair_involution",
+                        other: str = "fair_conv", tolerance: float = 0.1, recipe: str | None = None) -> str:
+    """The pairs of ``model`` and ``other`` settings (trained with ``recipe``) whose ``cost``
+    ("trainable_parameters" or "multiply_adds") is within ``tolerance`` (relative) of each
+    other, and which of each pair is more accurate."""
+    words = {"trainable_parameters": "trainable parameters", "multiply_adds": "multiply-adds per image"}[cost]
+    pairs = []
+    for a in (row for row in rows if row["model"] == model and row.get("recipe") == recipe):
+        for b in (row for row in rows if row["model"] == other and row.get("recipe") == recipe):
+            difference = abs(a[cost] / b[cost] - 1)
+            if difference <= tolerance:
+                winner, loser = (a, b) if a["accuracy"] >= b["accuracy"] else (b, a)
+                weak = " (a single seed on one side: weak evidence)" if min(a["runs"], b["runs"]) < 2 else ""
+                pairs.append(f"{_name(winner)} ({mean_and_spread(winner)}) beats {_name(loser)} "
+                             f"({mean_and_spread(loser)}) by {(winner['accuracy'] - loser['accuracy']) * 100:.1f} "
+                             f"points, their {words} {difference * 100:.0f}% apart{weak}")
+    if not pairs:
+        return f"No recorded pair of {model} and {other} lies within {tolerance:.0%} in {words}."
+    return f"At about equal {words} (within {tolerance:.0%}): " + "; ".join(pairs) + "."
+
+
+def results_markdown(rows: list[dict]) -> str:
+    """Recorded rows as a Markdown table: mean ± std, every run, and the costs."""
+    lines = ["| model | recipe | seeds | test accuracy: mean ± std | every run | trainable parameters | "
+             "multiply-adds per image | training images/s, GPU | CPU |",
+             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        std = f" ± {row['accuracy_std']:.4f}" if row["runs"] > 1 else ""
+        speeds = [f"{row[key]:,.0f}" if row.get(key) else "-" for key in ("images_per_second_gpu", "images_per_second_cpu")]
+        lines.append(f"| {row['label']} | {row.get('recipe') or 'modern'} | {row['runs']} | {row['accuracy']:.4f}{std} | "
+                     f"{', '.join(f'{v:.4f}' for v in row.get('accuracies', []))} | {row['trainable_parameters']:,} | "
+                     f"{row['multiply_adds']:,} | {speeds[0]} | {speeds[1]} |")
+    return "\n".join(lines)

@@ -110,59 +110,72 @@ def _setting(row) -> tuple:
     return (row["model"], row.get("width"), row.get("kernel_size") or 3)
 
 
-def _setting_label(model, width, kernel_size) -> str:
+def _recipe_tag(row) -> str | None:
+    """``"example"`` for the Keras example's recipe, ``None`` for the course's modern recipe."""
+    return "example" if row.get("recipe") == "example" else None
+
+
+def _setting_label(model, width, kernel_size, recipe=None) -> str:
     label = model.replace("_", " ")
     if width:
         label += f" w{width}"
     if kernel_size != 3:
         label += f" K={kernel_size}"
+    if recipe:
+        label += f" ({recipe} recipe)"
     return label
 
 
 def cost_accuracy_rows(accuracy_payloads, throughput_payloads=None) -> list[dict]:
-    """One row per model setting from the experiment's results files (loaded JSON): mean test
-    accuracy over the runs of ``accuracy_payloads`` (e.g. compare and sweep), parameters,
-    multiply-adds, and the images per second of each ``throughput_payloads`` entry, a dict
-    ``{"gpu": payload, "cpu": payload}``."""
+    """One row per model setting and recipe from the experiment's results files (loaded JSON):
+    mean test accuracy over the runs of ``accuracy_payloads`` (e.g. compare and sweep; runs of the
+    example's recipe, as in baseline, make rows of their own), every run's accuracy and seed,
+    parameters, multiply-adds, and the images per second of each ``throughput_payloads`` entry, a
+    dict ``{"gpu": payload, "cpu": payload}``."""
     groups: dict[tuple, list[dict]] = {}
     for payload in accuracy_payloads:
         for row in payload["runs"]:
             if row.get("accuracy") is not None:
-                groups.setdefault(_setting(row), []).append(row)
+                groups.setdefault((*_setting(row), _recipe_tag(row)), []).append(row)
     speeds = {}
     for device, payload in (throughput_payloads or {}).items():
         for row in payload["runs"]:
             speeds.setdefault(_setting(row), {})[device] = row["images_per_second"]
     rows = []
-    for setting, runs in sorted(groups.items(), key=lambda item: str(item[0])):
+    for key, runs in sorted(groups.items(), key=lambda item: str(item[0])):
+        runs = sorted(runs, key=lambda r: r.get("seed", 0))
         accuracies = [r["accuracy"] for r in runs]
         rows.append({
-            "label": _setting_label(*setting), "model": setting[0], "width": setting[1], "kernel_size": setting[2],
+            "label": _setting_label(*key), "model": key[0], "width": key[1], "kernel_size": key[2], "recipe": key[3],
             "accuracy": float(np.mean(accuracies)), "accuracy_std": float(np.std(accuracies, ddof=1)) if len(runs) > 1 else 0.0,
-            "runs": len(runs), "trainable_parameters": runs[0]["trainable_parameters"],
-            "multiply_adds": runs[0]["multiply_adds"],
-            **{f"images_per_second_{device}": speed for device, speed in speeds.get(setting, {}).items()},
+            "runs": len(runs), "accuracies": accuracies, "seeds": [r.get("seed") for r in runs],
+            "trainable_parameters": runs[0]["trainable_parameters"], "multiply_adds": runs[0]["multiply_adds"],
+            **{f"images_per_second_{device}": speed for device, speed in speeds.get(key[:3], {}).items()},
         })
     return rows
 
 
 def cost_accuracy_figure(rows: list[dict]):
     """Test accuracy against trainable parameters, multiply-adds per image and training
-    throughput (images per second; filled markers GPU, open markers CPU). ``rows`` come from
+    throughput (images per second; circles GPU, open squares CPU; open circles the example's
+    recipe). ``rows`` come from
     :func:`cost_accuracy_rows` (``label``, ``model``, ``accuracy``, optional ``accuracy_std``,
     ``trainable_parameters``, ``multiply_adds``, ``images_per_second_gpu``/``_cpu``)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     if not rows:
         raise ValueError("cost_accuracy_figure needs at least one row of results.")
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained", sharey=True)
     colours = {"fair_involution": "C0", "fair_conv": "C1", "example_cnn": "C2", "example_involution": "C3"}
-    panels = (("trainable_parameters", "trainable parameters"), ("multiply_adds", "multiply-adds per image"),
+    panels = (("trainable_parameters", "trainable parameters (log scale)"),
+              ("multiply_adds", "multiply-adds per image (log scale)"),
               ("images_per_second", "training images per second (log scale)"))
     for axis, (key, title) in zip(axes, panels):
         for row in rows:
             colour = colours.get(row["model"], "C7")
-            devices = (("gpu", "o", colour), ("cpu", "s", "none")) if key == "images_per_second" else ((None, "o", colour),)
+            filled = "none" if row.get("recipe") else colour  # the example's recipe: open markers
+            devices = (("gpu", "o", filled), ("cpu", "s", "none")) if key == "images_per_second" else ((None, "o", filled),)
             for device, marker, face in devices:
                 x = row.get(f"{key}_{device}") if device else row.get(key)
                 if x is None:
@@ -173,8 +186,9 @@ def cost_accuracy_figure(rows: list[dict]):
                               textcoords="offset points", xytext=(4, 4), fontsize="x-small")
         axis.set_xlabel(title)
         axis.grid(alpha=0.3)
-        if key == "images_per_second":
-            axis.set_xscale("log")
+        axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a short decade
     axes[0].set_ylabel("test accuracy")
-    figure.suptitle("Accuracy against cost (mean over seeds; error bars: standard deviation)")
+    figure.suptitle("Accuracy against cost (mean over seeds; error bars: standard deviation; "
+                    "open circles: the example's recipe)")
     return figure
