@@ -163,6 +163,15 @@ def with_exercise_blanked(notebook, exercise: str):
     return changed
 
 
+def manual_points(notebook) -> float:
+    """The points of the answers graded by hand (nbgrader scores them 0 until someone does)."""
+    return sum(
+        float(cell.metadata["nbgrader"].get("points", 0))
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.metadata["nbgrader"].get("solution")
+    )
+
+
 def points_of(notebook, exercise: str) -> float:
     """The points of ``exercise``'s autograded test cells."""
     return sum(
