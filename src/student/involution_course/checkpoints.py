@@ -134,15 +134,23 @@ def load_checkpoint(model, model_name: str, profile: str = "full", *, folder=Non
             f"({type(error).__name__}); build the architecture the exercise asks for."
         ) from error
     if verify:
-        logits = np.asarray(model.predict(probe_inputs(), verbose=0), dtype=np.float64)
-        recorded = np.asarray(entry["probe_logits"], dtype=np.float64)
-        scale = 1.0 + np.abs(recorded).max()
-        if logits.shape != recorded.shape or np.abs(logits - recorded).max() > PROBE_TOLERANCE * scale:
-            raise CheckpointError(
-                f"The model computes other outputs than the one checkpoint {profile}-{model_name} was trained "
-                "with (same weight shapes, different layers or order); build the architecture the exercise asks for."
-            )
+        verify_outputs(model.predict(probe_inputs(), verbose=0), model_name, profile, folder=folder)
     return model
+
+
+def verify_outputs(logits, model_name: str, profile: str = "full", *, folder=None) -> None:
+    """Raise :class:`CheckpointError` unless ``logits``, a model's outputs on :func:`probe_inputs`
+    (unprepared), are the ones recorded for the checkpoint: the check that the model holding its
+    weights computes what the trained model computed."""
+    entry = checkpoint_entry(model_name, profile, folder)
+    logits = np.asarray(logits, dtype=np.float64)
+    recorded = np.asarray(entry["probe_logits"], dtype=np.float64)
+    scale = 1.0 + np.abs(recorded).max()
+    if logits.shape != recorded.shape or np.abs(logits - recorded).max() > PROBE_TOLERANCE * scale:
+        raise CheckpointError(
+            f"The model computes other outputs than the one checkpoint {profile}-{model_name} was trained "
+            "with (same weight shapes, different layers or order); build the architecture the exercise asks for."
+        )
 
 
 def probe_checksum(logits) -> float:

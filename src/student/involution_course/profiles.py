@@ -29,8 +29,8 @@ class Profile:
     # Notebook 04 on a CPU: a short live run beside the shipped full-profile checkpoints.
     live_images: int | None = None  # training images of the example pair's live run (None: all n_train)
     live_epochs: int | None = None  # its epochs (None: ``epochs``)
-    fair_live_steps: int | None = None  # None: train the fair pair with the recipe for ``epochs``;
-    #                                      else this many steps from scratch, beside its checkpoints
+    fair_live_steps: int | None = None  # None: train the fair pair with the recipe for ``epochs``; else
+    #                                      this many steps from scratch on a few images, beside its checkpoints
     overfit_images: int = 500  # the sanity check that a network can overfit a small set
 
     @property
@@ -53,7 +53,7 @@ PROFILES = {
         batch_size=128,
         repeats=1,
         live_epochs=1,
-        fair_live_steps=2,
+        fair_live_steps=1,
         overfit_images=100,
     ),
     "quick": Profile(
@@ -64,8 +64,9 @@ PROFILES = {
         epochs=3,
         batch_size=256,
         repeats=3,
+        live_images=5_000,
         live_epochs=2,
-        fair_live_steps=12,
+        fair_live_steps=8,
     ),
     "full": Profile(
         name="full",

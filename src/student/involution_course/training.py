@@ -10,6 +10,8 @@ notebook 05 finds them.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import platform
 import statistics
 import time
@@ -20,6 +22,10 @@ import numpy as np
 
 from .paths import build_directory
 from .progress import progress_bar
+
+# A notebook that evaluates several models traces a predict function for each; TensorFlow then
+# warns about "retracing", which is expected here and only noise for a student.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 RESULTS_FILE = "results.json"
 # Larger profiles train longer; a run never overwrites the models of a larger one.
@@ -245,20 +251,33 @@ def load_recorded(build, name: str, checkpoint_profile: str, test, *, report: bo
     from . import checkpoints
 
     model = build()
+    x_test, y_test = test
     try:
-        checkpoints.load_checkpoint(model, name, checkpoint_profile)
+        checkpoints.load_checkpoint(model, name, checkpoint_profile, verify=False)
+        # One pass for the probe and the test images: every batch of the same shape, traced once.
+        probe = checkpoints.probe_inputs()
+        logits = _predict_in_full_batches(model, np.concatenate(
+            [probe, checkpoints.preprocess(x_test, name, checkpoint_profile)]))
+        checkpoints.verify_outputs(logits[:len(probe)], name, checkpoint_profile)
     except checkpoints.CheckpointError as error:
         if report:
             print(f"{name}: {error} Using the live run instead.")
         return None
     entry = checkpoints.checkpoint_entry(name, checkpoint_profile)
-    x_test, y_test = test
-    predicted = np.argmax(model.predict(checkpoints.preprocess(x_test, name, checkpoint_profile), batch_size=256,
-                                        verbose=0), axis=-1)
+    predicted = np.argmax(logits[len(probe):], axis=-1)
     accuracy = float(np.mean(predicted == np.asarray(y_test).reshape(-1)))
     history = checkpoints.histories(name, checkpoint_profile).get(str(entry["seed"]), {})
     return RecordedRun(name, model, history, [], checkpoint_profile=checkpoint_profile, test_accuracy=accuracy,
                        recorded_accuracy=dict(entry.get("test_accuracy", {})), predicted=predicted)
+
+
+def _predict_in_full_batches(model, inputs, batch_size: int = 256) -> np.ndarray:
+    """``model.predict`` with the last batch padded to full size, so that a predict function is
+    traced for one batch shape only (each new shape costs a trace, and TensorFlow warns)."""
+    batch_size = min(batch_size, len(inputs))
+    missing = -len(inputs) % batch_size
+    padded = np.concatenate([inputs, np.zeros((missing, *inputs.shape[1:]), inputs.dtype)]) if missing else inputs
+    return np.asarray(model.predict(padded, batch_size=batch_size, verbose=0))[:len(inputs)]
 
 
 def predicted_classes(run: TrainingRun, images) -> np.ndarray:
@@ -266,8 +285,7 @@ def predicted_classes(run: TrainingRun, images) -> np.ndarray:
     (a :class:`RecordedRun` reuses the predictions it was measured with)."""
     if getattr(run, "predicted", None) is not None and len(run.predicted) == len(images):
         return run.predicted
-    logits = run.model.predict(run.preprocess(images), batch_size=256, verbose=0)
-    return np.argmax(np.asarray(logits), axis=-1)
+    return np.argmax(_predict_in_full_batches(run.model, run.preprocess(images)), axis=-1)
 
 
 # ----------------------------------------------------------------------------- recorded results in words
@@ -299,15 +317,18 @@ def _name(row: dict) -> str:
 
 
 def _ratio_words(a: float, b: float) -> str:
-    if a == b:
-        return "the same"
+    """``8% more``, ``3% fewer``, ``24.4 times as many``, ``about the same``: a against b."""
+    if a >= 2 * b:
+        return f"{a / b:.1f} times as many"
+    if b >= 2 * a:
+        return f"{b / a:.1f} times fewer"
     percent = abs(a / b - 1) * 100
     return f"{percent:.0f}% {'more' if a > b else 'fewer'}" if percent >= 0.5 else "about the same"
 
 
 def compare_sentence(rows: list[dict], first: str = "fair_involution", second: str = "fair_conv", *,
                      recipe: str | None = None) -> str:
-    """One sentence from recorded rows: which of two models reached the higher mean test accuracy,
+    """Sentences from recorded rows: which of two models reached the higher mean test accuracy,
     by how many points, at what cost (parameters, multiply-adds), and whether the gap is larger
     than the seeds' spread."""
     a, b = find_row(rows, first, recipe=recipe), find_row(rows, second, recipe=recipe)
@@ -315,18 +336,19 @@ def compare_sentence(rows: list[dict], first: str = "fair_involution", second: s
     gap = (winner["accuracy"] - loser["accuracy"]) * 100
     spread = max(a.get("accuracy_std") or 0.0, b.get("accuracy_std") or 0.0) * 100
     if min(a["runs"], b["runs"]) < 2:
-        caution = ("with a single seed on one side, so the spread between seeds of that model is unknown and "
-                   "a gap this size is weak evidence")
+        caution = ("With a single seed on one side, that model's spread between seeds is unknown, "
+                   "so a gap this size is weak evidence")
     elif gap <= 2 * spread:
-        caution = f"within twice the larger standard deviation over seeds ({spread:.1f} points): no clear winner"
+        caution = (f"The gap is within twice the larger standard deviation over seeds ({spread:.1f} points): "
+                   "no clear winner")
     else:
-        caution = f"more than twice the larger standard deviation over seeds ({spread:.1f} points)"
-    return (f"{_name(winner).capitalize()} ({mean_and_spread(winner)}) beats {_name(loser)} "
-            f"({mean_and_spread(loser)}) by {gap:.1f} points of test accuracy, with "
+        caution = f"The gap is more than twice the larger standard deviation over seeds ({spread:.1f} points)"
+    return (f"{_name(winner).capitalize()}: {mean_and_spread(winner)}; {_name(loser)}: {mean_and_spread(loser)}. "
+            f"{_name(winner).capitalize()} is ahead by {gap:.1f} points of test accuracy, with "
             f"{_ratio_words(winner['trainable_parameters'], loser['trainable_parameters'])} trainable parameters "
             f"({winner['trainable_parameters']:,} against {loser['trainable_parameters']:,}) and "
             f"{_ratio_words(winner['multiply_adds'], loser['multiply_adds'])} multiply-adds per image "
-            f"({winner['multiply_adds'] / 1e6:.1f} M against {loser['multiply_adds'] / 1e6:.1f} M), {caution}.")
+            f"({winner['multiply_adds'] / 1e6:.2f} M against {loser['multiply_adds'] / 1e6:.2f} M). {caution}.")
 
 
 def target_sentence(row: dict, target: float = 0.85, seeds: int = 3) -> str:
@@ -357,7 +379,7 @@ def equal_cost_sentence(rows: list[dict], cost: str, *, model: str = "fair_invol
             if difference <= tolerance:
                 winner, loser = (a, b) if a["accuracy"] >= b["accuracy"] else (b, a)
                 weak = " (a single seed on one side: weak evidence)" if min(a["runs"], b["runs"]) < 2 else ""
-                pairs.append(f"{_name(winner)} ({mean_and_spread(winner)}) beats {_name(loser)} "
+                pairs.append(f"{_name(winner)} ({mean_and_spread(winner)}) is ahead of {_name(loser)} "
                              f"({mean_and_spread(loser)}) by {(winner['accuracy'] - loser['accuracy']) * 100:.1f} "
                              f"points, their {words} {difference * 100:.0f}% apart{weak}")
     if not pairs:
@@ -377,3 +399,76 @@ def results_markdown(rows: list[dict]) -> str:
                      f"{', '.join(f'{v:.4f}' for v in row.get('accuracies', []))} | {row['trainable_parameters']:,} | "
                      f"{row['multiply_adds']:,} | {speeds[0]} | {speeds[1]} |")
     return "\n".join(lines)
+
+
+def direction_sentence(here: dict[str, float], rows: list[dict], test_images: int,
+                       first: str = "fair_involution", second: str = "fair_conv") -> str:
+    """Whether two accuracies measured here (``here``: model name to accuracy on ``test_images``
+    images) rank the models as the recorded means do, with the sampling error of the difference."""
+    a, b = find_row(rows, first), find_row(rows, second)
+    recorded_first = a["accuracy"] >= b["accuracy"]
+    here_first = here[first] >= here[second]
+    mean = (here[first] + here[second]) / 2
+    error = 100 * math.sqrt(2 * mean * (1 - mean) / test_images)  # standard error of the difference, in points
+    order = "the same order as" if here_first == recorded_first else "the OPPOSITE order to"
+    return (f"On these {test_images:,} test images {first.replace('_', ' ')} scores {here[first]:.4f} and "
+            f"{second.replace('_', ' ')} {here[second]:.4f}: {order} the recorded means "
+            f"({a['accuracy']:.4f} and {b['accuracy']:.4f}); with this many test images a difference of "
+            f"{abs(here[first] - here[second]) * 100:.1f} points has a sampling error of about {error:.1f} points.")
+
+
+def throughput_sentence(rows: list[dict], first: str = "fair_involution", second: str = "fair_conv") -> str:
+    """How fast the two models train (images per second) on each recorded device, and the ratio."""
+    a, b = find_row(rows, first), find_row(rows, second)
+    parts = []
+    for device in ("gpu", "cpu"):
+        key = f"images_per_second_{device}"
+        if a.get(key) and b.get(key):
+            ratio = a[key] / b[key]
+            parts.append(f"on the {device.upper()} {_name(a)} trains at {a[key]:,.0f} images per second and "
+                         f"{_name(b)} at {b[key]:,.0f} ({ratio:.2f} times as fast)")
+        elif a.get(key) or b.get(key):
+            known = a if a.get(key) else b
+            parts.append(f"on the {device.upper()} only {_name(known)} was measured ({known[key]:,.0f} images per second)")
+    if not parts:
+        return f"No training throughput of {first} and {second} was recorded."
+    return "Measured training throughput: " + "; ".join(parts) + "."
+
+
+def conclusions(rows: list[dict], *, involution_width: int | None = None, target: float = 0.85) -> list[str]:
+    """The notebook's conclusions, each written from the recorded rows: the recipe's effect on
+    each model, the fair comparison under both recipes, the target, equal-cost comparisons,
+    a larger involution kernel, throughput, and the example's own comparison."""
+    sentences = []
+    for model in ("fair_involution", "fair_conv", "example_cnn"):
+        try:
+            old, new = find_row(rows, model, recipe="example"), find_row(rows, model)
+        except ValueError:
+            continue
+        spread = (f"; its spread over seeds goes from {old['accuracy_std'] * 100:.1f} to {new['accuracy_std'] * 100:.1f} points"
+                  if old["runs"] > 1 and new["runs"] > 1 else "")
+        sentences.append(f"With the modern recipe, {_name(new)} goes from {mean_and_spread(old)} to {mean_and_spread(new)} "
+                         f"({(new['accuracy'] - old['accuracy']) * 100:+.1f} points){spread}.")
+    sentences.append(compare_sentence(rows))
+    sentences.append("Under the example's recipe, " + compare_sentence(rows, recipe="example"))
+    involution = find_row(rows, "fair_involution", width=involution_width)
+    sentences.append(target_sentence(involution, target))
+    sentences.append(equal_cost_sentence(rows, "multiply_adds"))
+    larger = [row for row in rows if row["model"] == "fair_involution" and row.get("recipe") is None
+              and row.get("kernel_size", 3) != 3]
+    for row in larger:
+        sentences.append(f"With kernel size {row['kernel_size']}, {_name(involution)} reaches {mean_and_spread(row)}, "
+                         f"{(row['accuracy'] - involution['accuracy']) * 100:+.1f} points against kernel size 3, for "
+                         f"{_ratio_words(row['trainable_parameters'], involution['trainable_parameters'])} trainable "
+                         f"parameters and {_ratio_words(row['multiply_adds'], involution['multiply_adds'])} multiply-adds.")
+    sentences.append(throughput_sentence(rows))
+    try:
+        cnn, small = find_row(rows, "example_cnn", recipe="example"), find_row(rows, "example_involution", recipe="example")
+        sentences.append(f"The example's own comparison sets {_name(cnn)} ({cnn['trainable_parameters']:,} parameters; "
+                         f"{mean_and_spread(cnn)}) against {_name(small)} ({small['trainable_parameters']:,}, "
+                         f"{cnn['trainable_parameters'] / small['trainable_parameters']:.0f} times fewer; "
+                         f"{mean_and_spread(small)}): a gap of "
+                         f"{(cnn['accuracy'] - small['accuracy']) * 100:.1f} points between models of very different sizes.")
+    except ValueError:
+        pass
+    return sentences
