@@ -95,3 +95,41 @@ def test_preprocess_matches_each_profile():
     entry = checkpoints.checkpoint_entry("fair_involution", "recipe")
     expected = (1.0 - np.float32(entry["normalisation"]["mean"])) / np.float32(entry["normalisation"]["std"])
     np.testing.assert_allclose(checkpoints.preprocess(images, "fair_involution", "recipe")[0, 0, 0], expected, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ recorded results
+
+
+@pytest.mark.parametrize("phase", checkpoints.RESULT_PHASES)
+def test_shipped_results_are_the_experiments_results(phase, project_root):
+    """results_data/ ships copies of results/*.json; `cp results/*.json src/student/involution_course/results_data/`."""
+    shipped = checkpoints.recorded_results(phase)
+    source = project_root / "results" / f"{phase}.json"
+    assert shipped == __import__("json").loads(source.read_text()), f"copy results/{phase}.json into results_data/"
+    assert shipped["runs"] and shipped["provenance"]
+
+
+def test_recorded_results_errors_are_one_sentence(tmp_path):
+    with pytest.raises(CheckpointError, match="No recorded phase") as error:
+        checkpoints.recorded_results("final")
+    _one_sentence(error)
+    with pytest.raises(CheckpointError, match="ships none") as error:
+        checkpoints.recorded_results("tune", folder=tmp_path)
+    _one_sentence(error)
+    (tmp_path / "tune.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt") as error:
+        checkpoints.recorded_results("tune", folder=tmp_path)
+    _one_sentence(error)
+
+
+def test_provenance_text_names_hardware_backend_date_commit_and_commands():
+    text = checkpoints.provenance_text(checkpoints.recorded_results("compare"))
+    assert "H200" in text and "jax backend" in text and "2026-" in text and "involution-instructor experiment" in text
+    assert checkpoints.provenance_text({}) == "provenance not recorded"
+
+
+def test_verify_outputs_refuses_other_logits():
+    entry = checkpoints.checkpoint_entry("example_cnn", "full")
+    checkpoints.verify_outputs(entry["probe_logits"], "example_cnn", "full")
+    with pytest.raises(CheckpointError, match="other outputs"):
+        checkpoints.verify_outputs(np.asarray(entry["probe_logits"]) + 1.0, "example_cnn", "full")

@@ -29,3 +29,12 @@ def test_unknown_profile_names_the_choices(monkeypatch):
     monkeypatch.setenv("INVOLUTION_COURSE_PROFILE", "fast")
     with pytest.raises(ProfileError, match="'fast'.*grading, quick, full"):
         get_profile()
+
+
+def test_notebook_04_runs_short_live_runs_except_in_the_full_profile():
+    grading, quick, full = PROFILES["grading"], PROFILES["quick"], PROFILES["full"]
+    assert full.trains_fair_pair and not quick.trains_fair_pair and not grading.trains_fair_pair
+    assert (full.live_images, full.live_epochs) == (None, None)  # the Keras example's settings
+    assert quick.live_epochs < full.epochs and quick.live_images <= quick.n_train
+    assert grading.fair_live_steps <= quick.fair_live_steps
+    assert grading.overfit_images < quick.overfit_images == full.overfit_images == 500

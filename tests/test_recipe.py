@@ -102,3 +102,31 @@ def test_fit_with_recipe_trains_records_times_and_is_repeatable_on_the_cpu():
 def test_fit_with_recipe_refuses_an_empty_training_set():
     with pytest.raises(ValueError, match="empty"):
         fit_with_recipe(_tiny_model(), (np.zeros((0, 8, 8, 3), np.uint8), np.zeros(0)), epochs=1)
+
+
+def test_train_steps_records_every_steps_loss_and_keeps_the_normalisation():
+    rng = np.random.default_rng(0)
+    images, labels = _images(n=32), rng.integers(0, 10, size=(32, 1))
+    from involution_course.recipe import train_steps
+
+    run = train_steps(_tiny_model(), (images, labels), steps=3, batch_size=8, progress=False)
+    assert len(run.history["loss"]) == len(run.history["accuracy"]) == 3
+    assert run.mean.shape == (3,) and run.preprocess(images).shape == images.shape
+    untrained = _tiny_model()
+    before = [w.copy() for w in untrained.get_weights()]
+    run = train_steps(untrained, (images, labels), steps=0, batch_size=8, progress=False)
+    assert run.history["loss"] == [] and all(np.array_equal(a, b) for a, b in zip(before, untrained.get_weights()))
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train_steps(_tiny_model(), (images[:4], labels[:4]), steps=1, batch_size=8)
+
+
+def test_tuning_rows_mark_the_course_recipe_and_come_best_first():
+    from involution_course.checkpoints import recorded_results
+    from involution_course.recipe import tuning_markdown, tuning_rows
+
+    rows = tuning_rows(recorded_results("tune"))
+    accuracies = [row["validation_accuracy"] for row in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert sum(row["chosen"] for row in rows) == 1
+    assert all("validation" in row["evaluated_on"] for row in rows)  # never the test set
+    assert "the course recipe" in tuning_markdown(rows)

@@ -100,3 +100,100 @@ def test_figures_draw_real_results(trained_cnn, small_cifar):
     assert sum(1 for axis in grid.axes if axis.images) == 5
     with pytest.raises(ValueError, match="as many labels"):
         figures.misclassified_grid(x_raw[:5], y_test[:4], y_test[:5], [str(i) for i in range(10)])
+
+
+# ------------------------------------------------------------------ sanity checks and checkpoints
+
+
+def test_initial_loss_of_uniform_logits_is_ln_10():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, kernel_initializer="zeros")])
+    loss = training.initial_loss(model, np.ones((8, 4), "float32"), np.arange(8) % 10)
+    assert loss == pytest.approx(np.log(10), abs=1e-6)
+
+
+def test_overfit_drives_training_accuracy_up_on_a_few_images(small_cifar):
+    (x_train, y_train), _, _ = small_cifar
+    keras.utils.set_random_seed(0)
+    run = training.overfit(models.example_cnn(), x_train[:50], y_train[:50], epochs=25, batch_size=25)
+    assert "val_accuracy" not in run.history
+    assert run.history["accuracy"][-1] > 0.9 > run.history["accuracy"][0]
+
+
+def test_load_recorded_measures_a_checkpoint_in_the_callers_model(small_cifar, capsys):
+    _, _, x_raw = small_cifar
+    _, (_, y_test), _ = small_cifar
+    run = training.load_recorded(models.example_cnn, "example_cnn", "full", (x_raw, y_test))
+    assert isinstance(run, training.RecordedRun) and run.checkpoint_profile == "full"
+    expected = np.argmax(run.model.predict(x_raw.astype("float32") / 255, verbose=0), axis=-1)
+    np.testing.assert_array_equal(run.predicted, expected)
+    assert run.test_accuracy == pytest.approx(np.mean(expected == y_test[:, 0]))
+    assert run.final_val_accuracy == run.test_accuracy > 0.4  # a trained model, far above chance
+    assert set(run.recorded_accuracy) == {"0", "1", "2"} and len(run.history["loss"]) == 20
+    assert training.predicted_classes(run, x_raw) is run.predicted
+    assert capsys.readouterr().out == ""
+
+
+def test_load_recorded_falls_back_with_one_sentence_for_another_architecture(small_cifar, capsys):
+    _, (_, y_test), x_raw = small_cifar
+    assert training.load_recorded(models.example_involution_network, "example_cnn", "full", (x_raw, y_test)) is None
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("example_cnn: The model does not match") and printed.endswith("live run instead.")
+    assert "\n" not in printed
+
+
+# ------------------------------------------------------------------ recorded results in words
+
+
+def _row(model, accuracies, parameters=100, multiply_adds=1000, recipe=None, kernel_size=3, width=None):
+    return {"label": model, "model": model, "width": width, "kernel_size": kernel_size, "recipe": recipe,
+            "accuracy": float(np.mean(accuracies)), "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
+            "runs": len(accuracies), "accuracies": accuracies, "trainable_parameters": parameters,
+            "multiply_adds": multiply_adds}
+
+
+def test_compare_sentence_names_the_winner_gap_costs_and_evidence():
+    rows = [_row("fair_involution", [0.80, 0.82, 0.81], 90, 950), _row("fair_conv", [0.70, 0.71, 0.72], 100, 1000)]
+    sentence = training.compare_sentence(rows)
+    assert sentence.startswith("Fair involution: 0.8100 ± 0.0100 over 3 seeds")
+    assert "ahead by 10.0 points" in sentence and "10% fewer trainable parameters" in sentence
+    assert "more than twice" in sentence
+    close = [_row("fair_involution", [0.80, 0.84]), _row("fair_conv", [0.81, 0.82])]
+    assert "no clear winner" in training.compare_sentence(close)
+    single = [_row("fair_involution", [0.80, 0.84]), _row("fair_conv", [0.90])]
+    assert training.compare_sentence(single).startswith("Fair conv: 0.9000, one seed") and "weak evidence" in training.compare_sentence(single)
+
+
+def test_target_sentence_says_met_only_with_enough_seeds_at_the_target():
+    assert "target is met" in training.target_sentence(_row("fair_involution", [0.86, 0.85, 0.87]))
+    below = training.target_sentence(_row("fair_involution", [0.84, 0.83, 0.85]))
+    assert "NOT met" in below and "1.0 points below" in below
+    few = training.target_sentence(_row("fair_involution", [0.86, 0.87]))
+    assert "NOT met" in few and "only 2 of the 3 seeds" in few
+
+
+def test_equal_cost_sentence_pairs_settings_within_the_tolerance():
+    rows = [_row("fair_involution", [0.8], 100, 1000), _row("fair_conv", [0.9], 105, 2000),
+            _row("fair_conv", [0.5], 300, 3000, recipe="example")]
+    assert "5% apart" in training.equal_cost_sentence(rows, "trainable_parameters")
+    assert training.equal_cost_sentence(rows, "multiply_adds").startswith("No recorded pair")
+
+
+def test_conclusions_come_from_the_shipped_results():
+    from involution_course import checkpoints
+
+    payloads = [checkpoints.recorded_results(phase) for phase in ("compare", "sweep", "baseline")]
+    speeds = {"gpu": checkpoints.recorded_results("throughput-gpu"), "cpu": checkpoints.recorded_results("throughput-cpu")}
+    rows = figures.cost_accuracy_rows(payloads, speeds)
+    recipes = {(row["model"], row["recipe"]) for row in rows}
+    assert ("fair_involution", None) in recipes and ("fair_involution", "example") in recipes
+    involution = training.find_row(rows, "fair_involution", width=24)
+    compare = [r["accuracy"] for r in payloads[0]["runs"] if r["model"] == "fair_involution"]
+    assert involution["accuracies"] == sorted(compare, key=compare.index) or sorted(involution["accuracies"]) == sorted(compare)
+    assert involution["accuracy"] == pytest.approx(np.mean(compare))
+    sentences = training.conclusions(rows, involution_width=24)
+    verdict = "NOT met" if np.mean(compare) < 0.85 or len(compare) < 3 else "met"
+    assert any(f"target is {verdict}" in s for s in sentences)
+    assert all(s.endswith(".") for s in sentences)
+    assert "| fair involution w24 |" in training.results_markdown(rows)
+    figure = figures.cost_accuracy_figure(rows)
+    assert [axis.get_xscale() for axis in figure.axes[:3]] == ["log"] * 3

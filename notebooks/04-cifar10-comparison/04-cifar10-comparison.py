@@ -406,7 +406,7 @@ for name, loss in initial.items():
     print(f"{name}, untrained: loss {loss:.3f} on {len(probe_labels)} training images; ln 10 = {np.log(10):.3f}, "
           f"{(loss / np.log(10) - 1) * 100:+.0f}%")
 
-# %% nbgrader={"cell_type": "code", "checksum": "817c127a7d840f136a342f70031f390e", "grade": false, "grade_id": "sanity-overfit", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "88e17336a0bcdfc5f4b174eac4bc8074", "grade": false, "grade_id": "sanity-overfit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The example CNN: small and fast enough to overfit in seconds on a CPU.
 keras.utils.set_random_seed(0)
 overfit_run = training.overfit(examples["example_cnn"](), x_train[:profile.overfit_images],
@@ -415,7 +415,7 @@ accuracy = overfit_run.history["accuracy"]
 print(f"example_cnn on {profile.overfit_images} training images: training accuracy {accuracy[0]:.3f} after the first "
       f"epoch, {max(accuracy[-5:]):.3f} at best in the last five of {len(accuracy)}; "
       f"loss {overfit_run.history['loss'][0]:.3f} -> {overfit_run.history['loss'][-1]:.4f}")
-figures.learning_curves({"example_cnn, 500 images or fewer (training only)": overfit_run.history});
+figures.learning_curves({f"example_cnn, {profile.overfit_images} training images": overfit_run.history});
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e9af5a6bc4316577b5bfd0927d7456af", "grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · A modern recipe for the fair comparison
@@ -466,7 +466,7 @@ print(f"Best on validation ({best['evaluated_on']}): variant {best['variant']}, 
 # they do not generalise). The next cell then loads the weights of the recorded recipe run into
 # networks built by your `build_fair_network`, at your widths.
 
-# %% nbgrader={"cell_type": "code", "checksum": "0ca153b4313b9b009e1dbffb2849fbc0", "grade": false, "grade_id": "train-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "5b34927321bb6c2df3d89d2c83866bb5", "grade": false, "grade_id": "train-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fair_runs = {}
 if profile.trains_fair_pair:  # the full profile: the recipe's real run (meant for a GPU)
     keras.utils.set_random_seed(0)
@@ -480,6 +480,9 @@ else:  # a few steps from scratch on two batches of training images: is the loss
     for name, model in fair_models.items():
         fair_runs[name] = recipe.train_steps(model, pool, steps=profile.fair_live_steps, batch_size=32, name=name)
         losses, last = fair_runs[name].history["loss"], min(2, profile.fair_live_steps)
+        if not losses:
+            print(f"{name}: no live step in the '{profile.name}' profile")
+            continue
         print(f"{name}, live: {len(losses)} step(s) from scratch on {len(pool[0])} training images; batch loss "
               f"{losses[0]:.3f} at the first step, {np.mean(losses[-last:]):.3f} on average over the last {last} "
               f"(ln 10 = {np.log(10):.3f})")
@@ -701,14 +704,14 @@ for sentence in training.conclusions(recorded_rows, involution_width=fair_widths
 # run of a smaller profile never overwrites a larger profile's models: it saves into
 # `build/models/<profile>/` instead.
 
-# %% nbgrader={"cell_type": "code", "checksum": "4951ef9ffd2389dd55343ee967ab75f5", "grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "c074ff067eaa1b7253ba01c8ad4b0c4c", "grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
 saved_to = training.save_runs(list(analysed.values()), rows, profile.name)
 print(f"saved {', '.join(analysed)} to {saved_to}")
 for name, run in runs.items():
-    ic.record(f"{name} test accuracy, live run ({live_epochs} epochs, {live_images:,} images)", round(run.final_val_accuracy, 4))
-for name, run in {**recorded, **recipe_recorded}.items():
+    ic.record(f"{name} test accuracy, live run ({live_epochs} epoch(s), {live_images:,} images)", round(run.final_val_accuracy, 4))
+for run in [*recorded.values(), *recipe_recorded.values()]:
     if run is not None:
-        ic.record(f"{name} test accuracy, recorded {run.checkpoint_profile} run on {len(y_test):,} test images",
+        ic.record(f"{run.name} test accuracy, recorded {run.checkpoint_profile} run on {len(y_test):,} test images",
                   round(run.test_accuracy, 4))
 ic.record("fair_involution recorded recipe mean test accuracy",
           training.mean_and_spread(training.find_row(recorded_rows, "fair_involution", width=fair_widths["involution"])))

@@ -532,7 +532,7 @@ accuracy = overfit_run.history["accuracy"]
 print(f"example_cnn on {profile.overfit_images} training images: training accuracy {accuracy[0]:.3f} after the first "
       f"epoch, {max(accuracy[-5:]):.3f} at best in the last five of {len(accuracy)}; "
       f"loss {overfit_run.history['loss'][0]:.3f} -> {overfit_run.history['loss'][-1]:.4f}")
-figures.learning_curves({"example_cnn, 500 images or fewer (training only)": overfit_run.history});
+figures.learning_curves({f"example_cnn, {profile.overfit_images} training images": overfit_run.history});
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · A modern recipe for the fair comparison
@@ -597,6 +597,9 @@ else:  # a few steps from scratch on two batches of training images: is the loss
     for name, model in fair_models.items():
         fair_runs[name] = recipe.train_steps(model, pool, steps=profile.fair_live_steps, batch_size=32, name=name)
         losses, last = fair_runs[name].history["loss"], min(2, profile.fair_live_steps)
+        if not losses:
+            print(f"{name}: no live step in the '{profile.name}' profile")
+            continue
         print(f"{name}, live: {len(losses)} step(s) from scratch on {len(pool[0])} training images; batch loss "
               f"{losses[0]:.3f} at the first step, {np.mean(losses[-last:]):.3f} on average over the last {last} "
               f"(ln 10 = {np.log(10):.3f})")
@@ -866,10 +869,10 @@ for sentence in training.conclusions(recorded_rows, involution_width=fair_widths
 saved_to = training.save_runs(list(analysed.values()), rows, profile.name)
 print(f"saved {', '.join(analysed)} to {saved_to}")
 for name, run in runs.items():
-    ic.record(f"{name} test accuracy, live run ({live_epochs} epochs, {live_images:,} images)", round(run.final_val_accuracy, 4))
-for name, run in {**recorded, **recipe_recorded}.items():
+    ic.record(f"{name} test accuracy, live run ({live_epochs} epoch(s), {live_images:,} images)", round(run.final_val_accuracy, 4))
+for run in [*recorded.values(), *recipe_recorded.values()]:
     if run is not None:
-        ic.record(f"{name} test accuracy, recorded {run.checkpoint_profile} run on {len(y_test):,} test images",
+        ic.record(f"{run.name} test accuracy, recorded {run.checkpoint_profile} run on {len(y_test):,} test images",
                   round(run.test_accuracy, 4))
 ic.record("fair_involution recorded recipe mean test accuracy",
           training.mean_and_spread(training.find_row(recorded_rows, "fair_involution", width=fair_widths["involution"])))

@@ -53,8 +53,8 @@ PROFILES = {
         batch_size=128,
         repeats=1,
         live_epochs=1,
-        fair_live_steps=1,
-        overfit_images=100,
+        fair_live_steps=0,
+        overfit_images=50,
     ),
     "quick": Profile(
         name="quick",

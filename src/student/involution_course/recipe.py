@@ -306,11 +306,11 @@ def train_steps(model, train, *, steps: int, batch_size: int = 32, recipe: Recip
     batch of ``train`` (raw images, labels). Runs eagerly: on a CPU, tracing the training step of a
     network with involutions costs more than a dozen steps. Returns a :class:`RecipeRun` whose
     history holds the loss and accuracy of every step's batch (measured before that step's
-    update), enough to see learning begin."""
+    update), enough to see learning begin; with ``steps=0`` the model stays untrained."""
     import keras
 
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}.")
+    if steps < 0 or batch_size < 1:
+        raise ValueError(f"steps must be 0 or more and batch_size at least 1, got {steps} and {batch_size}.")
     recipe = recipe or Recipe()
     x_train, y_train = np.asarray(train[0]), np.asarray(train[1])
     if len(x_train) < batch_size:
@@ -318,6 +318,9 @@ def train_steps(model, train, *, steps: int, batch_size: int = 32, recipe: Recip
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     mean, std = channel_statistics(x_train)
+    if steps == 0:  # no training: the model as built, with the statistics its inputs need
+        return RecipeRun(name or model.name, model, {"loss": [], "accuracy": []}, [], recipe=recipe,
+                         mean=mean, std=std, train_images=0)
     compile_with_recipe(model, recipe, steps, run_eagerly=True)
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     bar = progress_bar(total=steps, desc=name or model.name, unit="step", leave=False, disable=not progress or None)
