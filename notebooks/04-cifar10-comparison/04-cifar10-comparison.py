@@ -487,10 +487,10 @@ else:  # a few steps from scratch on two batches of training images: is the loss
               f"{losses[0]:.3f} at the first step, {np.mean(losses[-last:]):.3f} on average over the last {last} "
               f"(ln 10 = {np.log(10):.3f})")
 
-# %% nbgrader={"cell_type": "code", "checksum": "e1136dd4eb9351f1f2fc33f494d8521d", "grade": false, "grade_id": "recorded-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "cac772e0dd79542609ab0f35acd6359a", "grade": false, "grade_id": "recorded-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fair_builders = {f"fair_{spatial}": (lambda s=spatial: build_fair(fair_widths[s], s)) for spatial in fair_widths}
 recipe_recorded = {name: training.load_recorded(build, name, "recipe", (x_test_raw, y_test))
-                   for name, build in (fair_builders | {"example_cnn": examples["example_cnn"]}).items()}
+                   for name, build in fair_builders.items()}
 for name, run in recipe_recorded.items():
     if run is not None:
         print(f"{name}, recorded recipe run (seed 0): {run.test_accuracy:.4f} on these {len(y_test):,} test images, "

@@ -607,7 +607,7 @@ else:  # a few steps from scratch on two batches of training images: is the loss
 # %% nbgrader={"grade": false, "grade_id": "recorded-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fair_builders = {f"fair_{spatial}": (lambda s=spatial: build_fair(fair_widths[s], s)) for spatial in fair_widths}
 recipe_recorded = {name: training.load_recorded(build, name, "recipe", (x_test_raw, y_test))
-                   for name, build in (fair_builders | {"example_cnn": examples["example_cnn"]}).items()}
+                   for name, build in fair_builders.items()}
 for name, run in recipe_recorded.items():
     if run is not None:
         print(f"{name}, recorded recipe run (seed 0): {run.test_accuracy:.4f} on these {len(y_test):,} test images, "
