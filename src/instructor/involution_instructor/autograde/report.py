@@ -32,10 +32,17 @@ class SubmissionResult:
     def flagged(self) -> bool:
         return any(note.startswith("REVIEW") for note in self.notes)
 
+    @property
+    def pending(self) -> float:
+        """Points of answers graded by hand (nbgrader gives them no automatic score)."""
+        return sum(cell["max_score"] for cell in self.cells.values() if cell.get("auto_score") is None)
+
     def line(self) -> str:
         who = f"{self.student or '?'} / {self.assignment or '?'}"
         if self.status == GRADED:
             text = f"graded   {who}: {self.score:g} of {self.max_score:g}"
+            if self.pending:
+                text += f", {self.pending:g} of them to grade by hand"
         else:
             text = f"{self.status:<8} {who}: {self.reason}"
         if self.mode:

@@ -121,7 +121,7 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
         return
 
     result.cells = _cell_scores(course, job)
-    result.score = sum(c["auto_score"] for c in result.cells.values())
+    result.score = sum(c["auto_score"] or 0.0 for c in result.cells.values())
     result.max_score = sum(c["max_score"] for c in result.cells.values())
     graded_path = course / "autograded" / job.student / job.assignment / job.template.notebook_name
     graded = nbformat.read(graded_path, as_version=4)
@@ -172,7 +172,8 @@ def _cell_scores(course: Path, job: GradingJob) -> dict[str, dict]:
         submission = gradebook.find_submission(job.assignment, job.student)
         return {
             grade.name: {
-                "auto_score": float(grade.auto_score or 0.0),
+                # None for an answer graded by hand: pending, not a zero.
+                "auto_score": None if grade.auto_score is None else float(grade.auto_score),
                 "max_score": float(grade.max_score),
                 "needs_manual_grade": bool(grade.needs_manual_grade),
             }
