@@ -66,7 +66,7 @@ PROFILES = {
         repeats=3,
         live_images=5_000,
         live_epochs=2,
-        fair_live_steps=8,
+        fair_live_steps=12,
     ),
     "full": Profile(
         name="full",
