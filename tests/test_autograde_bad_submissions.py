@@ -86,7 +86,7 @@ def _notes(report, student, assignment="squares") -> str:
 def test_correct_submissions_get_full_marks_beside_bad_ones(graded_class):
     report, course, _, _ = graded_class
     for student in ("good", "colab"):
-        assert report.find(student, "squares").status == "graded"
+        assert report.find(student, "squares").status == "graded", report.find(student, "squares").line()
         assert _score(course, student) == 3, report.find(student, "squares").line()
 
 

@@ -17,6 +17,7 @@ import difflib
 import functools
 import importlib.util
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +98,11 @@ def best_matches(answer: list[Definition], originals: list[Definition], threshol
     return matches
 
 
+# CPython 3.11 can fail ast.parse run from two threads at once ("AST constructor recursion
+# depth mismatch", gh-106905), and graders run in threads: every parse here takes this lock.
+PARSE_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4)
 def package_definitions(package: str = PACKAGE) -> tuple[Definition, ...]:
     """Every definition in the installed ``package``'s source, named ``package.module.Qualified``."""
@@ -109,7 +115,9 @@ def package_definitions(package: str = PACKAGE) -> tuple[Definition, ...]:
             module = ".".join((package, *path.relative_to(folder).with_suffix("").parts))
             module = module.removesuffix(".__init__")
             try:
-                tree = ast.parse(path.read_text(encoding="utf-8"))
+                source = path.read_text(encoding="utf-8")
+                with PARSE_LOCK:
+                    tree = ast.parse(source)
             except (SyntaxError, UnicodeDecodeError, OSError):
                 continue
             found += definitions(tree, f"{module}.")
