@@ -450,7 +450,7 @@ def conclusions(rows: list[dict], *, involution_width: int | None = None, target
         sentences.append(f"With the modern recipe, {_name(new)} goes from {mean_and_spread(old)} to {mean_and_spread(new)} "
                          f"({(new['accuracy'] - old['accuracy']) * 100:+.1f} points){spread}.")
     sentences.append(compare_sentence(rows))
-    sentences.append("Under the example's recipe, " + compare_sentence(rows, recipe="example"))
+    sentences.append("Under the example's recipe: " + compare_sentence(rows, recipe="example"))
     involution = find_row(rows, "fair_involution", width=involution_width)
     sentences.append(target_sentence(involution, target))
     sentences.append(equal_cost_sentence(rows, "multiply_adds"))
