@@ -11,6 +11,7 @@ catalogue and rewrites their sections of docs/mutants.md (other sections are kep
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,30 @@ class Mutant:
     def __post_init__(self):
         if self.kind not in (WRONG, RIGHT):
             raise ValueError(f"{self.name}: kind must be WRONG or RIGHT, got {self.kind!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def solution_answer(assignment: str, grade_id: str) -> str:
+    """The solution's answer cell ``grade_id`` of ``assignment``, without its solution markers."""
+    import jupytext
+
+    source = Path(__file__).resolve().parents[2] / "solutions" / assignment / f"{assignment}.py"
+    for cell in jupytext.read(source).cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            lines = cell.source.splitlines()
+            return "\n".join(line for line in lines if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")) + "\n"
+    raise KeyError(grade_id)
+
+
+def edited(assignment: str, grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
+    """The solution's answer to ``grade_id`` with each (old, new) replaced once: a mutant that
+    fails loudly when the solution no longer holds the text it replaces."""
+    source = solution_answer(assignment, grade_id)
+    for old, new in replacements:
+        if old not in source:
+            raise ValueError(f"{grade_id}: the solution no longer holds {old!r}")
+        source = source.replace(old, new, 1)
+    return {grade_id: source}
 
 
 def combine(catalogue: dict[str, list[Mutant]]) -> list[dict[str, str]]:

@@ -7,36 +7,19 @@ tests/submissions/mutants.py for how they become students, and docs/mutants.md f
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from textwrap import dedent, indent
 
-from submissions.mutants import RIGHT, WRONG, Mutant, students as _students
+from submissions.mutants import RIGHT, WRONG, Mutant, edited, solution_answer, students as _students
 
 ASSIGNMENT = "01-convolution"
-SOURCE = Path(__file__).resolve().parents[2] / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.py"
 
 
-@functools.lru_cache(maxsize=None)
 def _solution(grade_id: str) -> str:
-    """The solution's answer cell ``grade_id``, without its solution markers."""
-    import jupytext
-
-    for cell in jupytext.read(SOURCE).cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            lines = cell.source.splitlines()
-            return "\n".join(line for line in lines if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")) + "\n"
-    raise KeyError(grade_id)
+    return solution_answer(ASSIGNMENT, grade_id)
 
 
 def _edit(grade_id: str, *replacements: tuple[str, str]) -> dict[str, str]:
-    """The solution's answer to ``grade_id`` with each (old, new) replaced once."""
-    source = _solution(grade_id)
-    for old, new in replacements:
-        if old not in source:
-            raise ValueError(f"{grade_id}: the solution no longer holds {old!r}")
-        source = source.replace(old, new, 1)
-    return {grade_id: source}
+    return edited(ASSIGNMENT, grade_id, *replacements)
 
 
 # The argument checks, padding and output size that every right alternative begins with.
