@@ -138,7 +138,7 @@ assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_
 _expected = ["Conv2D", "ReLU", "MaxPooling2D"] * 2 + ["Conv2D", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
 assert _ops(_cnn) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_cnn)}"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8314f46037879346e2f5de8e534022e9", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b35e4a0f36abd2fa01215c2d47542f79", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · Reproducing the example's involution network
 #
 # Recall involution from notebooks 02 and 03. For an input $x$ of shape $H \times W \times C$, a kernel
@@ -147,7 +147,7 @@ assert _ops(_cnn) == _expected, f"expected the operations {_expected} (the last 
 # $$y_{i,j,c} = \sum_{k_i, k_j = 0}^{K-1} x_{i + k_i - \lfloor K/2 \rfloor,\; j + k_j - \lfloor K/2 \rfloor,\; c}\;
 #   \mathcal{H}_{i,j,\,g(c),\,k_i,k_j}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
 #
-# where the kernel $\mathcal{H}_{i,j} = W_1\, \sigma\!\left(\mathrm{BN}(W_0\, x_{i,j})\right)$ is generated
+# where the kernel $\mathcal{H}_{i,j} = W_1\, \sigma\!\left(W_0\, x_{i,j}\right)$ ($\sigma$: batch normalisation then ReLU, as in notebook 02) is generated
 # from the pixel itself: a $1 \times 1$ "reduce" convolution $W_0$ to $\max(1, \lfloor C/r \rfloor)$
 # channels, batch norm, ReLU, and a $1 \times 1$ "span" convolution $W_1$ to $K^2 G$ channels. Its
 # parameter count depends on $C$, $r$, $K$ and $G$, never on the image size: with $C = 3$, $r = 2$,
@@ -420,7 +420,7 @@ print(f"example_cnn on {profile.overfit_images} training images: training accura
       f"loss {overfit_run.history['loss'][0]:.3f} -> {overfit_run.history['loss'][-1]:.4f}")
 figures.learning_curves({f"example_cnn, {profile.overfit_images} training images": overfit_run.history});
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e9af5a6bc4316577b5bfd0927d7456af", "grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "80eb35f071a687662224ec3dd7cf92d5", "grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · A modern recipe for the fair comparison
 #
 # Under the example's recipe, the fair pair's accuracies differ from seed to seed (the table of
@@ -432,8 +432,8 @@ figures.learning_curves({f"example_cnn, {profile.overfit_images} training images
 # * **Augmentation**, new every epoch: a random horizontal flip, and a random $32 \times 32$ crop
 #   of the image padded by 4 pixels on every side. The network rarely sees exactly the same image twice,
 #   and learns that a horse facing left or shifted by a few pixels is still a horse.
-# * **Per-channel normalisation**: $x' = (x/255 - \mu_c) / \sigma_c$, with the mean and standard
-#   deviation of each colour channel over the *training* images; a trained model keeps them.
+# * **Per-channel normalisation**: $x' = (x/255 - \mu_c) / s_c$, with the mean $\mu_c$ and standard
+#   deviation $s_c$ of each colour channel over the *training* images; a trained model keeps them.
 # * **AdamW**: Adam with decoupled weight decay, $\theta \leftarrow \theta - \eta_t\,(\hat m_t /
 #   (\sqrt{\hat v_t} + \epsilon) + \lambda \theta)$, which shrinks the weights towards zero at every
 #   step, separately from the gradient (biases and batch-norm parameters are not decayed).

@@ -172,7 +172,7 @@ assert _pool_shape == [(None, 16, 16, 32), (None, 8, 8, 64)], f"the pooled maps 
 # $$y_{i,j,c} = \sum_{k_i, k_j = 0}^{K-1} x_{i + k_i - \lfloor K/2 \rfloor,\; j + k_j - \lfloor K/2 \rfloor,\; c}\;
 #   \mathcal{H}_{i,j,\,g(c),\,k_i,k_j}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
 #
-# where the kernel $\mathcal{H}_{i,j} = W_1\, \sigma\!\left(\mathrm{BN}(W_0\, x_{i,j})\right)$ is generated
+# where the kernel $\mathcal{H}_{i,j} = W_1\, \sigma\!\left(W_0\, x_{i,j}\right)$ ($\sigma$: batch normalisation then ReLU, as in notebook 02) is generated
 # from the pixel itself: a $1 \times 1$ "reduce" convolution $W_0$ to $\max(1, \lfloor C/r \rfloor)$
 # channels, batch norm, ReLU, and a $1 \times 1$ "span" convolution $W_1$ to $K^2 G$ channels. Its
 # parameter count depends on $C$, $r$, $K$ and $G$, never on the image size: with $C = 3$, $r = 2$,
@@ -549,8 +549,8 @@ figures.learning_curves({f"example_cnn, {profile.overfit_images} training images
 # * **Augmentation**, new every epoch: a random horizontal flip, and a random $32 \times 32$ crop
 #   of the image padded by 4 pixels on every side. The network rarely sees exactly the same image twice,
 #   and learns that a horse facing left or shifted by a few pixels is still a horse.
-# * **Per-channel normalisation**: $x' = (x/255 - \mu_c) / \sigma_c$, with the mean and standard
-#   deviation of each colour channel over the *training* images; a trained model keeps them.
+# * **Per-channel normalisation**: $x' = (x/255 - \mu_c) / s_c$, with the mean $\mu_c$ and standard
+#   deviation $s_c$ of each colour channel over the *training* images; a trained model keeps them.
 # * **AdamW**: Adam with decoupled weight decay, $\theta \leftarrow \theta - \eta_t\,(\hat m_t /
 #   (\sqrt{\hat v_t} + \epsilon) + \lambda \theta)$, which shrinks the weights towards zero at every
 #   step, separately from the gradient (biases and batch-norm parameters are not decayed).
