@@ -14,7 +14,8 @@ What "the only errors are the stubs" means for a released notebook:
 * a test cell either passes or fails with ``NotImplementedError`` (it called a stub),
   ``NameError`` (the answer's name was never defined) or ``AssertionError``;
 * any other cell after the first answer cell either runs or fails with
-  ``NotImplementedError`` or ``NameError``: it uses an answer not yet written.
+  ``NotImplementedError``, ``NameError`` or ``ExerciseUnfinished`` (the sentence that names the
+  exercise to finish): it uses an answer not yet written.
 
 A solution notebook, run under the grading profile, has no error at all; every figure
 it draws shows as a loaded image, and a notebook that draws figures shows at least
@@ -64,7 +65,8 @@ CELL_TIMEOUT_S = 300
 
 ANSWER_ERRORS = {"NotImplementedError"}
 TEST_ERRORS = {"NotImplementedError", "NameError", "AssertionError"}
-DOWNSTREAM_ERRORS = {"NotImplementedError", "NameError"}
+# ExerciseUnfinished: a later cell naming the exercise whose answer it needs.
+DOWNSTREAM_ERRORS = {"NotImplementedError", "NameError", "ExerciseUnfinished"}
 FIGURE_CODE = re.compile(r"\bplt\.\w+\s*\(|\bfigures\.\w+\s*\(|^\s*(from|import) matplotlib", re.M)
 WIDGET_CODE = re.compile(r"\bipywidgets\b|\binteract(ive)?\s*\(")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")

@@ -46,7 +46,7 @@ from involution_course.colab import prepare_colab
 prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
-# %% nbgrader={"cell_type": "code", "checksum": "373ca2635979b7b25a0788166e6d5383", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "eda877a181b8b05a2ea9318266db249b", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import tempfile
 import time
 from pathlib import Path
@@ -58,6 +58,7 @@ from IPython.display import display
 from keras import layers, ops
 
 from involution_course import checks
+from involution_course.exercises import ExerciseUnfinished
 from involution_course.figures import layer as layer_figures
 from involution_course.layers import BlockAveragePooling2D
 from involution_course.progress import progress_bar
@@ -480,12 +481,12 @@ print("Your save_and_reload refuses a file name without .keras.")
 # Your `InvolutionLayer` now works like any Keras layer. The model below stacks two of them on an
 # input of unknown size, runs on two resolutions, and goes through your `save_and_reload`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "0c08eb136d4d8d16f42a58993bd83fba", "grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "2c2e104a13446117d0bbd41c2de25a8e", "grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
 try:
     InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
     save_and_reload(keras.Sequential([keras.Input((1,)), layers.Dense(1)]), Path(tempfile.mkdtemp()) / "tiny.keras")
 except NotImplementedError:
-    raise RuntimeError("This cell uses your answers: finish exercises 3 and 4 first, then run it again.") from None
+    raise ExerciseUnfinished("Finish Exercises 3 and 4 first: this cell uses your layer and your save_and_reload.") from None
 
 any_input = keras.Input((None, None, 3))
 hidden = layers.ReLU()(InvolutionLayer(3, 1, 1, 2)(any_input))
@@ -509,11 +510,11 @@ ic.record("largest output change after save and reload", own_gap)
 # starts near $\ln 10 \approx 2.30$, the loss of a uniform guess, and falls as the network fits the
 # images. (This cell is not graded; notebook 04 trains real networks.)
 
-# %% nbgrader={"cell_type": "code", "checksum": "a886528a54890eadbb1da5eaefb71938", "grade": false, "grade_id": "train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "5f1285eb39c6244ef680bcba8da0324c", "grade": false, "grade_id": "train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
 try:
     InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
 except NotImplementedError:
-    raise RuntimeError("This cell trains your InvolutionLayer: finish exercise 3 first, then run it again.") from None
+    raise ExerciseUnfinished("Finish Exercise 3 first: this cell trains your InvolutionLayer.") from None
 
 (train_images, train_labels), _ = ic.load_profile_data(profile)
 train_images, train_labels = train_images[:256].astype("float32") / 255.0, train_labels[:256]

@@ -53,6 +53,7 @@ from IPython.display import display
 from keras import layers, ops
 
 from involution_course import checks
+from involution_course.exercises import ExerciseUnfinished
 from involution_course.figures import layer as layer_figures
 from involution_course.layers import BlockAveragePooling2D
 from involution_course.progress import progress_bar
@@ -813,7 +814,7 @@ try:
     InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
     save_and_reload(keras.Sequential([keras.Input((1,)), layers.Dense(1)]), Path(tempfile.mkdtemp()) / "tiny.keras")
 except NotImplementedError:
-    raise RuntimeError("This cell uses your answers: finish exercises 3 and 4 first, then run it again.") from None
+    raise ExerciseUnfinished("Finish Exercises 3 and 4 first: this cell uses your layer and your save_and_reload.") from None
 
 any_input = keras.Input((None, None, 3))
 hidden = layers.ReLU()(InvolutionLayer(3, 1, 1, 2)(any_input))
@@ -841,7 +842,7 @@ ic.record("largest output change after save and reload", own_gap)
 try:
     InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
 except NotImplementedError:
-    raise RuntimeError("This cell trains your InvolutionLayer: finish exercise 3 first, then run it again.") from None
+    raise ExerciseUnfinished("Finish Exercise 3 first: this cell trains your InvolutionLayer.") from None
 
 (train_images, train_labels), _ = ic.load_profile_data(profile)
 train_images, train_labels = train_images[:256].astype("float32") / 255.0, train_labels[:256]
