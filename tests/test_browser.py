@@ -433,7 +433,7 @@ def test_release_check_accepts_the_ways_a_missing_answer_shows():
      "cell 0 ex1_answer ('raise NotImplementedError()'): NameError:  (allowed here: NotImplementedError)"),
     ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, error="NotImplementedError"),
       _cell("plot(y)", error="AssertionError")),
-     "cell 1 ('plot(y)'): AssertionError:  (allowed here: NameError, NotImplementedError)"),
+     "cell 1 ('plot(y)'): AssertionError:  (allowed here: ExerciseUnfinished, NameError, NotImplementedError)"),
     ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, error="NotImplementedError"),
       _cell("assert f(1) == 2", "ex1_test", grade=True, error="TypeError")),
      "cell 1 ex1_test ('assert f(1) == 2'): TypeError:  "
