@@ -6,11 +6,14 @@
 * ``tune``: the fair involution network (width for the example CNN's parameter budget) with
   each of :data:`TUNING_VARIANTS` of the recipe, trained on the first 45,000 training images and
   scored on the last 5,000 (a validation split; the test set is never used to choose);
+* ``design``: with that recipe, on the same validation split, the fair involution network with
+  kernel sizes 5 and 7 (3 is tuning's own run): the design's K=5 was chosen here, the largest
+  that fits the budget, since it beat K=3 on validation;
 * ``compare``: the recipe that scored best in ``tune`` (or ``--recipe``), for the fair
   involution network, the fair CNN and the Keras example's CNN, ``--seeds`` each, on all
   50,000 training images, scored on the 10,000 test images;
-* ``sweep``: with the same recipe, one seed, involution kernel sizes 5 and 7 and two more widths
-  of each fair network (kernel size 3 and the budget widths are ``compare``'s seed-0 runs);
+* ``sweep``: with the same recipe, one seed, involution kernel sizes 3 and 7 and two more widths
+  of each fair network (kernel size 5 and the budget widths are ``compare``'s runs);
 * ``baseline``: the Keras example's recipe (the course's full profile: Adam 1e-3, no
   augmentation, 20 epochs, batch 256) for the four models of notebook 04, ``--seeds`` each;
   seed 0's weights are what ``involution-instructor checkpoints`` ships;
@@ -39,12 +42,13 @@ import numpy as np
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-PHASES = ("tune", "compare", "sweep", "baseline", "throughput")
+PHASES = ("tune", "design", "compare", "sweep", "baseline", "throughput")
 SEEDS = (0, 1, 2)
 VALIDATION_IMAGES = 5000
 BUDGET_WIDTHS = {"involution": 24, "conv": 19}  # width_for_budget(319,178) of each fair network
 SWEEP_WIDTHS = {"involution": (16, 32), "conv": (12, 26)}
-SWEEP_KERNEL_SIZES = (5, 7)
+SWEEP_KERNEL_SIZES = (3, 7)  # beside the fair involution network's own 5
+DESIGN_KERNEL_SIZES = (5, 7)  # on the validation split; K=3 is tuning's run of the chosen recipe
 THROUGHPUT_IMAGES = 10240
 THROUGHPUT_EPOCHS = 3
 
@@ -61,9 +65,10 @@ TUNING_VARIANTS = (
 MODELS = ("example_cnn", "example_involution", "fair_involution", "fair_conv")
 
 
-def build_model(model: str, *, width: int | None = None, kernel_size: int = 3, seed: int = 0):
+def build_model(model: str, *, width: int | None = None, kernel_size: int | None = None, seed: int = 0):
     """One of :data:`MODELS`, built by the instructor's reference (fair networks at ``width``,
-    by default the width for the example CNN's parameter budget)."""
+    by default the width for the example CNN's parameter budget, and ``kernel_size``, by default
+    the design's: ``involution_course.models.design_kernel_size``)."""
     from .reference import models as reference
 
     if model == "example_cnn":
@@ -77,11 +82,20 @@ def build_model(model: str, *, width: int | None = None, kernel_size: int = 3, s
     raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
 
 
+def _kernel_size(spec: dict) -> int:
+    from involution_course.models import design_kernel_size
+
+    return spec.get("kernel_size") or design_kernel_size(spec["model"])
+
+
 def run_label(spec: dict) -> str:
+    """e.g. ``compare-fair_involution-w24-s0``; ``-k3`` etc. when the kernel size is not the design's."""
+    from involution_course.models import design_kernel_size
+
     parts = [spec["phase"], spec["model"]]
     if spec.get("width"):
         parts.append(f"w{spec['width']}")
-    if spec.get("kernel_size", 3) != 3:
+    if _kernel_size(spec) != design_kernel_size(spec["model"]):
         parts.append(f"k{spec['kernel_size']}")
     if spec.get("variant") is not None:
         parts.append(f"v{spec['variant']}")
@@ -126,8 +140,8 @@ def execute(spec: dict) -> dict:
         x_train, y_train = x_train[:spec.get("throughput_images", THROUGHPUT_IMAGES)], y_train[:spec.get(
             "throughput_images", THROUGHPUT_IMAGES)]
 
-    model = build_model(spec["model"], width=spec.get("width"), kernel_size=spec.get("kernel_size", 3),
-                        seed=spec["seed"])
+    spec = {**spec, "kernel_size": _kernel_size(spec)}
+    model = build_model(spec["model"], width=spec.get("width"), kernel_size=spec["kernel_size"], seed=spec["seed"])
     started = time.perf_counter()
     if spec["recipe"] == "example":
         keras.utils.set_random_seed(spec["seed"])
@@ -169,7 +183,7 @@ def execute(spec: dict) -> dict:
         path = Path(spec["weights"])
         path.parent.mkdir(parents=True, exist_ok=True)
         # A compiled model's file would also hold the optimizer's state: save an uncompiled twin.
-        twin = build_model(spec["model"], width=spec.get("width"), kernel_size=spec.get("kernel_size", 3))
+        twin = build_model(spec["model"], width=spec.get("width"), kernel_size=spec["kernel_size"])
         twin.set_weights(model.get_weights())
         twin.save_weights(path)
         row["weights"] = str(path)
@@ -192,6 +206,11 @@ def tuning_specs(options) -> list[dict]:
              recipe=_recipe_dict(changes), split="validation")
         for index, changes in enumerate(TUNING_VARIANTS)
     ]
+
+
+def design_specs(options, recipe: dict) -> list[dict]:
+    return [dict(phase="design", model="fair_involution", width=BUDGET_WIDTHS["involution"], kernel_size=k,
+                 seed=options.seeds[0], recipe=recipe, split="validation") for k in DESIGN_KERNEL_SIZES]
 
 
 def comparison_specs(options, recipe: dict) -> list[dict]:
@@ -224,10 +243,10 @@ def baseline_specs(options) -> list[dict]:
 def throughput_specs(options, recipe: dict) -> list[dict]:
     specs = [dict(phase="throughput", model=m, seed=0, recipe=recipe, split="test", epochs=THROUGHPUT_EPOCHS,
                   throughput_images=options.throughput_images) for m in ("example_cnn", "example_involution")]
-    configs = [("involution", BUDGET_WIDTHS["involution"], k) for k in (3, *SWEEP_KERNEL_SIZES)]
+    configs = [("involution", BUDGET_WIDTHS["involution"], k) for k in SWEEP_KERNEL_SIZES]
     for spatial in ("involution", "conv"):
         widths = sorted({BUDGET_WIDTHS[spatial], *SWEEP_WIDTHS[spatial]})
-        configs += [(spatial, w, 3) for w in widths if not (spatial == "involution" and w == BUDGET_WIDTHS[spatial])]
+        configs += [(spatial, w, None) for w in widths]
     specs += [dict(phase="throughput", model=f"fair_{s}", width=w, kernel_size=k, seed=0, recipe=recipe,
                    split="test", epochs=THROUGHPUT_EPOCHS, throughput_images=options.throughput_images)
               for s, w, k in configs]
@@ -307,7 +326,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Mean, standard deviation (n-1), min and max of the accuracy for each model and setting."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        key = (row["model"], row.get("width"), row.get("kernel_size") or 3, json.dumps(row.get("recipe")),
+        key = (row["model"], row.get("width"), _kernel_size(row), json.dumps(row.get("recipe")),
                row.get("variant"))
         groups.setdefault(key, []).append(row)
     summary = []
@@ -426,7 +445,7 @@ def run_experiment(options) -> ResultsWriter:
             runner.submit(tuning_specs(options))
         if "baseline" in phases:
             runner.submit(baseline_specs(options))
-        needs_recipe = any(p in phases for p in ("compare", "sweep", "throughput"))
+        needs_recipe = any(p in phases for p in ("design", "compare", "sweep", "throughput"))
         if needs_recipe and recipe is None:
             tuned = lambda: not any(s["phase"] == "tune" for s in runner.pending.values())  # noqa: E731
             if "tune" in phases:
@@ -439,6 +458,8 @@ def run_experiment(options) -> ResultsWriter:
 
             recipe = Recipe(**recipe).as_dict()
         sweep = sweep_specs(options, recipe) if "sweep" in phases else []
+        if "design" in phases:
+            runner.submit(design_specs(options, recipe))
         runner.submit(sweep[:len(SWEEP_KERNEL_SIZES)])  # the slowest runs first
         if "compare" in phases:
             runner.submit(comparison_specs(options, recipe))
@@ -453,7 +474,7 @@ def run_experiment(options) -> ResultsWriter:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--phases", default="tune,compare,sweep,baseline,throughput",
+    parser.add_argument("--phases", default="tune,design,compare,sweep,baseline,throughput",
                         help=f"comma-separated phases, from {', '.join(PHASES)} (default: all)")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the compare and baseline phases (default 0,1,2)")
     parser.add_argument("--epochs", type=int, default=20)
@@ -514,6 +535,7 @@ def make_checkpoints(results: Path, weights: Path, destination: Path | None = No
     import shutil
 
     from involution_course import checkpoints
+    from involution_course.models import design_kernel_size
 
     destination = Path(destination or checkpoints.CHECKPOINTS_FOLDER)
     destination.mkdir(parents=True, exist_ok=True)
@@ -524,7 +546,8 @@ def make_checkpoints(results: Path, weights: Path, destination: Path | None = No
             continue
         payload = json.loads(path.read_text())
         sources[profile] = {"results": f"{Path(results).name}/{phase}.json", "provenance": payload["provenance"]}
-        rows = [r for r in payload["runs"] if r.get("width") in (None, BUDGET_WIDTHS.get(r["model"].split("_")[-1]))]
+        rows = [r for r in payload["runs"] if r.get("width") in (None, BUDGET_WIDTHS.get(r["model"].split("_")[-1]))
+                and _kernel_size(r) == design_kernel_size(r["model"])]
         for model in sorted({r["model"] for r in rows}):
             runs = sorted((r for r in rows if r["model"] == model), key=lambda r: r["seed"])
             first = runs[0]
@@ -533,7 +556,7 @@ def make_checkpoints(results: Path, weights: Path, destination: Path | None = No
             if not source.exists():
                 raise FileNotFoundError(f"No weights file {source}: run the experiment with --weights {weights}.")
             shutil.copyfile(source, destination / name)
-            built = (builder or build_model)(model, width=first.get("width"), kernel_size=first.get("kernel_size") or 3)
+            built = (builder or build_model)(model, width=first.get("width"), kernel_size=first.get("kernel_size"))
             built.load_weights(destination / name)
             logits = np.asarray(built.predict(checkpoints.probe_inputs(), verbose=0), dtype=np.float64)
             entries[f"{profile}-{model}"] = {

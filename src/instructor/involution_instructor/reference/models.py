@@ -6,7 +6,8 @@
 * :func:`fair_network` is a small RedNet-style network: a stem convolution, three stages of
   bottleneck blocks whose width doubles from stage to stage, global average pooling and a
   linear classifier. ``spatial="involution"`` mixes space with involution,
-  ``spatial="conv"`` with 3x3 convolutions; everything else is identical.
+  ``spatial="conv"`` with 3x3 convolutions (involution's window is 5x5: see
+  ``FAIR_KERNEL_SIZE``); everything else is identical.
 * :func:`width_for_budget` picks the widest fair network that fits a parameter budget.
 
 Every builder seeds Keras first, so the same call always gives the same initial weights.
@@ -20,6 +21,7 @@ from fractions import Fraction
 from involution_course.models import (  # noqa: F401 - the facts are the student package's
     EXAMPLE_CNN_PARAMETERS,
     EXAMPLE_INVOLUTION_PARAMETERS,
+    FAIR_KERNEL_SIZE,
     GROUP_CHANNELS,
     INPUT_SHAPE,
     NUM_CLASSES,
@@ -107,14 +109,15 @@ def _check_fair_arguments(width, spatial) -> None:
         raise ValueError(f"width of the {spatial} network must be a positive multiple of {step}{why}, got {width!r}.")
 
 
-def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS, kernel_size: int = 3,
+def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS, kernel_size: int | None = None,
                  seed: int = DEFAULT_SEED, name: str | None = None):
     """A RedNet-style network for 32x32 images, identical for both spatial operators.
 
     Stem: 3x3 convolution to 32 channels + batch norm + ReLU. Then three stages of
     ``STAGE_BLOCKS`` bottleneck blocks; stage ``s`` has inner width ``width * 2**s`` and output
     width ``4 * width * 2**s``; the first block of stages 2 and 3 has stride 2 (32 -> 16 -> 8
-    pixels). Involutions use groups of ``GROUP_CHANNELS`` channels, K=3 and reduction 4.
+    pixels). Involutions use groups of ``GROUP_CHANNELS`` channels, K=5 and reduction 4;
+    convolutions K=3 (``kernel_size`` overrides either, for the experiment's sweep).
     Head: global average pooling and a Dense layer to 10 logits.
     """
     import keras
@@ -123,6 +126,7 @@ def fair_network(width: int, spatial: str = "involution", *, blocks=STAGE_BLOCKS
     from involution_course.layers import bottleneck
 
     _check_fair_arguments(width, spatial)
+    kernel_size = FAIR_KERNEL_SIZE[spatial] if kernel_size is None else kernel_size
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(INPUT_SHAPE)
     x = layers.Conv2D(STEM_CHANNELS, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
