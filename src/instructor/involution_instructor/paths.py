@@ -13,6 +13,7 @@ ASSIGNMENTS = (
     "03-involution-keras",
     "04-cifar10-comparison",
     "05-kernel-visualisation",
+    "06-making-involution-fast",
 )
 
 

@@ -1,0 +1,155 @@
+"""Involution's multiply-add timed live on this machine's CUDA GPU (notebook 06), with PyTorch.
+
+Where PyTorch sees a CUDA GPU (a Colab GPU runtime), :func:`measure` times forward + sum loss +
+gradients of the multiply-add three ways, channels last as the course's layer has it: the patch
+tensor (``unfold``), shifted slices run eagerly, and the course's fused Triton kernel
+(:mod:`involution_course.fused.triton_kernels`) where Triton is installed. It also measures the
+GPU's memory bandwidth with a large copy, which the notebook needs for its floor. The result has
+the form of the recorded timings (:mod:`involution_course.speed`), so the same table and
+sentences describe it. Elsewhere :func:`cuda_device` is ``None`` and nothing here runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+import time
+
+from .speed import Case, Timings, timings_from
+
+
+def cuda_device() -> str | None:
+    """The name of the CUDA GPU that PyTorch sees, or ``None`` (no PyTorch, or no GPU)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def unfold_multiply_add(x, planes, kernel_size: int, groups: int):
+    """Stride 1, channels last: build the K*K-times-larger patch tensor, weigh it, sum the taps."""
+    import torch.nn.functional as F
+
+    batch, height, width, channels = x.shape
+    taps = kernel_size * kernel_size
+    patches = F.unfold(x.permute(0, 3, 1, 2), kernel_size, padding=(kernel_size - 1) // 2)
+    patches = patches.view(batch, groups, channels // groups, taps, height, width)
+    weights = planes.permute(0, 3, 1, 2).reshape(batch, groups, 1, taps, height, width)
+    return (patches * weights).sum(dim=3).reshape(batch, channels, height, width).permute(0, 2, 3, 1)
+
+
+def slices_multiply_add(x, planes, kernel_size: int, groups: int):
+    """Stride 1, channels last: one shifted window of the padded input per tap, eagerly."""
+    import torch.nn.functional as F
+
+    batch, height, width, channels = x.shape
+    half = (kernel_size - 1) // 2
+    padded = F.pad(x, (0, 0, half, half, half, half)).unflatten(3, (groups, channels // groups))
+    weights = planes.unflatten(3, (groups, kernel_size * kernel_size)).unsqueeze(-1)
+    total = 0
+    for tap in range(kernel_size * kernel_size):
+        row, col = divmod(tap, kernel_size)
+        total = total + padded[:, row:row + height, col:col + width] * weights[..., tap, :]
+    return total.flatten(3)
+
+
+def _fused():
+    """The course's fused Triton multiply-add, or the sentence that says why there is none."""
+    try:
+        from .fused import triton_kernels
+    except Exception as error:  # no Triton, or one that does not fit this GPU
+        return None, f"the course's fused Triton kernel is not available here ({type(error).__name__}: {error})"
+
+    def fused(x, planes, kernel_size, groups):
+        return triton_kernels.multiply_add(x, planes, kernel_size=kernel_size, stride=1, groups=groups)
+
+    return fused, None
+
+
+def step_ms(function, x, planes, kernel_size, groups, *, steps: int, warmup: int = 3) -> float:
+    """Median milliseconds of forward, sum loss and backward (gradients of x and planes)."""
+    import torch
+
+    def step():
+        x.grad = planes.grad = None
+        function(x, planes, kernel_size, groups).sum().backward()
+
+    def synchronise():
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        synchronise()
+        start = time.perf_counter()
+        step()
+        synchronise()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def copy_bandwidth(device: str = "cuda", megabytes: int = 1024, steps: int = 10) -> float:
+    """Bytes per second of a large device-to-device copy (it reads and writes every byte once)."""
+    import torch
+
+    source = torch.empty(megabytes * 2**20 // 4, dtype=torch.float32, device=device)
+    target = torch.empty_like(source)
+    times = []
+    for _ in range(steps + 2):
+        if source.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        target.copy_(source)
+        if source.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return 2 * source.numel() * 4 / statistics.median(times[2:])
+
+
+def measure(cases, *, steps: int = 20, device: str = "cuda", bandwidth_megabytes: int = 1024) -> tuple[Timings, list[str]]:
+    """Time every case (names such as ``"B32 C64 56x56 K7 G4"``; stride 1) on ``device``.
+
+    Returns the timings, in the form of the recorded ones, and notes on what could not run.
+    """
+    import torch
+
+    methods = {"unfold": unfold_multiply_add, "slices-eager": slices_multiply_add}
+    notes = []
+    fused, why_not = _fused() if device == "cuda" else (None, "the fused kernel needs a CUDA GPU")
+    if fused is None:
+        notes.append(why_not)
+    else:
+        methods = {"fused-triton": fused, **methods}
+    rows = []
+    generator = torch.Generator(device=device).manual_seed(0)
+    for name in cases:
+        case = Case.parse(name)
+        size = (case.batch, case.height, case.width)
+        x = torch.randn(*size, case.channels, device=device, generator=generator, requires_grad=True)
+        planes = torch.randn(*size, case.groups * case.kernel_size**2, device=device, generator=generator,
+                             requires_grad=True)
+        for method, function in methods.items():
+            try:
+                ms = step_ms(function, x, planes, case.kernel_size, case.groups, steps=steps)
+            except Exception as error:  # out of memory on a small GPU, a kernel that fails to compile
+                notes.append(f"{method} on {name} did not run ({type(error).__name__}: {str(error)[:200]})")
+                if device == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            rows.append({"case": name, "dtype": "float32", "framework": "torch", "method": method,
+                         "fwd_ms": None, "bwd_ms": None, "fwd_bwd_ms": ms})
+        del x, planes
+    provenance = {
+        "source": "measured live in this notebook",
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else device,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": f"involution_course.live_speed.measure(cases, steps={steps})",
+        "layout": "NHWC",
+        "memory_bandwidth_tb_s": copy_bandwidth(device, bandwidth_megabytes) / 1e12,
+        "memory_bandwidth_source": "a device-to-device copy",
+        "torch": torch.__version__,
+    }
+    return timings_from({"provenance": provenance, "rows": rows}, "the live timings"), notes

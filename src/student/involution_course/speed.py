@@ -1,0 +1,226 @@
+"""Recorded GPU timings of involution's multiply-add (notebook 06): read, tabulate, conclude.
+
+``results_data/kernels-gpu.json`` ships a copy of the instructor's ``results/kernels-gpu.json``:
+``provenance`` (GPU, date, command, the measured memory bandwidth and the peak FP32 rate) and
+``rows``, one per case, framework and method, with ``fwd_ms``, ``bwd_ms`` and ``fwd_bwd_ms``
+(a time in milliseconds, or null where it was not measured). A case is named like
+``"B32 C64 56x56 K7 G4"`` (batch, channels, height x width, kernel size, groups; stride 1).
+:func:`live_speed.measure <involution_course.live_speed.measure>` returns the same form, so a
+live run on this machine's GPU goes through the same table and sentences.
+
+Every sentence :func:`conclusions` writes is computed from the rows: nothing here is typed in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS_FILE = Path(__file__).resolve().parent / "results_data" / "kernels-gpu.json"
+MEASURES = ("fwd_ms", "bwd_ms", "fwd_bwd_ms")
+METHODS = {
+    "fused-triton": "the course's fused kernel (Triton)",
+    "fused-pallas": "the course's fused kernel (Pallas)",
+    "paper-cuda": "the paper's CUDA kernels",
+    "unfold": "unfold (patch tensor)",
+    "slices-eager": "shifted slices, eager",
+    "slices-compile": "shifted slices, torch.compile",
+    "slices-xla": "shifted slices, XLA",
+    "cudnn-depthwise": "cuDNN depthwise KxK convolution",
+    "xla-depthwise": "XLA depthwise KxK convolution",
+    "floor": "floor (bytes at full bandwidth)",
+}
+_CASE = re.compile(r"^B(\d+) C(\d+) (\d+)x(\d+) K(\d+) G(\d+)$")
+
+
+class SpeedDataError(ValueError):
+    """A timings file that cannot be read; the message says what is wrong in one sentence."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """The sizes a case name stands for (stride 1, as in every recorded case)."""
+
+    batch: int
+    channels: int
+    height: int
+    width: int
+    kernel_size: int
+    groups: int
+
+    @classmethod
+    def parse(cls, name: str) -> "Case":
+        match = _CASE.match(name.strip())
+        if not match:
+            raise SpeedDataError(f"A case name looks like 'B32 C64 56x56 K7 G4'; got {name!r}.")
+        return cls(*map(int, match.groups()))
+
+    @property
+    def name(self) -> str:
+        return f"B{self.batch} C{self.channels} {self.height}x{self.width} K{self.kernel_size} G{self.groups}"
+
+    def sizes(self) -> dict:
+        """Keyword arguments in the order of notebook 06's counting functions."""
+        return {"batch": self.batch, "height": self.height, "width": self.width,
+                "channels": self.channels, "kernel_size": self.kernel_size}
+
+
+@dataclass(frozen=True)
+class Timings:
+    provenance: dict
+    rows: tuple
+
+    def cases(self) -> list[str]:
+        """The cases in the order they first appear."""
+        return list(dict.fromkeys(row["case"] for row in self.rows))
+
+    def methods(self) -> list[str]:
+        """The methods present, in :data:`METHODS` order (unknown ones last)."""
+        present = dict.fromkeys(row["method"] for row in self.rows)
+        return [m for m in METHODS if m in present] + [m for m in present if m not in METHODS]
+
+    def value(self, case: str, method: str, measure: str = "fwd_bwd_ms") -> float | None:
+        """The time of ``method`` on ``case`` (the first framework that has it), or ``None``."""
+        for row in self.rows:
+            if row["case"] == case and row["method"] == method and row.get(measure) is not None:
+                return float(row[measure])
+        return None
+
+    def kernels_alone(self, case: str, method: str) -> float | None:
+        """Forward plus backward kernels, timed apart, where both were."""
+        forward, backward = self.value(case, method, "fwd_ms"), self.value(case, method, "bwd_ms")
+        return None if forward is None or backward is None else forward + backward
+
+    @property
+    def bandwidth(self) -> float | None:
+        """Memory bandwidth in bytes per second, where the provenance records it."""
+        tb_s = self.provenance.get("memory_bandwidth_tb_s")
+        return None if tb_s is None else float(tb_s) * 1e12
+
+    @property
+    def peak_flops(self) -> float | None:
+        """Peak FP32 rate in FLOP per second, where the provenance records it."""
+        tflops = self.provenance.get("peak_fp32_tflops")
+        return None if tflops is None else float(tflops) * 1e12
+
+
+def load_timings(path=None) -> Timings:
+    """The recorded timings (the shipped copy unless ``path`` names another file)."""
+    path = Path(path or RESULTS_FILE)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpeedDataError(f"No recorded timings at {path}: reinstall the course.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise SpeedDataError(f"The timings file {path} is not valid JSON: reinstall the course.") from None
+    return timings_from(data, str(path))
+
+
+def timings_from(data, where: str = "the timings") -> Timings:
+    """Check the form of ``{"provenance": ..., "rows": [...]}`` and wrap it."""
+    if not isinstance(data, dict) or not isinstance(data.get("provenance"), dict) or not isinstance(data.get("rows"), list):
+        raise SpeedDataError(f"{where} should hold a 'provenance' object and a list of 'rows'.")
+    for number, row in enumerate(data["rows"]):
+        missing = [key for key in ("case", "framework", "method", *MEASURES) if key not in row]
+        if missing:
+            raise SpeedDataError(f"Row {number} of {where} lacks {', '.join(missing)}.")
+        Case.parse(row["case"])
+        for measure in MEASURES:
+            value = row[measure]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise SpeedDataError(f"Row {number} of {where}: {measure} should be a positive number or null; got {value!r}.")
+    return Timings(dict(data["provenance"]), tuple(data["rows"]))
+
+
+def provenance_text(timings: Timings) -> str:
+    """One line: where, when and how the timings were measured."""
+    p = timings.provenance
+    parts = [p.get("source") or "recorded timings", p.get("gpu") or "GPU not recorded"]
+    if p.get("date"):
+        parts.append(str(p["date"])[:10])
+    if p.get("layout"):
+        parts.append(str(p["layout"]))
+    if timings.bandwidth:
+        parts.append(f"memory bandwidth {timings.bandwidth / 1e12:.2f} TB/s")
+    if p.get("command"):
+        parts.append(f"`{p['command']}`")
+    return "; ".join(parts)
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:#.3g}".rstrip(".")
+
+
+def timing_table(timings: Timings, measure: str = "fwd_bwd_ms") -> str:
+    """A Markdown table: one row per case, one column per method, times in ms."""
+    if measure not in MEASURES:
+        raise SpeedDataError(f"measure should be one of {', '.join(MEASURES)}; got {measure!r}.")
+    methods = [m for m in timings.methods() if any(timings.value(c, m, measure) for c in timings.cases())]
+    lines = ["| case | " + " | ".join(METHODS.get(m, m) for m in methods) + " |",
+             "| --- | " + " | ".join("---:" for _ in methods) + " |"]
+    for case in timings.cases():
+        lines.append(f"| {case} | " + " | ".join(_ms(timings.value(case, m, measure)) for m in methods) + " |")
+    return "\n".join(lines)
+
+
+def ratio_range(timings: Timings, numerator: str, denominator: str, measure: str = "fwd_bwd_ms"):
+    """(smallest, largest) of numerator's time over denominator's across the cases that have
+    both, or ``None`` when none has."""
+    ratios = []
+    for case in timings.cases():
+        top, bottom = timings.value(case, numerator, measure), timings.value(case, denominator, measure)
+        if top is not None and bottom is not None:
+            ratios.append(top / bottom)
+    return (min(ratios), max(ratios)) if ratios else None
+
+
+def times_text(span) -> str:
+    """``(3.96, 4.41)`` -> ``"4.0 to 4.4 times"``; one value when both round alike."""
+    low, high = (f"{value:.1f}" if value < 10 else f"{value:.0f}" for value in span)
+    return f"{low} times" if low == high else f"{low} to {high} times"
+
+
+# How the sentences name each method (a table's column labels read badly in prose).
+PROSE = {
+    "fused-triton": "the course's fused Triton kernel",
+    "fused-pallas": "the course's fused Pallas kernel",
+    "paper-cuda": "the paper's CUDA kernels",
+    "unfold": "the patch tensor (unfold)",
+    "slices-eager": "shifted slices run eagerly",
+    "slices-compile": "shifted slices under torch.compile",
+    "slices-xla": "shifted slices under XLA",
+    "cudnn-depthwise": "cuDNN's depthwise KxK convolution",
+    "xla-depthwise": "XLA's depthwise KxK convolution",
+    "floor": "the floor",
+}
+
+
+def conclusions(timings: Timings) -> list[str]:
+    """Sentences about the forward + backward times, each computed from the rows present."""
+    said = []
+
+    def compare(method, reference, verb="takes"):
+        span = ratio_range(timings, method, reference)
+        if span:
+            whose = "" if reference == "floor" else "the time of "
+            said.append(f"{PROSE[method]} {verb} {times_text(span)} {whose}{PROSE[reference]}")
+
+    for fused in ("fused-triton", "fused-pallas"):
+        compare(fused, "floor")
+        compare(fused, "paper-cuda")
+    compare("paper-cuda", "floor", "take")
+    alone = [timings.kernels_alone(c, "paper-cuda") / timings.kernels_alone(c, "floor")
+             for c in timings.cases()
+             if timings.kernels_alone(c, "paper-cuda") and timings.kernels_alone(c, "floor")]
+    if alone:
+        said.append(f"{PROSE['paper-cuda']} alone (forward and backward kernels timed apart) take "
+                    f"{times_text((min(alone), max(alone)))} the floor")
+    compare("unfold", "paper-cuda")
+    compare("slices-eager", "paper-cuda", "take")
+    compare("slices-compile", "paper-cuda", "take")
+    compare("xla-depthwise", "floor")
+    compare("cudnn-depthwise", "paper-cuda")
+    # Sentences open with a capital, except a name that is spelt with a small letter (cuDNN).
+    return [(s if s.startswith("cuDNN") else s[0].upper() + s[1:]) + "." for s in said]
