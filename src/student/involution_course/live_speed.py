@@ -15,11 +15,15 @@ import datetime
 import statistics
 import time
 
+from .colab import runtime_has_gpu
 from .speed import Case, Timings, timings_from
 
 
 def cuda_device() -> str | None:
-    """The name of the CUDA GPU that PyTorch sees, or ``None`` (no PyTorch, or no GPU)."""
+    """The name of the CUDA GPU that PyTorch sees, or ``None`` (no NVIDIA GPU, no PyTorch, or
+    a PyTorch without CUDA)."""
+    if not runtime_has_gpu():
+        return None  # without a GPU, not even PyTorch's import (seconds) is needed
     try:
         import torch
     except ImportError:

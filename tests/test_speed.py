@@ -1,0 +1,206 @@
+"""Notebook 06's support: the recorded GPU timings, their table and sentences, the figures, live timing.
+
+The recorded file ships with the student package (results_data/kernels-gpu.json, a copy of
+results/kernels-gpu.json). Live timing needs a CUDA GPU; here its methods run on the CPU, checked
+against the definition of the multiply-add.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from involution_course import live_speed, speed  # noqa: E402
+from involution_course.figures import speed as figures  # noqa: E402
+
+
+def _timings(rows, provenance=None):
+    return speed.timings_from({"provenance": provenance or {"gpu": "test GPU"}, "rows": rows})
+
+
+def _row(case, method, fwd_bwd, fwd=None, bwd=None):
+    return {"case": case, "dtype": "float32", "framework": "torch", "method": method,
+            "fwd_ms": fwd, "bwd_ms": bwd, "fwd_bwd_ms": fwd_bwd}
+
+
+def _one_sentence(error):
+    message = str(error.value)
+    assert "\n" not in message and message.endswith("."), message
+
+
+# ------------------------------------------------------------------ the recorded file
+
+
+def test_shipped_timings_are_the_recorded_results(project_root):
+    """results_data/ ships a copy of results/kernels-gpu.json:
+    `cp results/kernels-gpu.json src/student/involution_course/results_data/`."""
+    source = json.loads((project_root / "results" / "kernels-gpu.json").read_text())
+    assert json.loads(speed.RESULTS_FILE.read_text()) == source, "copy results/kernels-gpu.json into results_data/"
+
+
+def test_recorded_timings_load_with_their_provenance():
+    recorded = speed.load_timings()
+    assert recorded.provenance["gpu"] and recorded.bandwidth > 1e11 and recorded.peak_flops > 1e12
+    assert recorded.cases() and "floor" in recorded.methods()
+    assert set(recorded.methods()) <= set(speed.METHODS)
+    for case in recorded.cases():
+        assert speed.Case.parse(case).name == case
+        assert recorded.value(case, "floor") is not None
+
+
+def test_case_names_parse_into_sizes():
+    case = speed.Case.parse("B32 C64 56x48 K7 G4")
+    assert (case.batch, case.channels, case.height, case.width, case.kernel_size, case.groups) == (32, 64, 56, 48, 7, 4)
+    assert case.sizes() == {"batch": 32, "height": 56, "width": 48, "channels": 64, "kernel_size": 7}
+    with pytest.raises(speed.SpeedDataError, match="looks like") as error:
+        speed.Case.parse("32 x 64")
+    _one_sentence(error)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("{", "not valid JSON"),
+    ('{"rows": []}', "provenance"),
+    ('{"provenance": {}, "rows": [{"case": "B1 C1 2x2 K3 G1", "method": "unfold"}]}', "lacks framework"),
+    ('{"provenance": {}, "rows": [' + json.dumps(_row("B1 C1 2x2 K3 G1", "unfold", -1.0)) + "]}", "positive number"),
+])
+def test_a_bad_timings_file_is_refused_in_one_sentence(tmp_path, text, match):
+    path = tmp_path / "kernels-gpu.json"
+    path.write_text(text)
+    with pytest.raises(speed.SpeedDataError, match=match) as error:
+        speed.load_timings(path)
+    _one_sentence(error)
+
+
+def test_a_missing_timings_file_is_named(tmp_path):
+    with pytest.raises(speed.SpeedDataError, match="No recorded timings") as error:
+        speed.load_timings(tmp_path / "none.json")
+    _one_sentence(error)
+
+
+# ------------------------------------------------------------------ table and sentences
+
+
+def test_the_table_has_a_row_per_case_and_a_column_per_measured_method():
+    recorded = speed.load_timings()
+    lines = speed.timing_table(recorded).splitlines()
+    assert len(lines) == 2 + len(recorded.cases())
+    assert lines[0].count("|") == 2 + len(recorded.methods())
+    first = recorded.cases()[0]
+    assert f"{recorded.value(first, 'unfold'):#.3g}".rstrip(".") in lines[2]
+    # Only the methods timed apart appear in the forward table.
+    forward = speed.timing_table(recorded, "fwd_ms").splitlines()[0]
+    assert "unfold" not in forward and speed.METHODS["paper-cuda"] in forward
+    with pytest.raises(speed.SpeedDataError, match="measure"):
+        speed.timing_table(recorded, "ms")
+
+
+def test_sentences_are_computed_from_the_rows():
+    timings = _timings([
+        _row("B1 C2 4x4 K3 G1", "paper-cuda", 2.0), _row("B1 C2 4x4 K3 G1", "floor", 0.5),
+        _row("B1 C2 4x4 K3 G1", "unfold", 11.0), _row("B1 C2 8x8 K3 G1", "paper-cuda", 3.0),
+        _row("B1 C2 8x8 K3 G1", "floor", 0.5), _row("B1 C2 8x8 K3 G1", "unfold", 12.0),
+        _row("B1 C2 8x8 K3 G1", "fused-triton", 1.5),
+    ])
+    said = speed.conclusions(timings)
+    assert "The course's fused Triton kernel takes 3.0 times the floor." in said
+    assert "The course's fused Triton kernel takes 0.5 times the time of the paper's CUDA kernels." in said
+    assert "The paper's CUDA kernels take 4.0 to 6.0 times the floor." in said
+    assert "The patch tensor (unfold) takes 4.0 to 5.5 times the time of the paper's CUDA kernels." in said
+    # No sentence about a method that has no rows.
+    assert not [s for s in said if "slices" in s or "cuDNN" in s]
+
+
+def test_the_recorded_sentences_match_the_recorded_numbers():
+    recorded = speed.load_timings()
+    said = " ".join(speed.conclusions(recorded))
+    ratios = [recorded.value(c, "unfold") / recorded.value(c, "paper-cuda") for c in recorded.cases()]
+    assert speed.times_text((min(ratios), max(ratios))) in said
+
+
+def test_times_text_rounds_and_merges():
+    assert speed.times_text((3.96, 4.41)) == "4.0 to 4.4 times"
+    assert speed.times_text((4.01, 4.04)) == "4.0 times"
+    assert speed.times_text((11.2, 34.6)) == "11 to 35 times"
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _renders(figure) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    assert buffer.tell() > 1000
+
+
+def test_roofline_draws_the_roof_it_is_given_and_its_points():
+    intensity = np.logspace(-2, 3, 50)
+    roof = np.minimum(67e12, intensity * 4.17e12)
+    figure = figures.roofline(intensity, roof, [("fused", 4.8, 2e13), ("measured: kernel", 4.8, 1.8e12)],
+                              peak_flops=67e12, bandwidth=4.17e12)
+    ax = figure.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), roof / 1e12)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][1:] == ["fused", "measured: kernel"]
+    _renders(figure)
+    with pytest.raises(ValueError, match="positive"):
+        figures.roofline(intensity, roof * 0, [], peak_flops=1.0, bandwidth=1.0)
+    with pytest.raises(ValueError, match="one shape"):
+        figures.roofline(intensity, roof[:3], [], peak_flops=1.0, bandwidth=1.0)
+
+
+def test_time_bars_draw_every_measured_time_and_the_floor():
+    times = [[1.0, np.nan], [2.0, 4.0]]
+    figure = figures.time_bars(["a", "b"], ["m1", "m2"], times, floor=[0.1, 0.2])
+    ax = figure.axes[0]
+    assert len(ax.patches) == 3 and ax.get_xscale() == "log"
+    assert len(ax.lines) == 2
+    _renders(figure)
+    with pytest.raises(ValueError, match="one row per case"):
+        figures.time_bars(["a"], ["m1", "m2"], times)
+
+
+# ------------------------------------------------------------------ live timing, on the CPU
+
+
+def _definition(x, planes, size, groups):
+    """Channels last, stride 1, term by term."""
+    batch, height, width, channels = x.shape
+    half = (size - 1) // 2
+    padded = np.pad(x, ((0, 0), (half, half), (half, half), (0, 0)))
+    out = np.zeros_like(x)
+    for ki in range(size):
+        for kj in range(size):
+            for c in range(channels):
+                weight = planes[..., (c // (channels // groups)) * size * size + ki * size + kj]
+                out[..., c] += padded[:, ki:ki + height, kj:kj + width, c] * weight
+    return out
+
+
+@pytest.mark.parametrize("method", [live_speed.unfold_multiply_add, live_speed.slices_multiply_add])
+def test_live_methods_compute_the_multiply_add(method):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x, planes = rng.normal(size=(2, 5, 6, 6)), rng.normal(size=(2, 5, 6, 3 * 9))
+    got = method(torch.tensor(x), torch.tensor(planes), 3, 3).numpy()
+    np.testing.assert_allclose(got, _definition(x, planes, 3, 3), atol=1e-12)
+
+
+def test_live_measure_returns_timings_of_the_recorded_form():
+    pytest.importorskip("torch")
+    timings, notes = live_speed.measure(["B1 C4 8x8 K3 G2"], steps=2, device="cpu", bandwidth_megabytes=4)
+    assert timings.methods() == ["unfold", "slices-eager"]
+    assert all(timings.value("B1 C4 8x8 K3 G2", m) > 0 for m in timings.methods())
+    assert timings.bandwidth > 0 and timings.provenance["source"] == "measured live in this notebook"
+    assert notes == ["the fused kernel needs a CUDA GPU"]
+
+
+def test_without_a_gpu_nothing_is_imported(monkeypatch):
+    monkeypatch.setattr(live_speed, "runtime_has_gpu", lambda: False)
+    assert live_speed.cuda_device() is None
