@@ -26,6 +26,7 @@ to run the kernels on CPU tensors through Triton's interpreter.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import torch
 import triton
@@ -41,14 +42,16 @@ _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 # Shared layout of every kernel: a program owns P = BH*BW pixels (flattened row-major, so the tile
 # is square-ish and its halo small) and GB groups of CB = next_pow2(C/G) channels: 3-D blocks
 # [P, GB, CB]. One weight per (pixel, group) is loaded as [P, GB] and broadcast over CB.
-# K, stride, C and G are compile-time constants: every tap's offsets fold into immediates.
+# C, G, K and the stride are compile-time constants. The taps are a loop, not unrolled in full:
+# K*K = 49 copies of the body take long to compile and hold too many registers; UNROLL column
+# taps per iteration keep a few loads in flight.
 
 
 @triton.jit
 def _forward_kernel(
     x_ptr, w_ptr, out_ptr, H, W, H_out, W_out, tiles_w,
     C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
-    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr,
+    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, UNROLL: tl.constexpr,
 ):
     tile = tl.program_id(0)
     b = tl.program_id(2).to(tl.int64)  # image offsets can exceed 2**31 over a batch
@@ -71,10 +74,10 @@ def _forward_kernel(
     w_ok = pix_ok[:, None] & (g < G)[None, :]
 
     acc = tl.zeros((BH * BW, GB, CB), dtype=tl.float32)
-    for ki in tl.static_range(K):
+    for ki in range(K):
         y = i * S + ki - PAD
         row_ok = pix_ok & (y >= 0) & (y < H)
-        for kj in tl.static_range(K):
+        for kj in tl.range(0, K, loop_unroll_factor=UNROLL):
             xx = j * S + kj - PAD
             ok = row_ok & (xx >= 0) & (xx < W)
             xv = tl.load(x_img + ((y * W + xx) * C)[:, None, None] + c[None, :, :],
@@ -92,7 +95,7 @@ def _forward_kernel(
 def _grad_planes_kernel(
     x_ptr, go_ptr, gw_ptr, H, W, H_out, W_out, tiles_w,
     C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
-    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr,
+    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, UNROLL: tl.constexpr,
 ):
     tile = tl.program_id(0)
     b = tl.program_id(2).to(tl.int64)
@@ -118,10 +121,10 @@ def _grad_planes_kernel(
     w_off = ((i * W_out + j) * (G * KK))[:, None] + (g * KK)[None, :]
     w_ok = pix_ok[:, None] & (g < G)[None, :]
 
-    for ki in tl.static_range(K):
+    for ki in range(K):
         y = i * S + ki - PAD
         row_ok = pix_ok & (y >= 0) & (y < H)
-        for kj in tl.static_range(K):
+        for kj in tl.range(0, K, loop_unroll_factor=UNROLL):
             xx = j * S + kj - PAD
             ok = row_ok & (xx >= 0) & (xx < W)
             xv = tl.load(x_img + ((y * W + xx) * C)[:, None, None] + c[None, :, :],
@@ -135,7 +138,7 @@ def _grad_planes_kernel(
 def _grad_x_kernel(
     go_ptr, w_ptr, gx_ptr, H, W, H_out, W_out, tiles_w, tiles,
     C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
-    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr,
+    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, UNROLL: tl.constexpr,
 ):
     # Axis 0 enumerates the S*S residue classes (ry, rx) times the tiles of each class: input
     # pixel (y, x) = (ry + S*u, rx + S*v) for (u, v) in the tile.
@@ -164,23 +167,20 @@ def _grad_x_kernel(
     w_img = w_ptr + b * H_out * W_out * (G * KK)
 
     acc = tl.zeros((BH * BW, GB, CB), dtype=tl.float32)
-    for ki in tl.static_range(K):
-        # Tap ki reached row y from output row i = (y + PAD - ki) / S when that is whole; it is
-        # whole for every pixel of this residue class or for none (offset by S*K: no negatives).
-        di = ry + PAD - ki + S * K
-        if di % S == 0:
-            i = u + di // S - K
-            row_ok = pix_ok & (i >= 0) & (i < H_out)
-            for kj in tl.static_range(K):
-                dj = rx + PAD - kj + S * K
-                if dj % S == 0:
-                    j = v + dj // S - K
-                    ok = row_ok & (j >= 0) & (j < W_out)
-                    gov = tl.load(go_img + ((i * W_out + j) * C)[:, None, None] + c[None, :, :],
-                                  mask=ok[:, None, None] & c_ok[None, :, :], other=0.0)
-                    w_off = ((i * W_out + j) * (G * KK) + (ki * K + kj))[:, None] + (g * KK)[None, :]
-                    wv = tl.load(w_img + w_off, mask=ok[:, None] & g_ok[None, :], other=0.0)
-                    acc += gov.to(tl.float32) * wv.to(tl.float32)[:, :, None]
+    # Tap ki reached row y from output row i = (y + PAD - ki) / S when that is whole, for every
+    # pixel of the residue class or for none: only ki = (ry + PAD) % S, that + S, ... (and the
+    # same for columns). The divisions are exact, so their rounding of negatives does not matter.
+    for ki in range((ry + PAD) % S, K, S):
+        i = u + (ry + PAD - ki) // S
+        row_ok = pix_ok & (i >= 0) & (i < H_out)
+        for kj in tl.range((rx + PAD) % S, K, S, loop_unroll_factor=UNROLL):
+            j = v + (rx + PAD - kj) // S
+            ok = row_ok & (j >= 0) & (j < W_out)
+            gov = tl.load(go_img + ((i * W_out + j) * C)[:, None, None] + c[None, :, :],
+                          mask=ok[:, None, None] & c_ok[None, :, :], other=0.0)
+            w_off = ((i * W_out + j) * (G * KK) + (ki * K + kj))[:, None] + (g * KK)[None, :]
+            wv = tl.load(w_img + w_off, mask=ok[:, None] & g_ok[None, :], other=0.0)
+            acc += gov.to(tl.float32) * wv.to(tl.float32)[:, :, None]
 
     gx_off = ((y * W + x) * C)[:, None, None] + c[None, :, :]
     tl.store(gx_ptr + b * H * W * C + gx_off, acc.to(gx_ptr.dtype.element_ty),
@@ -188,18 +188,16 @@ def _grad_x_kernel(
 
 
 # -- block sizes ----------------------------------------------------------------------------------
-class Config(tuple):
-    """Block sizes of one launch: a BH x BW pixel tile, GB groups per program, num_warps."""
+class Config(NamedTuple):
+    """Block sizes of one launch: a bh x bw pixel tile, gb groups per program, the warps per
+    program, and how many column taps each loop iteration issues (more loads in flight, more
+    registers)."""
 
-    __slots__ = ()
-
-    def __new__(cls, bh: int, bw: int, gb: int, num_warps: int):
-        return super().__new__(cls, (bh, bw, gb, num_warps))
-
-    bh = property(lambda self: self[0])
-    bw = property(lambda self: self[1])
-    gb = property(lambda self: self[2])
-    num_warps = property(lambda self: self[3])
+    bh: int
+    bw: int
+    gb: int
+    num_warps: int = 4
+    unroll: int = 1
 
 
 def _pixel_tile(height: int, width: int, pixels: int) -> tuple[int, int]:
@@ -219,17 +217,16 @@ def _pixel_tile(height: int, width: int, pixels: int) -> tuple[int, int]:
 
 def default_config(kind: str, height: int, width: int, channels: int, groups: int) -> Config:
     """Block sizes for kernel ``kind`` on an output (forward, grad_planes) or residue-class
-    (grad_x) grid of height x width: whole groups up to 64 channels per program, and enough
-    pixels for about 4096 values per program (fewer for grad_planes, which holds two blocks)."""
+    (grad_x) grid of height x width: whole groups up to 64 channels per program, and pixels for
+    about 2048 values per program, 16 per thread: more registers would lower occupancy."""
     cb = triton.next_power_of_2(channels // groups)
     gb = min(triton.next_power_of_2(groups), max(1, 64 // cb))
-    values = 2048 if kind == "grad_planes" else 4096
-    pixels = max(16, min(256, values // (gb * cb)))
+    pixels = max(16, min(512, 2048 // (gb * cb)))
     # A grid far smaller than the image would leave pixels idle: cap the tile at the image.
     while pixels > 16 and pixels // 2 >= triton.next_power_of_2(height) * triton.next_power_of_2(width):
         pixels //= 2
     bh, bw = _pixel_tile(height, width, pixels)
-    return Config(bh, bw, gb, 4)
+    return Config(bh, bw, gb)
 
 
 # -- launchers ------------------------------------------------------------------------------------
@@ -241,7 +238,7 @@ def _grid(height: int, width: int, channels: int, groups: int, cfg: Config, batc
 
 def _meta(channels, groups, kernel_size, stride, cfg: Config):
     return dict(C=channels, G=groups, K=kernel_size, S=stride, BH=cfg.bh, BW=cfg.bw, GB=cfg.gb,
-                CB=triton.next_power_of_2(channels // groups), num_warps=cfg.num_warps)
+                CB=triton.next_power_of_2(channels // groups), UNROLL=cfg.unroll, num_warps=cfg.num_warps)
 
 
 def forward(x, planes, kernel_size: int, stride: int, groups: int, cfg: Config | None = None):
