@@ -117,6 +117,16 @@ def test_sentences_are_computed_from_the_rows():
     assert not [s for s in said if "slices" in s or "cuDNN" in s]
 
 
+def test_without_the_paper_s_kernels_the_course_s_kernel_is_the_reference():
+    """As in a live run: the fused kernel, unfold and slices, no paper's kernels, no floor."""
+    timings = _timings([_row("B1 C2 4x4 K3 G1", "fused-triton", 0.5), _row("B1 C2 4x4 K3 G1", "unfold", 3.0),
+                        _row("B1 C2 4x4 K3 G1", "slices-eager", 7.0)])
+    assert speed.conclusions(timings) == [
+        "The patch tensor (unfold) takes 6.0 times the time of the course's fused Triton kernel.",
+        "Shifted slices run eagerly take 14 times the time of the course's fused Triton kernel.",
+    ]
+
+
 def test_the_recorded_sentences_match_the_recorded_numbers():
     recorded = speed.load_timings()
     said = " ".join(speed.conclusions(recorded))

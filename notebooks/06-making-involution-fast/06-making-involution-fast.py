@@ -356,7 +356,7 @@ ic.record("fused forward floor, first case", floors_ms[first]["fused"], "ms")
 # higher intensity and a lower floor. Where a measured kernel sits below its roof, it runs slower than
 # its bytes demand; the cell above says how far.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "44276ca2581ea07905495e5d16645f08", "grade": false, "grade_id": "tile-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "062346b6e409fda4ec9be7ebd4b3e5bf", "grade": false, "grade_id": "tile-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · A fused kernel, one tile at a time
 #
 # A fused kernel splits the output into *tiles* and runs one *program* per tile, many at a time. Each
@@ -367,8 +367,8 @@ ic.record("fused forward floor, first case", floors_ms[first]["fused"], "ms")
 # reads a whole block, `x_ref[:, pl.ds(start, size, stride=s), :]` reads `size` rows
 # `start, start + s, start + 2s, …`, and `o_ref[...] = value` writes. `pl.pallas_call(kernel,
 # out_shape=..., interpret=True)` runs it; *interpret mode* runs the kernel as ordinary JAX operations,
-# on any CPU, so its index arithmetic can be checked anywhere. On a GPU the same kernel, without
-# `interpret=True`, compiles to one fused GPU kernel.
+# on any CPU, so its index arithmetic can be checked anywhere. On a GPU or a TPU, kernels of this
+# kind compile, without `interpret=True`, to one fused kernel of that device.
 #
 # One tile is $R \times S$ output pixels of one image, all $C$ channels. Its kernel receives:
 #

@@ -456,8 +456,8 @@ ic.record("fused forward floor, first case", floors_ms[first]["fused"], "ms")
 # reads a whole block, `x_ref[:, pl.ds(start, size, stride=s), :]` reads `size` rows
 # `start, start + s, start + 2s, …`, and `o_ref[...] = value` writes. `pl.pallas_call(kernel,
 # out_shape=..., interpret=True)` runs it; *interpret mode* runs the kernel as ordinary JAX operations,
-# on any CPU, so its index arithmetic can be checked anywhere. On a GPU the same kernel, without
-# `interpret=True`, compiles to one fused GPU kernel.
+# on any CPU, so its index arithmetic can be checked anywhere. On a GPU or a TPU, kernels of this
+# kind compile, without `interpret=True`, to one fused kernel of that device.
 #
 # One tile is $R \times S$ output pixels of one image, all $C$ channels. Its kernel receives:
 #
