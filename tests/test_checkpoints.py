@@ -33,7 +33,8 @@ def test_manifest_records_provenance_hashes_and_every_seeds_history():
     for entry in manifest["checkpoints"].values():
         assert entry["file"].endswith(".weights.h5") and len(entry["sha256"]) == 64
         assert entry["seed"] == 0 and "0" in entry["histories"]
-    assert set(checkpoints.histories("fair_involution", "full")) == {"0", "1", "2"}
+    assert set(checkpoints.histories("fair_involution", "recipe")) == {"0", "1", "2"}
+    assert set(checkpoints.histories("fair_conv", "full")) == {"0", "1", "2"}
 
 
 @pytest.fixture

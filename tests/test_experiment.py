@@ -98,6 +98,8 @@ def test_unknown_phase_is_refused(shared_data):
 
 def test_recorded_results_meet_their_own_format(project_root):
     for path in sorted((project_root / "results").glob("*.json")):
+        if path.name.startswith("kernels-"):  # the kernel benchmarks' table, a format of its own (test_speed)
+            continue
         payload = json.loads(path.read_text())
         assert payload["runs"] and payload["provenance"]
         for row in payload["runs"]:

@@ -144,7 +144,8 @@ def test_load_recorded_falls_back_with_one_sentence_for_another_architecture(sma
 # ------------------------------------------------------------------ recorded results in words
 
 
-def _row(model, accuracies, parameters=100, multiply_adds=1000, recipe=None, kernel_size=3, width=None):
+def _row(model, accuracies, parameters=100, multiply_adds=1000, recipe=None, kernel_size=None, width=None):
+    kernel_size = kernel_size or (5 if model == "fair_involution" else 3)  # the designs' kernel sizes
     return {"label": model, "model": model, "width": width, "kernel_size": kernel_size, "recipe": recipe,
             "accuracy": float(np.mean(accuracies)), "accuracy_std": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0,
             "runs": len(accuracies), "accuracies": accuracies, "trainable_parameters": parameters,
@@ -191,9 +192,12 @@ def test_conclusions_come_from_the_shipped_results():
     assert involution["accuracies"] == sorted(compare, key=compare.index) or sorted(involution["accuracies"]) == sorted(compare)
     assert involution["accuracy"] == pytest.approx(np.mean(compare))
     sentences = training.conclusions(rows, involution_width=24)
+    assert any(s.startswith("With kernel size 3, fair involution w24") and "against kernel size 5" in s for s in sentences)
+    assert any(s.startswith("Under the example's recipe: ") for s in sentences)
     verdict = "NOT met" if np.mean(compare) < 0.85 or len(compare) < 3 else "met"
     assert any(f"target is {verdict}" in s for s in sentences)
     assert all(s.endswith(".") for s in sentences)
-    assert "| fair involution w24 |" in training.results_markdown(rows)
+    markdown = training.results_markdown(rows)
+    assert "| fair involution w24 |" in markdown and "| fair involution w24 K=3 |" in markdown
     figure = figures.cost_accuracy_figure(rows)
     assert [axis.get_xscale() for axis in figure.axes[:3]] == ["log"] * 3

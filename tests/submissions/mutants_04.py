@@ -83,7 +83,8 @@ INVOLUTION_FUNCTIONAL = dedent("""\
     """)
 
 
-def _fair(groups="inner // 8", stride="2 if stage > 0 and block == 0 else 1", spatial="spatial=spatial, "):
+def _fair(groups="inner // 8", stride="2 if stage > 0 and block == 0 else 1", spatial="spatial=spatial, ",
+          kernel='5 if spatial == "involution" else 3'):
     return dedent(f"""\
         from involution_course.layers import bottleneck
 
@@ -97,7 +98,7 @@ def _fair(groups="inner // 8", stride="2 if stage > 0 and block == 0 else 1", sp
             for stage in range(3):
                 inner = width * 2**stage
                 for block in range(2):
-                    x = bottleneck(x, 4 * inner, {spatial}stride={stride}, kernel_size=3,
+                    x = bottleneck(x, 4 * inner, {spatial}stride={stride}, kernel_size={kernel},
                                    groups={groups}, reduction_ratio=4, expansion=4)
             x = layers.GlobalAveragePooling2D()(x)
             return keras.Model(inputs, layers.Dense(10)(x))
@@ -115,7 +116,8 @@ FAIR_UNROLLED = dedent("""\
         x = keras.layers.Activation("relu")(x)
         plan = [(width, 1), (width, 1), (2 * width, 2), (2 * width, 1), (4 * width, 2), (4 * width, 1)]
         for inner, stride in plan:
-            x = bottleneck(x, filters=4 * inner, spatial=spatial, stride=stride, groups=inner // 8)
+            x = bottleneck(x, filters=4 * inner, spatial=spatial, stride=stride, groups=inner // 8,
+                           kernel_size={"involution": 5, "conv": 3}[spatial])
         outputs = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))
         return keras.Model(inputs=inputs, outputs=outputs)
     """)
@@ -130,11 +132,12 @@ FAIR_STAGES = dedent("""\
         x = inputs = keras.Input((32, 32, 3))
         for layer in (layers.Conv2D(32, 3, padding="same", use_bias=False), layers.BatchNormalization(), layers.ReLU()):
             x = layer(x)
+        k = 3 + 2 * (spatial == "involution")
         for stage, stride in enumerate((1, 2, 2)):
             inner = width << stage
-            x = bottleneck(x, 4 * inner, spatial=spatial, stride=stride, kernel_size=3, groups=inner // 8,
+            x = bottleneck(x, 4 * inner, spatial=spatial, stride=stride, kernel_size=k, groups=inner // 8,
                            reduction_ratio=4, expansion=4)
-            x = bottleneck(x, 4 * inner, spatial=spatial, stride=1, kernel_size=3, groups=inner // 8,
+            x = bottleneck(x, 4 * inner, spatial=spatial, stride=1, kernel_size=k, groups=inner // 8,
                            reduction_ratio=4, expansion=4)
         return keras.Model(inputs, layers.Dense(10)(layers.GlobalAveragePooling2D()(x)))
     """)
@@ -260,6 +263,8 @@ MUTANTS = {
         Mutant("stride 2 on the second block of a stage", WRONG,
                {"ex3": _fair(stride="2 if stage > 0 and block == 1 else 1")}),
         Mutant("spatial not passed on (the conv twin is an involution network)", WRONG, {"ex3": _fair(spatial="")}),
+        Mutant("K=3 for involution too (the first design)", WRONG, {"ex3": _fair(kernel="3")}),
+        Mutant("K=5 for the convolutions too", WRONG, {"ex3": _fair(kernel="5")}),
         Mutant("six blocks unrolled from a plan", RIGHT, {"ex3": FAIR_UNROLLED}),
         Mutant("one loop per stage, widths by shifting", RIGHT, {"ex3": FAIR_STAGES}),
     ],

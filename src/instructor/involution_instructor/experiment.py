@@ -614,14 +614,18 @@ def merge_results(paths, output) -> Path:
     phases = {payload["phase"] for payload in payloads}
     if len(phases) != 1:
         raise ValueError(f"Only files of one phase can be merged, got phases {sorted(phases)}.")
-    rows, seen = [], set()
-    for index, payload in enumerate(payloads):
+    rows, seen, provenances = [], set(), []
+    for payload in payloads:
+        # A file merged before holds a list of provenances, and its rows their index in it.
+        merged_before = isinstance(payload["provenance"], list)
+        offset = len(provenances)
+        provenances += payload["provenance"] if merged_before else [payload["provenance"]]
         for row in payload["runs"]:
             if row["label"] not in seen:
                 seen.add(row["label"])
-                rows.append({**row, "provenance": index})
+                rows.append({**row, "provenance": offset + (row.get("provenance", 0) if merged_before else 0)})
     rows.sort(key=lambda r: r["label"])
-    merged = {"phase": phases.pop(), "provenance": [p["provenance"] for p in payloads],
+    merged = {"phase": phases.pop(), "provenance": provenances,
               "summary": summarise(rows), "runs": rows}
     output = Path(output)
     output.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")

@@ -367,3 +367,17 @@ def tuning_markdown(rows: list[dict]) -> str:
                      f"{row['label_smoothing']:g} | {row['validation_accuracy']:.4f} | "
                      f"{'the course recipe' if row['chosen'] else ''} |")
     return "\n".join(lines)
+
+
+def design_sentence(tuning: list[dict], design: dict) -> str:
+    """How the fair involution network's kernel size was chosen, from the recorded validation
+    accuracies: tuning's run of the course's recipe (K=3) against the ``design`` phase's runs."""
+    chosen = next((row for row in tuning if row["chosen"]), None)
+    runs = sorted(design.get("runs", []), key=lambda run: run.get("kernel_size") or 0)
+    if chosen is None or not runs:
+        return "No recorded validation run compares the involution network's kernel sizes."
+    scores = [(3, chosen["validation_accuracy"])] + [(run["kernel_size"], run["accuracy"]) for run in runs]
+    best = max(scores, key=lambda score: score[1])
+    listed = ", ".join(f"K={k} {accuracy:.4f}" for k, accuracy in scores)
+    return (f"Kernel size on the same validation split, with the course's recipe: {listed}. "
+            f"The best is K={best[0]}, {(best[1] - scores[0][1]) * 100:+.1f} points against K=3.")

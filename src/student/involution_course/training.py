@@ -301,11 +301,17 @@ def mean_and_spread(row: dict) -> str:
     return f"{row['accuracy']:.4f}, one seed"
 
 
-def find_row(rows: list[dict], model: str, *, width: int | None = None, kernel_size: int = 3,
+def find_row(rows: list[dict], model: str, *, width: int | None = None, kernel_size: int | None = None,
              recipe: str | None = None) -> dict:
-    """The row of ``model`` (at ``width`` when given, ``kernel_size``, ``recipe``) among ``rows``."""
-    found = [row for row in rows if row["model"] == model and row.get("kernel_size", 3) == kernel_size
+    """The row of ``model`` (at ``width`` when given, else the width compared rather than swept;
+    ``kernel_size``, by default the design's; ``recipe``) among ``rows``."""
+    from involution_course.models import design_kernel_size
+
+    kernel_size = kernel_size or design_kernel_size(model)
+    found = [row for row in rows if row["model"] == model and (row.get("kernel_size") or design_kernel_size(model)) == kernel_size
              and row.get("recipe") == recipe and (width is None or row.get("width") == width)]
+    if width is None and len(found) > 1:  # a sweep's other widths: the compared setting is meant
+        found = [row for row in found if "sweep" not in row.get("phases", ())]
     if len(found) != 1:
         raise ValueError(f"expected one recorded row of {model} (width {width}, K={kernel_size}, recipe {recipe}), "
                          f"found {len(found)}.")
@@ -327,11 +333,12 @@ def _ratio_words(a: float, b: float) -> str:
 
 
 def compare_sentence(rows: list[dict], first: str = "fair_involution", second: str = "fair_conv", *,
-                     recipe: str | None = None) -> str:
+                     recipe: str | None = None, first_kernel_size: int | None = None) -> str:
     """Sentences from recorded rows: which of two models reached the higher mean test accuracy,
     by how many points, at what cost (parameters, multiply-adds), and whether the gap is larger
-    than the seeds' spread."""
-    a, b = find_row(rows, first, recipe=recipe), find_row(rows, second, recipe=recipe)
+    than the seeds' spread (``first`` at ``first_kernel_size``, by default its design's)."""
+    a = find_row(rows, first, recipe=recipe, kernel_size=first_kernel_size)
+    b = find_row(rows, second, recipe=recipe)
     winner, loser = (a, b) if a["accuracy"] >= b["accuracy"] else (b, a)
     gap = (winner["accuracy"] - loser["accuracy"]) * 100
     spread = max(a.get("accuracy_std") or 0.0, b.get("accuracy_std") or 0.0) * 100
@@ -450,15 +457,22 @@ def conclusions(rows: list[dict], *, involution_width: int | None = None, target
         sentences.append(f"With the modern recipe, {_name(new)} goes from {mean_and_spread(old)} to {mean_and_spread(new)} "
                          f"({(new['accuracy'] - old['accuracy']) * 100:+.1f} points){spread}.")
     sentences.append(compare_sentence(rows))
-    sentences.append("Under the example's recipe: " + compare_sentence(rows, recipe="example"))
+    for kernel_size in (None, 3):  # the example's recipe was recorded for the first design (K=3) only
+        try:
+            sentences.append("Under the example's recipe: " + compare_sentence(rows, recipe="example",
+                                                                                first_kernel_size=kernel_size))
+            break
+        except ValueError:
+            continue
     involution = find_row(rows, "fair_involution", width=involution_width)
     sentences.append(target_sentence(involution, target))
     sentences.append(equal_cost_sentence(rows, "multiply_adds"))
-    larger = [row for row in rows if row["model"] == "fair_involution" and row.get("recipe") is None
-              and row.get("kernel_size", 3) != 3]
-    for row in larger:
+    others = [row for row in rows if row["model"] == "fair_involution" and row.get("recipe") is None
+              and row.get("width") == involution.get("width") and row.get("kernel_size") != involution.get("kernel_size")]
+    for row in others:
         sentences.append(f"With kernel size {row['kernel_size']}, {_name(involution)} reaches {mean_and_spread(row)}, "
-                         f"{(row['accuracy'] - involution['accuracy']) * 100:+.1f} points against kernel size 3, for "
+                         f"{(row['accuracy'] - involution['accuracy']) * 100:+.1f} points against kernel size "
+                         f"{involution['kernel_size']}, for "
                          f"{_ratio_words(row['trainable_parameters'], involution['trainable_parameters'])} trainable "
                          f"parameters and {_ratio_words(row['multiply_adds'], involution['multiply_adds'])} multiply-adds.")
     sentences.append(throughput_sentence(rows))

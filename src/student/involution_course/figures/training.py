@@ -107,7 +107,9 @@ def misclassified_grid(images, true_labels, predicted_labels, class_names, colum
 
 
 def _setting(row) -> tuple:
-    return (row["model"], row.get("width"), row.get("kernel_size") or 3)
+    from involution_course.models import design_kernel_size
+
+    return (row["model"], row.get("width"), row.get("kernel_size") or design_kernel_size(row["model"]))
 
 
 def _recipe_tag(row) -> str | None:
@@ -116,10 +118,12 @@ def _recipe_tag(row) -> str | None:
 
 
 def _setting_label(model, width, kernel_size, recipe=None) -> str:
+    from involution_course.models import design_kernel_size
+
     label = model.replace("_", " ")
     if width:
         label += f" w{width}"
-    if kernel_size != 3:
+    if kernel_size != design_kernel_size(model):
         label += f" K={kernel_size}"
     if recipe:
         label += f" ({recipe} recipe)"
@@ -149,6 +153,7 @@ def cost_accuracy_rows(accuracy_payloads, throughput_payloads=None) -> list[dict
             "label": _setting_label(*key), "model": key[0], "width": key[1], "kernel_size": key[2], "recipe": key[3],
             "accuracy": float(np.mean(accuracies)), "accuracy_std": float(np.std(accuracies, ddof=1)) if len(runs) > 1 else 0.0,
             "runs": len(runs), "accuracies": accuracies, "seeds": [r.get("seed") for r in runs],
+            "phases": sorted({r.get("phase") or "" for r in runs}),
             "trainable_parameters": runs[0]["trainable_parameters"], "multiply_adds": runs[0]["multiply_adds"],
             **{f"images_per_second_{device}": speed for device, speed in speeds.get(key[:3], {}).items()},
         })
