@@ -49,11 +49,19 @@ def reference(x, planes, grad_out, k, s, g):
 
 
 def run_fused(x, planes, grad_out, k, s, g):
+    """out, grad_x and grad_planes through the autograd function (default configs: rows kernels)."""
     x = x.clone().requires_grad_(True)
     planes = planes.clone().requires_grad_(True)
     out = triton_kernels.multiply_add(x, planes, kernel_size=k, stride=s, groups=g)
     out.backward(grad_out)
     return out.detach(), x.grad, planes.grad
+
+
+def run_kernels(x, planes, grad_out, k, s, g, cfg):
+    """The three kernels launched directly with one config."""
+    return (triton_kernels.forward(x, planes, k, s, g, cfg),
+            triton_kernels.grad_x(planes, grad_out, x.shape, k, s, g, cfg),
+            triton_kernels.grad_planes(x, grad_out, k, s, g, cfg))
 
 
 def inputs(shape, k, s, g, dtype=torch.float32, seed=0):
@@ -88,17 +96,28 @@ def test_other_shapes(shape, k, s, g):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
-def test_explicit_block_sizes_cover_partial_tiles():
+TAPS = [(k, s, 3) for k in (1, 3, 5, 7) for s in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("k, s, g", TAPS, ids=[f"K{k}-s{s}-G{g}" for k, s, g in TAPS])
+def test_taps_kernels_match_numpy(k, s, g):
+    """The kernels that loop over every tap (the other family the tuner may pick)."""
+    x, planes, grad_out = inputs((2, 5, 7, 6), k, s, g, seed=5)
+    expected = reference(x.numpy(), planes.numpy(), grad_out.numpy(), k, s, g)
+    cfg = triton_kernels.Config(8, 8, 4)  # one program per image: the interpreter is slow
+    for name, got, want in zip(("out", "grad_x", "grad_planes"), run_kernels(x, planes, grad_out, k, s, g, cfg), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("rows", [False, True], ids=["taps", "rows"])
+def test_small_blocks_cover_partial_tiles(rows):
     """A 2 x 4 tile with one group per program: many programs, partial tiles on both edges."""
     k, s, g = 3, 2, 3
     x, planes, grad_out = inputs((1, 7, 9, 6), k, s, g, seed=2)
-    cfg = triton_kernels.Config(2, 4, 1, 4)
-    want_out, want_gx, want_gp = reference(x.numpy(), planes.numpy(), grad_out.numpy(), k, s, g)
-    np.testing.assert_allclose(triton_kernels.forward(x, planes, k, s, g, cfg).numpy(), want_out, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(triton_kernels.grad_x(planes, grad_out, x.shape, k, s, g, cfg).numpy(), want_gx,
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(triton_kernels.grad_planes(x, grad_out, k, s, g, cfg).numpy(), want_gp,
-                               rtol=1e-5, atol=1e-5)
+    cfg = triton_kernels.Config(2, 4, 1, rows=rows)
+    expected = reference(x.numpy(), planes.numpy(), grad_out.numpy(), k, s, g)
+    for name, got, want in zip(("out", "grad_x", "grad_planes"), run_kernels(x, planes, grad_out, k, s, g, cfg), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("k, s, g", [(3, 1, 3), (5, 2, 1)])

@@ -25,6 +25,7 @@ to run the kernels on CPU tensors through Triton's interpreter.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import NamedTuple
 
@@ -187,17 +188,170 @@ def _grad_x_kernel(
              mask=pix_ok[:, None, None] & c_ok[None, :, :])
 
 
-# -- block sizes ----------------------------------------------------------------------------------
+# -- "rows" kernels: a row of K column taps at once ---------------------------------------------
+# The same tiling with one more block axis, the column tap kj (KJ = K rounded up to a power of
+# two): blocks [P, GB, KJ, CB]. Per row tap ki, one gather loads the K shifted input tiles, and
+# the K weights of a (pixel, group) are K neighbouring floats of planes: one coalesced load in the
+# forward, one coalesced store in grad_planes, instead of K scattered 4-byte accesses.
+
+
+@triton.jit
+def _forward_rows_kernel(
+    x_ptr, w_ptr, out_ptr, H, W, H_out, W_out, tiles_w,
+    C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
+    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, KJ: tl.constexpr,
+    UNROLL: tl.constexpr,
+):
+    tile = tl.program_id(0)
+    b = tl.program_id(2).to(tl.int64)
+    PAD: tl.constexpr = (K - 1) // 2
+    CG: tl.constexpr = C // G
+    KK: tl.constexpr = K * K
+
+    p = tl.arange(0, BH * BW)
+    i = (tile // tiles_w) * BH + p // BW
+    j = (tile % tiles_w) * BW + p % BW
+    pix_ok = (i < H_out) & (j < W_out)
+    g = tl.program_id(1) * GB + tl.arange(0, GB)
+    cc = tl.arange(0, CB)
+    kj = tl.arange(0, KJ)
+    c4 = (g * CG)[None, :, None, None] + cc[None, None, None, :]
+    c_ok4 = (g < G)[None, :, None, None] & (cc < CG)[None, None, None, :]
+    xx = j[:, None] * S + kj[None, :] - PAD  # [P, KJ]
+    col_ok = pix_ok[:, None] & (xx >= 0) & (xx < W) & (kj < K)[None, :]
+    w_off = ((i * W_out + j) * (G * KK))[:, None, None] + (g * KK)[None, :, None] + kj[None, None, :]
+    w_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (kj < K)[None, None, :]
+
+    x_img = x_ptr + b * H * W * C
+    w_img = w_ptr + b * H_out * W_out * (G * KK)
+    acc = tl.zeros((BH * BW, GB, CB), dtype=tl.float32)
+    for ki in tl.range(0, K, loop_unroll_factor=UNROLL):
+        y = i * S + ki - PAD
+        ok = col_ok & ((y >= 0) & (y < H))[:, None]
+        off = (y[:, None] * W + xx) * C
+        xv = tl.load(x_img + off[:, None, :, None] + c4, mask=ok[:, None, :, None] & c_ok4, other=0.0)
+        wv = tl.load(w_img + w_off + ki * K, mask=w_ok, other=0.0)
+        acc += tl.sum(xv.to(tl.float32) * wv.to(tl.float32)[:, :, :, None], axis=2)
+
+    out_off = ((i * W_out + j) * C)[:, None, None] + (g * CG)[None, :, None] + cc[None, None, :]
+    out_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (cc < CG)[None, None, :]
+    tl.store(out_ptr + b * H_out * W_out * C + out_off, acc.to(out_ptr.dtype.element_ty), mask=out_ok)
+
+
+@triton.jit
+def _grad_planes_rows_kernel(
+    x_ptr, go_ptr, gw_ptr, H, W, H_out, W_out, tiles_w,
+    C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
+    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, KJ: tl.constexpr,
+    UNROLL: tl.constexpr,
+):
+    tile = tl.program_id(0)
+    b = tl.program_id(2).to(tl.int64)
+    PAD: tl.constexpr = (K - 1) // 2
+    CG: tl.constexpr = C // G
+    KK: tl.constexpr = K * K
+
+    p = tl.arange(0, BH * BW)
+    i = (tile // tiles_w) * BH + p // BW
+    j = (tile % tiles_w) * BW + p % BW
+    pix_ok = (i < H_out) & (j < W_out)
+    g = tl.program_id(1) * GB + tl.arange(0, GB)
+    cc = tl.arange(0, CB)
+    kj = tl.arange(0, KJ)
+    c4 = (g * CG)[None, :, None, None] + cc[None, None, None, :]
+    c_ok4 = (g < G)[None, :, None, None] & (cc < CG)[None, None, None, :]
+    xx = j[:, None] * S + kj[None, :] - PAD
+    col_ok = pix_ok[:, None] & (xx >= 0) & (xx < W) & (kj < K)[None, :]
+    w_off = ((i * W_out + j) * (G * KK))[:, None, None] + (g * KK)[None, :, None] + kj[None, None, :]
+    w_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (kj < K)[None, None, :]
+
+    go_off = ((i * W_out + j) * C)[:, None, None, None] + c4
+    go = tl.load(go_ptr + b * H_out * W_out * C + go_off, mask=pix_ok[:, None, None, None] & c_ok4,
+                 other=0.0).to(tl.float32)  # [P, GB, 1, CB], reused by every tap
+    x_img = x_ptr + b * H * W * C
+    gw_img = gw_ptr + b * H_out * W_out * (G * KK)
+    for ki in tl.range(0, K, loop_unroll_factor=UNROLL):
+        y = i * S + ki - PAD
+        ok = col_ok & ((y >= 0) & (y < H))[:, None]
+        off = (y[:, None] * W + xx) * C
+        xv = tl.load(x_img + off[:, None, :, None] + c4, mask=ok[:, None, :, None] & c_ok4, other=0.0)
+        gw = tl.sum(xv.to(tl.float32) * go, axis=3)  # [P, GB, KJ]: K neighbouring weights
+        tl.store(gw_img + w_off + ki * K, gw.to(gw_ptr.dtype.element_ty), mask=w_ok)
+
+
+@triton.jit
+def _grad_x_rows_kernel(
+    go_ptr, w_ptr, gx_ptr, H, W, H_out, W_out, tiles_w, tiles,
+    C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
+    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, KJ: tl.constexpr,
+    UNROLL: tl.constexpr,
+):
+    residue = tl.program_id(0) // tiles
+    tile = tl.program_id(0) % tiles
+    ry = residue // S
+    rx = residue % S
+    b = tl.program_id(2).to(tl.int64)
+    PAD: tl.constexpr = (K - 1) // 2
+    CG: tl.constexpr = C // G
+    KK: tl.constexpr = K * K
+
+    p = tl.arange(0, BH * BW)
+    u = (tile // tiles_w) * BH + p // BW
+    v = (tile % tiles_w) * BW + p % BW
+    y = ry + S * u
+    x = rx + S * v
+    pix_ok = (y < H) & (x < W)
+    g = tl.program_id(1) * GB + tl.arange(0, GB)
+    cc = tl.arange(0, CB)
+    c4 = (g * CG)[None, :, None, None] + cc[None, None, None, :]
+    c_ok4 = (g < G)[None, :, None, None] & (cc < CG)[None, None, None, :]
+    # The column taps that reach this residue class: kj = (rx + PAD) % S + S*m, KJ of them.
+    kj = (rx + PAD) % S + S * tl.arange(0, KJ)
+    j = v[:, None] + (rx + PAD - kj[None, :]) // S  # [P, KJ]; exact divisions
+    col_ok = pix_ok[:, None] & (j >= 0) & (j < W_out) & (kj < K)[None, :]
+
+    go_img = go_ptr + b * H_out * W_out * C
+    w_img = w_ptr + b * H_out * W_out * (G * KK)
+    acc = tl.zeros((BH * BW, GB, CB), dtype=tl.float32)
+    for ki in tl.range((ry + PAD) % S, K, S, loop_unroll_factor=UNROLL):
+        i = u + (ry + PAD - ki) // S
+        ok = col_ok & ((i >= 0) & (i < H_out))[:, None]
+        pix = i[:, None] * W_out + j  # [P, KJ]
+        gov = tl.load(go_img + (pix * C)[:, None, :, None] + c4, mask=ok[:, None, :, None] & c_ok4, other=0.0)
+        w_off = (pix * (G * KK) + ki * K + kj[None, :])[:, None, :] + (g * KK)[None, :, None]
+        wv = tl.load(w_img + w_off, mask=ok[:, None, :] & (g < G)[None, :, None], other=0.0)
+        acc += tl.sum(gov.to(tl.float32) * wv.to(tl.float32)[:, :, :, None], axis=2)
+
+    gx_off = ((y * W + x) * C)[:, None, None] + (g * CG)[None, :, None] + cc[None, None, :]
+    gx_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (cc < CG)[None, None, :]
+    tl.store(gx_ptr + b * H * W * C + gx_off, acc.to(gx_ptr.dtype.element_ty), mask=gx_ok)
+
+
+# -- block sizes and tuning -----------------------------------------------------------------------
 class Config(NamedTuple):
     """Block sizes of one launch: a bh x bw pixel tile, gb groups per program, the warps per
-    program, and how many column taps each loop iteration issues (more loads in flight, more
-    registers)."""
+    program, how many taps each loop iteration issues (more loads in flight, more registers) and
+    whether to use the "rows" kernels (a row of column taps per block) or the "taps" kernels."""
 
     bh: int
     bw: int
     gb: int
     num_warps: int = 4
     unroll: int = 1
+    rows: bool = False
+
+
+_KERNELS = {
+    ("forward", False): _forward_kernel, ("forward", True): _forward_rows_kernel,
+    ("grad_planes", False): _grad_planes_kernel, ("grad_planes", True): _grad_planes_rows_kernel,
+    ("grad_x", False): _grad_x_kernel, ("grad_x", True): _grad_x_rows_kernel,
+}
+
+
+def _column_taps(kind: str, kernel_size: int, stride: int) -> int:
+    """KJ, the column-tap axis of a rows block: grad_x sees only the taps of one residue class."""
+    taps = -(-kernel_size // stride) if kind == "grad_x" else kernel_size
+    return triton.next_power_of_2(taps)
 
 
 def _pixel_tile(height: int, width: int, pixels: int) -> tuple[int, int]:
@@ -215,30 +369,97 @@ def _pixel_tile(height: int, width: int, pixels: int) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def default_config(kind: str, height: int, width: int, channels: int, groups: int) -> Config:
-    """Block sizes for kernel ``kind`` on an output (forward, grad_planes) or residue-class
-    (grad_x) grid of height x width: whole groups up to 64 channels per program, and pixels for
-    about 2048 values per program, 16 per thread: more registers would lower occupancy."""
+def _config_for(height, width, values, group_block, per_pixel, **options) -> Config:
+    """A config of about ``values`` block elements per program, ``per_pixel`` of them per pixel,
+    its tile capped near the image size (a grid far smaller than the image idles pixels)."""
+    pixels = max(1, min(1024, values // per_pixel))
+    while pixels > 1 and pixels // 2 >= triton.next_power_of_2(height) * triton.next_power_of_2(width):
+        pixels //= 2
+    return Config(*_pixel_tile(height, width, pixels), group_block, **options)
+
+
+@functools.lru_cache(maxsize=None)
+def candidates(kind: str, height: int, width: int, channels: int, groups: int, kernel_size: int,
+               stride: int) -> tuple[Config, ...]:
+    """The configs worth timing for one kernel and shape, the default first.
+
+    ``height`` x ``width`` is the grid the kernel tiles: the output for forward and grad_planes,
+    one residue class (also ceil(H/s) x ceil(W/s)) for grad_x. Whole groups up to 64 channels per
+    program. A taps block holds about 1024 values (8 per thread): on an H200 more pixels per
+    program were not faster. A rows block holds K (or K/s) times more per pixel.
+    """
     cb = triton.next_power_of_2(channels // groups)
     gb = min(triton.next_power_of_2(groups), max(1, 64 // cb))
-    pixels = max(16, min(512, 2048 // (gb * cb)))
-    # A grid far smaller than the image would leave pixels idle: cap the tile at the image.
-    while pixels > 16 and pixels // 2 >= triton.next_power_of_2(height) * triton.next_power_of_2(width):
-        pixels //= 2
-    bh, bw = _pixel_tile(height, width, pixels)
-    return Config(bh, bw, gb)
+    kj = _column_taps(kind, kernel_size, stride)
+    found = [
+        _config_for(height, width, 4096, gb, gb * cb * kj, rows=True),
+        _config_for(height, width, 1024, gb, gb * cb),
+        _config_for(height, width, 4096, max(1, gb // 4), max(1, gb // 4) * cb * kj, rows=True),
+        _config_for(height, width, 8192, gb, gb * cb * kj, num_warps=8, rows=True),
+    ]
+    return tuple(dict.fromkeys(found))  # in order, without repeats
+
+
+def default_config(kind: str, height: int, width: int, channels: int, groups: int,
+                   kernel_size: int = 3, stride: int = 1) -> Config:
+    """The config used without tuning (see ``candidates``)."""
+    return candidates(kind, height, width, channels, groups, kernel_size, stride)[0]
+
+
+AUTOTUNE = os.environ.get("INVOLUTION_COURSE_TRITON_TUNE", "1") != "0"
+_tuned: dict = {}
+tuning_log: list = []  # one dict per tuned kernel and shape: every candidate's time
+
+
+def _choose(kind, key, options: tuple[Config, ...], launch) -> Config:
+    """The fastest of ``options`` for this kernel and shape, timed once on the GPU and remembered
+    (the first one when tuning is off, under the interpreter, or with one option)."""
+    cfg = _tuned.get((kind, key))
+    if cfg is not None:
+        return cfg
+    if not AUTOTUNE or _INTERPRET or len(options) == 1:
+        cfg = options[0]
+    else:
+        import triton.testing
+
+        times = {}
+        for option in options:
+            try:
+                times[option] = triton.testing.do_bench(lambda: launch(option), warmup=5, rep=25,
+                                                        return_mode="median")
+            except Exception:  # a config this GPU cannot run (too many registers): skip it
+                continue
+        cfg = min(times, key=times.get) if times else options[0]
+        tuning_log.append({"kernel": kind, "key": list(key),
+                           "ms": {str(option._asdict()): round(t, 5) for option, t in times.items()}})
+    _tuned[(kind, key)] = cfg
+    return cfg
 
 
 # -- launchers ------------------------------------------------------------------------------------
-def _grid(height: int, width: int, channels: int, groups: int, cfg: Config, batch: int, classes: int = 1):
+def _launch(kind, args, ints, shape, cfg: Config, batch: int, classes: int = 1):
+    """Launch kernel ``kind`` over a (height, width) pixel grid of ``batch`` images."""
+    height, width, channels, groups, kernel_size, stride = shape
     tiles_w = triton.cdiv(width, cfg.bw)
     tiles = triton.cdiv(height, cfg.bh) * tiles_w
-    return tiles_w, tiles, (classes * tiles, triton.cdiv(groups, cfg.gb), batch)
-
-
-def _meta(channels, groups, kernel_size, stride, cfg: Config):
-    return dict(C=channels, G=groups, K=kernel_size, S=stride, BH=cfg.bh, BW=cfg.bw, GB=cfg.gb,
+    grid = (classes * tiles, triton.cdiv(groups, cfg.gb), batch)
+    meta = dict(C=channels, G=groups, K=kernel_size, S=stride, BH=cfg.bh, BW=cfg.bw, GB=cfg.gb,
                 CB=triton.next_power_of_2(channels // groups), UNROLL=cfg.unroll, num_warps=cfg.num_warps)
+    if cfg.rows:
+        meta["KJ"] = _column_taps(kind, kernel_size, stride)
+    extra = (tiles_w, tiles) if kind == "grad_x" else (tiles_w,)
+    _KERNELS[kind, cfg.rows][grid](*args, *ints, *extra, **meta)
+
+
+def _run(kind, args, ints, x_shape, kernel_size, stride, groups, cfg, classes=1):
+    batch, height, width, channels = x_shape
+    h_out, w_out = -(-height // stride), -(-width // stride)
+    shape = (h_out, w_out, channels, groups, kernel_size, stride)
+    if cfg is None:
+        options = candidates(kind, *shape)
+        key = (batch, height, width, channels, groups, kernel_size, stride)
+        cfg = _choose(kind, key, options, lambda c: _launch(kind, args, ints, shape, c, batch, classes))
+    _launch(kind, args, ints, shape, cfg, batch, classes)
 
 
 def forward(x, planes, kernel_size: int, stride: int, groups: int, cfg: Config | None = None):
@@ -246,10 +467,7 @@ def forward(x, planes, kernel_size: int, stride: int, groups: int, cfg: Config |
     batch, height, width, channels = x.shape
     h_out, w_out = planes.shape[1:3]
     out = torch.empty((batch, h_out, w_out, channels), dtype=x.dtype, device=x.device)
-    cfg = cfg or default_config("forward", h_out, w_out, channels, groups)
-    tiles_w, _, grid = _grid(h_out, w_out, channels, groups, cfg, batch)
-    _forward_kernel[grid](x, planes, out, height, width, h_out, w_out, tiles_w,
-                          **_meta(channels, groups, kernel_size, stride, cfg))
+    _run("forward", (x, planes, out), (height, width, h_out, w_out), x.shape, kernel_size, stride, groups, cfg)
     return out
 
 
@@ -257,12 +475,9 @@ def grad_planes(x, grad_out, kernel_size: int, stride: int, groups: int, cfg: Co
     """d loss / d planes from contiguous x and upstream gradient grad_out."""
     batch, height, width, channels = x.shape
     h_out, w_out = grad_out.shape[1:3]
-    taps = groups * kernel_size * kernel_size
-    out = torch.empty((batch, h_out, w_out, taps), dtype=x.dtype, device=x.device)
-    cfg = cfg or default_config("grad_planes", h_out, w_out, channels, groups)
-    tiles_w, _, grid = _grid(h_out, w_out, channels, groups, cfg, batch)
-    _grad_planes_kernel[grid](x, grad_out, out, height, width, h_out, w_out, tiles_w,
-                              **_meta(channels, groups, kernel_size, stride, cfg))
+    out = torch.empty((batch, h_out, w_out, groups * kernel_size ** 2), dtype=x.dtype, device=x.device)
+    _run("grad_planes", (x, grad_out, out), (height, width, h_out, w_out), x.shape, kernel_size, stride,
+         groups, cfg)
     return out
 
 
@@ -272,11 +487,9 @@ def grad_x(planes, grad_out, input_shape, kernel_size: int, stride: int, groups:
     batch, height, width, channels = input_shape
     h_out, w_out = grad_out.shape[1:3]
     out = torch.empty(input_shape, dtype=grad_out.dtype, device=grad_out.device)
-    # Each residue class (y % s, x % s) has at most ceil(H/s) x ceil(W/s) pixels.
-    cfg = cfg or default_config("grad_x", h_out, w_out, channels, groups)
-    tiles_w, tiles, grid = _grid(h_out, w_out, channels, groups, cfg, batch, classes=stride * stride)
-    _grad_x_kernel[grid](grad_out, planes, out, height, width, h_out, w_out, tiles_w, tiles,
-                         **_meta(channels, groups, kernel_size, stride, cfg))
+    # One residue class (y % s, x % s) per s*s block of the grid; each has at most H_out x W_out pixels.
+    _run("grad_x", (grad_out, planes, out), (height, width, h_out, w_out), tuple(input_shape), kernel_size,
+         stride, groups, cfg, classes=stride * stride)
     return out
 
 
