@@ -350,8 +350,9 @@ def compare_sentence(rows: list[dict], first: str = "fair_involution", second: s
                    "no clear winner")
     else:
         caution = f"The gap is more than twice the larger standard deviation over seeds ({spread:.1f} points)"
-    return (f"{_name(winner).capitalize()}: {mean_and_spread(winner)}; {_name(loser)}: {mean_and_spread(loser)}. "
-            f"{_name(winner).capitalize()} is ahead by {gap:.1f} points of test accuracy, with "
+    first = _name(winner)[:1].upper() + _name(winner)[1:]  # str.capitalize would lower "K=3"
+    return (f"{first}: {mean_and_spread(winner)}; {_name(loser)}: {mean_and_spread(loser)}. "
+            f"{first} is ahead by {gap:.1f} points of test accuracy, with "
             f"{_ratio_words(winner['trainable_parameters'], loser['trainable_parameters'])} trainable parameters "
             f"({winner['trainable_parameters']:,} against {loser['trainable_parameters']:,}) and "
             f"{_ratio_words(winner['multiply_adds'], loser['multiply_adds'])} multiply-adds per image "
