@@ -16,7 +16,7 @@ both, as the median of ``triton.testing.do_bench`` (which empties the L2 cache b
 Before timing, the fused results (out, grad_x, grad_planes) are checked against the shifted
 slices computed in float32; a disagreement stops the script with exit status 1.
 
-    python benchmarks/bench_fused_torch.py [--output FILE] [--dtypes float32,bfloat16] [--sweep]
+    python benchmarks/bench_fused_torch.py [--output FILE] [--dtypes float32,bfloat16] [--budget-s S]
 
 stdout: a provenance line, then one JSON line per case, dtype and method.
 """
@@ -57,8 +57,6 @@ def parse_args():
     parser.add_argument("--cases", default=None,
                         help="comma-separated 1-based case numbers (default: all %d)" % len(CASES))
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ", ".join(METHODS))
-    parser.add_argument("--sweep", action="store_true",
-                        help="first time each fused kernel alone under several block sizes (float32)")
     parser.add_argument("--budget-s", type=float, default=None,
                         help="skip torch.compile once this many seconds have passed (its compilation is slow)")
     args = parser.parse_args()
@@ -128,6 +126,7 @@ class Bench:
     def __init__(self, torch, triton, kernels, output):
         self.torch, self.triton, self.kernels = torch, triton, kernels
         self.output = open(output, "w", encoding="utf-8") if output else None
+        self.logged = 0  # entries of the kernels' tuning log already written
 
     def emit(self, row: dict) -> None:
         line = json.dumps(row)
@@ -188,49 +187,6 @@ def verify(bench, case, x, planes, grad_out) -> tuple[float, float]:
     return error, tolerance
 
 
-def sweep_candidates(kernels, triton, kind, h, w, c, g):
-    """The default block sizes and a few alternatives: values per program, warps, groups per
-    program and unrolled column taps."""
-    base = kernels.default_config(kind, h, w, c, g)
-    cb = triton.next_power_of_2(c // g)
-    found = [base]
-    for values, warps, halve_groups, unroll in (
-        (1024, 4, False, 1), (2048, 4, False, 1), (2048, 4, False, 2), (2048, 4, True, 1),
-        (4096, 4, False, 1), (4096, 8, False, 1), (4096, 8, False, 2), (1024, 2, False, 1),
-    ):
-        gb = max(1, base.gb // 2) if halve_groups else base.gb
-        pixels = values // (gb * cb)
-        if pixels < 8:
-            continue
-        bh, bw = kernels._pixel_tile(h, w, pixels)
-        cfg = kernels.Config(bh, bw, gb, warps, unroll)
-        if cfg not in found:
-            found.append(cfg)
-    return found
-
-
-def run_sweep(bench, case):
-    torch, triton, kernels = bench.torch, bench.triton, bench.kernels
-    _, channels, _, _, k, groups = case
-    x, planes, grad_out = make_inputs(torch, case, torch.float32)
-    h, w = planes.shape[1:3]
-    launches = {
-        "forward": lambda cfg: kernels.forward(x, planes, k, 1, groups, cfg),
-        "grad_x": lambda cfg: kernels.grad_x(planes, grad_out, x.shape, k, 1, groups, cfg),
-        "grad_planes": lambda cfg: kernels.grad_planes(x, grad_out, k, 1, groups, cfg),
-    }
-    for kind, launch in launches.items():
-        reference = launch(None)
-        for cfg in sweep_candidates(kernels, triton, kind, h, w, channels, groups):
-            row = {"sweep": kind, "case": case_name(case), "dtype": "float32", "config": cfg._asdict()}
-            try:
-                error = float((launch(cfg) - reference).abs().max())
-                row.update(ms=bench.ms(lambda: launch(cfg), warmup=10, rep=40), max_abs_err_vs_default=error)
-            except Exception as failure:  # a config that does not compile or fit: say so, go on
-                row["error"] = f"{type(failure).__name__}: {failure}"[:300]
-            bench.emit(row)
-
-
 def run_case(bench, case, dtype_name, methods, args, bandwidth, started):
     torch = bench.torch
     x, planes, grad_out = make_inputs(torch, case, getattr(torch, dtype_name))
@@ -257,14 +213,27 @@ def measure(bench, method, case, x, planes, grad_out, checked, args, bandwidth, 
         row = bench.time_autograd(
             lambda a, b: kernels.multiply_add(a, b, kernel_size=k, stride=1, groups=groups), x, planes, grad_out)
         xd, pd = x.detach(), planes.detach()
-        row["kernels_ms"] = {
-            "forward": bench.ms(lambda: kernels.forward(xd, pd, k, 1, groups)),
-            "grad_x": bench.ms(lambda: kernels.grad_x(pd, grad_out, xd.shape, k, 1, groups)),
-            "grad_planes": bench.ms(lambda: kernels.grad_planes(xd, grad_out, k, 1, groups)),
+        launches = {
+            "forward": lambda: kernels.forward(xd, pd, k, 1, groups),
+            "grad_x": lambda: kernels.grad_x(pd, grad_out, xd.shape, k, 1, groups),
+            "grad_planes": lambda: kernels.grad_planes(xd, grad_out, k, 1, groups),
         }
-        row["configs"] = {kind: kernels.default_config(kind, height, width, channels, groups)._asdict()
-                          for kind in ("forward", "grad_x", "grad_planes")}
+        chain = lambda: [launch() for launch in launches.values()]  # noqa: E731
+        # The three kernels alone, one after another; then replayed from a CUDA graph (no host
+        # overhead between launches, but the inputs stay in L2 from one replay to the next).
+        row["kernels_ms"] = {name: bench.ms(launch) for name, launch in launches.items()}
+        row["kernels_ms"]["fwd_bwd"] = bench.ms(chain)
+        try:
+            graph_ms = bench.triton.testing.do_bench_cudagraph(chain, return_mode="median")
+            row["kernels_ms"]["fwd_bwd_cuda_graph"] = significant(graph_ms)
+        except Exception as error:
+            row["kernels_ms"]["fwd_bwd_cuda_graph"] = f"{type(error).__name__}: {error}"[:200]
+        key = (x.shape[0], height, width, channels, groups, k, 1)
+        row["configs"] = {kind: kernels._tuned[kind, key]._asdict() for kind in launches if (kind, key) in kernels._tuned}
         error, tolerance = checked
+        for entry in kernels.tuning_log[bench.logged:]:
+            bench.emit({"tuning": entry})
+        bench.logged = len(kernels.tuning_log)
         return {**row, "max_abs_err": significant(error), "tolerance": significant(tolerance)}
     if method == "unfold":
         return bench.time_autograd(with_settings(unfold_multiply_add), x, planes, grad_out)
@@ -316,6 +285,11 @@ def main():
     for name in ("cache_size_limit", "recompile_limit"):  # one compiled graph per case and dtype
         if hasattr(torch._dynamo.config, name):
             setattr(torch._dynamo.config, name, 64)
+    # The backward alone is timed by re-running one graph's backward (retain_graph=True), which
+    # compiled backward graphs refuse when they reuse ("donate") their saved buffers.
+    import torch._functorch.config
+
+    torch._functorch.config.donated_buffer = False
     bench = Bench(torch, triton, kernels, args.output)
     bandwidth = bench.copy_bandwidth()
     bench.emit({"provenance": {
@@ -323,9 +297,6 @@ def main():
         "cuda": torch.version.cuda, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "copy_bandwidth_GBps": round(bandwidth / 1e6, 1), "timing": "triton.testing.do_bench median, L2 emptied"}})
-    if args.sweep:
-        for case in args.cases:
-            run_sweep(bench, case)
     # torch.compile last: its compilation takes the longest, and --budget-s may skip it.
     quick = [method for method in args.methods if method != "slices-compile"]
     for methods in (quick, [method for method in args.methods if method not in quick]):

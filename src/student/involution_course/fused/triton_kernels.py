@@ -394,7 +394,9 @@ def candidates(kind: str, height: int, width: int, channels: int, groups: int, k
     found = [
         _config_for(height, width, 4096, gb, gb * cb * kj, rows=True),
         _config_for(height, width, 1024, gb, gb * cb),
-        _config_for(height, width, 4096, max(1, gb // 4), max(1, gb // 4) * cb * kj, rows=True),
+        # Fewer groups and more pixels per program, or (one group) fewer values per thread.
+        _config_for(height, width, 4096, gb // 4, gb // 4 * cb * kj, rows=True) if gb >= 4 else
+        _config_for(height, width, 1024, gb, gb * cb * kj, rows=True),
         _config_for(height, width, 8192, gb, gb * cb * kj, num_warps=8, rows=True),
     ]
     return tuple(dict.fromkeys(found))  # in order, without repeats
