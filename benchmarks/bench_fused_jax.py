@@ -229,7 +229,7 @@ def run_checks(jax, jnp, methods, output, failures) -> None:
                 failures.append(f"check {label} {jnp.dtype(dtype).name}: max abs error {error:.3g} > {tolerance:.3g}")
 
 
-def run_case(jax, jnp, lax, methods, depthwise, case, dtype, repeats, bandwidth, output, failures, keep_going):
+def run_case(jax, jnp, lax, kernels, methods, depthwise, case, dtype, repeats, bandwidth, output, failures, keep_going):
     batch, channels, size, k, g = case
     shape, s = (batch, size, size, channels), 1
     label = f"B{batch} C{channels} {size}x{size} K{k} G{g}"
@@ -256,6 +256,9 @@ def run_case(jax, jnp, lax, methods, depthwise, case, dtype, repeats, bandwidth,
             failures.append(f"{label} {name} {method}: {row['error']}")
         if method == "fused-pallas":
             row["max_abs_err"] = error
+            geometry = kernels._Geometry(*shape, k, s, g)
+            row["tiles"] = {name: vars(kernels.default_tiles(name, geometry, jnp.dtype(dtype).itemsize))
+                            for name in ("forward", "grad_x", "grad_planes")}
         output.line(row)
 
     kernel = jax.random.normal(jax.random.PRNGKey(1), (k, k, 1, channels), jnp.float32).astype(dtype)
@@ -342,12 +345,12 @@ def main(argv=None) -> int:
         tune(jax, jnp, kernels, output, args.tune, args.repeats)
     bandwidth = bandwidth_gbs(jax, jnp, args.repeats)
     dtypes = [jnp.dtype(name) for name in args.dtypes.split(",")]
-    for index in (int(i) for i in args.cases.split(",")):
-        for dtype in dtypes:
+    for dtype in dtypes:  # every case in fp32 first
+        for index in (int(i) for i in args.cases.split(",")):
             if args.budget is not None and time.perf_counter() - started > args.budget:
                 print(f"Out of time (--budget {args.budget:g} s): case {index} {dtype.name} not run.", file=sys.stderr)
                 continue
-            if not run_case(jax, jnp, lax, methods, depthwise, CASES[index], dtype, args.repeats, bandwidth,
+            if not run_case(jax, jnp, lax, kernels, methods, depthwise, CASES[index], dtype, args.repeats, bandwidth,
                             output, failures, args.keep_going):
                 print(f"Stopped: {failures[-1]}.", file=sys.stderr)
                 return 1
