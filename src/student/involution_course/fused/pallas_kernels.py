@@ -8,9 +8,11 @@ with p = (K - 1) / 2, zeros outside the image and g(c) = c // (C/G); its ``jax.c
 gives both gradients with two more kernels. Three kernels, each reading its inputs once:
 
 * forward: a program owns a tile of output pixels and a block of channel groups; for each kernel
-  row ki it gathers the K shifted input pixels of every tile pixel at once, (pixels, groups, kj,
-  channels), and the matching K weights, which lie side by side in ``planes``, so both loads are
-  coalesced; it sums over kj and accumulates in fp32.
+  row ki it gathers the K shifted input pixels of every tile pixel at once, as (pixels, kj,
+  groups, channels), and the matching K weights, which lie side by side in ``planes``. Groups sit
+  beside the channels, so a warp reads whole cache lines. The products accumulate in fp32 with the
+  taps kept apart and are summed over kj once at the end: a sum per row would be a cross-lane
+  reduction (shuffles) for every row.
 * grad_planes: the same tile and gather; the product with the upstream gradient is summed over each
   group's channels and written as K weights at a time.
 * grad_x: a correlation of the upstream gradient with the taps. Input pixel y receives from output
