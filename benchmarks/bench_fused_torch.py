@@ -4,7 +4,10 @@ For each case (stride 1, channels last) and dtype, every method is timed for the
 the backward alone (given an upstream gradient, with respect to x and the kernel planes) and
 both, as the median of ``triton.testing.do_bench`` (which empties the L2 cache before each run):
 
-* ``fused-triton``: ``involution_course.fused.triton_kernels.multiply_add``;
+* ``fused-triton``: ``involution_course.fused.triton_kernels.multiply_add`` through autograd, and
+  in ``kernels_ms`` its kernels launched directly: each alone, the three in a row, and the three
+  replayed from a CUDA graph (no host time between launches, but the inputs stay in L2); the
+  kernels tune themselves on their first call (``tuning`` lines give every candidate's time);
 * ``unfold``: ``torch.nn.functional.unfold`` patches (K*K times the input) times the planes, summed;
 * ``slices-eager`` / ``slices-compile``: the layer's sum of K*K shifted slices times one plane
   each, op by op and through ``torch.compile``;
@@ -18,7 +21,8 @@ slices computed in float32; a disagreement stops the script with exit status 1.
 
     python benchmarks/bench_fused_torch.py [--output FILE] [--dtypes float32,bfloat16] [--budget-s S]
 
-stdout: a provenance line, then one JSON line per case, dtype and method.
+stdout: a provenance line, then one JSON line per case, dtype and method. ``--budget-s`` skips
+``torch.compile`` (about 25 s of compilation per case) once that many seconds have passed.
 """
 
 from __future__ import annotations
@@ -228,7 +232,7 @@ def measure(bench, method, case, x, planes, grad_out, checked, args, bandwidth, 
             row["kernels_ms"]["fwd_bwd_cuda_graph"] = significant(graph_ms)
         except Exception as error:
             row["kernels_ms"]["fwd_bwd_cuda_graph"] = f"{type(error).__name__}: {error}"[:200]
-        key = (x.shape[0], height, width, channels, groups, k, 1)
+        key = (x.shape[0], height, width, channels, groups, k, 1, str(x.dtype))
         row["configs"] = {kind: kernels._tuned[kind, key]._asdict() for kind in launches if (kind, key) in kernels._tuned}
         error, tolerance = checked
         for entry in kernels.tuning_log[bench.logged:]:

@@ -109,12 +109,25 @@ def test_taps_kernels_match_numpy(k, s, g):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
-@pytest.mark.parametrize("rows", [False, True], ids=["taps", "rows"])
-def test_small_blocks_cover_partial_tiles(rows):
+DEFERRED = [(k, s, 3) for k in (3, 7) for s in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("k, s, g", DEFERRED, ids=[f"K{k}-s{s}-G{g}" for k, s, g in DEFERRED])
+def test_rows_kernels_with_deferred_sums_match_numpy(k, s, g):
+    """Rows kernels that sum over the column taps once, after the loop over row taps."""
+    x, planes, grad_out = inputs((2, 5, 7, 6), k, s, g, seed=6)
+    expected = reference(x.numpy(), planes.numpy(), grad_out.numpy(), k, s, g)
+    cfg = triton_kernels.Config(8, 8, 4, rows=True, defer=True)
+    for name, got, want in zip(("out", "grad_x", "grad_planes"), run_kernels(x, planes, grad_out, k, s, g, cfg), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("rows, defer", [(False, False), (True, False), (True, True)], ids=["taps", "rows", "rows-defer"])
+def test_small_blocks_cover_partial_tiles(rows, defer):
     """A 2 x 4 tile with one group per program: many programs, partial tiles on both edges."""
     k, s, g = 3, 2, 3
     x, planes, grad_out = inputs((1, 7, 9, 6), k, s, g, seed=2)
-    cfg = triton_kernels.Config(2, 4, 1, rows=rows)
+    cfg = triton_kernels.Config(2, 4, 1, rows=rows, defer=defer)
     expected = reference(x.numpy(), planes.numpy(), grad_out.numpy(), k, s, g)
     for name, got, want in zip(("out", "grad_x", "grad_planes"), run_kernels(x, planes, grad_out, k, s, g, cfg), expected):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)

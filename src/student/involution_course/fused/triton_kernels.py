@@ -9,14 +9,20 @@ with g(c) = c // (C/G), zero padding (K - 1) / 2 and H_out = ceil(H / s). It is 
 with respect to both inputs (a ``torch.autograd.Function``). Three kernels, each one pass that
 reads its inputs once from memory and never builds a patch tensor:
 
-* forward: each program owns a BH x BW tile of output pixels and a block of whole channel groups;
-  it loops over the K*K taps, loads the shifted input tile (contiguous along C; masked loads are
-  the zero padding) and one weight per pixel and group, broadcast over the group's channels.
+* forward: each program owns a BH x BW tile of output pixels and a block of whole channel groups,
+  loops over the taps, loads the shifted input tile (contiguous along C; masked loads are the
+  zero padding) and the weights of each pixel and group, broadcast over the group's channels.
 * grad_planes: the same tiling; per tap, the upstream gradient times the shifted input, summed
   over each group's C/G channels.
 * grad_x: each program owns a tile of input pixels that share their position modulo s, so the
   taps that reach them are the same for the whole tile (ki with (y + pad - ki) % s == 0); it
   gathers the upstream gradient and weights of the output pixels those taps came from.
+
+Each comes in two families: "taps" kernels loop over all K*K taps; "rows" kernels loop over the
+K row taps and hold a row of column taps in one block, so that the K weights of a pixel and group
+(neighbours in planes) move in one coalesced access. On CUDA, the first call for a shape times a
+few block configurations of both (``candidates``) and keeps the fastest; set
+``INVOLUTION_COURSE_TRITON_TUNE=0`` to use the first candidate without timing.
 
 Accumulation is in float32; inputs may be float32, bfloat16 or float16, and the results have the
 input dtype. Set ``TRITON_INTERPRET=1`` before importing this module (before ``triton`` itself)
@@ -39,7 +45,7 @@ _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-# -- kernels --------------------------------------------------------------------------------------
+# -- "taps" kernels: one tap per loop iteration ------------------------------------------------
 # Shared layout of every kernel: a program owns P = BH*BW pixels (flattened row-major, so the tile
 # is square-ish and its halo small) and GB groups of CB = next_pow2(C/G) channels: 3-D blocks
 # [P, GB, CB]. One weight per (pixel, group) is loaded as [P, GB] and broadcast over CB.
@@ -200,7 +206,7 @@ def _forward_rows_kernel(
     x_ptr, w_ptr, out_ptr, H, W, H_out, W_out, tiles_w,
     C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
     BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, KJ: tl.constexpr,
-    UNROLL: tl.constexpr,
+    UNROLL: tl.constexpr, DEFER: tl.constexpr,
 ):
     tile = tl.program_id(0)
     b = tl.program_id(2).to(tl.int64)
@@ -224,14 +230,22 @@ def _forward_rows_kernel(
 
     x_img = x_ptr + b * H * W * C
     w_img = w_ptr + b * H_out * W_out * (G * KK)
+    # The sum over kj crosses lanes (shuffles); DEFER keeps the [P, GB, KJ, CB] products in
+    # registers and sums over kj once, after the loop.
     acc = tl.zeros((BH * BW, GB, CB), dtype=tl.float32)
+    acc4 = tl.zeros((BH * BW, GB, KJ, CB), dtype=tl.float32)
     for ki in tl.range(0, K, loop_unroll_factor=UNROLL):
         y = i * S + ki - PAD
         ok = col_ok & ((y >= 0) & (y < H))[:, None]
         off = (y[:, None] * W + xx) * C
         xv = tl.load(x_img + off[:, None, :, None] + c4, mask=ok[:, None, :, None] & c_ok4, other=0.0)
         wv = tl.load(w_img + w_off + ki * K, mask=w_ok, other=0.0)
-        acc += tl.sum(xv.to(tl.float32) * wv.to(tl.float32)[:, :, :, None], axis=2)
+        if DEFER:
+            acc4 += xv.to(tl.float32) * wv.to(tl.float32)[:, :, :, None]
+        else:
+            acc += tl.sum(xv.to(tl.float32) * wv.to(tl.float32)[:, :, :, None], axis=2)
+    if DEFER:
+        acc = tl.sum(acc4, axis=2)
 
     out_off = ((i * W_out + j) * C)[:, None, None] + (g * CG)[None, :, None] + cc[None, None, :]
     out_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (cc < CG)[None, None, :]
@@ -243,7 +257,7 @@ def _grad_planes_rows_kernel(
     x_ptr, go_ptr, gw_ptr, H, W, H_out, W_out, tiles_w,
     C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
     BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, KJ: tl.constexpr,
-    UNROLL: tl.constexpr,
+    UNROLL: tl.constexpr, DEFER: tl.constexpr,
 ):
     tile = tl.program_id(0)
     b = tl.program_id(2).to(tl.int64)
@@ -284,7 +298,7 @@ def _grad_x_rows_kernel(
     go_ptr, w_ptr, gx_ptr, H, W, H_out, W_out, tiles_w, tiles,
     C: tl.constexpr, G: tl.constexpr, K: tl.constexpr, S: tl.constexpr,
     BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, KJ: tl.constexpr,
-    UNROLL: tl.constexpr,
+    UNROLL: tl.constexpr, DEFER: tl.constexpr,
 ):
     residue = tl.program_id(0) // tiles
     tile = tl.program_id(0) % tiles
@@ -313,6 +327,7 @@ def _grad_x_rows_kernel(
     go_img = go_ptr + b * H_out * W_out * C
     w_img = w_ptr + b * H_out * W_out * (G * KK)
     acc = tl.zeros((BH * BW, GB, CB), dtype=tl.float32)
+    acc4 = tl.zeros((BH * BW, GB, KJ, CB), dtype=tl.float32)
     for ki in tl.range((ry + PAD) % S, K, S, loop_unroll_factor=UNROLL):
         i = u + (ry + PAD - ki) // S
         ok = col_ok & ((i >= 0) & (i < H_out))[:, None]
@@ -320,7 +335,12 @@ def _grad_x_rows_kernel(
         gov = tl.load(go_img + (pix * C)[:, None, :, None] + c4, mask=ok[:, None, :, None] & c_ok4, other=0.0)
         w_off = (pix * (G * KK) + ki * K + kj[None, :])[:, None, :] + (g * KK)[None, :, None]
         wv = tl.load(w_img + w_off, mask=ok[:, None, :] & (g < G)[None, :, None], other=0.0)
-        acc += tl.sum(gov.to(tl.float32) * wv.to(tl.float32)[:, :, :, None], axis=2)
+        if DEFER:  # as in the forward: one sum over kj after the loop
+            acc4 += gov.to(tl.float32) * wv.to(tl.float32)[:, :, :, None]
+        else:
+            acc += tl.sum(gov.to(tl.float32) * wv.to(tl.float32)[:, :, :, None], axis=2)
+    if DEFER:
+        acc = tl.sum(acc4, axis=2)
 
     gx_off = ((y * W + x) * C)[:, None, None] + (g * CG)[None, :, None] + cc[None, None, :]
     gx_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (cc < CG)[None, None, :]
@@ -330,8 +350,9 @@ def _grad_x_rows_kernel(
 # -- block sizes and tuning -----------------------------------------------------------------------
 class Config(NamedTuple):
     """Block sizes of one launch: a bh x bw pixel tile, gb groups per program, the warps per
-    program, how many taps each loop iteration issues (more loads in flight, more registers) and
-    whether to use the "rows" kernels (a row of column taps per block) or the "taps" kernels."""
+    program, how many taps each loop iteration issues (more loads in flight, more registers),
+    whether to use the "rows" kernels (a row of column taps per block) or the "taps" kernels, and
+    (rows forward and grad_x) whether to defer the sum over column taps to after the loop."""
 
     bh: int
     bw: int
@@ -339,6 +360,7 @@ class Config(NamedTuple):
     num_warps: int = 4
     unroll: int = 1
     rows: bool = False
+    defer: bool = False
 
 
 _KERNELS = {
@@ -385,20 +407,20 @@ def candidates(kind: str, height: int, width: int, channels: int, groups: int, k
 
     ``height`` x ``width`` is the grid the kernel tiles: the output for forward and grad_planes,
     one residue class (also ceil(H/s) x ceil(W/s)) for grad_x. Whole groups up to 64 channels per
-    program. A taps block holds about 1024 values (8 per thread): on an H200 more pixels per
-    program were not faster. A rows block holds K (or K/s) times more per pixel.
+    program. A rows block holds about 4096 values (32 per thread), a taps block about 1024: on an
+    H200 (float32) these were the fastest of each kind, and rows were faster (grad_planes 3x).
     """
     cb = triton.next_power_of_2(channels // groups)
     gb = min(triton.next_power_of_2(groups), max(1, 64 // cb))
     kj = _column_taps(kind, kernel_size, stride)
-    found = [
-        _config_for(height, width, 4096, gb, gb * cb * kj, rows=True),
-        _config_for(height, width, 1024, gb, gb * cb),
-        # Fewer groups and more pixels per program, or (one group) fewer values per thread.
-        _config_for(height, width, 4096, gb // 4, gb // 4 * cb * kj, rows=True) if gb >= 4 else
-        _config_for(height, width, 1024, gb, gb * cb * kj, rows=True),
-        _config_for(height, width, 8192, gb, gb * cb * kj, num_warps=8, rows=True),
-    ]
+    rows = _config_for(height, width, 4096, gb, gb * cb * kj, rows=True)
+    # Fewer groups and more pixels per program, or (one group) fewer values per thread.
+    other = (_config_for(height, width, 4096, gb // 4, gb // 4 * cb * kj, rows=True) if gb >= 4 else
+             _config_for(height, width, 1024, gb, gb * cb * kj, rows=True))
+    found = [rows, _config_for(height, width, 1024, gb, gb * cb), other,
+             _config_for(height, width, 8192, gb, gb * cb * kj, num_warps=8, rows=True)]
+    if kind != "grad_planes":  # grad_planes sums over channels, within each thread's vector
+        found[1:1] = [rows._replace(defer=True)]
     return tuple(dict.fromkeys(found))  # in order, without repeats
 
 
@@ -439,8 +461,10 @@ def _choose(kind, key, options: tuple[Config, ...], launch) -> Config:
 
 
 # -- launchers ------------------------------------------------------------------------------------
-def _launch(kind, args, ints, shape, cfg: Config, batch: int, classes: int = 1):
-    """Launch kernel ``kind`` over a (height, width) pixel grid of ``batch`` images."""
+@functools.lru_cache(maxsize=None)
+def _plan(kind, shape, cfg: Config, batch: int, classes: int):
+    """The kernel, grid, extra integer arguments and meta-parameters of one launch (cached: the
+    host's time per launch counts for small images)."""
     height, width, channels, groups, kernel_size, stride = shape
     tiles_w = triton.cdiv(width, cfg.bw)
     tiles = triton.cdiv(height, cfg.bh) * tiles_w
@@ -448,9 +472,15 @@ def _launch(kind, args, ints, shape, cfg: Config, batch: int, classes: int = 1):
     meta = dict(C=channels, G=groups, K=kernel_size, S=stride, BH=cfg.bh, BW=cfg.bw, GB=cfg.gb,
                 CB=triton.next_power_of_2(channels // groups), UNROLL=cfg.unroll, num_warps=cfg.num_warps)
     if cfg.rows:
-        meta["KJ"] = _column_taps(kind, kernel_size, stride)
+        meta.update(KJ=_column_taps(kind, kernel_size, stride), DEFER=cfg.defer)
     extra = (tiles_w, tiles) if kind == "grad_x" else (tiles_w,)
-    _KERNELS[kind, cfg.rows][grid](*args, *ints, *extra, **meta)
+    return _KERNELS[kind, cfg.rows], grid, extra, meta
+
+
+def _launch(kind, args, ints, shape, cfg: Config, batch: int, classes: int = 1):
+    """Launch kernel ``kind`` over a (height, width) pixel grid of ``batch`` images."""
+    kernel, grid, extra, meta = _plan(kind, shape, cfg, batch, classes)
+    kernel[grid](*args, *ints, *extra, **meta)
 
 
 def _run(kind, args, ints, x_shape, kernel_size, stride, groups, cfg, classes=1):
@@ -459,7 +489,8 @@ def _run(kind, args, ints, x_shape, kernel_size, stride, groups, cfg, classes=1)
     shape = (h_out, w_out, channels, groups, kernel_size, stride)
     if cfg is None:
         options = candidates(kind, *shape)
-        key = (batch, height, width, channels, groups, kernel_size, stride)
+        # Per dtype: on an H200 the best float32 rows blocks were 4x slower in bfloat16.
+        key = (batch, height, width, channels, groups, kernel_size, stride, str(args[0].dtype))
         cfg = _choose(kind, key, options, lambda c: _launch(kind, args, ints, shape, c, batch, classes))
     _launch(kind, args, ints, shape, cfg, batch, classes)
 
