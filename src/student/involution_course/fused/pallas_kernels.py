@@ -8,11 +8,9 @@ with p = (K - 1) / 2, zeros outside the image and g(c) = c // (C/G); its ``jax.c
 gives both gradients with two more kernels. Three kernels, each reading its inputs once:
 
 * forward: a program owns a tile of output pixels and a block of channel groups; for each kernel
-  row ki it gathers the K shifted input pixels of every tile pixel at once, as (pixels, kj,
-  groups, channels), and the matching K weights, which lie side by side in ``planes``. Groups sit
-  beside the channels, so a warp reads whole cache lines. The products accumulate in fp32 with the
-  taps kept apart and are summed over kj once at the end: a sum per row would be a cross-lane
-  reduction (shuffles) for every row.
+  row ki it gathers the K shifted input pixels of every tile pixel at once, (pixels, groups, kj,
+  channels), and the matching K weights, which lie side by side in ``planes``, so both loads are
+  coalesced; it sums over kj and accumulates in fp32.
 * grad_planes: the same tile and gather; the product with the upstream gradient is summed over each
   group's channels and written as K weights at a time.
 * grad_x: a correlation of the upstream gradient with the taps. Input pixel y receives from output
@@ -138,12 +136,11 @@ def _spatial_tile(pixels: int, height: int, width: int) -> tuple[int, int]:
 
 def default_tiles(kernel: str, geometry: _Geometry, itemsize: int = 4) -> Tiles:
     """The tiles for ``kernel`` ("forward", "grad_x" or "grad_planes"): whole groups adding up to
-    about 128 bytes of channels per pixel (a warp then reads whole cache lines), and about 4096
-    gathered elements per kernel row (32 a thread: enough loads in flight, few registers)."""
+    about 128 bytes of channels per pixel, and about 8192 gathered elements per kernel row."""
     group_width = _pow2(geometry.group_size)
     groups = max(1, min(_pow2(geometry.groups), 128 // itemsize // group_width))
     taps = _pow2(geometry.phase_taps) if kernel == "grad_x" else geometry.kj_width
-    pixels = max(4, min(128, 4096 // (groups * group_width * taps)))
+    pixels = max(16, min(256, 8192 // (groups * group_width * taps)))
     if kernel == "grad_x":  # tiles of one phase's input pixels
         height, width = _cdiv(geometry.height, geometry.stride), _cdiv(geometry.width, geometry.stride)
     else:
@@ -188,20 +185,16 @@ def _and(mask, extra):
     return mask if extra is None else mask & extra
 
 
-def _gather(ref, pixels, ok, channels, channel_ok, geometry: _Geometry):
-    """The channels (groups, padded group size) of the pixels (flat indices, shape (pixels, taps))
-    of a channels-last array: a masked gather of shape (pixels, taps, groups, width) in fp32.
-
-    Groups sit next to the channels, so that a warp reads whole runs of a pixel's channels."""
-    offsets = (pixels * geometry.channels)[:, :, None, None] + channels[None, None]
-    mask = ok[:, :, None, None]
+def _gather_row(ref, b, rows, row_ok, cols, col_ok, channels, channel_ok, geometry: _Geometry):
+    """Input pixels (rows[p], cols[p, k]) of image b, channels (groups, width): a masked gather of
+    shape (pixels, groups, k, width) in fp32, zero outside the image."""
+    ok = row_ok[:, None] & col_ok  # (pixels, k)
+    pixel = (b * geometry.height + rows)[:, None] * geometry.width + cols
+    offsets = (pixel * geometry.channels)[:, None, :, None] + channels[None, :, None, :]
+    mask = ok[:, None, :, None]
     if channel_ok is not None:
-        mask = mask & channel_ok[None, None]
+        mask = mask & channel_ok[None, :, None, :]
     return plgpu.load(ref.at[offsets], mask=mask, other=0).astype(jnp.float32)
-
-
-def _channel_offsets(channels, channel_ok, size):
-    return channels if channel_ok is None else _outside(channel_ok, channels, size)
 
 
 def _forward_kernel(geometry: _Geometry, tiles: Tiles):
@@ -218,23 +211,24 @@ def _forward_kernel(geometry: _Geometry, tiles: Tiles):
         col_ok = pixel_ok[:, None] & (kj < k)[None, :] & (cols >= 0) & (cols < g.width)
         out_pixel = (b * g.out_height + i) * g.out_width + j
         # Weights of one kernel row: planes[b, i, j, group*K*K + ki*K + kj], K of them side by side.
-        weight_offsets = (out_pixel * (g.groups * g.taps))[:, None, None] + kj[None, :, None] + (groups * g.taps)[None, None, :]
-        weight_ok = pixel_ok[:, None, None] & (kj < k)[None, :, None] & (groups < g.groups)[None, None, :]
+        weight_offsets = (out_pixel * (g.groups * g.taps))[:, None, None] + (groups * g.taps)[None, :, None] + kj[None, None, :]
+        weight_ok = pixel_ok[:, None, None] & (groups < g.groups)[None, :, None] & (kj < k)[None, None, :]
 
         def kernel_row(ki, acc):
             rows = i * s + ki - pad
-            row_ok = (rows >= 0) & (rows < g.height)
-            xs = _gather(x_ref, (b * g.height + rows)[:, None] * g.width + cols, row_ok[:, None] & col_ok, channels, channel_ok, g)
+            xs = _gather_row(x_ref, b, rows, (rows >= 0) & (rows < g.height), cols, col_ok, channels, channel_ok, g)
             w = plgpu.load(planes_ref.at[weight_offsets + ki * k], mask=weight_ok, other=0).astype(jnp.float32)
-            # Summing over kj here would cost a cross-lane reduction per row: keep the taps apart.
-            return acc + xs * w[..., None]
+            return acc + jnp.sum(xs * w[..., None], axis=2)
 
-        acc = lax.fori_loop(0, k, kernel_row, jnp.zeros((i.shape[0], g.kj_width, *channels.shape), jnp.float32))
-        out = jnp.sum(acc, axis=1)
+        acc = lax.fori_loop(0, k, kernel_row, jnp.zeros((i.shape[0], *channels.shape), jnp.float32))
         offsets = _outside(pixel_ok, out_pixel * g.channels, out_size)[:, None, None] + _channel_offsets(channels, channel_ok, out_size)[None]
-        plgpu.store(out_ref.at[offsets], out.astype(out_ref.dtype), mask=_and(pixel_ok[:, None, None], _expand(channel_ok)))
+        plgpu.store(out_ref.at[offsets], acc.astype(out_ref.dtype), mask=_and(pixel_ok[:, None, None], _expand(channel_ok)))
 
     return kernel
+
+
+def _channel_offsets(channels, channel_ok, size):
+    return channels if channel_ok is None else _outside(channel_ok, channels, size)
 
 
 def _expand(channel_ok):
@@ -254,16 +248,17 @@ def _grad_planes_kernel(geometry: _Geometry, tiles: Tiles):
         cols = j[:, None] * s + kj[None, :] - pad
         col_ok = pixel_ok[:, None] & (kj < k)[None, :] & (cols >= 0) & (cols < g.width)
         out_pixel = (b * g.out_height + i) * g.out_width + j
-        grad = _gather(grad_ref, out_pixel[:, None], pixel_ok[:, None], channels, channel_ok, g)  # (pixels, 1, groups, width)
-        tap_ok = (kj < k)[:, None] & (groups < g.groups)[None, :]
+        grad_mask = _and(pixel_ok[:, None, None], _expand(channel_ok))
+        grad = plgpu.load(grad_ref.at[(out_pixel * g.channels)[:, None, None] + channels[None]], mask=grad_mask, other=0)
+        grad = grad.astype(jnp.float32)[:, :, None, :]  # (pixels, groups, 1, width)
+        tap_ok = (groups < g.groups)[:, None] & (kj < k)[None, :]
         offsets = (_outside(pixel_ok, out_pixel * (g.groups * g.taps), plane_size)[:, None, None]
-                   + _outside(tap_ok, kj[:, None] + groups[None, :] * g.taps, plane_size)[None])
+                   + _outside(tap_ok, groups[:, None] * g.taps + kj[None, :], plane_size)[None])
         store_ok = pixel_ok[:, None, None] & tap_ok[None]
 
         def kernel_row(ki, carry):
             rows = i * s + ki - pad
-            row_ok = (rows >= 0) & (rows < g.height)
-            xs = _gather(x_ref, (b * g.height + rows)[:, None] * g.width + cols, row_ok[:, None] & col_ok, channels, channel_ok, g)
+            xs = _gather_row(x_ref, b, rows, (rows >= 0) & (rows < g.height), cols, col_ok, channels, channel_ok, g)
             # The sum over each group's channels: K weights' gradients per (pixel, group).
             plgpu.store(grad_planes_ref.at[offsets + ki * k], jnp.sum(xs * grad, axis=3).astype(grad_planes_ref.dtype),
                         mask=store_ok)
@@ -294,24 +289,26 @@ def _grad_x_kernel(geometry: _Geometry, tiles: Tiles):
         kj = first_kj + s * v
         j = n[:, None] + col_shift - v[None, :]  # (pixels, v)
         col_ok = pixel_ok[:, None] & (kj < k)[None, :] & (j >= 0) & (j < g.out_width)
-        group_ok = (groups < g.groups)[None, None, :]
 
         def kernel_row(u, acc):
             ki = first_ki + s * u
             i = m + row_shift - u
             ok = col_ok & ((i >= 0) & (i < g.out_height) & (ki < k))[:, None]  # (pixels, v)
             out_pixel = (b * g.out_height + i)[:, None] * g.out_width + j
-            grads = _gather(grad_ref, out_pixel, ok, channels, channel_ok, g)
-            # One weight per (pixel, tap, group), each from a different output pixel.
-            weight_offsets = (out_pixel * (g.groups * g.taps) + ki * k + kj[None, :])[:, :, None] + (groups * g.taps)[None, None, :]
-            w = plgpu.load(planes_ref.at[weight_offsets], mask=ok[:, :, None] & group_ok, other=0)
-            return acc + grads * w.astype(jnp.float32)[..., None]
+            mask = ok[:, None, :, None]
+            if channel_ok is not None:
+                mask = mask & channel_ok[None, :, None, :]
+            grads = plgpu.load(grad_ref.at[(out_pixel * g.channels)[:, None, :, None] + channels[None, :, None, :]],
+                               mask=mask, other=0).astype(jnp.float32)
+            # One weight per (pixel, group, tap); each from a different output pixel.
+            weight_offsets = (out_pixel * (g.groups * g.taps))[:, None, :] + (groups * g.taps)[None, :, None] + (ki * k + kj)[None, None, :]
+            w = plgpu.load(planes_ref.at[weight_offsets], mask=ok[:, None, :] & (groups < g.groups)[None, :, None], other=0)
+            return acc + jnp.sum(grads * w.astype(jnp.float32)[..., None], axis=2)
 
-        acc = lax.fori_loop(0, g.phase_taps, kernel_row, jnp.zeros((m.shape[0], v.shape[0], *channels.shape), jnp.float32))
+        acc = lax.fori_loop(0, g.phase_taps, kernel_row, jnp.zeros((m.shape[0], *channels.shape), jnp.float32))
         in_pixel = (b * g.height + y) * g.width + x
         offsets = _outside(pixel_ok, in_pixel * g.channels, x_size)[:, None, None] + _channel_offsets(channels, channel_ok, x_size)[None]
-        plgpu.store(grad_x_ref.at[offsets], jnp.sum(acc, axis=1).astype(grad_x_ref.dtype),
-                    mask=_and(pixel_ok[:, None, None], _expand(channel_ok)))
+        plgpu.store(grad_x_ref.at[offsets], acc.astype(grad_x_ref.dtype), mask=_and(pixel_ok[:, None, None], _expand(channel_ok)))
 
     return kernel
 
