@@ -128,10 +128,10 @@ class _CellTicker:
 
 
 def _write_html(notebook, target: Path) -> None:
-    from nbconvert import HTMLExporter
+    # Readable offline: MathJax beside the page, widgets as static views, no remote images.
+    from .offline_html import write_html
 
-    body, _ = HTMLExporter().from_notebook_node(notebook)
-    target.write_text(body, encoding="utf-8")
+    write_html(notebook, target)
 
 
 def summary_table(runs: list[NotebookRun], profile_name: str) -> str:
