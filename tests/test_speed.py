@@ -96,6 +96,9 @@ def test_the_table_has_a_row_per_case_and_a_column_per_measured_method():
     assert f"{recorded.value(first, 'unfold'):#.3g}".rstrip(".") in lines[2]
     # Only the methods timed apart appear in the forward table.
     forward = speed.timing_table(recorded, "fwd_ms").splitlines()[0]
+    assert speed.METHODS["paper-cuda"] in forward
+    untimed = _timings([_row("B1 C8 8x8 K3 G1", "unfold", 2.0), _row("B1 C8 8x8 K3 G1", "paper-cuda", 1.0, 0.4, 0.5)])
+    forward = speed.timing_table(untimed, "fwd_ms").splitlines()[0]
     assert "unfold" not in forward and speed.METHODS["paper-cuda"] in forward
     with pytest.raises(speed.SpeedDataError, match="measure"):
         speed.timing_table(recorded, "ms")
