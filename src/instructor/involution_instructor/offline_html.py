@@ -46,6 +46,9 @@ TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 <style type="text/css">
 .ic-offline-badge { display: inline-block; padding: 1px 6px; border: 1px solid #999; border-radius: 3px; font-size: 85%; }
 .ic-static-widget { font-style: italic; color: #555; }
+/* The hidden MathML that MathJax keeps for screen readers asks for TeX fonts the local copy
+   lacks (it has STIX-Web); the browser's own fonts serve it, and nothing is fetched. */
+.MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: inherit !important; }
 </style>
 {% endblock extra_css %}
 {%- block html_head_js_mathjax -%}
