@@ -60,6 +60,8 @@ def _notebook():
     library = new_output("display_data", data={"text/html": (
         '<img src="https://example.org/logo.png" alt="library logo">'
         '<script src="https://cdn.example.org/lib.js"></script><p>table</p>'
+        '<style>@import url("https://fonts.example.org/f.css"); .t { background: url(https://example.org/b.png) }</style>'
+        "<div style=\"background-image: url('//example.org/c.png')\">cell</div>"
     )})
     notebook = new_notebook(cells=[
         new_markdown_cell(f"{BADGE}\n\n# Involution\n\n{MATHS}"),
@@ -97,7 +99,7 @@ def test_the_page_loads_nothing_from_the_network(page):
     assert re.search(r'<a href="https://colab\.research\.google\.com/github/org/repo/[^"]*">'
                      r'<span class="ic-offline-badge">Open In Colab</span></a>', text)
     assert '<span class="ic-offline-badge">library logo</span>' in text
-    assert "<p>table</p>" in text
+    assert "<p>table</p>" in text and ".t { background: none }" in text
 
 
 def test_the_widget_shows_its_first_state(page):
