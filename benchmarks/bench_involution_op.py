@@ -3,7 +3,7 @@
 Four ways to mix space at the same kernel size K, each timed for one training step (forward,
 mean of squares, gradients with respect to the input and every trainable weight):
 
-* the course's ``Involution`` layer (a sum of K*K shifted slices, no patch tensor);
+* the course's ``Involution`` layer (its multiply-add in the form that suits the backend and mode);
 * the Keras example's approach: extract K*K patches of the input (K*K times its size), reshape
   them to (B, H, W, K*K, C/G, G), multiply by the kernel reshaped to (B, H, W, K*K, 1, G), sum;
 * ``DepthwiseConv2D`` (one K x K kernel per channel, the same at every position);
@@ -14,7 +14,14 @@ TensorFlow: eager, ``tf.function`` and ``tf.function(jit_compile=True)`` (XLA);
 JAX: eager (op by op) and ``jax.jit`` (XLA), on the default device (a GPU when there is one);
 PyTorch: eager.
 
-    KERAS_BACKEND=jax python benchmarks/bench_involution_op.py [--quick] [--repeats N]
+The cases of one size take turns, one timed step each, so that a load that comes and goes on a
+shared machine slows them alike and the ratios between them hold. ``--baseline FILE`` adds the
+``Involution`` of another copy of ``layers.py`` (e.g. ``git show HEAD~3:src/student/
+involution_course/layers.py > /tmp/before.py``) as a case right after the course's own, so a
+change is measured before and after in one run; ``--sizes`` picks sizes by their number.
+
+    KERAS_BACKEND=jax python benchmarks/bench_involution_op.py [--quick] [--repeats N] [--sizes 0,1]
+        [--baseline FILE]
 """
 
 from __future__ import annotations
@@ -108,7 +115,25 @@ def extract_patches_case_name() -> str:
     return f"Keras example: extract_patches ({where})"
 
 
-def candidate_layers(size: Size):
+def baseline_layer_class(path: str):
+    """``Involution`` from another copy of the course's ``layers.py`` (a module of its own, with
+    its package's relative imports resolved against ``involution_course``)."""
+    import importlib.util
+
+    import involution_course
+
+    name = "involution_course._baseline_layers"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None:
+        raise ValueError(f"--baseline must name a Python file; got {path!r}.")
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = involution_course.__name__
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.Involution
+
+
+def candidate_layers(size: Size, baseline: str | None = None):
     """(case name, factory or None, why it is missing) in the order they are compared."""
     from keras import layers
 
@@ -122,8 +147,16 @@ def candidate_layers(size: Size):
             return Involution(size.kernel_size, 1, size.groups, size.reduction_ratio)
         missing = ""
     k, c = size.kernel_size, size.channels
+    before = []
+    if baseline:
+        baseline_class = baseline_layer_class(baseline)
+
+        def earlier():
+            return baseline_class(size.kernel_size, 1, size.groups, size.reduction_ratio)
+        before = [(f"course Involution from {os.path.basename(baseline)}", earlier, "")]
     return [
-        ("course Involution (shifted slices)", course, missing),
+        ("course Involution", course, missing),
+        *before,
         (extract_patches_case_name(),
          lambda: example_involution_layer(k, size.groups, size.reduction_ratio), ""),
         (f"DepthwiseConv2D {k}x{k}", lambda: layers.DepthwiseConv2D(k, padding="same"), ""),
@@ -265,7 +298,7 @@ def device_name() -> str:
 # -------------------------------------------------------------------------------------- the run
 
 
-def run(sizes, repeats_override: int | None, warmup: int) -> None:
+def run(sizes, repeats_override: int | None, warmup: int, baseline: str | None = None) -> None:
     import keras
     import numpy as np
 
@@ -274,8 +307,9 @@ def run(sizes, repeats_override: int | None, warmup: int) -> None:
     for size in sizes:
         repeats = repeats_override or size.repeats
         x = np.random.default_rng(0).standard_normal(size.shape).astype("float32")
-        for case, factory, missing in candidate_layers(size):
-            context = {"group": size.label, "backend": backend, "device": device}
+        context = {"group": size.label, "backend": backend, "device": device}
+        cases = {}  # case: ({mode: step}, {mode: XLA scratch MB})
+        for case, factory, missing in candidate_layers(size, baseline):
             if factory is None:
                 harness.skip(BENCHMARK, case, missing, **context)
                 continue
@@ -283,26 +317,44 @@ def run(sizes, repeats_override: int | None, warmup: int) -> None:
                 harness.skip(BENCHMARK, case, too_large, **context)
                 continue
             keras.utils.set_random_seed(0)
-            steps = training_steps(factory(), x)
-            for mode, step in steps.items():
-                harness.note(f"{backend} {mode}: {case} at {size.label}")
-                try:
-                    times = harness.measure(step, repeats=repeats, warmup=warmup)
-                except Exception as error:  # noqa: BLE001 - e.g. an op this compiler cannot take
-                    harness.skip(BENCHMARK, case, f"{type(error).__name__}: {str(error)[:300]}", mode=mode, **context)
-                    continue
+            cases[case] = (training_steps(factory(), x), dict(XLA_MEMORY))
+        modes = list(dict.fromkeys(mode for steps, _ in cases.values() for mode in steps))
+        for mode in modes:
+            times = _measure_in_turns({case: steps[mode] for case, (steps, _) in cases.items()},
+                                      f"{backend} {mode}", size.label, repeats, warmup, context)
+            for case, case_times in times.items():
+                steps, scratch = cases[case]
                 # Resident memory is meaningful on the host only; a GPU's is not in it.
-                memory = harness.peak_memory_mb(step) if device == "cpu" else None
+                memory = harness.peak_memory_mb(steps[mode]) if device == "cpu" else None
                 harness.emit(
-                    BENCHMARK, case, mode=mode, times=times,
-                    details={"peak_memory_mb": memory, "xla_scratch_mb": XLA_MEMORY.get(mode),
+                    BENCHMARK, case, mode=mode, times=case_times,
+                    details={"peak_memory_mb": memory, "xla_scratch_mb": scratch.get(mode),
                              "images": size.batch}, **context,
                 )
 
 
+def _measure_in_turns(steps: dict, what: str, label: str, repeats: int, warmup: int, context: dict) -> dict:
+    """{case: seconds of each timed step}: every case warms up, then they take turns."""
+    ready = {}
+    for case, step in steps.items():
+        harness.note(f"{what}: {case} at {label}")
+        try:
+            harness.measure(step, repeats=0, warmup=warmup)
+        except Exception as error:  # noqa: BLE001 - e.g. an op this compiler cannot take
+            mode = what.split(" ", 1)[1]
+            harness.skip(BENCHMARK, case, f"{type(error).__name__}: {str(error)[:300]}", mode=mode, **context)
+            continue
+        ready[case] = step
+    times = {case: [] for case in ready}
+    for _ in range(repeats):
+        for case, step in ready.items():
+            times[case] += harness.measure(step, repeats=1, warmup=0)
+    return times
+
+
 def main() -> None:
     harness.use_returning_allocator()
-    args = harness.parse_args(__doc__.splitlines()[0])
+    args = harness.parse_args(__doc__.splitlines()[0], extra=_options)
     from involution_course.notebook import silence_framework_logging
 
     silence_framework_logging()
@@ -313,7 +365,21 @@ def main() -> None:
         harness.skip(BENCHMARK, "every case", f"KERAS_BACKEND={backend} needs its framework installed ({error})",
                      backend=backend)
         return
-    run(QUICK_SIZES if args.quick else SIZES, args.repeats, warmup=1 if args.quick else 2)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    if args.sizes:
+        try:
+            sizes = [sizes[int(number)] for number in args.sizes.split(",")]
+        except (ValueError, IndexError):
+            raise SystemExit(f"--sizes takes numbers from 0 to {len(sizes) - 1} separated by commas; got {args.sizes!r}.")
+    if args.baseline and not os.path.isfile(args.baseline):
+        raise SystemExit(f"--baseline must name a copy of layers.py; {args.baseline!r} is not a file.")
+    run(sizes, args.repeats, warmup=1 if args.quick else 2, baseline=args.baseline)
+
+
+def _options(parser) -> None:
+    parser.add_argument("--sizes", help="which sizes to run, by number (0: the example's, 1: RedNet's), e.g. 0,1")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="also time the Involution of this copy of layers.py, right after the course's")
 
 
 if __name__ == "__main__":
