@@ -431,3 +431,142 @@ def test_loss_curve_draws_the_losses_and_a_trend():
         loss_curve([2.3])
     with pytest.raises(ValueError, match="diverged"):
         loss_curve([2.3, float("nan")])
+
+
+# --- the multiply-add's formulations -------------------------------------------------------------
+# The layer picks a formulation per backend and mode (fused kernel, row stacks under XLA, patch
+# tensor op by op on TensorFlow, widened planes on JAX, per-tap broadcast elsewhere); each must
+# give the per-tap sum and its gradients, on every backend these tests run under.
+FORMULATIONS = ["_rows_multiply_add", "_patches_multiply_add", "_widened_multiply_add"]
+MULTIPLY_ADD_CASES = [((2, 9, 7, 6), 3, 1, 1), ((2, 9, 7, 6), 3, 2, 2), ((1, 10, 11, 6), 5, 3, 6),
+                      ((2, 8, 8, 4), 7, 1, 4), ((2, 11, 9, 4), 3, 2, 2)]
+
+
+def _gradients(function, x, planes, weights):
+    """Gradients of sum(function(x, planes) * weights) with respect to x and planes, as NumPy."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x, planes = tf.constant(x), tf.constant(planes)
+        with tf.GradientTape() as tape:
+            tape.watch([x, planes])
+            loss = tf.reduce_sum(function(x, planes) * weights)
+        return [g.numpy() for g in tape.gradient(loss, [x, planes])]
+    if backend == "jax":
+        import jax
+
+        grads = jax.grad(lambda a, b: (function(a, b) * weights).sum(), argnums=(0, 1))(x, planes)
+        return [np.asarray(g) for g in grads]
+    import torch
+
+    x, planes = torch.tensor(x, requires_grad=True), torch.tensor(planes, requires_grad=True)
+    (function(x, planes) * torch.tensor(weights)).sum().backward()
+    return [x.grad.numpy(), planes.grad.numpy()]
+
+
+def _layer_and_inputs(shape, k, s, g, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype("float32")
+    layer = Involution(k, s, g, 2)
+    layer.build(shape)
+    out_shape = (shape[0], -(-shape[1] // s), -(-shape[2] // s))
+    planes = rng.standard_normal((*out_shape, g * k * k)).astype("float32")
+    weights = rng.standard_normal((*out_shape, shape[3])).astype("float32")
+    return layer, x, planes, weights
+
+
+@pytest.mark.parametrize("method", FORMULATIONS)
+@pytest.mark.parametrize("shape, kernel_size, stride, groups", MULTIPLY_ADD_CASES)
+def test_every_formulation_computes_the_per_tap_sum_and_its_gradients(method, shape, kernel_size, stride, groups):
+    layer, x, planes, weights = _layer_and_inputs(shape, kernel_size, stride, groups)
+
+    def per_tap(a, b):
+        return layer._multiply_add(a, layer._tap_planes(b))
+
+    formulation = getattr(layer, method)
+    expected = keras.ops.convert_to_numpy(per_tap(x, planes))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(formulation(x, planes)), expected, rtol=1e-5, atol=1e-5)
+    expected_kernel = _numpy_involution(x, planes.reshape(*planes.shape[:3], groups, kernel_size, kernel_size), stride)
+    np.testing.assert_allclose(expected, expected_kernel, rtol=1e-5, atol=1e-5)
+    for got, want in zip(_gradients(formulation, x, planes, weights), _gradients(per_tap, x, planes, weights)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, groups", MULTIPLY_ADD_CASES)
+def test_rows_that_rebuild_their_stacks_in_the_backward_pass_agree(shape, kernel_size, stride, groups, monkeypatch):
+    """Large layers' rows use a custom gradient; a limit of 0 bytes sends every layer that way."""
+    from involution_course import layers as layers_module
+
+    layer, x, planes, weights = _layer_and_inputs(shape, kernel_size, stride, groups, seed=1)
+    stored = _gradients(layer._rows_multiply_add, x, planes, weights)
+    stored_out = keras.ops.convert_to_numpy(layer._rows_multiply_add(x, planes))
+    monkeypatch.setattr(layers_module, "_STORED_STACKS_BYTES", 0)
+    rebuilt = _gradients(layer._rows_multiply_add, x, planes, weights)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer._rows_multiply_add(x, planes)), stored_out,
+                               rtol=1e-5, atol=1e-5)
+    for got, want in zip(rebuilt, stored):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_output_is_the_same_in_every_formulation():
+    x = _images(2, 9, 7, 8)
+    layer = Involution(3, 2, 4, 2)
+    layer(x)
+    _randomise_weights(layer)
+    planes = layer._kernel_planes(x, training=False)
+    out = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(out, _numpy_involution(x, _numpy_kernel(layer, x), 2), rtol=1e-4, atol=1e-4)
+    for method in FORMULATIONS:
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(getattr(layer, method)(x, planes)), out,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_convolutions_equal_the_conv2d_sublayers():
+    """The kernel generator runs its 1x1 convolutions as matrix products of the sublayers' weights."""
+    x = _images(2, 6, 5, 8)
+    layer = Involution(3, 1, 2, 2)
+    layer(x)
+    _randomise_weights(layer)
+    for conv, inputs in ((layer.reduce, x), (layer.span, keras.ops.convert_to_numpy(layer._reduced(x)))):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer._pointwise(conv, inputs)),
+                                   keras.ops.convert_to_numpy(conv(inputs)), rtol=1e-5, atol=1e-5)
+
+
+def test_a_fused_kernel_result_is_used_when_there_is_one(monkeypatch):
+    from involution_course import layers as layers_module
+
+    calls = []
+
+    def fused(x, planes, *, kernel_size, stride, groups):
+        calls.append((tuple(planes.shape), kernel_size, stride, groups))
+        return keras.ops.zeros_like(x[:, ::stride, ::stride])
+
+    monkeypatch.setattr(layers_module, "fused_multiply_add", fused)
+    out = keras.ops.convert_to_numpy(Involution(3, 2, 2, 2)(_images(2, 6, 6, 4)))
+    assert calls == [((2, 3, 3, 18), 3, 2, 2)] and out.shape == (2, 3, 3, 4) and not out.any()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA's context is TensorFlow's")
+def test_tensorflow_picks_rows_under_xla_and_patches_op_by_op(monkeypatch):
+    import tensorflow as tf
+
+    from involution_course import layers as layers_module
+
+    seen = []
+    choose = layers_module._formulation
+    monkeypatch.setattr(layers_module, "_formulation", lambda: seen.append(choose()) or seen[-1])
+    x = _images(4, 6, 6, 4)
+    layer = Involution(3, 1, 2, 2)
+    eager = keras.ops.convert_to_numpy(layer(x))
+    graph = tf.function(lambda a: layer(a))(x).numpy()
+    xla = tf.function(lambda a: layer(a), jit_compile=True)(x).numpy()
+    assert seen == ["patches", "patches", "rows"]
+    np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xla, eager, rtol=1e-5, atol=1e-5)
+    # model.fit compiles its step with XLA when asked to, inside a tf.function of its own.
+    seen.clear()
+    model = keras.Sequential([keras.Input((6, 6, 4)), layer, keras.layers.GlobalAveragePooling2D()])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    model.fit(x, np.zeros((4, 4), "float32"), epochs=1, batch_size=4, verbose=0)
+    assert "rows" in seen and "patches" not in seen
