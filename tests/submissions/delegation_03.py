@@ -94,9 +94,11 @@ class InvolutionLayer(layers.Layer):
         super().__init__(**kwargs)
         self.kernel_size, self.stride, self.groups, self.reduction_ratio = kernel_size, stride, groups, reduction_ratio
 
-    build, generate_kernel, call = Involution.build, Involution.generate_kernel, Involution.call
-    _reduced, _kernel_planes, _grouped = Involution._reduced, Involution._kernel_planes, Involution._grouped
-    _tap_planes, _multiply_add = Involution._tap_planes, Involution._multiply_add
+    # Every method and property of the course's layer, whatever its helpers are called.
+    for _name, _value in vars(Involution).items():
+        if not _name.startswith("__") and _name != "get_config":
+            locals()[_name] = _value
+    del _name, _value
 
     def get_config(self):
         hyper = dict(kernel_size=self.kernel_size, stride=self.stride, groups=self.groups, reduction_ratio=self.reduction_ratio)
