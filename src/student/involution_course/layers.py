@@ -23,7 +23,8 @@ written in the form that is fastest where it runs (each computes the same sums, 
 * TensorFlow op by op (eagerly or in a ``tf.function`` without XLA): every op is a separate
   kernel, so few large ops beat K*K small ones. Depthwise convolutions with one-hot filters copy
   the K*K shifted windows of each channel side by side (the patch tensor, K*K times the input's
-  size), then one multiply and one sum;
+  size), then one multiply and one sum; at stride 1 a custom gradient sends the input's gradient
+  back through K*K shifted products, cheaper than the convolutions' own gradient;
 * JAX (``jax.jit`` or op by op): the sum over the K*K taps of a shifted slice times that tap's
   plane, each plane widened over its group's channels by concatenation and split off with one
   ``split``: XLA's CPU backend then runs the backward pass as fused loops too, where a broadcast's
@@ -283,23 +284,18 @@ class Involution(layers.Layer):
         return ops.reshape(out, (batch, height, width, self.channels))
 
     def _patches_multiply_add(self, x, planes):
-        """Op by op on TensorFlow: the patch tensor, then one multiply and one sum. Depthwise
-        convolutions with one-hot filters build it, channel c*K*K + ki*K + kj holding channel c
-        shifted by (ki, kj). At stride 1 two do it: the K row shifts side by side (channel c*K + ki),
-        then the K column shifts of each, K multiply-adds per value where one K x K convolution
-        spends K*K; TensorFlow's depthwise convolution takes only equal strides on both axes, so
-        a strided layer uses the one K x K convolution."""
-        k, s, g, c = self.kernel_size, self.stride, self.groups, self.channels
-        pad = (k - 1) // 2
-        patches = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        filters = [("rows", c), ("columns", c * k)] if s == 1 else [("both", c)]
-        for axis, channels in filters:
-            one_hot = ops.convert_to_tensor(_one_hot_shifts(k, channels, axis), dtype=x.dtype)
-            patches = ops.depthwise_conv(patches, one_hot, strides=s, padding="valid", data_format="channels_last")
+        """Op by op on TensorFlow: the patch tensor, one multiply and one sum (``_patches``). At
+        stride 1 a custom gradient gives x's gradient as the K*K shifted products of the upstream
+        gradient with each tap's plane, where the patch tensor's own gradient (the transposed
+        depthwise convolutions) costs several times more."""
+        k, s, g = self.kernel_size, self.stride, self.groups
         batch, height, width = ops.shape(planes)[:3]
-        patches = ops.reshape(patches, (batch, height, width, g, c // g, k * k))
-        kernel = ops.reshape(planes, (batch, height, width, g, 1, k * k))
-        return ops.reshape(ops.sum(patches * kernel, axis=-1), (batch, height, width, c))
+        kernel = ops.reshape(planes, (batch, height, width, g, k * k))
+        if s == 1:
+            out = _patches_with_shifted_backward(k, g)(x, kernel)
+        else:
+            out = ops.sum(_patches(x, k, s, g) * ops.expand_dims(kernel, -2), axis=-1)
+        return ops.reshape(out, (batch, height, width, self.channels))
 
     def _widened_multiply_add(self, x, planes):
         """On JAX: per tap, the window times the tap's plane widened over its group's channels."""
@@ -380,6 +376,55 @@ def _rows_rebuilt_in_backward(kernel_size: int):
             g = ops.expand_dims(upstream, -1)
             rows = [ops.sum(ops.stack(windows[ki * k:(ki + 1) * k], axis=-1) * g, axis=-2) for ki in range(k)]
             return (ops.concatenate(rows, axis=-1), *[upstream * p for p in planes])
+
+        return out, grad
+
+    return multiply_add
+
+
+def _patches(x, kernel_size: int, stride: int, groups: int):
+    """The patch tensor (B, H_out, W_out, G, C/G, K*K) of x: [..., g, c, ki*K + kj] is channel
+    g*C/G + c of the padded input at (i*s + ki, j*s + kj). Depthwise convolutions with one-hot
+    filters build it: at stride 1 two, the K row shifts side by side (channel c*K + ki), then the
+    K column shifts of each, K multiply-adds per value where one K x K convolution spends K*K;
+    TensorFlow's depthwise convolution takes only equal strides on both axes, so a strided layer
+    uses the one K x K convolution."""
+    k, channels = kernel_size, x.shape[-1]
+    pad = (k - 1) // 2
+    patches = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    filters = [("rows", channels), ("columns", channels * k)] if stride == 1 else [("both", channels)]
+    for axis, width in filters:
+        one_hot = ops.convert_to_tensor(_one_hot_shifts(k, width, axis), dtype=x.dtype)
+        patches = ops.depthwise_conv(patches, one_hot, strides=stride, padding="valid", data_format="channels_last")
+    batch, height, width = ops.shape(patches)[:3]
+    return ops.reshape(patches, (batch, height, width, groups, channels // groups, k * k))
+
+
+@functools.lru_cache(maxsize=16)
+def _patches_with_shifted_backward(kernel_size: int, groups: int):
+    """Stride 1: x (B, H, W, C) and kernel (B, H, W, G, K*K) to (B, H, W, G, C/G) through the
+    patch tensor, with x's gradient summed from K*K shifted products instead of transposed
+    depthwise convolutions."""
+    k = kernel_size
+    pad = (k - 1) // 2
+
+    @ops.custom_gradient
+    def multiply_add(x, kernel):
+        patches = _patches(x, k, 1, groups)
+        out = ops.sum(patches * ops.expand_dims(kernel, -2), axis=-1)
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            grad_kernel = ops.sum(patches * ops.expand_dims(upstream, -1), axis=-2)
+            # Tap (ki, kj) read x_pad at (i + ki, j + kj): its share goes back there.
+            grad_x = None
+            for tap in range(k * k):
+                ki, kj = divmod(tap, k)
+                share = ops.pad(upstream * kernel[..., tap:tap + 1],
+                                ((0, 0), (ki, k - 1 - ki), (kj, k - 1 - kj), (0, 0), (0, 0)))
+                grad_x = share if grad_x is None else grad_x + share
+            grad_x = grad_x[:, pad:(-pad or None), pad:(-pad or None)]
+            return ops.reshape(grad_x, ops.shape(x)), grad_kernel
 
         return out, grad
 
@@ -473,7 +518,7 @@ class ReferenceRefused(AssertionError):
 
 # Module-level helpers of the reference layer; BlockAveragePooling2D stays usable (exercises use it).
 _REFUSED_HELPERS = ("_positive_int", "_output_size", "bottleneck", "_formulation", "_patch_bytes", "_rows_rebuilt_in_backward",
-                    "_one_hot_shifts", "_widen")
+                    "_patches", "_patches_with_shifted_backward", "_one_hot_shifts", "_widen")
 
 
 @contextlib.contextmanager
