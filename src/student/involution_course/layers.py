@@ -23,8 +23,7 @@ written in the form that is fastest where it runs (each computes the same sums, 
 * TensorFlow op by op (eagerly or in a ``tf.function`` without XLA): every op is a separate
   kernel, so few large ops beat K*K small ones. Depthwise convolutions with one-hot filters copy
   the K*K shifted windows of each channel side by side (the patch tensor, K*K times the input's
-  size), then one multiply and one sum; at stride 1 a custom gradient sends the input's gradient
-  back through K*K shifted products, cheaper than the convolutions' own gradient;
+  size), and one ``einsum`` contracts it with the kernel over the taps;
 * JAX (``jax.jit`` or op by op): the sum over the K*K taps of a shifted slice times that tap's
   plane, each plane widened over its group's channels by concatenation and split off with one
   ``split``: XLA's CPU backend then runs the backward pass as fused loops too, where a broadcast's
@@ -284,17 +283,13 @@ class Involution(layers.Layer):
         return ops.reshape(out, (batch, height, width, self.channels))
 
     def _patches_multiply_add(self, x, planes):
-        """Op by op on TensorFlow: the patch tensor, one multiply and one sum (``_patches``). At
-        stride 1 a custom gradient gives x's gradient as the K*K shifted products of the upstream
-        gradient with each tap's plane, where the patch tensor's own gradient (the transposed
-        depthwise convolutions) costs several times more."""
+        """Op by op on TensorFlow: the patch tensor (``_patches``) contracted with the kernel over
+        the K*K taps in one ``einsum``, a batched matrix product that stores no K*K-times-larger
+        product (a multiply then a sum would, in both passes)."""
         k, s, g = self.kernel_size, self.stride, self.groups
         batch, height, width = ops.shape(planes)[:3]
         kernel = ops.reshape(planes, (batch, height, width, g, k * k))
-        if s == 1:
-            out = _patches_with_shifted_backward(k, g)(x, kernel)
-        else:
-            out = ops.sum(_patches(x, k, s, g) * ops.expand_dims(kernel, -2), axis=-1)
+        out = ops.einsum("bhwgct,bhwgt->bhwgc", _patches(x, k, s, g), kernel)
         return ops.reshape(out, (batch, height, width, self.channels))
 
     def _widened_multiply_add(self, x, planes):
@@ -400,37 +395,6 @@ def _patches(x, kernel_size: int, stride: int, groups: int):
     return ops.reshape(patches, (batch, height, width, groups, channels // groups, k * k))
 
 
-@functools.lru_cache(maxsize=16)
-def _patches_with_shifted_backward(kernel_size: int, groups: int):
-    """Stride 1: x (B, H, W, C) and kernel (B, H, W, G, K*K) to (B, H, W, G, C/G) through the
-    patch tensor, with x's gradient summed from K*K shifted products instead of transposed
-    depthwise convolutions."""
-    k = kernel_size
-    pad = (k - 1) // 2
-
-    @ops.custom_gradient
-    def multiply_add(x, kernel):
-        patches = _patches(x, k, 1, groups)
-        out = ops.sum(patches * ops.expand_dims(kernel, -2), axis=-1)
-
-        def grad(*args, upstream=None):
-            upstream = args[0] if upstream is None else upstream
-            grad_kernel = ops.sum(patches * ops.expand_dims(upstream, -1), axis=-2)
-            # Tap (ki, kj) read x_pad at (i + ki, j + kj): its share goes back there.
-            grad_x = None
-            for tap in range(k * k):
-                ki, kj = divmod(tap, k)
-                share = ops.pad(upstream * kernel[..., tap:tap + 1],
-                                ((0, 0), (ki, k - 1 - ki), (kj, k - 1 - kj), (0, 0), (0, 0)))
-                grad_x = share if grad_x is None else grad_x + share
-            grad_x = grad_x[:, pad:(-pad or None), pad:(-pad or None)]
-            return ops.reshape(grad_x, ops.shape(x)), grad_kernel
-
-        return out, grad
-
-    return multiply_add
-
-
 @functools.lru_cache(maxsize=32)
 def _one_hot_shifts(kernel_size: int, channels: int, axis: str) -> np.ndarray:
     """Depthwise filters that copy each channel's shifts side by side: "rows" (K, 1, C, K) and
@@ -518,7 +482,7 @@ class ReferenceRefused(AssertionError):
 
 # Module-level helpers of the reference layer; BlockAveragePooling2D stays usable (exercises use it).
 _REFUSED_HELPERS = ("_positive_int", "_output_size", "bottleneck", "_formulation", "_patch_bytes", "_rows_rebuilt_in_backward",
-                    "_patches", "_patches_with_shifted_backward", "_one_hot_shifts", "_widen")
+                    "_patches", "_one_hot_shifts", "_widen")
 
 
 @contextlib.contextmanager
