@@ -434,10 +434,10 @@ def test_loss_curve_draws_the_losses_and_a_trend():
 
 
 # --- the multiply-add's formulations -------------------------------------------------------------
-# The layer picks a formulation per backend and mode (fused kernel, row stacks under XLA, patch
-# tensor op by op on TensorFlow, widened planes on JAX, per-tap broadcast elsewhere); each must
-# give the per-tap sum and its gradients, on every backend these tests run under.
-FORMULATIONS = ["_rows_multiply_add", "_patches_multiply_add", "_widened_multiply_add"]
+# The layer picks a formulation per backend and mode (fused kernel; under XLA per tap or by kernel
+# rows; patch tensor op by op on TensorFlow; widened planes on JAX; per-tap broadcast elsewhere);
+# each must give the per-tap sum and its gradients, on every backend these tests run under.
+FORMULATIONS = ["_rows_multiply_add", "_patches_multiply_add", "_widened_multiply_add", "_xla_multiply_add"]
 MULTIPLY_ADD_CASES = [((2, 9, 7, 6), 3, 1, 1), ((2, 9, 7, 6), 3, 2, 2), ((1, 10, 11, 6), 5, 3, 6),
                       ((2, 8, 8, 4), 7, 1, 4), ((2, 11, 9, 4), 3, 2, 2)]
 
@@ -493,20 +493,19 @@ def test_every_formulation_computes_the_per_tap_sum_and_its_gradients(method, sh
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape, kernel_size, stride, groups", MULTIPLY_ADD_CASES)
-def test_rows_that_rebuild_their_stacks_in_the_backward_pass_agree(shape, kernel_size, stride, groups, monkeypatch):
-    """Large layers' rows use a custom gradient; a limit of 0 bytes sends every layer that way."""
+@pytest.mark.parametrize("limit, used", [(0, "_rows_multiply_add"), (2**40, "_multiply_add")])
+def test_xla_uses_rows_for_large_layers_and_taps_for_small_ones(limit, used, monkeypatch):
     from involution_course import layers as layers_module
 
-    layer, x, planes, weights = _layer_and_inputs(shape, kernel_size, stride, groups, seed=1)
-    stored = _gradients(layer._rows_multiply_add, x, planes, weights)
-    stored_out = keras.ops.convert_to_numpy(layer._rows_multiply_add(x, planes))
-    monkeypatch.setattr(layers_module, "_STORED_STACKS_BYTES", 0)
-    rebuilt = _gradients(layer._rows_multiply_add, x, planes, weights)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer._rows_multiply_add(x, planes)), stored_out,
-                               rtol=1e-5, atol=1e-5)
-    for got, want in zip(rebuilt, stored):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    layer, x, planes, _ = _layer_and_inputs((2, 9, 7, 6), 3, 2, 2)
+    monkeypatch.setattr(layers_module, "_PER_TAP_BYTES", limit)
+    calls = []
+    original = getattr(Involution, used)
+    monkeypatch.setattr(Involution, used, lambda self, *args: calls.append(used) or original(self, *args))
+    out = keras.ops.convert_to_numpy(layer._xla_multiply_add(x, planes))
+    assert calls == [used]
+    expected = _numpy_involution(x, planes.reshape(*planes.shape[:3], 2, 3, 3), 2)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_layer_output_is_the_same_in_every_formulation():
@@ -548,7 +547,7 @@ def test_a_fused_kernel_result_is_used_when_there_is_one(monkeypatch):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA's context is TensorFlow's")
-def test_tensorflow_picks_rows_under_xla_and_patches_op_by_op(monkeypatch):
+def test_tensorflow_picks_xla_forms_under_xla_and_patches_op_by_op(monkeypatch):
     import tensorflow as tf
 
     from involution_course import layers as layers_module
@@ -561,7 +560,7 @@ def test_tensorflow_picks_rows_under_xla_and_patches_op_by_op(monkeypatch):
     eager = keras.ops.convert_to_numpy(layer(x))
     graph = tf.function(lambda a: layer(a))(x).numpy()
     xla = tf.function(lambda a: layer(a), jit_compile=True)(x).numpy()
-    assert seen == ["patches", "patches", "rows"]
+    assert seen == ["patches", "patches", "xla"]
     np.testing.assert_allclose(graph, eager, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(xla, eager, rtol=1e-5, atol=1e-5)
     # model.fit compiles its step with XLA when asked to, inside a tf.function of its own.
@@ -569,4 +568,4 @@ def test_tensorflow_picks_rows_under_xla_and_patches_op_by_op(monkeypatch):
     model = keras.Sequential([keras.Input((6, 6, 4)), layer, keras.layers.GlobalAveragePooling2D()])
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
     model.fit(x, np.zeros((4, 4), "float32"), epochs=1, batch_size=4, verbose=0)
-    assert "rows" in seen and "patches" not in seen
+    assert "xla" in seen and "patches" not in seen

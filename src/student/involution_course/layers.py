@@ -16,10 +16,11 @@ written in the form that is fastest where it runs (each computes the same sums, 
 
 * a fused GPU kernel, where one applies (:func:`involution_course.fused.fused_multiply_add`:
   Pallas on JAX, Triton on PyTorch);
-* TensorFlow under XLA (``jit_compile=True``): for each of the K kernel rows, the K shifted
-  slices of the padded input stacked on a last axis, times that row's K kernel planes, summed;
-  for large layers a custom gradient rebuilds those stacks in the backward pass, where XLA
-  would otherwise keep them (K*K times the input) in memory;
+* TensorFlow under XLA (``jit_compile=True``): small layers the per-tap sum below, which XLA
+  fuses into a few loops; large ones by kernel rows: the K shifted slices of a row stacked on a
+  last axis, so that the backward pass reduces a row's stack against the upstream gradient once
+  for K planes, a custom gradient building the stacks there only (XLA would otherwise keep
+  them, K*K times the input, in memory);
 * TensorFlow op by op (eagerly or in a ``tf.function`` without XLA): every op is a separate
   kernel, so few large ops beat K*K small ones. Depthwise convolutions with one-hot filters copy
   the K*K shifted windows of each channel side by side (the patch tensor, K*K times the input's
@@ -202,8 +203,8 @@ class Involution(layers.Layer):
         if fused is not None:
             return fused
         formulation = _formulation()
-        if formulation == "rows":
-            return self._rows_multiply_add(x, planes)
+        if formulation == "xla":
+            return self._xla_multiply_add(x, planes)
         if formulation == "patches":
             return self._patches_multiply_add(x, planes)
         if formulation == "widened":
@@ -261,25 +262,25 @@ class Involution(layers.Layer):
         k, s = self.kernel_size, self.stride
         return x_pad[:, ki:(ki - (k - 1)) or None:s, kj:(kj - (k - 1)) or None:s]
 
+    def _xla_multiply_add(self, x, planes):
+        """Under XLA: the per-tap sum (``_multiply_add``) for layers whose patch tensor would be
+        small, as it leaves XLA the least scratch memory; past ``_PER_TAP_BYTES`` the K*K
+        reductions of its backward pass dominate, and kernel rows (``_rows_multiply_add``) win."""
+        if _patch_bytes(planes.shape, self.channels, self.kernel_size, x.dtype) > _PER_TAP_BYTES:
+            return self._rows_multiply_add(x, planes)
+        return self._multiply_add(x, self._tap_planes(planes))
+
     def _rows_multiply_add(self, x, planes):
-        """Under XLA: per kernel row, the K windows stacked on a last axis times the row's K planes,
-        summed. XLA keeps the stacks (K*K times the input) in memory for the backward pass; past
-        ``_STORED_STACKS_BYTES`` that traffic costs more than building them again there, which a
-        custom gradient does (``_rows_rebuilt_in_backward``)."""
+        """Per kernel row, the K windows stacked on a last axis: the backward pass reduces a row's
+        stack against the upstream gradient in one go, for the row's K planes; the forward pass
+        sums the K*K products in one reduction. A custom gradient (``_rows_rebuilt_in_backward``)
+        builds the stacks there only, so XLA never keeps them (K*K times the input) in memory."""
         k, g = self.kernel_size, self.groups
         x_pad = self._padded_groups(x)
         windows = [self._window(x_pad, ki, kj) for ki in range(k) for kj in range(k)]
         batch, height, width = ops.shape(planes)[:3]
         kernel = ops.reshape(planes, (batch, height, width, g, k * k))
-        if _patch_bytes(planes.shape, self.channels, k, x.dtype) > _STORED_STACKS_BYTES:
-            out = _rows_rebuilt_in_backward(k)(kernel, *windows)
-        else:
-            kernel = ops.expand_dims(kernel, -2)
-            out = None
-            for ki in range(k):
-                stack = ops.stack(windows[ki * k:(ki + 1) * k], axis=-1)
-                term = ops.sum(stack * kernel[..., ki * k:(ki + 1) * k], axis=-1)
-                out = term if out is None else out + term
+        out = _rows_rebuilt_in_backward(k)(kernel, *windows)
         return ops.reshape(out, (batch, height, width, self.channels))
 
     def _patches_multiply_add(self, x, planes):
@@ -324,7 +325,7 @@ def _formulation() -> str:
     """Which multiply-add suits the current backend and mode (see the module's description)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        return "rows" if _tensorflow_compiles_with_xla() else "patches"
+        return "xla" if _tensorflow_compiles_with_xla() else "patches"
     if backend == "jax":
         return "widened"
     return "taps"
@@ -343,10 +344,10 @@ def _tensorflow_compiles_with_xla() -> bool:
     return bool(GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
 
-# Above this size of the patch tensor (B*H_out*W_out*C*K*K values), XLA's rows rebuild their stacks
-# in the backward pass instead of keeping them (measured on a 2-core CPU: keeping 28 MB wins by 1.3x,
-# rebuilding 1.2 GB by 1.8x).
-_STORED_STACKS_BYTES = 128 * 2**20
+# Under XLA, layers whose patch tensor (B*H_out*W_out*C*K*K values) would exceed this many bytes
+# use kernel rows, smaller ones the per-tap sum (measured on a 2-core CPU with the operator
+# benchmark: per tap 1.1x faster at 28 MB, rows 1.8x faster at 1.2 GB).
+_PER_TAP_BYTES = 128 * 2**20
 
 
 def _patch_bytes(planes_shape, channels: int, kernel_size: int, dtype) -> int:
