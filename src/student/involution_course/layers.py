@@ -24,7 +24,8 @@ written in the form that is fastest where it runs (each computes the same sums, 
 * TensorFlow op by op (eagerly or in a ``tf.function`` without XLA): every op is a separate
   kernel, so few large ops beat K*K small ones. Depthwise convolutions with one-hot filters copy
   the K*K shifted windows of each channel side by side (the patch tensor, K*K times the input's
-  size), and one ``einsum`` contracts it with the kernel over the taps;
+  size), and one ``einsum`` contracts it with the kernel over the taps (a multiply and a sum
+  where TensorFlow uses oneDNN, whose batched matrix product is slow on small matrices);
 * JAX (``jax.jit`` or op by op): the sum over the K*K taps of a shifted slice times that tap's
   plane, each plane widened over its group's channels by concatenation and split off with one
   ``split``: XLA's CPU backend then runs the backward pass as fused loops too, where a broadcast's
@@ -44,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import os
 import sys
 
 import keras
@@ -286,11 +288,15 @@ class Involution(layers.Layer):
     def _patches_multiply_add(self, x, planes):
         """Op by op on TensorFlow: the patch tensor (``_patches``) contracted with the kernel over
         the K*K taps in one ``einsum``, a batched matrix product that stores no K*K-times-larger
-        product (a multiply then a sum would, in both passes)."""
+        product (a multiply then a sum would, in both passes); with oneDNN, a multiply and a sum."""
         k, s, g = self.kernel_size, self.stride, self.groups
         batch, height, width = ops.shape(planes)[:3]
         kernel = ops.reshape(planes, (batch, height, width, g, k * k))
-        out = ops.einsum("bhwgct,bhwgt->bhwgc", _patches(x, k, s, g), kernel)
+        patches = _patches(x, k, s, g)
+        if _tensorflow_uses_onednn():  # its batched matrix product is slow on small matrices
+            out = ops.sum(patches * ops.expand_dims(kernel, -2), axis=-1)
+        else:
+            out = ops.einsum("bhwgct,bhwgt->bhwgc", patches, kernel)
         return ops.reshape(out, (batch, height, width, self.channels))
 
     def _widened_multiply_add(self, x, planes):
@@ -396,6 +402,13 @@ def _patches(x, kernel_size: int, stride: int, groups: int):
     return ops.reshape(patches, (batch, height, width, groups, channels // groups, k * k))
 
 
+def _tensorflow_uses_onednn() -> bool:
+    """Whether TensorFlow runs its CPU kernels through oneDNN: by default on x86, not with
+    ``TF_ENABLE_ONEDNN_OPTS=0``, which ``import involution_course`` sets (TensorFlow reads it once,
+    when it loads)."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+
+
 @functools.lru_cache(maxsize=32)
 def _one_hot_shifts(kernel_size: int, channels: int, axis: str) -> np.ndarray:
     """Depthwise filters that copy each channel's shifts side by side: "rows" (K, 1, C, K) and
@@ -483,7 +496,7 @@ class ReferenceRefused(AssertionError):
 
 # Module-level helpers of the reference layer; BlockAveragePooling2D stays usable (exercises use it).
 _REFUSED_HELPERS = ("_positive_int", "_output_size", "bottleneck", "_formulation", "_patch_bytes", "_rows_rebuilt_in_backward",
-                    "_patches", "_one_hot_shifts", "_widen")
+                    "_patches", "_tensorflow_uses_onednn", "_one_hot_shifts", "_widen")
 
 
 @contextlib.contextmanager
