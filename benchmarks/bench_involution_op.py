@@ -63,7 +63,11 @@ SIZES = (
     Size(256, 32, 32, 3, 3, 1, 2, repeats=10),
     # A RedNet-50 stage-1 involution: 56 x 56, 64 channels, K=7, 4 groups (16 channels each).
     Size(32, 56, 56, 64, 7, 4, 4, repeats=5),
+    # The other two cases of the fused-kernel benchmarks (by number only: heavy on a CPU).
+    Size(64, 28, 28, 256, 7, 16, 4, repeats=5),
+    Size(32, 56, 56, 128, 7, 8, 4, repeats=5),
 )
+DEFAULT_SIZES = SIZES[:2]
 QUICK_SIZES = (Size(2, 8, 8, 4, 3, 2, 2, repeats=2),)
 
 
@@ -365,19 +369,19 @@ def main() -> None:
         harness.skip(BENCHMARK, "every case", f"KERAS_BACKEND={backend} needs its framework installed ({error})",
                      backend=backend)
         return
-    sizes = QUICK_SIZES if args.quick else SIZES
+    sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
     if args.sizes:
         try:
-            sizes = [sizes[int(number)] for number in args.sizes.split(",")]
+            sizes = [(QUICK_SIZES if args.quick else SIZES)[int(number)] for number in args.sizes.split(",")]
         except (ValueError, IndexError):
-            raise SystemExit(f"--sizes takes numbers from 0 to {len(sizes) - 1} separated by commas; got {args.sizes!r}.")
+            raise SystemExit(f"--sizes takes numbers from 0 to {len(QUICK_SIZES if args.quick else SIZES) - 1} separated by commas; got {args.sizes!r}.")
     if args.baseline and not os.path.isfile(args.baseline):
         raise SystemExit(f"--baseline must name a copy of layers.py; {args.baseline!r} is not a file.")
     run(sizes, args.repeats, warmup=1 if args.quick else 2, baseline=args.baseline)
 
 
 def _options(parser) -> None:
-    parser.add_argument("--sizes", help="which sizes to run, by number (0: the example's, 1: RedNet's), e.g. 0,1")
+    parser.add_argument("--sizes", help="which sizes to run, by number (0: the example's, 1: RedNet's, 2 and 3: the other fused-kernel cases; default 0,1), e.g. 0,1")
     parser.add_argument("--baseline", metavar="FILE",
                         help="also time the Involution of this copy of layers.py, right after the course's")
 

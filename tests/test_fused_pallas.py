@@ -113,6 +113,29 @@ def test_under_jit_and_grad():
     assert_agree((out, *grads), reference(x, planes, grad, k, s, g), 1e-5, "jit")
 
 
+def test_op_by_op_calls_compile_once(monkeypatch):
+    # Keras' eager mode calls the layer op by op: the second call of a shape must reuse the first
+    # compilation (a new kernel object per call made every eager step recompile, about 1 s each).
+    shape, k, s, g = (1, 4, 4, 2), 3, 1, 1
+    x, planes, _ = (jnp.asarray(a) for a in random_inputs(shape, k, s, g, seed=3))
+    traces = []
+    original = pallas_kernels._multiply_add
+
+    def counted(call, x, planes):  # runs only when jax.jit traces it
+        traces.append(call)
+        return original(call, x, planes)
+
+    monkeypatch.setattr(pallas_kernels, "_multiply_add", counted)
+    pallas_kernels._compiled.cache_clear()
+    try:
+        first = multiply_add(x, planes, kernel_size=k, stride=s, groups=g, interpret=True)
+        again = multiply_add(x, planes, kernel_size=k, stride=s, groups=g, interpret=True)
+    finally:
+        pallas_kernels._compiled.cache_clear()
+    assert len(traces) == 1, f"the multiply-add was traced {len(traces)} times for one shape"
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
+
+
 def test_bfloat16_runs_and_is_close():
     shape, k, s, g = (1, 5, 7, 6), 3, 1, 2
     x, planes, grad = random_inputs(shape, k, s, g, seed=3)

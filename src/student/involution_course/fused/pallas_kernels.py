@@ -197,6 +197,7 @@ def _gather_row(ref, b, rows, row_ok, cols, col_ok, channels, channel_ok, geomet
     return plgpu.load(ref.at[offsets], mask=mask, other=0).astype(jnp.float32)
 
 
+@functools.lru_cache(maxsize=None)  # one kernel object per shape: JAX's compilation cache hits
 def _forward_kernel(geometry: _Geometry, tiles: Tiles):
     g = geometry
     s, k, pad = g.stride, g.kernel_size, g.pad
@@ -235,6 +236,7 @@ def _expand(channel_ok):
     return None if channel_ok is None else channel_ok[None]
 
 
+@functools.lru_cache(maxsize=None)  # one kernel object per shape: JAX's compilation cache hits
 def _grad_planes_kernel(geometry: _Geometry, tiles: Tiles):
     g = geometry
     s, k, pad = g.stride, g.kernel_size, g.pad
@@ -269,6 +271,7 @@ def _grad_planes_kernel(geometry: _Geometry, tiles: Tiles):
     return kernel
 
 
+@functools.lru_cache(maxsize=None)  # one kernel object per shape: JAX's compilation cache hits
 def _grad_x_kernel(geometry: _Geometry, tiles: Tiles):
     g = geometry
     s, k, pad = g.stride, g.kernel_size, g.pad
@@ -424,4 +427,11 @@ def multiply_add(x, planes, *, kernel_size: int, stride: int = 1, groups: int = 
     chosen = {name: default_tiles(name, geometry, itemsize) for name in ("forward", "grad_x", "grad_planes")}
     chosen.update(tiles or {})
     call = _Call(geometry, chosen["forward"], chosen["grad_x"], chosen["grad_planes"], bool(interpret))
-    return _multiply_add(call, x, planes)
+    return _compiled(call)(x, planes)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(call: _Call):
+    """The multiply-add of one shape under ``jax.jit``: called op by op (Keras' eager mode), it
+    is compiled once, not at every call; under an outer ``jit`` it is inlined."""
+    return jax.jit(functools.partial(_multiply_add, call))
