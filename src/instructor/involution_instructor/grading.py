@@ -93,12 +93,14 @@ def submit(course: Path, student: str, assignment: str, notebook) -> Path:
     return target
 
 
-def autograde(course: Path, assignment: str, student: str | None = None, timeout: float | None = None) -> None:
-    """Autograde ``assignment`` for every submitted student (or one)."""
+def autograde(course: Path, assignment: str, student: str | None = None, timeout: float | None = None,
+              env: dict[str, str] | None = None) -> None:
+    """Autograde ``assignment`` for every submitted student (or one); ``env`` adds to the
+    environment of nbgrader and its kernels (the course profile, for instance)."""
     args = ["autograde", assignment, "--force", "--log-level=ERROR"]
     if student:
         args.append(f"--student={student}")
-    nbgrader(course, *args, timeout=timeout)
+    nbgrader(course, *args, timeout=timeout, env=env)
 
 
 def scores(course: Path, assignment: str, student: str) -> dict[str, CellScore]:

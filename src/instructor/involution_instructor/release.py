@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -32,8 +33,19 @@ def py_to_ipynb(py_path: Path) -> Path:
     ipynb_path = py_path.with_suffix(".ipynb")
     _strip_outputs(notebook)
     _stable_ids(notebook)
-    jupytext.write(notebook, ipynb_path, fmt="ipynb")
+    text = jupytext.writes(notebook, fmt="ipynb")
+    _write_if_changed(ipynb_path, text if text.endswith("\n") else text + "\n")  # as jupytext.write ends it
     return ipynb_path
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it holds it already; a whole new file replaces the old at
+    once, so that a reader never sees half of one."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def ipynb_to_py(ipynb_path: Path) -> Path:
