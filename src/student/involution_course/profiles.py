@@ -64,8 +64,8 @@ PROFILES = {
         epochs=3,
         batch_size=256,
         repeats=3,
-        live_images=5_000,
-        live_epochs=2,
+        live_images=10_000,  # below that, or in 2 epochs, the example's involution network stays at chance
+        live_epochs=3,
         fair_live_steps=12,
     ),
     "full": Profile(
