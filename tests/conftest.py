@@ -39,47 +39,12 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
-def _graded_base(tmp_path_factory, assignment: str) -> str:
-    return str(tmp_path_factory.getbasetemp() / f"graded-{assignment}")
-
-
 @pytest.fixture(scope="session")
 def graded_runs(tmp_path_factory):
     """``graded_runs(assignment)``: that notebook's one nbgrader run with every crafted student."""
     from graded_runs import graded_run
 
     def run(assignment: str):
-        return graded_run(assignment, _graded_base(tmp_path_factory, assignment))
+        return graded_run(assignment, str(tmp_path_factory.getbasetemp() / f"graded-{assignment}"))
 
     return run
-
-
-def _assignments_graded_by(items) -> list[str]:
-    """The notebooks whose graded runs the selected tests use, in the order they first need them:
-    a test's ``assignment`` parameter, its module's ``ASSIGNMENT``, or a notebook named in its id."""
-    from involution_instructor.paths import ASSIGNMENTS
-
-    needed: list[str] = []
-    for item in items:
-        if "graded_runs" not in getattr(item, "fixturenames", ()):
-            continue
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        found = [params.get("assignment"), getattr(item.module, "ASSIGNMENT", None)]
-        found += [name for name in ASSIGNMENTS if name in item.nodeid]
-        for name in found:
-            if name in ASSIGNMENTS and name not in needed:
-                needed.append(name)
-    return needed
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _grade_in_background(request, tmp_path_factory):
-    """Grade the notebooks that the selected tests need while the other tests run (see
-    tests/graded_runs.py); runs not started when the session ends are cancelled."""
-    import graded_runs
-
-    needed = _assignments_graded_by(request.session.items)
-    if needed and shared_data_path() is not None:
-        graded_runs.prefetch(needed, lambda assignment: _graded_base(tmp_path_factory, assignment))
-    yield
-    graded_runs.stop_prefetching()

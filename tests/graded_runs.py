@@ -9,20 +9,16 @@ scratch courses graded side by side, one per core.
 A submissions module names its notebook in ``ASSIGNMENT`` and gives ``students(source)``: a dict
 of student name to notebook, made from the solution notebook ``source``.
 
-The runs are CPU-bound and most other tests use one core, so when a session selects tests that
-need graded runs, ``prefetch`` grades those notebooks one after another in a background thread
-from the session's start, in the order the tests will ask for them; ``graded_run`` waits for its
-notebook's run. The grading profile reaches nbgrader through its environment only, so the tests
-running beside it keep theirs.
+The grading profile reaches nbgrader through its environment only; the tests keep theirs.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import pkgutil
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,41 +88,8 @@ def _students(assignment: str, source, release_path: Path) -> dict[str, object]:
     return students
 
 
-_runs: dict[str, Future] = {}
-_lock = threading.Lock()
-_background: ThreadPoolExecutor | None = None
-
-
+@functools.lru_cache(maxsize=None)
 def graded_run(assignment: str, base: str) -> GradedRun:
-    """``assignment``'s one graded run (started now unless ``prefetch`` started it), in scratch
-    courses under ``base``; a failure to grade is raised here, in the test that asked."""
-    return _started(assignment, base).result()
-
-
-def prefetch(assignments, base_of) -> None:
-    """Start grading ``assignments`` in the background, in this order (``base_of(assignment)``
-    names each one's folder)."""
-    for assignment in assignments:
-        _started(assignment, base_of(assignment))
-
-
-def stop_prefetching() -> None:
-    """Cancel the runs not started yet (a session that ends early does not wait for them)."""
-    if _background is not None:
-        _background.shutdown(wait=False, cancel_futures=True)
-
-
-def _started(assignment: str, base: str) -> Future:
-    global _background
-    with _lock:
-        if assignment not in _runs:
-            if _background is None:
-                _background = ThreadPoolExecutor(1, thread_name_prefix="graded-runs")
-            _runs[assignment] = _background.submit(_grade, assignment, base)
-        return _runs[assignment]
-
-
-def _grade(assignment: str, base: str) -> GradedRun:
     """Grade every student of ``assignment`` under the grading profile, in scratch courses under ``base``."""
     root = Path(base)
     first = grading.prepare_course(root / "course-0", [assignment])
