@@ -201,3 +201,14 @@ def test_conclusions_come_from_the_shipped_results():
     assert "| fair involution w24 |" in markdown and "| fair involution w24 K=3 |" in markdown
     figure = figures.cost_accuracy_figure(rows)
     assert [axis.get_xscale() for axis in figure.axes[:3]] == ["log"] * 3
+
+
+@pytest.mark.parametrize("build, steps, expected", [
+    (models.example_involution_network, training.XLA_MIN_STEPS, True),  # TensorFlow on the CPU here
+    (models.example_involution_network, training.XLA_MIN_STEPS - 1, False),  # compiling would not pay
+    (models.example_cnn, 10 * training.XLA_MIN_STEPS, False),  # no involution: XLA does not help it
+])
+def test_fit_compiles_involution_networks_with_xla_on_a_cpu_when_it_pays(build, steps, expected):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the rule is about TensorFlow's CPU default")
+    assert training.xla_pays_off(build(), steps) is expected
