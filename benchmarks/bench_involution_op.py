@@ -369,12 +369,13 @@ def main() -> None:
         harness.skip(BENCHMARK, "every case", f"KERAS_BACKEND={backend} needs its framework installed ({error})",
                      backend=backend)
         return
+    numbered = QUICK_SIZES if args.quick else SIZES
     sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
     if args.sizes:
         try:
-            sizes = [(QUICK_SIZES if args.quick else SIZES)[int(number)] for number in args.sizes.split(",")]
+            sizes = [numbered[int(number)] for number in args.sizes.split(",")]
         except (ValueError, IndexError):
-            raise SystemExit(f"--sizes takes numbers from 0 to {len(QUICK_SIZES if args.quick else SIZES) - 1} separated by commas; got {args.sizes!r}.")
+            raise SystemExit(f"--sizes takes numbers from 0 to {len(numbered) - 1} separated by commas; got {args.sizes!r}.")
     if args.baseline and not os.path.isfile(args.baseline):
         raise SystemExit(f"--baseline must name a copy of layers.py; {args.baseline!r} is not a file.")
     run(sizes, args.repeats, warmup=1 if args.quick else 2, baseline=args.baseline)
