@@ -458,7 +458,8 @@ def _gradients(function, x, planes, weights):
     if backend == "jax":
         import jax
 
-        grads = jax.grad(lambda a, b: (function(a, b) * weights).sum(), argnums=(0, 1))(x, planes)
+        # Under jit: op by op, JAX compiles every one of the K^2 taps' operations on its own.
+        grads = jax.jit(jax.grad(lambda a, b: (function(a, b) * weights).sum(), argnums=(0, 1)))(x, planes)
         return [np.asarray(g) for g in grads]
     import torch
 

@@ -38,3 +38,5 @@ def test_notebook_04_runs_short_live_runs_except_in_the_full_profile():
     assert quick.live_epochs < full.epochs and quick.live_images <= quick.n_train
     assert grading.fair_live_steps <= quick.fair_live_steps
     assert grading.overfit_images < quick.overfit_images == full.overfit_images == 500
+    assert grading.overfit_epochs < quick.overfit_epochs == full.overfit_epochs == 40
+    assert grading.probe_images < quick.probe_images == full.probe_images == 128

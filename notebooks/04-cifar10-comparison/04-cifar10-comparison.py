@@ -406,8 +406,8 @@ for name, model in fair_models.items():
 #    its training accuracy on a few hundred images to about 100%. If it cannot, something between
 #    the data, the model and the loss is broken, and more data will not help.
 
-# %% nbgrader={"cell_type": "code", "checksum": "f8ee1e8d1e709102457bcdb1ee57296b", "grade": false, "grade_id": "sanity-loss", "locked": true, "schema_version": 3, "solution": false, "task": false}
-probe_images, probe_labels = x_train_raw[:128], y_train[:128]
+# %% nbgrader={"cell_type": "code", "checksum": "5193f7bd88f3669ba2a1298addced0ff", "grade": false, "grade_id": "sanity-loss", "locked": true, "schema_version": 3, "solution": false, "task": false}
+probe_images, probe_labels = x_train_raw[:profile.probe_images], y_train[:profile.probe_images]
 mean, std = recipe.channel_statistics(x_train_raw)
 keras.utils.set_random_seed(0)
 initial = {"example_cnn": training.initial_loss(examples["example_cnn"](), training.scale_images(probe_images), probe_labels),
@@ -417,11 +417,12 @@ for name, loss in initial.items():
     print(f"{name}, untrained: loss {loss:.3f} on {len(probe_labels)} training images; ln 10 = {np.log(10):.3f}, "
           f"{(loss / np.log(10) - 1) * 100:+.0f}%")
 
-# %% nbgrader={"cell_type": "code", "checksum": "88e17336a0bcdfc5f4b174eac4bc8074", "grade": false, "grade_id": "sanity-overfit", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "fba199a75f4e8f923fb23eeaea7d8b70", "grade": false, "grade_id": "sanity-overfit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The example CNN: small and fast enough to overfit in seconds on a CPU.
 keras.utils.set_random_seed(0)
 overfit_run = training.overfit(examples["example_cnn"](), x_train[:profile.overfit_images],
-                               y_train[:profile.overfit_images], epochs=40, batch_size=50, name="overfit")
+                               y_train[:profile.overfit_images], epochs=profile.overfit_epochs, batch_size=50,
+                               name="overfit")
 accuracy = overfit_run.history["accuracy"]
 print(f"example_cnn on {profile.overfit_images} training images: training accuracy {accuracy[0]:.3f} after the first "
       f"epoch, {max(accuracy[-5:]):.3f} at best in the last five of {len(accuracy)}; "

@@ -534,7 +534,7 @@ for name, model in fair_models.items():
 #    the data, the model and the loss is broken, and more data will not help.
 
 # %% nbgrader={"grade": false, "grade_id": "sanity-loss", "locked": true, "schema_version": 3, "solution": false, "task": false}
-probe_images, probe_labels = x_train_raw[:128], y_train[:128]
+probe_images, probe_labels = x_train_raw[:profile.probe_images], y_train[:profile.probe_images]
 mean, std = recipe.channel_statistics(x_train_raw)
 keras.utils.set_random_seed(0)
 initial = {"example_cnn": training.initial_loss(examples["example_cnn"](), training.scale_images(probe_images), probe_labels),
@@ -548,7 +548,8 @@ for name, loss in initial.items():
 # The example CNN: small and fast enough to overfit in seconds on a CPU.
 keras.utils.set_random_seed(0)
 overfit_run = training.overfit(examples["example_cnn"](), x_train[:profile.overfit_images],
-                               y_train[:profile.overfit_images], epochs=40, batch_size=50, name="overfit")
+                               y_train[:profile.overfit_images], epochs=profile.overfit_epochs, batch_size=50,
+                               name="overfit")
 accuracy = overfit_run.history["accuracy"]
 print(f"example_cnn on {profile.overfit_images} training images: training accuracy {accuracy[0]:.3f} after the first "
       f"epoch, {max(accuracy[-5:]):.3f} at best in the last five of {len(accuracy)}; "

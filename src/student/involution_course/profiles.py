@@ -31,7 +31,9 @@ class Profile:
     live_epochs: int | None = None  # its epochs (None: ``epochs``)
     fair_live_steps: int | None = None  # None: train the fair pair with the recipe for ``epochs``; else
     #                                      this many steps from scratch on a few images, beside its checkpoints
-    overfit_images: int = 500  # the sanity check that a network can overfit a small set
+    overfit_images: int = 500  # the sanity check that a network can overfit a small set,
+    overfit_epochs: int = 40  # in this many epochs of one batch each
+    probe_images: int = 128  # the sanity check of the loss at initialisation
 
     @property
     def is_full(self) -> bool:
@@ -48,13 +50,15 @@ PROFILES = {
         name="grading",
         description="what autograding runs: every notebook in under a minute, on real images",
         n_train=1_000,
-        n_test=500,
+        n_test=200,
         epochs=1,
         batch_size=128,
         repeats=1,
         live_epochs=1,
         fair_live_steps=0,
         overfit_images=50,
+        overfit_epochs=10,
+        probe_images=32,
     ),
     "quick": Profile(
         name="quick",
