@@ -212,3 +212,19 @@ def test_fit_compiles_involution_networks_with_xla_on_a_cpu_when_it_pays(build, 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the rule is about TensorFlow's CPU default")
     assert training.xla_pays_off(build(), steps) is expected
+
+
+@pytest.mark.parametrize("steps, expected", [(training.EAGER_MAX_STEPS, True), (training.EAGER_MAX_STEPS + 1, False)])
+def test_fit_runs_a_few_steps_eagerly_on_a_cpu(steps, expected):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the rule is about TensorFlow on a CPU")
+    assert training.eager_pays_off(steps) is expected
+
+
+def test_a_short_fit_trains_eagerly_and_a_long_one_traced():
+    images = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32)
+    labels = np.arange(8) % 10
+    short = training.fit(models.example_cnn(), (images, labels), None, epochs=1, batch_size=4)
+    long = training.fit(models.example_cnn(), (images, labels), None, epochs=training.EAGER_MAX_STEPS, batch_size=4)
+    assert short.model.run_eagerly is training.eager_pays_off(2)
+    assert not long.model.run_eagerly

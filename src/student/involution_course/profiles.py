@@ -54,6 +54,7 @@ PROFILES = {
         epochs=1,
         batch_size=128,
         repeats=1,
+        live_images=256,
         live_epochs=1,
         fair_live_steps=0,
         overfit_images=50,

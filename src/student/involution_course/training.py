@@ -86,6 +86,25 @@ def xla_pays_off(model, steps: int) -> bool:
     return any(type(layer).__name__ == "Involution" for layer in model._flatten_layers())
 
 
+# Steps up to which a run is faster op by op than traced into a graph on a CPU, where tracing and
+# optimising the training step costs one to two seconds: at 8 steps of 128 images the example CNN
+# trains in 1.8 s eagerly against 2.1 s traced, its involution network in 1.7 s against 3.3 s; at
+# 16 steps the graph wins (4.2 s against 5.3 s for the CNN).
+EAGER_MAX_STEPS = 10
+
+
+def eager_pays_off(steps: int) -> bool:
+    """Whether ``fit`` should run its few steps eagerly: TensorFlow, no GPU, at most
+    ``EAGER_MAX_STEPS`` steps (autograding's short runs; a longer run keeps its graph)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow" or steps > EAGER_MAX_STEPS:
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
 def compile_like_example(model, learning_rate: float = 1e-3):
     import keras
 
@@ -146,6 +165,8 @@ def fit(model, train, validation, *, epochs: int, batch_size: int, name: str | N
     steps = epochs * int(np.ceil(len(x_train) / batch_size))
     if xla_pays_off(model, steps):
         model.jit_compile = True
+    elif eager_pays_off(steps):
+        model.run_eagerly = True
     clock = _progress_callback(steps, name)
     history = model.fit(
         x_train, y_train, batch_size=batch_size, epochs=epochs,
