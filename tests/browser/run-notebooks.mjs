@@ -136,7 +136,7 @@ async function runEveryCell(page, cellTimeoutMs) {
           const widget = window.jupyterapp.shell.currentWidget.content.widgets[index];
           const prompt = widget.node.querySelector('.jp-InputPrompt')?.textContent || '';
           return /\[\d+\]/.test(prompt);
-        }, index, { timeout: cellTimeoutMs, polling: 100 });
+        }, index, { timeout: cellTimeoutMs, polling: 25 });
       } catch (error) {
         throw new Error(`cell ${index} did not finish within ${cellTimeoutMs / 1000} s`);
       }
