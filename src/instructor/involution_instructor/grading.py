@@ -55,7 +55,7 @@ def nbgrader(course: Path, *args: str, timeout: float | None = None,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in ``course`` (whose nbgrader_config.py sets the root);
     ``env`` adds to the environment (a sandboxed kernelspec's folder, for instance)."""
-    command = [sys.executable, "-m", "nbgrader", *args]
+    command = [sys.executable, "-m", "involution_instructor.nbgrader_main", *args]
     result = subprocess.run(command, cwd=course, capture_output=True, text=True, timeout=timeout,
                             env={**tool_environment(), **(env or {})})
     if result.returncode != 0:
