@@ -46,7 +46,10 @@ context.setDefaultTimeout(120_000);
 const queue = [...config.notebooks];
 const finished = new Set();
 const results = [];
-async function worker() {
+// Each worker is a tab that keeps JupyterLab loaded and opens its notebooks one after another,
+// as a student does; after a failure it starts again from a fresh tab.
+async function worker(tab) {
+  let page = null;
   while (queue.length) {
     const ready = queue.findIndex((job) => !job.after || finished.has(job.after)
       || !config.notebooks.some((other) => other.id === job.after));
@@ -55,25 +58,37 @@ async function worker() {
       continue;
     }
     const [job] = queue.splice(ready, 1);
-    results.push(await runNotebook(job));
+    page = page || await openLab(tab);
+    const result = await runNotebook(page, job);
+    results.push(result);
     finished.add(job.id);
+    if (!result.ok) {
+      await page.close().catch(() => {});
+      page = null;
+    }
   }
+  if (page) await page.close().catch(() => {});
 }
 try {
-  await Promise.all(Array.from({ length: Math.max(1, config.concurrency || 1) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, config.concurrency || 1) }, (_, tab) => worker(tab)));
 } finally {
   await context.close();
 }
 fs.writeFileSync(config.resultsPath, JSON.stringify(results, null, 2));
 
-async function runNotebook(job) {
-  const started = Date.now();
+async function openLab(tab) {
   const page = await context.newPage();
+  // A workspace per tab, so parallel tabs never restore each other's documents.
+  await page.goto(`${config.baseUrl}/lab/workspaces/tab-${tab}?reset&token=${config.token}`);
+  await page.waitForFunction(() => window.jupyterapp?.commands?.hasCommand('docmanager:open'));
+  return page;
+}
+
+async function runNotebook(page, job) {
+  const started = Date.now();
   const result = { id: job.id, path: job.path, ok: false, error: null, cells: [], screenshots: {} };
   try {
-    // A workspace per notebook, so parallel tabs never restore each other's documents.
-    const url = `${config.baseUrl}/lab/workspaces/${job.id}/tree/${job.path}?reset&token=${config.token}`;
-    await page.goto(url);
+    await page.evaluate((path) => { window.jupyterapp.commands.execute('docmanager:open', { path }); }, job.path);
     await page.waitForFunction((path) => {
       const widget = window.jupyterapp?.shell?.currentWidget;
       return widget?.context?.path === path && widget.content?.widgets?.length > 0;
@@ -100,7 +115,12 @@ async function runNotebook(job) {
     }
   } finally {
     result.seconds = (Date.now() - started) / 1000;
-    await page.close().catch(() => {});
+    // Close the notebook and stop its kernel, so that the tab's next notebook starts alone.
+    await page.evaluate(async () => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      if (panel?.sessionContext) await panel.sessionContext.shutdown();
+      panel?.dispose();
+    }).catch(() => {});
   }
   return result;
 }
