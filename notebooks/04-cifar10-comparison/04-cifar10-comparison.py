@@ -183,7 +183,7 @@ assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_
 _expected = ["Involution", "ReLU", "MaxPooling2D"] * 2 + ["Involution", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
 assert _ops(_net) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_net)}"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d959902be1d623cd1ad0d79a73e03406", "grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "92f20c1838103aafa393f6631aba6822", "grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Training the two reproductions: a live run, and the recorded full run
 #
 # We train the two models your builders return, each from the same seed, with the example's recipe
@@ -192,7 +192,9 @@ assert _ops(_net) == _expected, f"expected the operations {_expected} (the last 
 # train for a few epochs on a subset, so that the notebook runs in minutes on a laptop's CPU:
 # their accuracies differ from the full run's (the cell after next prints both, and by how much).
 # `training.fit` shows a progress bar and times every epoch; the first epoch also compiles the
-# model, so seconds per epoch are the median of the later epochs when there are several.
+# model, so seconds per epoch are the median of the later epochs when there are several. (A run of
+# ten steps or fewer, as when autograding, runs eagerly instead: on a CPU that is quicker than
+# compiling.)
 
 # %% nbgrader={"cell_type": "code", "checksum": "76d76b634676685283a676f1ed1abb32", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 runs = {}

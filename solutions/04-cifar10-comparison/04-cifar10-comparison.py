@@ -252,7 +252,9 @@ assert _flat == [(None, 192)], f"the flattened map should hold 8*8*3 = 192 value
 # train for a few epochs on a subset, so that the notebook runs in minutes on a laptop's CPU:
 # their accuracies differ from the full run's (the cell after next prints both, and by how much).
 # `training.fit` shows a progress bar and times every epoch; the first epoch also compiles the
-# model, so seconds per epoch are the median of the later epochs when there are several.
+# model, so seconds per epoch are the median of the later epochs when there are several. (A run of
+# ten steps or fewer, as when autograding, runs eagerly instead: on a CPU that is quicker than
+# compiling.)
 
 # %% nbgrader={"grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 runs = {}
