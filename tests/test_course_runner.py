@@ -46,6 +46,19 @@ def test_a_failing_notebook_says_which_error(tmp_path):
     assert (tmp_path / "out" / "bad.html").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("last_cell", ["print('done')", "1 / 0"])
+def test_each_notebooks_kernel_stops_when_it_ends(tmp_path, last_cell):
+    import os
+
+    pid_file = tmp_path / "kernel.pid"
+    path = _notebook(tmp_path, "pid", f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))", last_cell)
+    run_notebook(path, tmp_path / "out")
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # gone, not left running until this process exits
+        os.kill(pid, 0)
+
+
 def test_summary_table_lists_status_time_and_figures():
     runs = [
         NotebookRun("01-convolution", True, 12.34, figures=[{"name": "speed-up", "value": "80", "unit": "x"}]),

@@ -81,6 +81,8 @@ async function openLab(tab) {
   // A workspace per tab, so parallel tabs never restore each other's documents.
   await page.goto(`${config.baseUrl}/lab/workspaces/tab-${tab}?reset&token=${config.token}`);
   await page.waitForFunction(() => window.jupyterapp?.commands?.hasCommand('docmanager:open'));
+  // Opened before the workspace is restored, a notebook can lose its place as the current widget.
+  await page.evaluate(() => window.jupyterapp.restored);
   return page;
 }
 
@@ -89,9 +91,13 @@ async function runNotebook(page, job) {
   const result = { id: job.id, path: job.path, ok: false, error: null, cells: [], screenshots: {} };
   try {
     await page.evaluate((path) => { window.jupyterapp.commands.execute('docmanager:open', { path }); }, job.path);
+    // Wait for the notebook's tab, and make it the current widget should anything else have taken focus.
     await page.waitForFunction((path) => {
-      const widget = window.jupyterapp?.shell?.currentWidget;
-      return widget?.context?.path === path && widget.content?.widgets?.length > 0;
+      const shell = window.jupyterapp.shell;
+      const widget = [...shell.widgets('main')].find((candidate) => candidate.context?.path === path);
+      if (!widget) return false;
+      if (shell.currentWidget !== widget) shell.activateById(widget.id);
+      return shell.currentWidget === widget && widget.content?.widgets?.length > 0;
     }, job.path);
     await page.evaluate(async () => {
       const panel = window.jupyterapp.shell.currentWidget;
