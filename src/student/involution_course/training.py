@@ -75,15 +75,20 @@ def xla_pays_off(model, steps: int) -> bool:
     involution network 2.1x, the fair one 1.16x (``benchmarks/bench_training.py``), while the
     convolution-only networks do not (the example CNN 0.97x, the fair CNN 0.73x). So: TensorFlow,
     no GPU, an ``Involution`` layer in the model, and enough steps to repay the compilation."""
+    if steps < XLA_MIN_STEPS or not _tensorflow_on_cpu():  # on a GPU "auto" already compiles with XLA
+        return False
+    return any(type(layer).__name__ == "Involution" for layer in model._flatten_layers())
+
+
+def _tensorflow_on_cpu() -> bool:
+    """Whether Keras runs on TensorFlow on a machine without a GPU."""
     import keras
 
-    if keras.backend.backend() != "tensorflow" or steps < XLA_MIN_STEPS:
+    if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
 
-    if tf.config.list_physical_devices("GPU"):
-        return False  # "auto" already compiles with XLA there
-    return any(type(layer).__name__ == "Involution" for layer in model._flatten_layers())
+    return not tf.config.list_physical_devices("GPU")
 
 
 # Steps up to which a run is faster op by op than traced into a graph on a CPU, where tracing and
@@ -96,13 +101,7 @@ EAGER_MAX_STEPS = 10
 def eager_pays_off(steps: int) -> bool:
     """Whether ``fit`` should run its few steps eagerly: TensorFlow, no GPU, at most
     ``EAGER_MAX_STEPS`` steps (autograding's short runs; a longer run keeps its graph)."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow" or steps > EAGER_MAX_STEPS:
-        return False
-    import tensorflow as tf
-
-    return not tf.config.list_physical_devices("GPU")
+    return steps <= EAGER_MAX_STEPS and _tensorflow_on_cpu()
 
 
 def compile_like_example(model, learning_rate: float = 1e-3):
