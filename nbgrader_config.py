@@ -1,6 +1,9 @@
 """nbgrader settings for the course: solutions/ is the source, notebooks/ the release."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 c = get_config()  # noqa: F821 - provided by nbgrader
 
@@ -17,3 +20,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Notebooks train small models; the grading profile keeps each under a minute.
 c.ExecutePreprocessor.timeout = 300
 c.Execute.timeout = 300
+
+# Kernels talk over Unix sockets in a folder of this process's own. Over TCP, two graders side
+# by side can pick the same free port, and a kernel then dies at start or its messages go to
+# another kernel. An instructor's own settings, such as the grading sandbox's, come after these.
+_sockets = tempfile.mkdtemp(prefix="nbgrader-kernels-")
+atexit.register(shutil.rmtree, _sockets, True)
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(_sockets, "kernel")
