@@ -60,6 +60,7 @@ def run_notebook(path: Path, output_dir: Path, *, timeout: int = 3600, env: dict
             resources={"metadata": {"path": str(path.parent)}},
             on_cell_start=lambda cell, **_: ticker.start(cell),
             on_cell_executed=lambda cell, **_: ticker.done(cell),
+            shutdown_kernel="immediate",  # the notebook has run: skip TensorFlow's second-long tear-down
         )
         # nbclient stops only the kernels of managers it made itself: stop this one as each notebook
         # ends, so that kernels do not pile up (and warn when this process exits).
