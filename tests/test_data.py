@@ -218,6 +218,13 @@ def test_a_changed_source_is_decoded_again(class_folders, isolated_cache):
     _image(999).save(target)
     (x_after, _), _ = load_cifar10(root, progress=False)
     assert not np.array_equal(np.sort(x_before, axis=0), np.sort(x_after, axis=0))
+    assert len(list(isolated_cache.glob("cifar10-*.npz"))) == 1  # the old version's copy is gone
+
+
+def test_each_source_keeps_its_own_cache(archive, class_folders, isolated_cache):
+    load_cifar10(archive[0], progress=False)
+    load_cifar10(class_folders[0], progress=False)
+    assert len(list(isolated_cache.glob("cifar10-*.npz"))) == 2
 
 
 def test_a_damaged_cache_is_rebuilt(archive, isolated_cache):

@@ -364,9 +364,10 @@ def _cache_file(source: _Source) -> Path:
         size = sum(1 for _ in source.path.rglob("*"))
     else:
         stamp, size = stat.st_mtime_ns, stat.st_size
-    key = f"{_CACHE_FORMAT}|{source.kind}|{source.path.resolve()}|{size}|{stamp}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return cache_directory() / f"cifar10-{digest}.npz"
+    # Named by the source's path, then by its version: a new version replaces the old ones.
+    where = hashlib.sha256(f"{source.kind}|{source.path.resolve()}".encode()).hexdigest()[:12]
+    version = hashlib.sha256(f"{_CACHE_FORMAT}|{size}|{stamp}".encode()).hexdigest()[:12]
+    return cache_directory() / f"cifar10-{where}-{version}.npz"
 
 
 def _read_cache(path: Path) -> Cifar10 | None:
@@ -386,5 +387,10 @@ def _write_cache(path: Path, arrays: Cifar10) -> None:
         with open(partial, "wb") as handle:
             np.savez(handle, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
         os.replace(partial, path)  # atomic: readers never see half a cache
+        # Older versions of the same source are never read again (184 MB each for CIFAR-10).
+        where = path.name.rsplit("-", 1)[0]
+        for stale in path.parent.glob(f"{where}-*.npz"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only home only costs speed
