@@ -20,6 +20,10 @@ MEASURED_FIELDS = {"benchmark", "case", "group", "backend", "mode", "device", "m
 
 def run_script(script: str, *args: str, env: dict | None = None, timeout: int = 900) -> list[dict]:
     environment = {**os.environ, "INVOLUTION_COURSE_NO_PROGRESS": "1", "KERAS_BACKEND": "tensorflow", **(env or {})}
+    if environment["KERAS_BACKEND"] == "jax":
+        # These runs check that the scripts work, never their figures: XLA compiles faster without
+        # LLVM's optimisations, as for the layer's tests under JAX.
+        environment["XLA_FLAGS"] = f"{environment.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", *args], cwd=ROOT,
                             env=environment, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{script} failed:\n{result.stderr[-3000:]}"
