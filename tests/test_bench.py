@@ -49,6 +49,7 @@ def check_measured(rows: list[dict], benchmark: str) -> list[dict]:
 # ---------------------------------------------------------------------------------- the scripts
 
 
+@pytest.mark.slow
 def test_involution_op_measures_four_operators_in_three_modes():
     rows = check_measured(run_script("bench_involution_op.py"), "involution_op")
     assert {row["mode"] for row in rows} == {"eager", "tf.function", "tf.function(jit_compile=True)"}
@@ -59,6 +60,7 @@ def test_involution_op_measures_four_operators_in_three_modes():
     assert all("peak_memory_mb" in row["details"] for row in rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_involution_parts_times_the_whole_layer_and_each_part(backend):
     rows = check_measured(run_script("bench_involution_parts.py", env={"KERAS_BACKEND": backend}), "involution_op")
@@ -106,6 +108,7 @@ def test_numpy_benchmark_times_the_solution_notebooks_functions():
     assert all("peak_memory_mb" in row["details"] for row in rows)
 
 
+@pytest.mark.slow
 def test_training_benchmark_reports_images_per_second():
     rows = check_measured(run_script("bench_training.py"), "training")
     assert [row["case"].split(":")[0] for row in rows] == ["example CNN", "example involution network"]
