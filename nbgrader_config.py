@@ -25,8 +25,8 @@ c.Execute.timeout = 300
 c.Execute.shutdown_kernel = "immediate"
 
 # Kernels talk over Unix sockets in a folder of this process's own. Over TCP, two graders side
-# by side can pick the same free port, and a kernel then dies at start or its messages go to
-# another kernel. An instructor's own settings, such as the grading sandbox's, come after these.
+# by side can pick the same free port, and a kernel then dies at its start. Settings appended
+# below these (the grading sandbox's, for one) take their place.
 _sockets = tempfile.mkdtemp(prefix="nbgrader-kernels-")
 atexit.register(shutil.rmtree, _sockets, True)
 c.KernelManager.transport = "ipc"
