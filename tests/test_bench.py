@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from involution_instructor import bench
+from test_layer_backends import compile_quickly_under_jax
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -21,9 +22,7 @@ MEASURED_FIELDS = {"benchmark", "case", "group", "backend", "mode", "device", "m
 def run_script(script: str, *args: str, env: dict | None = None, timeout: int = 900) -> list[dict]:
     environment = {**os.environ, "INVOLUTION_COURSE_NO_PROGRESS": "1", "KERAS_BACKEND": "tensorflow", **(env or {})}
     if environment["KERAS_BACKEND"] == "jax":
-        # These runs check that the scripts work, never their figures: XLA compiles faster without
-        # LLVM's optimisations, as for the layer's tests under JAX.
-        environment["XLA_FLAGS"] = f"{environment.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+        compile_quickly_under_jax(environment)  # these runs check that the scripts work, never their figures
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", *args], cwd=ROOT,
                             env=environment, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{script} failed:\n{result.stderr[-3000:]}"
