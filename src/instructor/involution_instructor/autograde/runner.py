@@ -71,6 +71,7 @@ def autograde_submissions(
     needed = sorted({assignment for _, assignment, _ in planned})
     templates = build_templates([catalogue[name] for name in needed], course / ".templates",
                                 source_root / CONFIG) if needed else {}
+    gradebook.backup(course)  # before anything is merged: the last few runs can be undone
     if templates:
         gradebook.ensure_assignments(course, templates)
     jobs = [
