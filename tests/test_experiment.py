@@ -104,3 +104,73 @@ def test_recorded_results_meet_their_own_format(project_root):
         assert payload["runs"] and payload["provenance"]
         for row in payload["runs"]:
             assert row["trainable_parameters"] > 0 and row["images_per_second"] > 0
+
+
+def _tiny_involution(model, *, width=None, kernel_size=3, seed=0):
+    import keras
+
+    from involution_course.layers import Involution
+
+    keras.utils.set_random_seed(seed)
+    if "involution" not in model:
+        return _tiny(model, seed=seed)
+    return keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 1, strides=4),
+                             Involution(3, 1, 2, 2), keras.layers.BatchNormalization(),
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)], name=model)
+
+
+def test_throughput_phase_runs_quickly_on_the_cpu_with_and_without_the_fused_kernels(shared_data, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(experiment, "build_model", _tiny_involution)
+    monkeypatch.setattr(experiment, "THROUGHPUT_EPOCHS", 2)
+    output = tmp_path / "results"
+    args = build_parser().parse_args([
+        "experiment", "--phases", "throughput", "--recipe", '{"learning_rate": 0.001}', "--batch-size", "16",
+        "--n-train", "60", "--n-test", "20", "--throughput-images", "32", "--throughput-models", "pairs",
+        "--fused", "both", "--profile", "--data", str(shared_data), "--output", str(output),
+    ])
+    args.argv = ["(test)"]
+    assert args.handler(args) == 0
+
+    rows = {r["label"]: r for r in json.loads((output / "throughput.json").read_text())["runs"]}
+    models = ("example_cnn", "example_involution", "fair_involution-w24", "fair_conv-w19")
+    assert set(rows) == {f"throughput-{m}-s0{suffix}" for m in models for suffix in ("", "-unfused")}
+    assert all(r["images_per_second"] > 0 and r["train_images"] == 32 for r in rows.values())
+    # No GPU here: the layer's own keras.ops path, with the kernels allowed or not.
+    assert rows["throughput-example_involution-s0"]["multiply_add"] == ["keras.ops"]
+    assert rows["throughput-example_involution-s0-unfused"]["fused"] == "off"
+    assert "multiply_add" not in rows["throughput-example_cnn-s0"]
+    profile = rows["throughput-fair_involution-w24-s0"]["step_profile"]
+    assert set(experiment.PROFILE_PARTS) <= set(profile)
+    assert profile["kernel generation"] > 0 and profile["batch norm"] > 0 and profile["step"] > 0
+    assert "step_profile" not in rows["throughput-example_involution-s0"]
+    summary = json.loads((output / "throughput.json").read_text())["summary"]
+    assert sorted(s["fused"] for s in summary if s["model"] == "fair_conv") == ["auto", "off"]
+
+
+def test_workers_share_one_gpu_and_the_cpu_and_keep_what_the_user_set():
+    env = experiment.worker_environment(4, cpu_count=16, environ={"OMP_NUM_THREADS": "1"})
+    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert float(env["XLA_PYTHON_CLIENT_MEM_FRACTION"]) * 4 <= 0.9
+    assert env["MKL_NUM_THREADS"] == "4" and "OMP_NUM_THREADS" not in env
+    assert experiment.worker_environment(64, cpu_count=2, environ={})["TF_NUM_INTRAOP_THREADS"] == "1"
+
+
+def test_runner_sets_the_workers_variables_only_while_it_runs(monkeypatch):
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    options = build_parser().parse_args(["experiment", "--jobs", "2"])
+    runner = experiment._Runner(options, writer=None, jobs=2)
+    try:
+        assert __import__("os").environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    finally:
+        runner.close()
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in __import__("os").environ
+
+
+def test_module_runs_as_the_experiment_command():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "involution_instructor.experiment", "--phases", "warmup"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Unknown phase(s) warmup" in result.stderr

@@ -17,11 +17,21 @@
 * ``baseline``: the Keras example's recipe (the course's full profile: Adam 1e-3, no
   augmentation, 20 epochs, batch 256) for the four models of notebook 04, ``--seeds`` each;
   seed 0's weights are what ``involution-instructor checkpoints`` ships;
-* ``throughput``: training images per second of every model of ``compare`` and ``sweep``,
-  one run at a time (the other phases may run several at once and share the device).
+* ``throughput``: training images per second of every model of ``compare`` and ``sweep``
+  (``--throughput-models pairs``: the example pair and the fair pair alone), one run at a time
+  (the other phases may run several at once and share the device). ``--fused both`` runs each
+  model twice, with the fused GPU kernels where they apply and without them
+  (``INVOLUTION_COURSE_FUSED=0``); every row names the multiply-add's implementation that ran
+  (``multiply_add``: "pallas", "triton" or "keras.ops"). ``--profile`` adds, for the fair pair,
+  where a training step's time goes (:func:`step_profile`).
 
 ``--jobs N`` trains N runs at a time in separate processes (one GPU holds many such small
-models at once); the rows record it, since their epoch times are then shared-device times.
+models at once); the rows record it, since their epoch times are then shared-device times. The
+workers share the machine (:func:`worker_environment`): JAX does not preallocate the GPU's memory
+and each process may take 1/N of it, TensorFlow grows its memory as needed, and the CPU threads
+of the numerical libraries are split N ways. Variables already set in the environment are kept.
+
+``python -m involution_instructor.experiment ARGS`` is ``involution-instructor experiment ARGS``.
 """
 
 from __future__ import annotations
@@ -101,6 +111,8 @@ def run_label(spec: dict) -> str:
     if spec.get("variant") is not None:
         parts.append(f"v{spec['variant']}")
     parts.append(f"s{spec['seed']}")
+    if spec.get("fused") == "off":
+        parts.append("unfused")
     return "-".join(parts)
 
 
@@ -120,8 +132,25 @@ def _data(data, n_train, n_test):
 
 
 def execute(spec: dict) -> dict:
-    """Train and score the run ``spec`` describes; returns its row (see the module docstring)."""
+    """Train and score the run ``spec`` describes; returns its row (see the module docstring).
+    A spec with ``fused="off"`` runs with ``INVOLUTION_COURSE_FUSED=0``."""
+    if spec.get("fused") != "off":
+        return _execute(spec)
+    saved = os.environ.get("INVOLUTION_COURSE_FUSED")
+    os.environ["INVOLUTION_COURSE_FUSED"] = "0"
+    try:
+        return _execute(spec)
+    finally:
+        if saved is None:
+            os.environ.pop("INVOLUTION_COURSE_FUSED", None)
+        else:
+            os.environ["INVOLUTION_COURSE_FUSED"] = saved
+
+
+def _execute(spec: dict) -> dict:
     import keras
+
+    from involution_course import fused
 
     from involution_course.evaluation import multiply_adds
     from involution_course.models import trainable_parameters
@@ -143,6 +172,7 @@ def execute(spec: dict) -> dict:
 
     spec = {**spec, "kernel_size": _kernel_size(spec)}
     model = build_model(spec["model"], width=spec.get("width"), kernel_size=spec["kernel_size"], seed=spec["seed"])
+    fused.used(reset=True)
     started = time.perf_counter()
     if spec["recipe"] == "example":
         keras.utils.set_random_seed(spec["seed"])
@@ -158,6 +188,7 @@ def execute(spec: dict) -> dict:
         mean, std = run.mean, run.std
         images_per_second = run.images_per_second
     wall = time.perf_counter() - started
+    implementations = sorted(fused.used(reset=True))
     accuracy = None
     if spec["phase"] != "throughput":
         accuracy = evaluate_accuracy(model, x_eval, y_eval, mean=mean, std=std)
@@ -178,6 +209,13 @@ def execute(spec: dict) -> dict:
         "device": device_description(),
         "history": run.history,
     }
+    if spec.get("fused"):
+        row["fused"] = spec["fused"]
+    if implementations:  # networks with an Involution layer
+        row["multiply_add"] = implementations
+    if spec.get("profile"):
+        steps = len(x_train) / spec["batch_size"]
+        row["step_profile"] = step_profile(model, spec["batch_size"], step_ms=1000 * row["seconds_per_epoch"] / steps)
     if mean is not None:
         row["normalisation"] = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
     if spec.get("weights"):
@@ -190,6 +228,143 @@ def execute(spec: dict) -> dict:
         row["weights"] = str(path)
         row["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return row
+
+
+# ------------------------------------------------------------------ where a step goes
+
+PROFILE_PARTS = ("kernel generation", "multiply-add", "convolution", "batch norm", "other layers", "the rest")
+
+
+def step_profile(model, batch_size: int, *, step_ms: float | None = None, repeats: int = 10) -> dict:
+    """Where one training step of ``model`` goes, in ms: each layer timed alone (its forward and
+    the gradients with respect to its inputs and weights, batch norm in training mode, on random
+    inputs of its shapes), summed by part: an ``Involution`` layer's kernel generation (its
+    ``_kernel_planes``) and multiply-add (the rest of the layer), convolutions, batch norm, other
+    layers; and "the rest", ``step_ms`` (the measured step) minus those (the loss, the optimizer,
+    the input pipeline; negative where the whole step's compilation fuses across layers what
+    layers timed alone cannot).
+
+    Layers alone include each call's dispatch, so the sums are upper bounds for small layers.
+    """
+    import keras
+
+    from involution_course.layers import Involution
+
+    timer = _LayerTimer(keras.backend.backend(), repeats)
+    parts = dict.fromkeys(PROFILE_PARTS[:-1], 0.0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        shapes = [(batch_size, *tensor.shape[1:]) for tensor in inputs]
+        whole = timer.time(layer, lambda *xs, layer=layer: layer(list(xs) if len(xs) > 1 else xs[0], training=True), shapes)
+        if isinstance(layer, Involution):
+            generation = timer.time(layer, lambda x, layer=layer: layer._kernel_planes(x, training=True), shapes)
+            parts["kernel generation"] += generation
+            parts["multiply-add"] += whole - generation
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            parts["batch norm"] += whole
+        elif isinstance(layer, keras.layers.Conv2D):
+            parts["convolution"] += whole
+        else:
+            parts["other layers"] += whole
+    profile = {part: round(ms, 4) for part, ms in parts.items()}
+    if step_ms is not None:
+        profile["the rest"] = round(step_ms - sum(parts.values()), 4)
+        profile["step"] = round(step_ms, 4)
+    profile["how"] = (f"each layer alone, forward and gradients, batch {batch_size}, median of {repeats} "
+                      f"(ms); the rest: the measured step minus the layers")
+    return profile
+
+
+class _LayerTimer:
+    """Median milliseconds of a layer function's forward and backward on one backend."""
+
+    def __init__(self, backend: str, repeats: int):
+        self.backend, self.repeats = backend, repeats
+
+    def _inputs(self, shapes, dtype):
+        rng = np.random.default_rng(0)
+        return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+
+    def time(self, layer, function, shapes) -> float:
+        dtype = layer.compute_dtype if isinstance(layer.compute_dtype, str) else "float32"
+        arrays = self._inputs(shapes, "float32")
+        step, sync = getattr(self, f"_{self.backend}")(layer, function, arrays, dtype)
+        sync(step())  # compile, tune, warm up
+        samples = []
+        for _ in range(self.repeats):
+            started = time.perf_counter()
+            sync(step())
+            samples.append(time.perf_counter() - started)
+        return 1000 * statistics.median(samples)
+
+    @staticmethod
+    def _jax(layer, function, arrays, dtype):
+        import jax
+        import jax.numpy as jnp
+        import keras
+
+        trainable, others = layer.trainable_variables, layer.non_trainable_variables
+        inputs = [jnp.asarray(a, dtype) for a in arrays]
+
+        def loss(values, inputs, cotangent):
+            mapping = list(zip(trainable, values)) + [(v, v.value) for v in others]
+            with keras.StatelessScope(state_mapping=mapping):
+                out = function(*inputs)
+            return jnp.sum(out.astype(jnp.float32) * cotangent)
+
+        shape = jax.eval_shape(lambda v, i: _apply_stateless(function, trainable, others, v, i),
+                               [v.value for v in trainable], inputs)
+        cotangent = jnp.asarray(np.random.default_rng(1).standard_normal(shape.shape), jnp.float32)
+        gradient = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        values = [v.value for v in trainable]
+        return (lambda: gradient(values, inputs, cotangent)), jax.block_until_ready
+
+    @staticmethod
+    def _torch(layer, function, arrays, dtype):
+        import torch
+
+        device = layer.trainable_variables[0].value.device if layer.trainable_variables else (
+            "cuda" if torch.cuda.is_available() else "cpu")
+        inputs = [torch.tensor(a, device=device, dtype=getattr(torch, dtype)).requires_grad_() for a in arrays]
+        weights = [v.value for v in layer.trainable_variables]
+        with torch.no_grad():
+            shape = function(*inputs).shape
+        cotangent = torch.randn(shape, device=device, dtype=getattr(torch, dtype))
+
+        def step():
+            out = function(*inputs)
+            return torch.autograd.grad(out, inputs + weights, cotangent, allow_unused=True)
+
+        def sync(_):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+
+        return step, sync
+
+    @staticmethod
+    def _tensorflow(layer, function, arrays, dtype):
+        import tensorflow as tf
+
+        inputs = [tf.constant(a, dtype=dtype) for a in arrays]
+        weights = list(layer.trainable_variables)
+
+        def step():
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                out = function(*inputs)
+            return tape.gradient(out, inputs + weights)
+
+        return step, (lambda grads: [g.numpy() for g in grads if g is not None])
+
+
+def _apply_stateless(function, trainable, others, values, inputs):
+    import keras
+
+    mapping = list(zip(trainable, values)) + [(v, v.value) for v in others]
+    with keras.StatelessScope(state_mapping=mapping):
+        return function(*inputs)
 
 
 # ------------------------------------------------------------------ plans
@@ -242,16 +417,27 @@ def baseline_specs(options) -> list[dict]:
 
 
 def throughput_specs(options, recipe: dict) -> list[dict]:
+    """The throughput runs: every model of compare and sweep, or (``throughput_models="pairs"``)
+    the example pair and the fair pair; twice each with ``fused="both"`` (kernels on, then off)."""
     specs = [dict(phase="throughput", model=m, seed=0, recipe=recipe, split="test", epochs=THROUGHPUT_EPOCHS,
                   throughput_images=options.throughput_images) for m in ("example_cnn", "example_involution")]
-    configs = [("involution", BUDGET_WIDTHS["involution"], k) for k in SWEEP_KERNEL_SIZES]
+    configs = [] if getattr(options, "throughput_models", "all") == "pairs" else [
+        ("involution", BUDGET_WIDTHS["involution"], k) for k in SWEEP_KERNEL_SIZES]
     for spatial in ("involution", "conv"):
-        widths = sorted({BUDGET_WIDTHS[spatial], *SWEEP_WIDTHS[spatial]})
+        widths = (sorted({BUDGET_WIDTHS[spatial], *SWEEP_WIDTHS[spatial]})
+                  if getattr(options, "throughput_models", "all") != "pairs" else [BUDGET_WIDTHS[spatial]])
         configs += [(spatial, w, None) for w in widths]
     specs += [dict(phase="throughput", model=f"fair_{s}", width=w, kernel_size=k, seed=0, recipe=recipe,
                    split="test", epochs=THROUGHPUT_EPOCHS, throughput_images=options.throughput_images)
               for s, w, k in configs]
-    return specs
+    fused = getattr(options, "fused", "auto")
+    settings = ("auto", "off") if fused == "both" else (fused,)
+    profile = getattr(options, "profile", False)
+    return [{**spec, "fused": setting,
+             # The fair pair's step, where it goes: the budget widths at the design's kernel size.
+             "profile": profile and spec["model"].startswith("fair_") and spec.get("kernel_size") is None
+             and spec["width"] == BUDGET_WIDTHS[spec["model"].split("_")[1]]}
+            for spec in specs for setting in settings]
 
 
 def _weights_path(options, profile: str, model: str) -> str | None:
@@ -296,6 +482,7 @@ def provenance(options) -> dict:
         "python": platform.python_version(),
         "jobs": options.jobs,
         "seeds": list(options.seeds),
+        **({"worker_environment": worker_environment(options.jobs)} if options.jobs > 1 else {}),
     }
 
 
@@ -328,10 +515,10 @@ def summarise(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         key = (row["model"], row.get("width"), _kernel_size(row), json.dumps(row.get("recipe")),
-               row.get("variant"))
+               row.get("variant"), row.get("fused"))
         groups.setdefault(key, []).append(row)
     summary = []
-    for (model, width, kernel_size, recipe, variant), group in groups.items():
+    for (model, width, kernel_size, recipe, variant, fused), group in groups.items():
         accuracies = [r["accuracy"] for r in group if r.get("accuracy") is not None]
         throughputs = [r["images_per_second"] for r in group if r.get("images_per_second")]
         summary.append({
@@ -345,6 +532,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             "trainable_parameters": group[0]["trainable_parameters"],
             "multiply_adds": group[0]["multiply_adds"],
             "images_per_second": statistics.median(throughputs) if throughputs else None,
+            **({"fused": fused} if fused else {}),
         })
     return summary
 
@@ -373,6 +561,34 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def worker_environment(jobs: int, cpu_count: int | None = None, environ=None) -> dict[str, str]:
+    """The variables each of ``jobs`` worker processes starts with, so that they share one machine:
+    JAX neither preallocates the GPU's memory (by default it takes 75% at its first use, so a
+    second process would fail) nor takes more than its share of it; TensorFlow grows its GPU
+    memory as needed; the CPU threads of OpenMP, BLAS and TensorFlow are split ``jobs`` ways.
+    Variables set in ``environ`` (default: this process's environment) are kept as they are."""
+    environ = os.environ if environ is None else environ
+    threads = str(max(1, (cpu_count or os.cpu_count() or 1) // jobs))
+    wanted = {
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        # A cap, not an allocation (with preallocation off): 90% of the card split N ways.
+        "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / jobs:.3f}",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+        "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "2",
+    }
+    return {name: value for name, value in wanted.items() if name not in environ}
+
+
+def _start_worker(threads: int) -> None:
+    """In each worker before its first run: PyTorch's intra-op threads, which no variable sets."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
 class _Runner:
     """Runs specs in-process (one job) or in a pool of worker processes, stopping new ones at
     the deadline; finished rows go to the writer at once."""
@@ -380,10 +596,20 @@ class _Runner:
     def __init__(self, options, writer: ResultsWriter, jobs: int):
         self.options, self.writer, self.jobs = options, writer, jobs
         self.pool = None
+        self._saved_environment: dict = {}
         if jobs > 1:
             import multiprocessing
 
-            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+            variables = worker_environment(jobs)
+            # Spawned workers copy this process's environment when they start (at the first
+            # submissions): the variables stay set until close().
+            self._saved_environment = {name: os.environ.get(name) for name in variables}
+            os.environ.update(variables)
+            # PyTorch's threads are set in each worker (only where torch is the backend: it imports torch).
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            initializer = _start_worker if os.environ.get("KERAS_BACKEND") == "torch" else None
+            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=initializer, initargs=(threads,) if initializer else ())
         self.pending: dict = {}
 
     def past_deadline(self) -> bool:
@@ -432,6 +658,12 @@ class _Runner:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
 
 
 def run_experiment(options) -> ResultsWriter:
@@ -492,6 +724,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation-images", type=int, default=VALIDATION_IMAGES,
                         help="training images held out for tuning (default 5,000)")
     parser.add_argument("--throughput-images", type=int, default=THROUGHPUT_IMAGES)
+    parser.add_argument("--throughput-models", choices=("all", "pairs"), default="all",
+                        help="throughput of every model of compare and sweep (default), or of the example pair and "
+                        "the fair pair alone")
+    parser.add_argument("--fused", choices=("auto", "off", "both"), default="auto",
+                        help="throughput runs with the fused GPU kernels where they apply (auto, default), without "
+                        "them (off: INVOLUTION_COURSE_FUSED=0), or each run both ways")
+    parser.add_argument("--profile", action="store_true",
+                        help="throughput rows of the fair pair say where a training step's time goes")
     parser.add_argument("--deadline", type=float, help="seconds after which no new run starts")
     parser.add_argument("--only", help="comma-separated run labels (e.g. baseline-fair_involution-w24-s2): run "
                         "only these, to complete an interrupted experiment")
@@ -511,7 +751,7 @@ def command(args) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}.")
     if not hasattr(args, "argv"):
-        args.argv = sys.argv[2:] if len(sys.argv) > 2 else []
+        args.argv = _ARGV if _ARGV is not None else sys.argv[2:] if len(sys.argv) > 2 else []
     if args.data is None:
         args.data = os.environ.get("INVOLUTION_COURSE_DATA")
     from involution_course.data import load_cifar10
@@ -521,6 +761,20 @@ def command(args) -> int:
     for phase in writer.rows:
         _log(f"wrote {Path(args.output) / (phase + '.json')}")
     return 0
+
+
+_ARGV: list[str] | None = None  # the arguments when started by main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m involution_instructor.experiment ARGS``: the same as ``involution-instructor
+    experiment ARGS``."""
+    from . import experiment  # this module under its own name (``-m`` runs it as __main__)
+    from .cli import main as cli_main
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    experiment._ARGV = argv  # for the provenance's command
+    return cli_main(["experiment", *argv])
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -630,3 +884,7 @@ def merge_results(paths, output) -> Path:
     output = Path(output)
     output.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
     return output
+
+
+if __name__ == "__main__":
+    sys.exit(main())

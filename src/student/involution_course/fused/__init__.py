@@ -15,7 +15,7 @@ reads x and the planes once and writes the output once; it never builds a patch 
 :func:`fused_multiply_add` picks the one that fits the backend and device, or returns ``None``
 so that the layer keeps its ``keras.ops`` path. ``INVOLUTION_COURSE_FUSED=0`` turns the kernels
 off; ``INVOLUTION_COURSE_FUSED=interpret`` runs them through their interpreters on the CPU
-(slow; for tests).
+(slow; for tests). :func:`used` says which implementation the calls took (the experiment records it).
 """
 
 from __future__ import annotations
@@ -23,10 +23,28 @@ from __future__ import annotations
 import importlib
 import os
 
-__all__ = ["fused_multiply_add", "setting"]
+__all__ = ["fused_multiply_add", "setting", "used"]
 
 # The modules that failed to import in this process (missing, or triton not installed): not retried.
 _UNAVAILABLE: set[str] = set()
+# How the calls since the last ``used(reset=True)`` computed the multiply-add: name -> calls.
+_USED: dict[str, int] = {}
+
+
+def used(reset: bool = False) -> dict[str, int]:
+    """The implementations the calls of :func:`fused_multiply_add` took, with their number of calls:
+    "pallas", "triton" (their "-interpret" forms), or "keras.ops" where it returned None (the layer's
+    own path). Under ``jax.jit`` a call happens once per trace, not per step. ``reset`` empties it."""
+    seen = dict(_USED)
+    if reset:
+        _USED.clear()
+    return seen
+
+
+def _record(name: str, result):
+    name = name if result is not None else "keras.ops"
+    _USED[name] = _USED.get(name, 0) + 1
+    return result
 
 
 def setting() -> str:
@@ -51,7 +69,7 @@ def fused_multiply_add(x, planes, *, kernel_size: int, stride: int, groups: int)
     """
     mode = setting()
     if mode == "0":
-        return None
+        return _record("keras.ops", None)
     import keras
 
     backend = keras.backend.backend()
@@ -59,21 +77,23 @@ def fused_multiply_add(x, planes, *, kernel_size: int, stride: int, groups: int)
     arguments = dict(kernel_size=kernel_size, stride=stride, groups=groups)
     if backend == "jax":
         if not interpret and not _jax_on_gpu():
-            return None
+            return _record("keras.ops", None)
         kernels = _kernels("pallas_kernels")
         if kernels is None:
-            return None
-        return _declined_as_none(kernels.multiply_add, x, planes, interpret=interpret, **arguments)
+            return _record("keras.ops", None)
+        result = _declined_as_none(kernels.multiply_add, x, planes, interpret=interpret, **arguments)
+        return _record("pallas-interpret" if interpret else "pallas", result)
     if backend == "torch":
         if not interpret and not getattr(x, "is_cuda", False):
-            return None
+            return _record("keras.ops", None)
         if interpret:
             _triton_interpreter()
         kernels = _kernels("triton_kernels")
         if kernels is None:
-            return None
-        return _declined_as_none(kernels.multiply_add, x, planes, **arguments)
-    return None
+            return _record("keras.ops", None)
+        result = _declined_as_none(kernels.multiply_add, x, planes, **arguments)
+        return _record("triton-interpret" if interpret else "triton", result)
+    return _record("keras.ops", None)
 
 
 def _jax_on_gpu() -> bool:
