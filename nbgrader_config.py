@@ -31,3 +31,16 @@ _sockets = tempfile.mkdtemp(prefix="nbgrader-kernels-")
 atexit.register(shutil.rmtree, _sockets, True)
 c.KernelManager.transport = "ipc"
 c.KernelManager.ip = os.path.join(_sockets, "kernel")
+
+# Grades are judged outside the student's kernel: where an assignment has solutions/<a>/checks.py,
+# the kernel only reports observations and the grader's own process judges them
+# (involution_instructor.judging).
+c.Autograde.autograde_preprocessors = [
+    "involution_instructor.judging.execute.JudgedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "involution_instructor.judging.execute.JudgedSaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

@@ -67,14 +67,72 @@ def means_notebook():
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 
 
+# How the grader judges the sample assignments, outside the student's kernel (see
+# involution_instructor.judging): the kernel reports the student's values, this code judges them.
+SQUARES_CHECKS = """
+import numpy as np
+
+from involution_instructor.judging import Check, expect, kernel
+
+
+@kernel
+def observe_calls(student, data):
+    function = student[data["name"]]
+    return [outcome(function, argument) for argument in data["arguments"]]
+
+
+def square_inputs(rng):
+    return {"name": "square", "arguments": [[1.0, 2.0], float(rng.integers(3, 9)), rng.normal(size=3)]}
+
+
+def judge_square(ctx):
+    for argument, seen in zip(ctx.data["arguments"], ctx.seen):
+        expected = np.asarray(argument, dtype=float) ** 2
+        expect.close(expect.value(seen, f"square({argument!r})"), expected, f"square({argument!r})")
+
+
+def cube_inputs(rng):
+    return {"name": "cube", "arguments": [2, -1, int(rng.integers(3, 9))]}
+
+
+def judge_cube(ctx):
+    for argument, seen in zip(ctx.data["arguments"], ctx.seen):
+        expect.equal(expect.value(seen, f"cube({argument})"), argument ** 3, f"cube({argument})")
+
+
+CHECKS = [
+    Check("ex1_test_square", observe_calls, judge_square, square_inputs),
+    Check("ex2_test_cube", observe_calls, judge_cube, cube_inputs),
+]
+"""
+MEANS_CHECKS = """
+from involution_instructor.judging import Check, expect, kernel
+
+
+@kernel
+def observe_mean(student, data):
+    return [outcome(student["mean"], values) for values in data]
+
+
+def judge_mean(ctx):
+    for values, seen in zip(ctx.data, ctx.seen):
+        expect.close(expect.value(seen, f"mean({values})"), sum(values) / len(values), f"mean({values})")
+
+
+CHECKS = [Check("ex1_test_mean", observe_mean, judge_mean, lambda rng: [[1, 3], [float(v) for v in rng.normal(size=4)]])]
+"""
+
+
 def make_sample_course(root: Path) -> Path:
-    """A course source folder: nbgrader_config.py and solutions/{squares,means}/."""
+    """A course source folder: nbgrader_config.py and solutions/{squares,means}/, each with its
+    notebook and the checks.py that judges it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    for name, notebook in (("squares", squares_notebook()), ("means", means_notebook())):
+    for name, notebook, checks in (("squares", squares_notebook(), SQUARES_CHECKS), ("means", means_notebook(), MEANS_CHECKS)):
         (root / "solutions" / name).mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, root / "solutions" / name / f"{name}.ipynb")
+        (root / "solutions" / name / "checks.py").write_text(checks.lstrip())
     return root
 
 

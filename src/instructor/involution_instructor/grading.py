@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from .judging import CHECKS_FILE
 from .paths import ASSIGNMENTS, project_root
 from .release import sync_solutions
 
@@ -77,6 +78,9 @@ def prepare_course(target: Path, assignments=ASSIGNMENTS, source_root: Path | No
             source_root / "solutions" / assignment, target / "solutions" / assignment,
             dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.py"),
         )
+        checks = source_root / "solutions" / assignment / CHECKS_FILE
+        if checks.exists():  # the grader's checks: read by nbgrader's process, never by a kernel
+            shutil.copy2(checks, target / "solutions" / assignment / CHECKS_FILE)
         nbgrader(target, "generate_assignment", assignment, "--force", "--log-level=ERROR")
     return target
 

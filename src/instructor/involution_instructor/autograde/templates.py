@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from .. import grading
+from ..judging import CHECKS_FILE
 from .catalogue import Assignment
 
 CONFIG = "nbgrader_config.py"
@@ -50,6 +51,8 @@ def build_templates(assignments: list[Assignment], templates_root: Path, config:
     digest = hashlib.sha256(Path(config).read_bytes())
     for assignment in assignments:
         digest.update(assignment.name.encode() + b"\0" + assignment.source_path.read_bytes())
+        checks = assignment.source_path.parent / CHECKS_FILE
+        digest.update(b"\0" + (checks.read_bytes() if checks.exists() else b""))
     stamp, stamp_file = digest.hexdigest(), folder / "sources.sha256"
     if not (stamp_file.exists() and stamp_file.read_text() == stamp):
         if folder.exists():
@@ -59,6 +62,9 @@ def build_templates(assignments: list[Assignment], templates_root: Path, config:
         for assignment in assignments:
             (folder / "solutions" / assignment.name).mkdir(parents=True)
             shutil.copy2(assignment.source_path, folder / "solutions" / assignment.name / assignment.notebook_name)
+            checks = assignment.source_path.parent / CHECKS_FILE
+            if checks.exists():  # how the grader judges: read by the grading process, never by a kernel
+                shutil.copy2(checks, folder / "solutions" / assignment.name / CHECKS_FILE)
         # One run for all: nbgrader reads the assignment id as a pattern.
         grading.nbgrader(folder, "generate_assignment", "*", "--force", "--log-level=ERROR")
         stamp_file.write_text(stamp)
@@ -70,7 +76,9 @@ def build_templates(assignments: list[Assignment], templates_root: Path, config:
             files={**shared, **{
                 relative: (folder / relative).read_bytes()
                 for relative in (f"solutions/{assignment.name}/{assignment.notebook_name}",
-                                 f"notebooks/{assignment.name}/{assignment.notebook_name}")
+                                 f"notebooks/{assignment.name}/{assignment.notebook_name}",
+                                 f"solutions/{assignment.name}/{CHECKS_FILE}")
+                if (folder / relative).exists()
             }},
         )
         for assignment in assignments
