@@ -109,9 +109,15 @@ def failing_line(cell) -> int | None:
 
 
 def visible_catch(run, student: str, exercise: str) -> bool:
-    """Whether a VISIBLE line of one of ``exercise``'s test cells failed for ``student``: a line
-    before "### BEGIN HIDDEN TESTS" in that cell (a cell without hidden tests is all visible)."""
+    """Whether a VISIBLE test of one of ``exercise``'s test cells failed for ``student``. The
+    grader records it in the cell's verdict (``judging.visible_failed``); a notebook graded
+    without checks falls back to the cell's lines before "### BEGIN HIDDEN TESTS"."""
     for cell in _test_cells(run.autograded(student), exercise):
+        verdict = cell.metadata.get("judging")
+        if isinstance(verdict, dict):
+            if verdict.get("visible_failed"):
+                return True
+            continue
         line = failing_line(cell)
         if line is None:
             continue
