@@ -48,11 +48,43 @@ class StudentSource:
                     found[node.name] = node
         return found
 
-    def uses(self, names: set[str], modules: set[str] = frozenset()) -> list[str]:
-        """Attributes and imported names among ``names``, and imports of ``modules``, anywhere in the
-        student's code: ``keras.ops.conv``, ``from scipy.signal import correlate2d``, ``import scipy.ndimage``."""
+    def uses(self, names: set[str], modules: set[str] = frozenset(), within: str | None = None) -> list[str]:
+        """Attributes and imported names among ``names``, and imports of ``modules``, in the
+        student's code: ``keras.ops.conv``, ``from scipy.signal import correlate2d``, ``import scipy.ndimage``,
+        ``getattr(ops, "conv")``. With ``within``, only in that function and the student's functions it
+        calls (an import at the top of a cell counts where the function calls what it imported)."""
         found = []
-        for tree in self.trees():
+        if within is not None:
+            reached = self.reached(within)
+            called = {name.split(".")[-1] for name in self.calls(within)}
+            imported = [node for tree in self.trees() for node in ast.walk(tree)
+                        if isinstance(node, (ast.Import, ast.ImportFrom))
+                        and any((a.asname or a.name.split(".")[0]) in called or (a.asname or a.name) in called
+                                for a in node.names)]
+            return sorted(set(self._uses([*reached, *imported], names, modules)))
+        return sorted(set(self._uses(self.trees(), names, modules)))
+
+    def reached(self, function: str) -> list[ast.AST]:
+        """``function``'s definition and those of the student's functions it calls, transitively."""
+        defined = self.functions()
+        seen, pending = [], [function]
+        while pending:
+            name = pending.pop()
+            if name not in defined or defined[name] in seen:
+                continue
+            seen.append(defined[name])
+            for node in ast.walk(defined[name]):
+                if isinstance(node, ast.Call):
+                    called = _dotted(node.func)
+                    if called:
+                        pending.append(called.split(".")[-1])
+                elif isinstance(node, ast.Name) and node.id in defined:
+                    pending.append(node.id)  # passed as an argument, or aliased
+        return seen
+
+    def _uses(self, trees, names, modules) -> list[str]:
+        found = []
+        for tree in trees:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Attribute) and node.attr in names:
                     found.append(_dotted(node) or node.attr)
@@ -72,7 +104,7 @@ class StudentSource:
                     text = " ".join(a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
                     if any(part in names or _within(part, modules) for part in text.split()):
                         found.append(f"{node.func.id}({text!r})")
-        return sorted(set(found))
+        return found
 
     def loop_depth(self, function: str) -> int:
         """The deepest nesting of loops (``for``, ``while``, comprehensions) that ``function`` runs,
