@@ -175,3 +175,64 @@ def test_bad_input_raises_one_sentence(name):
         triton_kernels.multiply_add(x, planes, kernel_size=k, stride=s, groups=g)
     message = str(info.value)
     assert message.endswith(".") and "\n" not in message
+
+
+def run_backward(x, planes, grad_out, k, g, cfg):
+    return triton_kernels.backward(x, planes, grad_out, k, 1, g, cfg)
+
+
+FUSED_BACKWARD = [(k, g, defer) for k in (1, 3, 5, 7) for g in (1, 3, 6) for defer in (False, True)]
+
+
+@pytest.mark.parametrize("k, g, defer", FUSED_BACKWARD, ids=[f"K{k}-G{g}-defer{int(d)}" for k, g, d in FUSED_BACKWARD])
+def test_fused_backward_matches_numpy(k, g, defer):
+    """The one-pass backward (stride 1): both gradients from one kernel."""
+    x, planes, grad_out = inputs((2, 5, 7, 6), k, 1, g, seed=7)
+    _, *expected = reference(x.numpy(), planes.numpy(), grad_out.numpy(), k, 1, g)
+    cfg = triton_kernels.Config(8, 8, 4, rows=True, defer=defer)
+    for name, got, want in zip(("grad_x", "grad_planes"), run_backward(x, planes, grad_out, k, g, cfg), expected):
+        assert got.dtype == torch.float32
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_fused_backward_covers_partial_tiles_and_channel_blocks():
+    """A 2 x 4 tile, one group per program, 20 channels in 4 groups of 5 (padded to 8)."""
+    k, g = 3, 4
+    x, planes, grad_out = inputs((1, 7, 9, 20), k, 1, g, seed=8)
+    _, *expected = reference(x.numpy(), planes.numpy(), grad_out.numpy(), k, 1, g)
+    cfg = triton_kernels.Config(2, 4, 1, rows=True)
+    for name, got, want in zip(("grad_x", "grad_planes"), run_backward(x, planes, grad_out, k, g, cfg), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_fused_backward_in_bfloat16_is_close():
+    k, g = 5, 3
+    x, planes, grad_out = inputs((2, 5, 7, 6), k, 1, g, dtype=torch.bfloat16, seed=9)
+    _, *expected = reference(x.float().numpy(), planes.float().numpy(), grad_out.float().numpy(), k, 1, g)
+    for name, got, want in zip(("grad_x", "grad_planes"),
+                               run_backward(x, planes, grad_out, k, g, triton_kernels.Config(4, 8, 4, rows=True)),
+                               expected):
+        assert got.dtype == torch.bfloat16, name
+        np.testing.assert_allclose(got.float().numpy(), want, rtol=2e-2, atol=2e-2 * np.abs(want).max(), err_msg=name)
+
+
+def test_backward_chooses_the_fused_kernel_at_stride_1_and_two_kernels_otherwise(monkeypatch):
+    """Untimed (the interpreter), the backward runs the fused kernel at stride 1; the split option
+    and other strides run grad_x and grad_planes; every option gives the same gradients."""
+    launched = []
+    real = triton_kernels._launch
+    monkeypatch.setattr(triton_kernels, "_launch", lambda kind, *a, **kw: (launched.append(kind), real(kind, *a, **kw)))
+    x, planes, grad_out = inputs((1, 6, 6, 6), 3, 1, 3, seed=10)
+    fused = triton_kernels.backward(x, planes, grad_out, 3, 1, 3)
+    assert launched == ["backward"]
+    launched.clear()
+    split = triton_kernels.backward(x, planes, grad_out, 3, 1, 3, triton_kernels.SPLIT)
+    assert launched == ["grad_x", "grad_planes"]
+    for a, b in zip(fused, split):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+    launched.clear()
+    x2, planes2, grad_out2 = inputs((1, 6, 6, 6), 3, 2, 3, seed=11)
+    triton_kernels.backward(x2, planes2, grad_out2, 3, 2, 3)
+    assert launched == ["grad_x", "grad_planes"]
+    assert triton_kernels.candidates("backward", 6, 6, 6, 3, 3, 1)
+    assert all(cfg.rows for cfg in triton_kernels.candidates("backward", 56, 56, 64, 4, 7, 1))

@@ -17,8 +17,11 @@ reads its inputs once from memory and never builds a patch tensor:
 * grad_x: each program owns a tile of input pixels that share their position modulo s, so the
   taps that reach them are the same for the whole tile (ki with (y + pad - ki) % s == 0); it
   gathers the upstream gradient and weights of the output pixels those taps came from.
+* backward (stride 1, a fourth kernel): both gradients in one pass, grad_planes' and grad_x's work
+  per row tap in one program, the tile's upstream gradient loaded once; the backward pass uses it
+  where the first call's timing finds it faster than the two kernels above (``backward``).
 
-Each comes in two families: "taps" kernels loop over all K*K taps; "rows" kernels loop over the
+The first three come in two families: "taps" kernels loop over all K*K taps; "rows" kernels loop over the
 K row taps and hold a row of column taps in one block, so that the K weights of a pixel and group
 (neighbours in planes) move in one coalesced access. On CUDA, the first call for a shape times a
 few block configurations of both (``candidates``) and keeps the fastest; set
@@ -347,6 +350,78 @@ def _grad_x_rows_kernel(
     tl.store(gx_ptr + b * H * W * C + gx_off, acc.to(gx_ptr.dtype.element_ty), mask=gx_ok)
 
 
+# -- the fused backward: both gradients in one pass, stride 1 -----------------------------------
+# A program owns a tile of pixels, which are output and input pixels alike at stride 1. Per row
+# tap ki it does grad_planes' work (the shifted input against the tile's upstream gradient, loaded
+# once, before the loop) and grad_x's (the upstream gradient and weights of the pixels that took
+# row ki's taps from the tile). One launch instead of two, and the upstream gradient is read from
+# memory once for both gradients; each gradient is written once.
+
+
+@triton.jit
+def _backward_rows_kernel(
+    x_ptr, w_ptr, go_ptr, gx_ptr, gw_ptr, H, W, tiles_w,
+    C: tl.constexpr, G: tl.constexpr, K: tl.constexpr,
+    BH: tl.constexpr, BW: tl.constexpr, GB: tl.constexpr, CB: tl.constexpr, KJ: tl.constexpr,
+    UNROLL: tl.constexpr, DEFER: tl.constexpr,
+):
+    tile = tl.program_id(0)
+    b = tl.program_id(2).to(tl.int64)
+    PAD: tl.constexpr = (K - 1) // 2
+    CG: tl.constexpr = C // G
+    KK: tl.constexpr = K * K
+
+    p = tl.arange(0, BH * BW)
+    i = (tile // tiles_w) * BH + p // BW
+    j = (tile % tiles_w) * BW + p % BW
+    pix_ok = (i < H) & (j < W)
+    g = tl.program_id(1) * GB + tl.arange(0, GB)
+    cc = tl.arange(0, CB)
+    kj = tl.arange(0, KJ)
+    c4 = (g * CG)[None, :, None, None] + cc[None, None, None, :]
+    c_ok4 = (g < G)[None, :, None, None] & (cc < CG)[None, None, None, :]
+    # grad_planes reads input columns j + kj - PAD; grad_x the output columns j + PAD - kj.
+    xx = j[:, None] + kj[None, :] - PAD
+    x_col_ok = pix_ok[:, None] & (xx >= 0) & (xx < W) & (kj < K)[None, :]
+    jj = j[:, None] + PAD - kj[None, :]
+    go_col_ok = pix_ok[:, None] & (jj >= 0) & (jj < W) & (kj < K)[None, :]
+    w_off = ((i * W + j) * (G * KK))[:, None, None] + (g * KK)[None, :, None] + kj[None, None, :]
+    w_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (kj < K)[None, None, :]
+
+    x_img = x_ptr + b * H * W * C
+    go_img = go_ptr + b * H * W * C
+    w_img = w_ptr + b * H * W * (G * KK)
+    gw_img = gw_ptr + b * H * W * (G * KK)
+    go = tl.load(go_img + ((i * W + j) * C)[:, None, None, None] + c4, mask=pix_ok[:, None, None, None] & c_ok4,
+                 other=0.0).to(tl.float32)  # [P, GB, 1, CB], the tile's own upstream gradient
+    acc = tl.zeros((BH * BW, GB, CB), dtype=tl.float32)
+    acc4 = tl.zeros((BH * BW, GB, KJ, CB), dtype=tl.float32)
+    for ki in tl.range(0, K, loop_unroll_factor=UNROLL):
+        y = i + ki - PAD
+        ok = x_col_ok & ((y >= 0) & (y < H))[:, None]
+        xv = tl.load(x_img + ((y[:, None] * W + xx) * C)[:, None, :, None] + c4, mask=ok[:, None, :, None] & c_ok4,
+                     other=0.0)
+        gw = tl.sum(xv.to(tl.float32) * go, axis=3)  # [P, GB, KJ]: K neighbouring weights' gradients
+        tl.store(gw_img + w_off + ki * K, gw.to(gw_ptr.dtype.element_ty), mask=w_ok)
+
+        yy = i + PAD - ki
+        ok = go_col_ok & ((yy >= 0) & (yy < H))[:, None]
+        pix = yy[:, None] * W + jj  # [P, KJ]: the output pixels whose tap (ki, kj) read (i, j)
+        gov = tl.load(go_img + (pix * C)[:, None, :, None] + c4, mask=ok[:, None, :, None] & c_ok4, other=0.0)
+        wv = tl.load(w_img + (pix * (G * KK) + ki * K + kj[None, :])[:, None, :] + (g * KK)[None, :, None],
+                     mask=ok[:, None, :] & (g < G)[None, :, None], other=0.0)
+        if DEFER:
+            acc4 += gov.to(tl.float32) * wv.to(tl.float32)[:, :, :, None]
+        else:
+            acc += tl.sum(gov.to(tl.float32) * wv.to(tl.float32)[:, :, :, None], axis=2)
+    if DEFER:
+        acc = tl.sum(acc4, axis=2)
+
+    gx_off = ((i * W + j) * C)[:, None, None] + (g * CG)[None, :, None] + cc[None, None, :]
+    gx_ok = pix_ok[:, None, None] & (g < G)[None, :, None] & (cc < CG)[None, None, :]
+    tl.store(gx_ptr + b * H * W * C + gx_off, acc.to(gx_ptr.dtype.element_ty), mask=gx_ok)
+
+
 # -- block sizes and tuning -----------------------------------------------------------------------
 class Config(NamedTuple):
     """Block sizes of one launch: a bh x bw pixel tile, gb groups per program, the warps per
@@ -367,7 +442,9 @@ _KERNELS = {
     ("forward", False): _forward_kernel, ("forward", True): _forward_rows_kernel,
     ("grad_planes", False): _grad_planes_kernel, ("grad_planes", True): _grad_planes_rows_kernel,
     ("grad_x", False): _grad_x_kernel, ("grad_x", True): _grad_x_rows_kernel,
+    ("backward", True): _backward_rows_kernel,
 }
+SPLIT = "split"  # the backward's other option: grad_x's and grad_planes' kernels, each tuned
 
 
 def _column_taps(kind: str, kernel_size: int, stride: int) -> int:
@@ -421,6 +498,8 @@ def candidates(kind: str, height: int, width: int, channels: int, groups: int, k
              _config_for(height, width, 8192, gb, gb * cb * kj, num_warps=8, rows=True)]
     if kind != "grad_planes":  # grad_planes sums over channels, within each thread's vector
         found[1:1] = [rows._replace(defer=True)]
+    if kind == "backward":  # rows kernels only; it holds twice grad_x's blocks, so smaller ones too
+        found = [cfg for cfg in found if cfg.rows] + [_config_for(height, width, 2048, gb, gb * cb * kj, rows=True)]
     return tuple(dict.fromkeys(found))  # in order, without repeats
 
 
@@ -455,7 +534,8 @@ def _choose(kind, key, options: tuple[Config, ...], launch) -> Config:
                 continue
         cfg = min(times, key=times.get) if times else options[0]
         tuning_log.append({"kernel": kind, "key": list(key),
-                           "ms": {str(option._asdict()): round(t, 5) for option, t in times.items()}})
+                           "ms": {str(option._asdict()) if isinstance(option, Config) else option: round(t, 5)
+                                  for option, t in times.items()}})
     _tuned[(kind, key)] = cfg
     return cfg
 
@@ -471,6 +551,8 @@ def _plan(kind, shape, cfg: Config, batch: int, classes: int):
     grid = (classes * tiles, triton.cdiv(groups, cfg.gb), batch)
     meta = dict(C=channels, G=groups, K=kernel_size, S=stride, BH=cfg.bh, BW=cfg.bw, GB=cfg.gb,
                 CB=triton.next_power_of_2(channels // groups), UNROLL=cfg.unroll, num_warps=cfg.num_warps)
+    if kind == "backward":  # stride 1 only
+        del meta["S"]
     if cfg.rows:
         meta.update(KJ=_column_taps(kind, kernel_size, stride), DEFER=cfg.defer)
     extra = (tiles_w, tiles) if kind == "grad_x" else (tiles_w,)
@@ -526,6 +608,36 @@ def grad_x(planes, grad_out, input_shape, kernel_size: int, stride: int, groups:
     return out
 
 
+def backward(x, planes, grad_out, kernel_size: int, stride: int, groups: int, cfg: Config | str | None = None):
+    """(grad_x, grad_planes) from contiguous x, planes and upstream gradient grad_out.
+
+    At stride 1, one kernel computes both (``_backward_rows_kernel``); the first call for a shape
+    times its configs against the two separate kernels (``SPLIT``) and keeps the fastest; without
+    tuning, or under the interpreter, the fused kernel runs. At other strides, the two kernels.
+    """
+    if stride != 1 or cfg == SPLIT:
+        return (grad_x(planes, grad_out, x.shape, kernel_size, stride, groups),
+                grad_planes(x, grad_out, kernel_size, stride, groups))
+    batch, height, width, channels = x.shape
+    shape = (height, width, channels, groups, kernel_size, stride)
+    gx = torch.empty_like(x)
+    gp = torch.empty(planes.shape, dtype=x.dtype, device=x.device)
+    args, ints = (x, planes, grad_out, gx, gp), (height, width)
+
+    def launch(option):
+        if option == SPLIT:
+            return backward(x, planes, grad_out, kernel_size, stride, groups, SPLIT)
+        _launch("backward", args, ints, shape, option, batch)
+
+    if cfg is None:
+        key = (batch, height, width, channels, groups, kernel_size, stride, str(x.dtype))
+        cfg = _choose("backward", key, (*candidates("backward", *shape), SPLIT), launch)
+        if cfg == SPLIT:
+            return launch(SPLIT)
+    launch(cfg)
+    return gx, gp
+
+
 # -- autograd and checks --------------------------------------------------------------------------
 class MultiplyAdd(torch.autograd.Function):
     """Involution's multiply-add with Triton forward and backward kernels."""
@@ -543,9 +655,11 @@ class MultiplyAdd(torch.autograd.Function):
         kernel_size, stride, groups = ctx.settings
         grad_out = grad_out.to(x.dtype).contiguous()
         gx = gp = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
+            gx, gp = backward(x, planes, grad_out, kernel_size, stride, groups)
+        elif ctx.needs_input_grad[0]:
             gx = grad_x(planes, grad_out, x.shape, kernel_size, stride, groups)
-        if ctx.needs_input_grad[1]:
+        elif ctx.needs_input_grad[1]:
             gp = grad_planes(x, grad_out, kernel_size, stride, groups)
         return gx, gp, None, None, None
 
