@@ -5,9 +5,12 @@ the backward alone (given an upstream gradient, with respect to x and the kernel
 both, as the median of ``triton.testing.do_bench`` (which empties the L2 cache before each run):
 
 * ``fused-triton``: ``involution_course.fused.triton_kernels.multiply_add`` through autograd, and
-  in ``kernels_ms`` its kernels launched directly: each alone, the three in a row, and the three
-  replayed from a CUDA graph (no host time between launches, but the inputs stay in L2); the
-  kernels tune themselves on their first call (``tuning`` lines give every candidate's time);
+  in ``kernels_ms`` its kernels launched directly: each alone, the three in a row, the backward as
+  autograd runs it (``backward``: the fused one-pass kernel or the two, whichever its tuning chose;
+  ``backward_fused_kernel``: the fused kernel alone), the forward and that backward
+  (``fwd_backward``), and those replayed from a CUDA graph (no host time between launches, but the
+  inputs stay in L2); the kernels tune themselves on their first call (``tuning`` lines give every
+  candidate's time);
 * ``unfold``: ``torch.nn.functional.unfold`` patches (K*K times the input) times the planes, summed;
 * ``slices-eager`` / ``slices-compile``: the layer's sum of K*K shifted slices times one plane
   each, op by op and through ``torch.compile``;
@@ -227,13 +230,27 @@ def measure(bench, method, case, x, planes, grad_out, checked, args, bandwidth, 
         # overhead between launches, but the inputs stay in L2 from one replay to the next).
         row["kernels_ms"] = {name: bench.ms(launch) for name, launch in launches.items()}
         row["kernels_ms"]["fwd_bwd"] = bench.ms(chain)
-        try:
+        if hasattr(kernels, "backward"):
+            # The backward as autograd runs it (one fused kernel, or the two, whichever its tuning
+            # chose), and its fused kernel alone; then the forward and that backward.
+            both = lambda: kernels.backward(xd, pd, grad_out, k, 1, groups)  # noqa: E731
+            row["kernels_ms"]["backward"] = bench.ms(both)
+            fused_cfg = kernels.candidates("backward", height, width, channels, groups, k, 1)[0]
+            chosen = kernels._tuned.get(("backward", (x.shape[0], height, width, channels, groups, k, 1, str(x.dtype))))
+            cfg = chosen if isinstance(chosen, kernels.Config) else fused_cfg
+            row["kernels_ms"]["backward_fused_kernel"] = bench.ms(
+                lambda: kernels.backward(xd, pd, grad_out, k, 1, groups, cfg))
+            row["kernels_ms"]["fwd_backward"] = bench.ms(lambda: (launches["forward"](), both()))
+            row["backward_choice"] = chosen._asdict() if isinstance(chosen, kernels.Config) else chosen
+            chain = lambda: (launches["forward"](), both())  # noqa: E731
+        try:  # the forward and the backward that autograd runs
             graph_ms = bench.triton.testing.do_bench_cudagraph(chain, return_mode="median")
             row["kernels_ms"]["fwd_bwd_cuda_graph"] = significant(graph_ms)
         except Exception as error:
             row["kernels_ms"]["fwd_bwd_cuda_graph"] = f"{type(error).__name__}: {error}"[:200]
         key = (x.shape[0], height, width, channels, groups, k, 1, str(x.dtype))
-        row["configs"] = {kind: kernels._tuned[kind, key]._asdict() for kind in launches if (kind, key) in kernels._tuned}
+        row["configs"] = {kind: kernels._tuned[kind, key]._asdict() for kind in launches
+                          if isinstance(kernels._tuned.get((kind, key)), kernels.Config)}
         error, tolerance = checked
         for entry in kernels.tuning_log[bench.logged:]:
             bench.emit({"tuning": entry})

@@ -430,6 +430,8 @@ def throughput_specs(options, recipe: dict) -> list[dict]:
     specs += [dict(phase="throughput", model=f"fair_{s}", width=w, kernel_size=k, seed=0, recipe=recipe,
                    split="test", epochs=THROUGHPUT_EPOCHS, throughput_images=options.throughput_images)
               for s, w, k in configs]
+    if getattr(options, "throughput_models", "all") == "pairs":  # the fair pair first: the target's ratio
+        specs = specs[2:] + specs[:2]
     fused = getattr(options, "fused", "auto")
     settings = ("auto", "off") if fused == "both" else (fused,)
     profile = getattr(options, "profile", False)
