@@ -15,7 +15,9 @@ from traitlets import Bool
 
 from .. import grading
 from .gradebook import AUTOGRADED
+from ..judging.plan import VERDICT_ERROR
 from .structure import HIDDEN_BLOCK
+
 HIDDEN_NOTE = "# (hidden tests: they ran when your notebook was graded)\n"
 FEEDBACK_PREPROCESSORS = (
     "nbgrader.preprocessors.GetGrades",
@@ -33,7 +35,7 @@ class HideHiddenTests(Preprocessor):
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
             cell.source = HIDDEN_BLOCK.sub(HIDDEN_NOTE, cell.source)
             for output in cell.get("outputs", []):
-                if output.output_type == "error":
+                if output.output_type == "error" and output.ename != VERDICT_ERROR:  # the grader's verdict stays whole
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
 

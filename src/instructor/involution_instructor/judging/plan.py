@@ -26,6 +26,7 @@ from .source import StudentSource
 
 PASSED, WRONG, MISSING, MALFORMED, MISTAGGED = "passed", "wrong", "missing", "malformed", "wrongly tagged"
 VERDICT_KEY = "judging"
+VERDICT_ERROR = "GradedCheckFailed"  # the ename of the output that says a check failed
 HIDDEN_BLOCK = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S)
 RUNTIME_SOURCE = Path(runtime.__file__).read_text(encoding="utf-8")
 _EXPECTED: dict[tuple, Any] = {}  # (checks digest, grade id, seed) -> expected values, per process
@@ -178,5 +179,5 @@ def _verdict_output(verdict: Verdict, points) -> nbformat.NotebookNode:
     if verdict.passed:
         return nbformat.v4.new_output("stream", name="stdout", text=f"Graded: passed ({points:g} of {points:g} points).\n")
     label = "wrong" if verdict.status == WRONG else verdict.status
-    return nbformat.v4.new_output("error", ename="GradedCheckFailed", evalue=f"{label}: {verdict.message}",
+    return nbformat.v4.new_output("error", ename=VERDICT_ERROR, evalue=f"{label}: {verdict.message}",
                                   traceback=[f"Graded: 0 of {points:g} points ({label}): {verdict.message}"])
