@@ -4,6 +4,8 @@ For each case, in fp32 and bf16, it times the forward alone, the backward alone 
 upstream gradient: grad_x and grad_planes) and both, each function under ``jax.jit``:
 
 * ``fused-pallas``: ``involution_course.fused.pallas_kernels.multiply_add`` (Triton kernels);
+  ``fused-pallas-split`` (or ``-fused``): the same with the other backward at stride 1 (one
+  kernel per gradient, or one for both);
 * ``slices-xla``: the layer's sum over the K*K taps of a strided slice times one plane, in jnp;
 * ``unfold``: K*K patches (``lax.conv_general_dilated_patches``) times the kernel, summed;
 * ``xla-depthwise``: XLA's depthwise K x K convolution (one kernel per channel, not per pixel),
@@ -123,7 +125,12 @@ def formulations(jax, jnp, lax, kernels):
             x, kernel, (s, s), ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
             feature_group_count=x.shape[-1], precision=lax.Precision.HIGHEST)
 
-    return {"fused-pallas": fused, "slices-xla": slices, "unfold": unfold}, depthwise
+    methods = {"fused-pallas": fused, "slices-xla": slices, "unfold": unfold}
+    if hasattr(kernels, "BACKWARDS"):  # the other backward at stride 1: one kernel per gradient, or one for both
+        other = next(b for b in kernels.BACKWARDS if b != kernels.DEFAULT_BACKWARD)
+        methods[f"fused-pallas-{other}"] = lambda x, planes, k, s, g: kernels.multiply_add(
+            x, planes, kernel_size=k, stride=s, groups=g, backward=other)
+    return methods, depthwise
 
 
 def jitted_trio(jax, apply):
@@ -195,13 +202,15 @@ def compare(jax, jnp, methods, shape, k, s, g, dtype, seed=0):
     """Max abs error of fused against slices (out, grad_x, grad_planes), the slices in fp32 on the
     same (rounded) inputs, and the tolerance: 1e-4 (fp32) or 3e-2 (bf16) of the largest value."""
     x, planes, grad = random_inputs(jax, jnp, shape, k, s, g, dtype, seed)
-    fused = jitted_trio(jax, lambda a, b: methods["fused-pallas"](a, b, k, s, g))[2]
     slices = jitted_trio(jax, lambda a, b: methods["slices-xla"](a, b, k, s, g))[2]
-    got_out, got_grads = fused(x, planes, grad)
     want_out, want_grads = slices(*(a.astype(jnp.float32) for a in (x, planes, grad)))
     want = (want_out, *want_grads)
     tolerance = (1e-4 if jnp.dtype(dtype) == jnp.dtype(jnp.float32) else 3e-2) * max(1.0, largest(jnp, want))
-    return max_error(jnp, (got_out, *got_grads), want), tolerance
+    errors = []
+    for name in (name for name in methods if name.startswith("fused-pallas")):  # both backwards
+        got_out, got_grads = jitted_trio(jax, lambda a, b, name=name: methods[name](a, b, k, s, g))[2](x, planes, grad)
+        errors.append(max_error(jnp, (got_out, *got_grads), want))
+    return max(errors), tolerance
 
 
 def floor_bytes(shape, k, s, g, itemsize):
@@ -255,10 +264,11 @@ def run_case(jax, jnp, lax, kernels, methods, depthwise, case, dtype, repeats, b
             row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
             failures.append(f"{label} {name} {method}: {row['error']}")
         if method == "fused-pallas":
+            row["backward"] = getattr(kernels, "DEFAULT_BACKWARD", "split")
             row["max_abs_err"] = error
             geometry = kernels._Geometry(*shape, k, s, g)
             row["tiles"] = {name: vars(kernels.default_tiles(name, geometry, jnp.dtype(dtype).itemsize))
-                            for name in ("forward", "grad_x", "grad_planes")}
+                            for name in ("forward", "grad_x", "grad_planes", "backward")}
         output.line(row)
 
     kernel = jax.random.normal(jax.random.PRNGKey(1), (k, k, 1, channels), jnp.float32).astype(dtype)

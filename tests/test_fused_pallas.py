@@ -101,6 +101,43 @@ def test_tiles_smaller_than_the_image_and_partial_group_blocks():
     assert_agree(fused(x, planes, grad, k, s, g, tiles=tiles), reference(x, planes, grad, k, s, g), 1e-5, "tiles")
 
 
+# CASES at stride 1 run the default backward; here the other one, and two more shapes both ways.
+STRIDE_ONE = ([(*case, "split" if pallas_kernels.DEFAULT_BACKWARD == "fused" else "fused") for case in CASES if case[2] == 1]
+              + [(shape, k, 1, g, backward) for shape, k, g in (((2, 6, 5, 20), 3, 4), ((1, 4, 9, 8), 7, 2))
+                 for backward in ("fused", "split")])
+
+
+@pytest.mark.parametrize("shape, k, s, g, backward", STRIDE_ONE,
+                         ids=[f"{'x'.join(map(str, c[0]))}-K{c[1]}-G{c[3]}-{c[4]}" for c in STRIDE_ONE])
+def test_fused_and_split_backward_match_the_reference(shape, k, s, g, backward):
+    """At stride 1 the backward is one kernel for both gradients ("fused") or one each ("split")."""
+    x, planes, grad = random_inputs(shape, k, s, g, seed=4)
+    assert_agree(fused(x, planes, grad, k, s, g, backward=backward), reference(x, planes, grad, k, s, g), 1e-5, backward)
+
+
+def test_fused_backward_with_partial_tiles_and_group_blocks():
+    shape, k, s, g = (2, 5, 7, 6), 5, 1, 6
+    tiles = {"backward": Tiles(2, 4, 4)}
+    x, planes, grad = random_inputs(shape, k, s, g, seed=5)
+    got = fused(x, planes, grad, k, s, g, tiles=tiles, backward="fused")
+    assert_agree(got, reference(x, planes, grad, k, s, g), 1e-5, "backward tiles")
+
+
+def test_fused_backward_in_bfloat16_is_close():
+    shape, k, s, g = (1, 6, 7, 6), 5, 1, 3
+    x, planes, grad = random_inputs(shape, k, s, g, seed=6)
+    bf16 = [jnp.asarray(a, jnp.bfloat16) for a in (x, planes, grad)]
+    got = fused(*bf16, k, s, g, backward="fused")
+    assert all(a.dtype == jnp.bfloat16 for a in got)
+    assert_agree(got, reference(*(np.asarray(a, np.float32) for a in bf16), k, s, g), 3e-2, "bfloat16 backward")
+
+
+def test_unknown_backward_is_refused():
+    x, planes, _ = random_inputs((1, 4, 4, 2), 3, 1, 1)
+    with pytest.raises(ValueError, match="backward must be one of fused, split"):
+        multiply_add(jnp.asarray(x), jnp.asarray(planes), kernel_size=3, interpret=True, backward="both")
+
+
 def test_under_jit_and_grad():
     shape, k, s, g = (2, 5, 7, 6), 3, 2, 3
     x, planes, grad = random_inputs(shape, k, s, g, seed=2)
@@ -197,3 +234,10 @@ def test_kernels_lower_to_triton_for_cuda():
                 pytest.skip(f"this jaxlib cannot lower for CUDA: {error}")
             raise
         assert lowered.as_text().count("xla.gpu.triton") == 3
+
+    # At stride 1 the backward is one kernel with two outputs: two kernels in all.
+    shape, s, out_shape = (2, 9, 7, 12), 1, (2, 9, 7, g * k * k)
+    specs = [jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(out_shape, jnp.float32),
+             jax.ShapeDtypeStruct(shape, jnp.float32)]
+    lowered = jax.jit(step).trace(*specs).lower(lowering_platforms=("cuda",))
+    assert lowered.as_text().count("xla.gpu.triton") == 2

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -135,12 +136,14 @@ def _spatial_tile(pixels: int, height: int, width: int) -> tuple[int, int]:
 
 
 def default_tiles(kernel: str, geometry: _Geometry, itemsize: int = 4) -> Tiles:
-    """The tiles for ``kernel`` ("forward", "grad_x" or "grad_planes"): whole groups adding up to
+    """The tiles for ``kernel`` ("forward", "grad_x", "grad_planes" or "backward"): whole groups adding up to
     about 128 bytes of channels per pixel, and about 8192 gathered elements per kernel row."""
     group_width = _pow2(geometry.group_size)
     groups = max(1, min(_pow2(geometry.groups), 128 // itemsize // group_width))
     taps = _pow2(geometry.phase_taps) if kernel == "grad_x" else geometry.kj_width
-    pixels = max(16, min(256, 8192 // (groups * group_width * taps)))
+    # The fused backward gathers twice per kernel row: half the pixels.
+    elements = 4096 if kernel == "backward" else 8192
+    pixels = max(16, min(256, elements // (groups * group_width * taps)))
     if kernel == "grad_x":  # tiles of one phase's input pixels
         height, width = _cdiv(geometry.height, geometry.stride), _cdiv(geometry.width, geometry.stride)
     else:
@@ -316,6 +319,60 @@ def _grad_x_kernel(geometry: _Geometry, tiles: Tiles):
     return kernel
 
 
+@functools.lru_cache(maxsize=None)  # one kernel object per shape: JAX's compilation cache hits
+def _backward_kernel(geometry: _Geometry, tiles: Tiles):
+    """Both gradients in one pass (stride 1): per kernel row, grad_planes' work (the gathered input
+    against the tile's upstream gradient, loaded once) and grad_x's (the upstream gradient and the
+    weights of the pixels that took that row's taps from the tile)."""
+    g = geometry
+    k, pad = g.kernel_size, g.pad
+    x_size = g.batch * g.height * g.width * g.channels
+    plane_size = g.batch * g.height * g.width * g.groups * g.taps
+
+    def kernel(grad_ref, x_ref, planes_ref, grad_x_ref, grad_planes_ref):
+        b = pl.program_id(2)
+        i, j, pixel_ok = _tile_pixels(pl.program_id(0), tiles, g.height, g.width)
+        groups, channels, channel_ok = _channel_block(pl.program_id(1), tiles, g)
+        kj = jnp.arange(g.kj_width, dtype=jnp.int32)
+        cols = j[:, None] + kj[None, :] - pad  # the input columns of grad_planes' taps
+        col_ok = pixel_ok[:, None] & (kj < k)[None, :] & (cols >= 0) & (cols < g.width)
+        out_cols = j[:, None] + pad - kj[None, :]  # the output columns whose taps read column j
+        out_col_ok = pixel_ok[:, None] & (kj < k)[None, :] & (out_cols >= 0) & (out_cols < g.width)
+        pixel = (b * g.height + i) * g.width + j
+        grad_mask = _and(pixel_ok[:, None, None], _expand(channel_ok))
+        grad = plgpu.load(grad_ref.at[(pixel * g.channels)[:, None, None] + channels[None]], mask=grad_mask, other=0)
+        grad = grad.astype(jnp.float32)[:, :, None, :]  # (pixels, groups, 1, width)
+        tap_ok = (groups < g.groups)[:, None] & (kj < k)[None, :]
+        plane_offsets = (_outside(pixel_ok, pixel * (g.groups * g.taps), plane_size)[:, None, None]
+                         + _outside(tap_ok, groups[:, None] * g.taps + kj[None, :], plane_size)[None])
+        store_ok = pixel_ok[:, None, None] & tap_ok[None]
+
+        def kernel_row(ki, acc):
+            rows = i + ki - pad
+            xs = _gather_row(x_ref, b, rows, (rows >= 0) & (rows < g.height), cols, col_ok, channels, channel_ok, g)
+            plgpu.store(grad_planes_ref.at[plane_offsets + ki * k],
+                        jnp.sum(xs * grad, axis=3).astype(grad_planes_ref.dtype), mask=store_ok)
+            out_rows = i + pad - ki
+            ok = out_col_ok & ((out_rows >= 0) & (out_rows < g.height))[:, None]  # (pixels, kj)
+            out_pixel = (b * g.height + out_rows)[:, None] * g.width + out_cols
+            mask = ok[:, None, :, None]
+            if channel_ok is not None:
+                mask = mask & channel_ok[None, :, None, :]
+            grads = plgpu.load(grad_ref.at[(out_pixel * g.channels)[:, None, :, None] + channels[None, :, None, :]],
+                               mask=mask, other=0).astype(jnp.float32)
+            weight_offsets = ((out_pixel * (g.groups * g.taps))[:, None, :] + (groups * g.taps)[None, :, None]
+                              + (ki * k + kj)[None, None, :])
+            w = plgpu.load(planes_ref.at[weight_offsets], mask=ok[:, None, :] & (groups < g.groups)[None, :, None], other=0)
+            return acc + jnp.sum(grads * w.astype(jnp.float32)[..., None], axis=2)
+
+        acc = lax.fori_loop(0, k, kernel_row, jnp.zeros((i.shape[0], *channels.shape), jnp.float32))
+        offsets = (_outside(pixel_ok, pixel * g.channels, x_size)[:, None, None]
+                   + _channel_offsets(channels, channel_ok, x_size)[None])
+        plgpu.store(grad_x_ref.at[offsets], acc.astype(grad_x_ref.dtype), mask=grad_mask)
+
+    return kernel
+
+
 # -- calling them -------------------------------------------------------------------------------
 
 
@@ -328,6 +385,7 @@ class _Call:
     grad_x: Tiles
     grad_planes: Tiles
     interpret: bool
+    backward: Tiles | None = None  # the fused backward's tiles (stride 1), or None: the two kernels
 
 
 def _launch(kernel, tiles: Tiles, grid, shape, dtype, interpret: bool, name: str, *operands):
@@ -341,6 +399,22 @@ def _launch(kernel, tiles: Tiles, grid, shape, dtype, interpret: bool, name: str
         name=name,
     )(*flat)
     return out.reshape(shape)
+
+
+def _backward(call: _Call, grad, x, planes):
+    """(grad_x, grad_planes) from one kernel with two outputs."""
+    g, t = call.geometry, call.backward
+    grid = _grid(t, g.height, g.width, g, g.batch)
+    shapes = ((g.batch, g.height, g.width, g.channels), (g.batch, g.height, g.width, g.groups * g.taps))
+    grad_x, grad_planes = pl.pallas_call(
+        _backward_kernel(g, t),
+        out_shape=tuple(jax.ShapeDtypeStruct((math.prod(shape),), x.dtype) for shape in shapes),
+        grid=grid,
+        compiler_params=plgpu.CompilerParams(num_warps=t.warps, num_stages=t.stages),
+        interpret=call.interpret,
+        name="involution_backward",
+    )(grad.reshape(-1), x.reshape(-1), planes.reshape(-1))
+    return grad_x.reshape(shapes[0]), grad_planes.reshape(shapes[1])
 
 
 def _grid(tiles: Tiles, height: int, width: int, geometry: _Geometry, batches: int):
@@ -379,6 +453,8 @@ def _multiply_add_fwd(call: _Call, x, planes):
 
 def _multiply_add_bwd(call: _Call, residuals, grad):
     x, planes = residuals
+    if call.backward is not None:
+        return _backward(call, grad.astype(x.dtype), x, planes)
     return _grad_x(call, grad, planes, x.dtype), _grad_planes(call, grad, x, planes.dtype)
 
 
@@ -414,19 +490,31 @@ def _check(x, planes, kernel_size, stride, groups) -> _Geometry:
     return _Geometry(batch, height, width, channels, kernel_size, stride, groups)
 
 
+BACKWARDS = ("fused", "split")
+# The backward pass at stride 1 unless a call says otherwise: "fused" (one kernel for both
+# gradients) or "split" (grad_x's and grad_planes' kernels); INVOLUTION_COURSE_PALLAS_BACKWARD sets it.
+DEFAULT_BACKWARD = os.environ.get("INVOLUTION_COURSE_PALLAS_BACKWARD", "fused")
+
+
 def multiply_add(x, planes, *, kernel_size: int, stride: int = 1, groups: int = 1, interpret: bool = False,
-                 tiles: dict[str, Tiles] | None = None):
+                 tiles: dict[str, Tiles] | None = None, backward: str | None = None):
     """Involution's multiply-add of ``x`` (B, H, W, C) with ``planes`` (B, ceil(H/s), ceil(W/s), G*K*K).
 
     Differentiable (``jax.custom_vjp``), usable under ``jax.jit``; fp32 accumulation, result in x's
     dtype. ``interpret=True`` runs the kernels through Pallas' interpreter (any device, slow).
-    ``tiles`` may override the tiles of "forward", "grad_x" or "grad_planes" (for tuning).
+    ``tiles`` may override the tiles of "forward", "grad_x", "grad_planes" or "backward" (for
+    tuning). ``backward`` ("fused" or "split", default :data:`DEFAULT_BACKWARD`) chooses, at
+    stride 1, one kernel for both gradients or one for each; other strides always split.
     """
     geometry = _check(x, planes, kernel_size, stride, groups)
+    backward = DEFAULT_BACKWARD if backward is None else backward
+    if backward not in BACKWARDS:
+        raise ValueError(f"backward must be one of {', '.join(BACKWARDS)}; got {backward!r}.")
     itemsize = jnp.dtype(x.dtype).itemsize
-    chosen = {name: default_tiles(name, geometry, itemsize) for name in ("forward", "grad_x", "grad_planes")}
+    chosen = {name: default_tiles(name, geometry, itemsize) for name in ("forward", "grad_x", "grad_planes", "backward")}
     chosen.update(tiles or {})
-    call = _Call(geometry, chosen["forward"], chosen["grad_x"], chosen["grad_planes"], bool(interpret))
+    fused = chosen["backward"] if backward == "fused" and stride == 1 else None
+    call = _Call(geometry, chosen["forward"], chosen["grad_x"], chosen["grad_planes"], bool(interpret), fused)
     return _compiled(call)(x, planes)
 
 
