@@ -4,6 +4,7 @@
 #   make release           regenerate notebooks/ from solutions/
 #   make lab               open JupyterLab on the student notebooks
 #   make bench             run the benchmarks and write build/bench/
+#   make site              build the course site into build/site/ (EDITION=instructor: the answer key, not for publication)
 #   make checkpoints       ship the experiment's seed-0 weights (results/, build/experiment-weights/) with the student package
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ PROFILE ?= quick
 DATA ?= $(if $(INVOLUTION_COURSE_DATA),$(INVOLUTION_COURSE_DATA),$(wildcard ../shared/data/cifar10-jpeg.tar.gz))
 export INVOLUTION_COURSE_DATA := $(if $(DATA),$(abspath $(DATA)))
 
-.PHONY: setup course test release lab bench checkpoints clean
+.PHONY: setup course test release lab bench checkpoints site clean
 
 # requirements.txt pins what the tests run with (Python 3.11+); older Pythons get the ranges of the pyproject files.
 PINNED := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 11)))' 2>/dev/null)
@@ -54,6 +55,14 @@ bench: setup
 # (results/*.json record each run's command); this step copies them and writes the manifest.
 checkpoints: setup
 	$(PY) -m involution_instructor checkpoints --results results --weights build/experiment-weights
+
+# The student edition (to publish) in SITE_DIR; EDITION=instructor writes the answer key, the solution
+# notebooks executed under the quick profile, into SITE_INSTRUCTOR_DIR instead, and only then.
+EDITION ?= student
+SITE_DIR ?= build/site
+SITE_INSTRUCTOR_DIR ?= build/site-instructor
+site: setup
+	$(PY) -m involution_instructor site $(if $(filter instructor,$(EDITION)),--edition instructor --output $(SITE_INSTRUCTOR_DIR),--output $(SITE_DIR))
 
 clean:
 	rm -rf build/ .pytest_cache

@@ -91,6 +91,12 @@ def _bundle(args) -> int:
     return 0
 
 
+def _site(args) -> int:
+    from .site import main as build_site
+
+    return build_site(args.edition, args.output, args.verbose)
+
+
 def _course_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--course", type=Path, metavar="DIR",
                         help="the nbgrader course folder that holds the gradebook and graded notebooks "
@@ -189,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--repository", type=Path, metavar="DIR",
                         help="lay out the student repository here (its .git and other files are kept)")
     bundle.set_defaults(handler=_bundle)
+    site = commands.add_parser(
+        "site", help="build the course site (static HTML) into build/site/",
+        description="Build the course site from the released notebooks and the student package's recorded "
+        "results into build/site/, offline. --edition instructor builds the answer key instead (the solution "
+        "notebooks executed under the quick profile, every page marked not for publication) into "
+        "build/site-instructor/.",
+    )
+    site.add_argument("--edition", choices=("student", "instructor"), default="student",
+                      help="student (default, to publish) or instructor (the answer key, never to publish)")
+    site.add_argument("--output", type=Path, metavar="DIR", help="where the site goes")
+    site.add_argument("--verbose", action="store_true", help="show Sphinx's progress")
+    site.set_defaults(handler=_site)
     _add_grading_commands(commands)
     from .bench import configure_parser as configure_bench
 
