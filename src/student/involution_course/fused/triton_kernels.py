@@ -479,13 +479,14 @@ def _config_for(height, width, values, group_block, per_pixel, **options) -> Con
 
 @functools.lru_cache(maxsize=None)
 def candidates(kind: str, height: int, width: int, channels: int, groups: int, kernel_size: int,
-               stride: int) -> tuple[Config, ...]:
+               stride: int, itemsize: int = 4) -> tuple[Config, ...]:
     """The configs worth timing for one kernel and shape, the default first.
 
     ``height`` x ``width`` is the grid the kernel tiles: the output for forward and grad_planes,
     one residue class (also ceil(H/s) x ceil(W/s)) for grad_x. Whole groups up to 64 channels per
     program. A rows block holds about 4096 values (32 per thread), a taps block about 1024: on an
     H200 (float32) these were the fastest of each kind, and rows were faster (grad_planes 3x).
+    For 2-byte inputs (``itemsize``), rows blocks of twice the groups too, where there are more.
     """
     cb = triton.next_power_of_2(channels // groups)
     gb = min(triton.next_power_of_2(groups), max(1, 64 // cb))
@@ -498,6 +499,10 @@ def candidates(kind: str, height: int, width: int, channels: int, groups: int, k
              _config_for(height, width, 8192, gb, gb * cb * kj, num_warps=8, rows=True)]
     if kind != "grad_planes":  # grad_planes sums over channels, within each thread's vector
         found[1:1] = [rows._replace(defer=True)]
+    if itemsize < 4 and gb < triton.next_power_of_2(groups):
+        # 2-byte inputs: a block of twice the groups moves as many bytes per pixel as float32's.
+        found.append(_config_for(height, width, 4096, gb * 2, gb * 2 * cb * kj, rows=True))
+        found.append(_config_for(height, width, 8192, gb * 2, gb * 2 * cb * kj, num_warps=8, rows=True))
     if kind == "backward":  # rows kernels only; it holds twice grad_x's blocks, so smaller ones too
         found = [cfg for cfg in found if cfg.rows] + [_config_for(height, width, 2048, gb, gb * cb * kj, rows=True)]
     return tuple(dict.fromkeys(found))  # in order, without repeats
@@ -570,7 +575,7 @@ def _run(kind, args, ints, x_shape, kernel_size, stride, groups, cfg, classes=1)
     h_out, w_out = -(-height // stride), -(-width // stride)
     shape = (h_out, w_out, channels, groups, kernel_size, stride)
     if cfg is None:
-        options = candidates(kind, *shape)
+        options = candidates(kind, *shape, args[0].element_size())
         # Per dtype: on an H200 the best float32 rows blocks were 4x slower in bfloat16.
         key = (batch, height, width, channels, groups, kernel_size, stride, str(args[0].dtype))
         cfg = _choose(kind, key, options, lambda c: _launch(kind, args, ints, shape, c, batch, classes))
@@ -631,7 +636,7 @@ def backward(x, planes, grad_out, kernel_size: int, stride: int, groups: int, cf
 
     if cfg is None:
         key = (batch, height, width, channels, groups, kernel_size, stride, str(x.dtype))
-        cfg = _choose("backward", key, (*candidates("backward", *shape), SPLIT), launch)
+        cfg = _choose("backward", key, (*candidates("backward", *shape, x.element_size()), SPLIT), launch)
         if cfg == SPLIT:
             return launch(SPLIT)
     launch(cfg)
