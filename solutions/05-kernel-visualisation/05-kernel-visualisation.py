@@ -186,49 +186,6 @@ assert np.allclose(_got[0], _first, atol=1e-5), "the first output should be the 
 _second_input = keras.Model(_model.input, _model.get_layer("ex1_inv_1").input)(_batch)
 _second = keras.ops.convert_to_numpy(_model.get_layer("ex1_inv_1").generate_kernel(_second_input))
 assert np.allclose(_got[1], _second, atol=1e-5), "the second output should be generate_kernel of the second layer's own input (layer.input)"
-### BEGIN HIDDEN TESTS
-import os
-import tempfile
-
-
-def _ex1_expected(model, batch):
-    """Each involution layer's kernel, computed layer by layer from its own input."""
-    expected = []
-    for layer in model.layers:
-        if isinstance(layer, Involution):
-            layer_input = keras.Model(model.inputs, layer.input)(batch)
-            expected.append(keras.ops.convert_to_numpy(layer.generate_kernel(layer_input)))
-    return expected
-
-
-def _ex1_check(model, batch, what):
-    with warnings.catch_warnings():
-        # Keras warns when a model built on a list of inputs gets a bare array; both are fine.
-        warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        got = _ex1_outputs(kernel_model(model), batch)
-        expected = _ex1_expected(model, batch)
-    assert len(got) == len(expected), f"{what}: expected {len(expected)} outputs (one per Involution layer); got {len(got)}"
-    for number, (out, want) in enumerate(zip(got, expected)):
-        assert out.shape == want.shape, f"{what}, output {number}: expected shape {want.shape}; got {out.shape}"
-        assert np.allclose(out, want, atol=1e-5), f"{what}, output {number}: the kernels differ from the layer's generate_kernel"
-
-
-_ex1_check(_model, _batch, "two layers")
-_ex1_check(_ex1_network(2, [(5, 1, 2), (3, 2, 4), (3, 1, 1)]), _batch, "three layers, K=5 and groups")
-_ex1_check(_ex1_network(3, [(3, 2, 1)]), _batch, "one strided layer")
-# A Sequential network saved and loaded again, as notebook 04 saves its networks: it has
-# model.inputs but no model.input.
-keras.utils.set_random_seed(4)
-_sequential = keras.Sequential([
-    keras.Input((8, 8, 3)), Involution(3, 1, 1, 2, name="seq_inv_1"), keras.layers.MaxPooling2D(),
-    Involution(3, 1, 3, 1, name="seq_inv_2"), keras.layers.Flatten(), keras.layers.Dense(2),
-])
-with tempfile.TemporaryDirectory() as _folder:
-    _sequential.save(os.path.join(_folder, "network.keras"))
-    _reloaded = keras.models.load_model(os.path.join(_folder, "network.keras"), compile=False)
-_ex1_check(_reloaded, np.random.default_rng(4).normal(size=(2, 8, 8, 3)).astype("float32"),
-           "a reloaded Sequential network (use model.inputs)")
-### END HIDDEN TESTS
 print("kernel_model passes the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "kernels-of-images-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -312,20 +269,6 @@ _got = np.asarray(normalise(_maps, low=4.0, high=8.0))
 assert np.allclose(_got, [[0.0, 0.0], [0.5, 1.0]]), f"with low=4, high=8 values should be clipped to [0, 1]; got {_got}"
 _got = np.asarray(normalise(np.full((3, 3), 7.0)))
 assert _got.shape == (3, 3) and np.all(_got == 0), f"a constant map should normalise to zeros; got {_got}"
-### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(22)
-_kernels = _rng.normal(size=(2, 4, 5, 1, 3, 3))
-assert np.allclose(kernel_maps(_kernels), _kernels.sum(axis=(3, 4, 5))), "wrong sums for random G=1, K=3 kernels"
-_kernels = _rng.normal(size=(3, 2, 2, 4, 5, 5))
-assert np.allclose(kernel_maps(_kernels), _kernels.reshape(3, 2, 2, -1).sum(axis=-1)), "kernel_maps must sum over all groups too"
-_one = _rng.normal(size=(6, 7, 2, 3, 3))
-assert np.allclose(kernel_maps(_one), _one.reshape(6, 7, -1).sum(axis=-1)), "kernel_maps must work for one image (H, W, G, K, K)"
-_maps = _rng.normal(size=(4, 8, 8))
-_default = np.asarray(normalise(_maps))
-assert np.allclose(_default, (_maps - _maps.min()) / (_maps.max() - _maps.min())), "normalise should use the array's min and max by default"
-_got = np.asarray(normalise(np.array([1, 2, 3]), low=0, high=4))
-assert np.allclose(_got, [0.25, 0.5, 0.75]), f"normalise of integers should give floats; got {_got}"
-### END HIDDEN TESTS
 print("kernel_maps and normalise pass the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "maps-figure-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -416,25 +359,6 @@ assert np.allclose(_got, [[_left, _left, _right, _right]] * 2, atol=1e-6), (
     "expected 0.5 * 255/255 + 0.5 * inferno(value) at each pixel: "
     f"{_left} on the left half, {_right} on the right; got\n{_got.round(6)}"
 )
-### BEGIN HIDDEN TESTS
-from matplotlib import colormaps as _colormaps
-
-_rng = np.random.default_rng(33)
-_image = _rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-_heat = _rng.random((4, 4))
-_colour = _colormaps["inferno"](np.kron(_heat, np.ones((2, 2))))[..., :3]
-assert np.allclose(overlay(_image, _heat, alpha=0.5), 0.5 * _image / 255.0 + 0.5 * _colour), "wrong blend of a random uint8 image"
-_heat = _rng.random((2, 4))
-assert np.allclose(upsample(_heat, (8, 8)), np.kron(_heat, np.ones((4, 2)))), "upsample must handle different row and column factors"
-_float_image = _rng.random((8, 8, 3))
-_colour = _colormaps["inferno"](np.kron(_heat, np.ones((4, 2))))[..., :3]
-_got = np.asarray(overlay(_float_image, _heat, alpha=0.3))
-assert np.allclose(_got, 0.7 * _float_image + 0.3 * _colour), "a float image is already in [0, 1]: do not divide it by 255"
-_colour = _colormaps["viridis"](np.kron(_heat, np.ones((4, 2))))[..., :3]
-_got = np.asarray(overlay(_float_image, _heat, alpha=0.3, cmap="viridis"))
-assert np.allclose(_got, 0.7 * _float_image + 0.3 * _colour), "overlay must colour the map with the given cmap"
-assert np.allclose(overlay(_image, np.zeros((8, 8)), alpha=0.0), _image / 255.0), "with alpha=0 the overlay is the image"
-### END HIDDEN TESTS
 print("upsample and overlay pass the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "overlay-figure-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -545,33 +469,6 @@ _three = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
 assert abs(position_similarity(_three) - 0.4714045208) < 1e-9, (
     f"kernels (1, 0), (0, 1), (1, 1) should give sqrt(2)/3 = 0.471405; got {position_similarity(_three):.6f}"
 )
-### BEGIN HIDDEN TESTS
-def _pairwise_mean(kernels):
-    """The mean cosine over ordered pairs of different non-zero kernels, pair by pair."""
-    vectors = np.asarray(kernels, dtype=float).reshape(kernels.shape[0] * kernels.shape[1], -1)
-    vectors = vectors[np.abs(vectors).sum(axis=1) > 0]
-    pairs = [
-        vectors[p] @ vectors[q] / (np.linalg.norm(vectors[p]) * np.linalg.norm(vectors[q]))
-        for p in range(len(vectors)) for q in range(len(vectors)) if p != q
-    ]
-    return float(np.mean(pairs))
-
-
-_rng = np.random.default_rng(44)
-_kernels = _rng.normal(size=(3, 4, 1, 3, 3))
-assert abs(position_similarity(_kernels) - _pairwise_mean(_kernels)) < 1e-9, "wrong value for random G=1, K=3 kernels"
-_kernels = _rng.normal(size=(5, 3, 2, 5, 5)) + 0.5
-assert abs(position_similarity(_kernels) - _pairwise_mean(_kernels)) < 1e-9, "wrong value for G=2, K=5 kernels"
-_scaled = _kernels * _rng.uniform(0.1, 10.0, size=(5, 3, 1, 1, 1))
-assert abs(position_similarity(_scaled) - _pairwise_mean(_kernels)) < 1e-9, "scaling a kernel must not change cosine similarity"
-_orthogonal = np.eye(4).reshape(2, 2, 4)
-assert abs(position_similarity(_orthogonal)) < 1e-9, "orthogonal kernels should give 0.0"
-_holes = _rng.normal(size=(4, 4, 1, 3, 3))
-_holes[0, 1] = 0.0
-_holes[3, 2] = 0.0
-assert abs(position_similarity(_holes) - _pairwise_mean(_holes)) < 1e-9, "positions with all-zero kernels must be left out"
-assert np.isnan(position_similarity(np.zeros((2, 2, 3)))), "with no non-zero kernel the similarity should be nan"
-### END HIDDEN TESTS
 print("position_similarity passes the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "similarity-scores-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -663,42 +560,6 @@ assert np.allclose(_got[0, 0, 1, 1], [0.01587624, 0.11731043, 0.86681333], atol=
     f"with d = 4 the middle row should be softmax(0, 2, 4) = (0.015876, 0.117310, 0.866813): divide by sqrt(d); "
     f"got {_got[0, 0, 1, 1].round(6)}"
 )
-### BEGIN HIDDEN TESTS
-def _ex5_expected(x, w_query, w_key, size):
-    """Position by position, neighbour by neighbour, straight from the formula."""
-    batch, height, width, _ = x.shape
-    pad, dim = (size - 1) // 2, w_query.shape[1]
-    out = np.zeros((batch, height, width, size, size))
-    for b in range(batch):
-        for i in range(height):
-            for j in range(width):
-                query = x[b, i, j] @ w_query
-                logits = {}
-                for ki in range(size):
-                    for kj in range(size):
-                        r, c = i + ki - pad, j + kj - pad
-                        if 0 <= r < height and 0 <= c < width:
-                            logits[ki, kj] = query @ (x[b, r, c] @ w_key) / np.sqrt(dim)
-                top = max(logits.values())
-                norm = sum(np.exp(v - top) for v in logits.values())
-                for (ki, kj), v in logits.items():
-                    out[b, i, j, ki, kj] = np.exp(v - top) / norm
-    return out
-
-
-_rng = np.random.default_rng(55)
-_x = _rng.normal(size=(1, 4, 5, 3))
-_wq, _wk = _rng.normal(size=(3, 2)), _rng.normal(size=(3, 2))
-assert np.allclose(local_attention_weights(_x, _wq, _wk, 3), _ex5_expected(_x, _wq, _wk, 3), atol=1e-9), "wrong weights for K=3, d=2"
-_x = _rng.normal(size=(2, 6, 4, 4))
-_wq, _wk = _rng.normal(size=(4, 3)), _rng.normal(size=(4, 3))
-assert np.allclose(local_attention_weights(_x, _wq, _wk, 5), _ex5_expected(_x, _wq, _wk, 5), atol=1e-9), "wrong weights for K=5, d=3, B=2"
-_big = 60.0 * _rng.normal(size=(1, 3, 3, 2))
-_wq = _rng.normal(size=(2, 4))
-_got = np.asarray(local_attention_weights(_big, _wq, _wq, 3))
-assert np.all(np.isfinite(_got)), "large logits must not overflow: subtract the window maximum before np.exp"
-assert np.allclose(_got, _ex5_expected(_big, _wq, _wq, 3), atol=1e-9), "wrong weights for large inputs"
-### END HIDDEN TESTS
 print("local_attention_weights passes the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "attention-images-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
