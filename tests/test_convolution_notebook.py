@@ -90,12 +90,19 @@ def test_the_release_imports_no_answer(project_root):
     }
 
 
-def test_hidden_tests_of_the_convolutions_refuse_keras(cells):
-    """Exercises 1 to 3 could be answered by Keras itself: their hidden tests run the answers while it raises."""
-    for meta, source in cells:
+def test_the_checks_of_the_convolutions_refuse_keras(cells, project_root):
+    """Exercises 1 to 3 could be answered by Keras itself: their checks judge the answers' source for
+    Keras', TensorFlow's and SciPy's convolutions, and run the answers in the kernel while those raise."""
+    import inspect
+
+    from involution_instructor.judging import load_checks
+
+    checks = load_checks(project_root / "solutions" / ASSIGNMENT / "checks.py", ASSIGNMENT)
+    for meta, _ in cells:
         if meta.get("grade") and meta["grade_id"].split("_")[0] in {"ex1", "ex2", "ex3"}:
-            hidden = source.split("### BEGIN HIDDEN TESTS", 1)[1]
-            assert "with _on_its_own(" in hidden, meta["grade_id"]
+            check = checks[meta["grade_id"]]
+            assert "refusing_convolutions(" in inspect.getsource(check.observe), meta["grade_id"]
+            assert "CONVOLUTIONS" in inspect.getsource(check.judge) or "_judge_convolution" in inspect.getsource(check.judge), meta["grade_id"]
 
 
 def _without_magics(source: str) -> str:

@@ -19,6 +19,17 @@ def value(outcome, what: str):
     return found
 
 
+def number(found, what: str) -> float:
+    """``found`` as one real number (a Python number or an array of one value)."""
+    if isinstance(found, bool) or not isinstance(found, (int, float, np.ndarray)):
+        raise AssertionError(f"{what}: expected a number, got {_shown(found)}")
+    if isinstance(found, np.ndarray):
+        if found.size != 1 or found.dtype.kind not in "iuf":
+            raise AssertionError(f"{what}: expected one number, got an array of shape {found.shape}")
+        found = found.reshape(())[()]
+    return float(found)
+
+
 def raised(outcome, error: str, what: str, mentions: tuple[str, ...] = ()) -> None:
     """The call raised ``error`` (by name, or a subclass the kernel reported by that name)."""
     if not isinstance(outcome, dict) or "raised" not in outcome:
