@@ -9,6 +9,7 @@ here writes to the course's gradebook or to the submitted file.
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,8 @@ from pathlib import Path
 import nbformat
 
 from .. import grading
+from ..judging import checks_path, load_checks
+from ..judging.plan import MALFORMED, MISSING, MISTAGGED, VERDICT_KEY, Plan
 from .crashes import SKIPPED_CELL, find_kernel_killer
 from .outputs import review_outputs, shrink_outputs
 from .reading import UnreadableSubmission, read_notebook
@@ -45,6 +48,7 @@ class GradingJob:
     notebook_timeout: float = 1800.0
     notes: list[str] = field(default_factory=list)  # from matching, carried into the result
     sandbox: Sandbox | None = None  # None: the student's code runs unconfined (--no-sandbox)
+    seed: int | None = None  # of the grader's inputs for this run (drawn afresh when None)
 
     @property
     def assignment(self) -> str:
@@ -82,8 +86,10 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
     notebook.metadata["kernelspec"] = source.metadata.get("kernelspec", {"name": "python3", "language": "python",
                                                                          "display_name": "Python 3"})
     kernel = kernel_setup(job.sandbox, scratch / "kernel") if job.sandbox else None
-    if kernel is not None:
-        with open(course / CONFIG, "a", encoding="utf-8") as config:
+    with open(course / CONFIG, "a", encoding="utf-8") as config:
+        # The run's seed, and a tag of this notebook's own that every observation must carry.
+        config.write(f"\nc.JudgedExecute.seed = {job.seed!r}\nc.JudgedExecute.token = {secrets.token_hex(16)!r}\n")
+        if kernel is not None:
             config.write(kernel.nbgrader_config())
 
     submitted = course / "submitted" / job.student / job.assignment / job.template.notebook_name
@@ -95,7 +101,7 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
         except grading.GradingError as error:
             if "DeadKernelError" not in str(error):
                 raise
-            index = find_kernel_killer(_as_graded(notebook, source), scratch, job.cell_timeout,
+            index = find_kernel_killer(_as_graded(notebook, source, course, job), scratch, job.cell_timeout,
                                        kernel.kernel_manager() if kernel else None)
             cell = notebook.cells[index] if index is not None else None
             if cell is None or cell.metadata.get("nbgrader", {}).get("locked"):
@@ -125,6 +131,7 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
     result.max_score = sum(c["max_score"] for c in result.cells.values())
     graded_path = course / "autograded" / job.student / job.assignment / job.template.notebook_name
     graded = nbformat.read(graded_path, as_version=4)
+    result.notes += _verdict_notes(graded, result.cells)
     result.notes += review_outputs(graded, job.cell_timeout) + shrink_outputs(graded)
     result.autograded = nbformat.writes(graded).encode()
 
@@ -150,8 +157,9 @@ def _autograde(course: Path, job: GradingJob, env: dict[str, str] | None) -> Non
     )
 
 
-def _as_graded(notebook, source):
-    """``notebook`` with its locked cells as nbgrader runs them (hidden tests included)."""
+def _as_graded(notebook, source, course: Path, job: GradingJob):
+    """``notebook`` as nbgrader runs it: locked cells restored and, where the assignment has
+    checks, hidden blocks out and the grader's observation cells in."""
     originals = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
                  if c.metadata.get("nbgrader", {}).get("locked")}
     copy = nbformat.from_dict(notebook)
@@ -161,7 +169,29 @@ def _as_graded(notebook, source):
             cell.source = originals[grade_id]
         if cell.cell_type == "code":
             cell.outputs = []
+    path = checks_path(course, job.assignment)
+    if path.exists():
+        Plan(load_checks(path, job.assignment), seed=job.seed).prepare(copy)
     return copy
+
+
+def _verdict_notes(graded, cells: dict[str, dict]) -> list[str]:
+    """The grader's verdict of every judged test cell, kept with its score; one sentence for the
+    checks whose observation was missing, malformed or wrongly tagged (a wrong answer is a score)."""
+    unusual = []
+    for cell in graded.cells:
+        verdict = cell.get("metadata", {}).get(VERDICT_KEY)
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if not isinstance(verdict, dict) or grade_id not in cells:
+            continue
+        cells[grade_id]["verdict"] = verdict.get("status")
+        cells[grade_id]["message"] = verdict.get("message", "")
+        if verdict.get("status") in (MISSING, MALFORMED, MISTAGGED):
+            unusual.append(f"{grade_id} ({verdict['status']})")
+    if not unusual:
+        return []
+    return [f"observations that earn 0 whatever the answers: {', '.join(unusual)}; "
+            "the student's code may have changed how later cells run"]
 
 
 def _cell_scores(course: Path, job: GradingJob) -> dict[str, dict]:
