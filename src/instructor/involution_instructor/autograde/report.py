@@ -59,6 +59,8 @@ class Report:
     grading_seconds: float = 0.0
     changed_files: list[str] = field(default_factory=list)  # submissions changed while grading
     sandboxed: bool = True
+    warnings: list[str] = field(default_factory=list)  # about the whole run (limits per process only)
+    seed: int | None = None  # the grader's inputs were drawn from it
 
     def by_status(self, status: str) -> list[SubmissionResult]:
         return [r for r in self.results if r.status == status]
@@ -79,6 +81,8 @@ class Report:
             f"{'each kernel in its own sandbox' if self.sandboxed else 'WITHOUT the sandbox'}: "
             f"{len(graded)} graded, {len(failed)} failed, {len(skipped)} skipped, {len(flagged)} flagged for review."
         ]
+        if self.seed is not None:
+            lines.append(f"Judged outside the students' kernels, on inputs drawn with seed {self.seed}.")
         if failed:
             why = Counter(r.reason.split(":")[0].split(" (")[0] for r in failed)
             ranked = sorted(why.items(), key=lambda item: (-item[1], item[0]))
@@ -88,6 +92,7 @@ class Report:
         if not self.sandboxed:
             lines.append("WARNING: graded with --no-sandbox: students' code ran as this user and could read "
                          "the hidden tests and change files, the gradebook included.")
+        lines += [f"WARNING: {warning}" for warning in self.warnings]
         if self.changed_files:
             lines.append("WARNING: these submissions changed on disk during grading (not by the grader): "
                          + ", ".join(self.changed_files))
@@ -106,6 +111,7 @@ class Report:
         records = [{f.name: getattr(r, f.name) for f in fields(r) if f.name != "autograded"} for r in self.results]
         payload = {"workers": self.workers, "sandboxed": self.sandboxed, "prepare_seconds": self.prepare_seconds,
                    "grading_seconds": self.grading_seconds, "changed_files": self.changed_files,
+                   "warnings": self.warnings, "seed": self.seed,
                    "results": records}
         (folder / "autograde-report.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
         return text_path

