@@ -80,8 +80,9 @@ def test_the_bundle_holds_the_released_notebooks_the_wheel_and_a_readme(bundle):
 def test_the_repository_installs_from_its_root_and_holds_nothing_of_the_instructor(bundle, project_root, tmp_path):
     repository = bundle.repository
     top = sorted(p.name for p in repository.iterdir())
-    assert top == [".gitignore", "README.md", "involution_course", "notebooks", "pyproject.toml"]
-    assert all(p.relative_to(repository).parts[0] == "involution_course" for p in repository.rglob("*.py"))
+    assert top == [".github", ".gitignore", "README.md", "involution_course", "notebooks", "pyproject.toml", "site"]
+    assert all(p.relative_to(repository).parts[0] in ("involution_course", "site") for p in repository.rglob("*.py"))
+    assert "site/build_site.py" in (repository / ".github" / "workflows" / "site.yml").read_text()
     assert not [p for p in repository.rglob("*") if "solutions" in p.parts or "involution_instructor" in p.parts]
     readme = (repository / "README.md").read_text()
     homepage = "https://github.com/involution-course/involution-course-student"

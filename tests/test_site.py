@@ -173,6 +173,27 @@ def test_the_instructor_edition_marks_every_page_not_for_publication(tmp_path):
     assert "course-colab" not in first  # the answer key is not on the student repository
 
 
+def test_the_student_repository_rebuilds_the_site_with_nothing_of_the_instructor(tmp_path):
+    """What its GitHub Pages workflow runs, in the repository that `bundle --repository` lays out, with
+    the course package taken from there."""
+    repository = tmp_path / "student"
+    lay_out_repository(repository, released_notebooks(ROOT), ROOT / "src" / "student", colab.repository_url())
+    workflow = (repository / ".github" / "workflows" / "site.yml").read_text()
+    command = next(line.split("- run: ", 1)[1] for line in workflow.splitlines() if "- run: " in line and "build_site" in line)
+    assert command == "python site/build_site.py --notebooks notebooks --output _site"
+    probe = ("import runpy, sys; sys.argv = ['site/build_site.py', '--notebooks', 'notebooks', '--output', '_site']; "
+             "code = 0\ntry:\n    runpy.run_path('site/build_site.py', run_name='__main__')\n"
+             "except SystemExit as end:\n    code = end.code\n"
+             "assert not [m for m in sys.modules if m.startswith('involution_instructor')], 'instructor code was imported'\n"
+             f"import involution_course; assert involution_course.__file__.startswith({str(repository)!r})\n"
+             "sys.exit(code)")
+    env = {**os.environ, "PYTHONPATH": str(repository), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=repository, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert {f"notebooks/{a}/{a}.html" for a in ASSIGNMENTS} <= set(_pages(repository / "_site"))
+
+
 def test_make_site_edition_instructor_builds_the_answer_key_elsewhere():
     dry = subprocess.run(["make", "-n", "-o", ".venv/.installed", "site", "EDITION=instructor"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout

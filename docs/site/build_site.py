@@ -32,9 +32,10 @@ REPOSITORY_MARK = "@REPOSITORY@"
 EDITIONS = ("student", "instructor")
 NOT_FOR_PUBLICATION = ("Answer key for teaching assistants: not for publication. "
                        "These pages hold the solutions and must never be put online.")
-# What only the instructor's notebooks and package hold; a student page with one is refused.
-LEAK_MARKS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS|"
-                        r"^\s*(?:from|import)\s+involution_instructor\b", re.MULTILINE)
+# What only the instructor's notebooks and package hold; a student page with one is refused. Spelt in
+# pieces, so that this file (which the student repository holds) never holds a mark itself.
+LEAK_MARKS = re.compile("|".join(f"(?:BEGIN|END) {region}" for region in ("SOLUTION", "HIDDEN TESTS"))
+                        + r"|^\s*(?:from|import)\s+involution_" + r"instructor\b", re.MULTILINE)
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*")
 TIME = re.compile(r"Time:\s*([^.*]+)")
 KERNEL_IMAGES = 4
@@ -82,7 +83,9 @@ def describe_notebook(path: Path) -> NotebookInfo:
             inside = "learning objectives" in line.lower()
         elif inside and re.match(r"\d+\.\s", line):
             objectives.append(re.sub(r"^\d+\.\s*", "", line).strip().rstrip(";."))
-        elif inside and objectives and line.strip() and not line.startswith(("By the end", "Run the")):
+        elif inside and objectives and not line.strip():
+            inside = False  # the numbered list ends at the first blank line
+        elif inside and objectives:
             objectives[-1] += " " + line.strip().rstrip(";.")
     autograded = by_hand = 0.0
     for cell in cells:

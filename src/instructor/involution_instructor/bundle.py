@@ -5,7 +5,9 @@
   and a short README;
 * a student repository (``--repository DIR``), for GitHub Classroom and the Colab links:
   README, ``notebooks/``, and the student distribution's source with its ``pyproject.toml``
-  at the root, so that ``pip install git+<repository>`` installs the course package.
+  at the root, so that ``pip install git+<repository>`` installs the course package; and the
+  course site's sources (``site/``, from ``docs/site/``) with the GitHub Pages workflow that
+  rebuilds the site from the repository (``.github/workflows/site.yml``).
 
 Both come from ``notebooks/`` (what ``release`` wrote) and ``src/student/``; nothing from
 ``solutions/`` or the instructor package. Every file is checked for solution regions and
@@ -33,6 +35,52 @@ LEAK_MARKS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HID
 SETUPTOOLS_WITH_LICENSE_STRINGS = (77,)  # PEP 639 `license = "..."` in pyproject.toml
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".ipynb_checkpoints")
 GITIGNORE = "\n".join(["__pycache__/", "*.egg-info/", "build/", "dist/", ".ipynb_checkpoints/", ".venv/", ""])
+
+
+# The course site (``involution-instructor site``): its sources and builder go into the student repository,
+# with a workflow that publishes the student edition on GitHub Pages at every push to main.
+SITE_SOURCE = Path("docs") / "site"
+PAGES_WORKFLOW = ".github/workflows/site.yml"
+SITE_WORKFLOW = """\
+# Builds the course site from this repository (site/build_site.py: the notebooks, the course package's
+# recorded results, the guides) and publishes it on GitHub Pages. Turn it on once in the repository's
+# Settings > Pages > Source: GitHub Actions. The site is a folder of static files (_site/).
+name: site
+on:
+  push:
+    branches: [main]
+  workflow_dispatch:
+permissions:
+  contents: read
+  pages: write
+  id-token: write
+concurrency:
+  group: pages
+  cancel-in-progress: false
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - run: python -m pip install . -r site/requirements.txt
+      # The kernel figures need CIFAR-10's test images: the Keras download fetches them here.
+      - run: python site/build_site.py --notebooks notebooks --output _site
+      - uses: actions/upload-pages-artifact@v3
+        with:
+          path: _site
+  deploy:
+    needs: build
+    runs-on: ubuntu-latest
+    environment:
+      name: github-pages
+      url: ${{ steps.deployment.outputs.page_url }}
+    steps:
+      - id: deployment
+        uses: actions/deploy-pages@v4
+"""
 
 
 class BundleError(RuntimeError):
@@ -105,16 +153,26 @@ def build_wheel(student: Path, target: Path) -> Path:
     return wheels[0]
 
 
-def lay_out_repository(repository: Path, notebooks: dict[str, Path], student: Path, homepage: str) -> list[Path]:
+def lay_out_repository(repository: Path, notebooks: dict[str, Path], student: Path, homepage: str,
+                       site: Path | None = None) -> list[Path]:
     """The student repository in ``repository``: what is written replaces the course's own paths there;
-    anything else (``.git``, a Classroom workflow) is kept."""
+    anything else (``.git``, a Classroom workflow) is kept. With the course site's sources (``site``,
+    default ``docs/site`` beside ``src/student``) it also gets them in ``site/`` and the GitHub Pages
+    workflow that rebuilds the site from the repository."""
     repository.mkdir(parents=True, exist_ok=True)
-    _clear(repository, ("notebooks", PACKAGE, "pyproject.toml", "README.md", ".gitignore"))
+    site = site or student.parents[1] / SITE_SOURCE
+    _clear(repository, ("notebooks", PACKAGE, "pyproject.toml", "README.md", ".gitignore", "site", PAGES_WORKFLOW))
     _copy_distribution(student, repository, readme=False)
     (repository / "README.md").write_text(student_readme(homepage))
     (repository / ".gitignore").write_text(GITIGNORE)
     written = [repository / "README.md", repository / ".gitignore", repository / "pyproject.toml",
                *sorted((repository / PACKAGE).rglob("*.py"))]
+    if site.is_dir():
+        shutil.copytree(site, repository / "site", ignore=IGNORED)
+        workflow = repository / PAGES_WORKFLOW
+        workflow.parent.mkdir(parents=True, exist_ok=True)
+        workflow.write_text(SITE_WORKFLOW)
+        written += [workflow, *sorted(p for p in (repository / "site").rglob("*") if p.is_file())]
     return written + _copy_notebooks(notebooks, repository)
 
 
