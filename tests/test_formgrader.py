@@ -3,8 +3,8 @@
 Two students' ``squares`` (with a written answer) and one ``means`` are autograded (real nbgrader,
 real sandbox); a Jupyter server with nbgrader's extensions runs in the grading course, as README
 starts it; Debian's chromium (tests/browser/formgrader.mjs) opens Manual Grading, the assignment,
-its notebook and a submission, and gives the written answer a score, which must then show in
-``involution-instructor grades``.
+its notebook and a submission (the written answer with its rubric), and gives the written answer a
+score, which must then show in ``involution-instructor grades``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def formgrader(graded_course):
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "jupyter-config"),
            "JUPYTER_RUNTIME_DIR": str(base / "jupyter-runtime")}
-    command = [str(Path(sys.executable).parent / "jupyter"), "server", "--no-browser",
+    command = [str(Path(sys.executable).parent / "jupyter"), "server", "--config=formgrader_config.py", "--no-browser",
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}"]
     if os.geteuid() == 0:
@@ -111,6 +111,7 @@ def test_a_hand_grade_given_in_the_browser_reaches_the_grades_csv(formgrader, gr
     assert "squares" in listed and "means" in listed, listed
     assert len(result["submissions"]) == 2, result["submissions"]
     assert "it grows as the area" in result["page"]  # the written answer, on the grading page
+    assert "Rubric (written_growth):" in result["page"] and "doubling x multiplies it by four" in result["page"]
     assert result["saved"]["manual_score"] == 1.5
     target = tmp_path / "grades.csv"
     assert main(["grades", "--course", str(course), "--output", str(target)]) == 0

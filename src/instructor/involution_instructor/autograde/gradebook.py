@@ -35,14 +35,18 @@ def open_gradebook(course: Path):
 
 def ensure_assignments(course: Path, templates) -> None:
     """Give the course gradebook each assignment (its notebooks and cells) from its template,
-    and the course its source notebook, where formgrader finds its assignments and rubrics."""
+    and the course its source notebook, where formgrader finds its assignments and rubrics
+    (and the configuration that shows them beside the answers: :mod:`.rubrics`)."""
     from nbgrader.api import MissingEntry
+
+    from .rubrics import write_config
 
     course = Path(course)
     for template in templates.values():
         relative = f"{SOURCE}/{template.assignment}/{template.notebook_name}"
         (course / relative).parent.mkdir(parents=True, exist_ok=True)
         (course / relative).write_bytes(template.files[relative])
+    write_config(course)
     database = course / GRADEBOOK
     if not database.exists():
         first = next(iter(templates.values()))
