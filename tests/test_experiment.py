@@ -144,6 +144,7 @@ def test_throughput_phase_runs_quickly_on_the_cpu_with_and_without_the_fused_ker
     assert set(experiment.PROFILE_PARTS) <= set(profile)
     assert profile["kernel generation"] > 0 and profile["batch norm"] > 0 and profile["step"] > 0
     assert "step_profile" not in rows["throughput-example_involution-s0"]
+    assert "step_profile" not in rows["throughput-fair_involution-w24-s0-unfused"]
     summary = json.loads((output / "throughput.json").read_text())["summary"]
     assert sorted(s["fused"] for s in summary if s["model"] == "fair_conv") == ["auto", "off"]
 

@@ -22,8 +22,8 @@
   (the other phases may run several at once and share the device). ``--fused both`` runs each
   model twice, with the fused GPU kernels where they apply and without them
   (``INVOLUTION_COURSE_FUSED=0``); every row names the multiply-add's implementation that ran
-  (``multiply_add``: "pallas", "triton" or "keras.ops"). ``--profile`` adds, for the fair pair,
-  where a training step's time goes (:func:`step_profile`).
+  (``multiply_add``: "pallas", "triton" or "keras.ops"). ``--profile`` adds, for the fair pair
+  (with the kernels where they apply), where a training step's time goes (:func:`step_profile`).
 
 ``--jobs N`` trains N runs at a time in separate processes (one GPU holds many such small
 models at once); the rows record it, since their epoch times are then shared-device times. The
@@ -437,7 +437,7 @@ def throughput_specs(options, recipe: dict) -> list[dict]:
     profile = getattr(options, "profile", False)
     return [{**spec, "fused": setting,
              # The fair pair's step, where it goes: the budget widths at the design's kernel size.
-             "profile": profile and spec["model"].startswith("fair_") and spec.get("kernel_size") is None
+             "profile": profile and setting != "off" and spec["model"].startswith("fair_") and spec.get("kernel_size") is None
              and spec["width"] == BUDGET_WIDTHS[spec["model"].split("_")[1]]}
             for spec in specs for setting in settings]
 
