@@ -12,11 +12,12 @@ Modules, one job each:
 * ``sandbox``    - the bubblewrap sandbox each student kernel runs in (``sandbox_launch`` starts it);
 * ``crashes``    - finding the cell that killed the kernel;
 * ``outputs``    - what a graded notebook says about timeouts, errors and huge outputs;
-* ``gradebook``  - results merged into the course gradebook, one writer at a time;
+* ``gradebook``  - results merged into the course gradebook, one writer at a time, hand grades kept;
 * ``runner``     - every submission through any ``concurrent.futures.Executor``;
 * ``report``     - the per-submission lines and the summary;
 * ``feedback``   - feedback HTML without the hidden tests;
 * ``grades``     - the grades CSV for a learning platform;
+* ``rubrics``    - each written answer's rubric beside it in formgrader;
 * ``bench``      - seconds per student for N copies of one submission.
 """
 
