@@ -17,6 +17,17 @@ import re
 from .similarity import PARSE_LOCK, copied_from_package
 
 ALWAYS_PROTECTED_MODULES = {"builtins", "__builtins__", "sys", "unittest", "pytest"}
+# The kernel's execution machinery: what lets code change how later cells run, what they raise or
+# what they show. Grades are judged outside the kernel, so touching it earns nothing by itself;
+# the report flags it for a person to read.
+MACHINERY = {
+    "input_transformers_cleanup", "input_transformers_post", "input_transformer_manager", "ast_transformers",
+    "set_custom_exc", "custom_exceptions", "showtraceback", "_showtraceback", "showsyntaxerror", "run_cell",
+    "run_cell_async", "run_ast_nodes", "transform_cell", "transform_ast", "settrace", "setprofile", "monitoring",
+    "excepthook", "displayhook", "display_pub", "display_formatter", "register_magic_function", "pre_run_cell",
+    "post_run_cell", "pre_execute", "post_execute", "__builtins__", "meta_path", "path_hooks",
+}
+MACHINERY_CALLS = {"events.register", "events.unregister", "register_post_execute"}
 
 
 def find_tampering(notebook, source) -> list[str]:
@@ -42,6 +53,10 @@ def find_tampering(notebook, source) -> list[str]:
         aliases = {bound for bound, root in _imported(tree).items() if root in modules}
         for finding in _findings(tree, protected, modules | aliases):
             notes.append(f"REVIEW: {where} {finding}; the tests may have been defeated")
+        touched = _machinery(tree)
+        if touched:
+            notes.append(f"REVIEW: {where} touches the kernel's execution machinery ({', '.join(touched)}); "
+                         "grades are judged outside the kernel, so it earns nothing by itself")
     return notes + copied_from_package(notebook, _parse)
 
 
@@ -121,6 +136,25 @@ def _unpacked(target):
         yield from _unpacked(target.value)
     else:
         yield target
+
+
+def _machinery(tree) -> list[str]:
+    """Uses of IPython's hooks and transformers, exception handling, tracing and ``builtins``."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            dotted = _dotted(node) or node.attr
+            if node.attr in MACHINERY or any(dotted.endswith(call) for call in MACHINERY_CALLS):
+                found.add(dotted)
+        elif isinstance(node, ast.Name) and node.id in ("__builtins__",):
+            found.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [alias.name for alias in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            found.update(name for name in names if name.split(".")[0] in ("builtins", "ctypes", "gc"))
+        elif isinstance(node, ast.Call) and _dotted(node.func) in ("getattr", "setattr", "__import__") and node.args:
+            text = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            found.update(t for t in text if t in MACHINERY or t in ("builtins", "ctypes"))
+    return sorted(found)
 
 
 def _findings(tree, protected: set[str], modules: set[str]) -> list[str]:
