@@ -147,4 +147,39 @@ def write_solution_notebooks(assignments, root: Path | None, target: Path) -> Pa
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, copy)
         py_to_ipynb(copy)
+        checks = source.parent / "checks.py"
+        if checks.exists():  # how the grader judges the notebook
+            shutil.copy2(checks, copy.parent / "checks.py")
+    return target
+
+
+def write_revision_notebooks(assignments, revision: str, target: Path, root: Path | None = None) -> Path:
+    """As :func:`write_solution_notebooks`, from the sources of git ``revision`` of the checkout
+    (its nbgrader config, notebooks and checks): a baseline to time grading against."""
+    import subprocess
+
+    from .release import py_to_ipynb
+
+    root = _root(root)
+
+    def show(path: str) -> bytes | None:
+        done = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=root, capture_output=True)
+        return done.stdout if done.returncode == 0 else None
+
+    target.mkdir(parents=True, exist_ok=True)
+    config = show("nbgrader_config.py")
+    if config is None:
+        raise NotebookCodeError(f"git revision {revision!r} has no nbgrader_config.py")
+    (target / "nbgrader_config.py").write_bytes(config)
+    for assignment in assignments:
+        folder = target / "solutions" / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        notebook = show(f"solutions/{assignment}/{assignment}.py")
+        if notebook is None:
+            raise NotebookCodeError(f"git revision {revision!r} has no solutions/{assignment}/{assignment}.py")
+        (folder / f"{assignment}.py").write_bytes(notebook)
+        py_to_ipynb(folder / f"{assignment}.py")
+        checks = show(f"solutions/{assignment}/checks.py")
+        if checks is not None:
+            (folder / "checks.py").write_bytes(checks)
     return target
