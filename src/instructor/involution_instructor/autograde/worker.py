@@ -21,7 +21,7 @@ import nbformat
 
 from .. import grading
 from ..judging import checks_path, load_checks
-from ..judging.plan import MALFORMED, MISSING, MISTAGGED, VERDICT_KEY, Plan
+from ..judging.plan import MALFORMED, MISSING, MISTAGGED, PASSED, VERDICT_KEY, Plan
 from .crashes import SKIPPED_CELL, find_kernel_killer
 from .outputs import review_outputs, shrink_outputs
 from .reading import UnreadableSubmission, read_notebook
@@ -176,9 +176,10 @@ def _as_graded(notebook, source, course: Path, job: GradingJob):
 
 
 def _verdict_notes(graded, cells: dict[str, dict]) -> list[str]:
-    """The grader's verdict of every judged test cell, kept with its score; one sentence for the
-    checks whose observation was missing, malformed or wrongly tagged (a wrong answer is a score)."""
-    unusual = []
+    """The grader's verdict of every judged test cell, kept with its score, and one sentence naming
+    the checks that earned 0 and why: wrong, or an observation missing, malformed or wrongly tagged
+    (which no honest answer causes)."""
+    failed, unusual = [], False
     for cell in graded.cells:
         verdict = cell.get("metadata", {}).get(VERDICT_KEY)
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -186,12 +187,15 @@ def _verdict_notes(graded, cells: dict[str, dict]) -> list[str]:
             continue
         cells[grade_id]["verdict"] = verdict.get("status")
         cells[grade_id]["message"] = verdict.get("message", "")
-        if verdict.get("status") in (MISSING, MALFORMED, MISTAGGED):
-            unusual.append(f"{grade_id} ({verdict['status']})")
-    if not unusual:
+        if verdict.get("status") != PASSED:
+            failed.append(f"{grade_id} ({verdict.get('status')})")
+            unusual |= verdict.get("status") in (MISSING, MALFORMED, MISTAGGED)
+    if not failed:
         return []
-    return [f"observations that earn 0 whatever the answers: {', '.join(unusual)}; "
-            "the student's code may have changed how later cells run"]
+    note = f"0 points from {', '.join(failed)}"
+    if unusual:
+        note += ": an observation missing, malformed or wrongly tagged means the student's code changed how later cells ran"
+    return [note]
 
 
 def _cell_scores(course: Path, job: GradingJob) -> dict[str, dict]:
