@@ -1,10 +1,11 @@
 """Notebook 03 asks for the layer that the course package already holds (``involution_course.layers``).
 
 Its grading must make delegation worthless: an answer that subclasses, wraps or calls the package's
-``Involution`` scores nothing on that exercise, while the solution scores full marks. (The wrapper and the
-delegating answers to exercises 1 and 2 compute the right values: only the refusal
-(``involution_course.layers.refusing_reference``) zeroes them. The borrowed methods compute the right
-values too, and only the hidden test's check of where the class's methods come from zeroes them.)
+``Involution`` scores nothing on that exercise, while the solution scores full marks. The grader judges
+delegation from the submitted source (solutions/03-involution-keras/checks.py, ``delegation``: the answer
+and what it reaches by name); in the kernel, the refusal (``involution_course.layers.refusing_reference``)
+and the list of methods borrowed from the course package can only take marks away. (The wrapper, the
+borrowed methods and the delegating answers to exercises 1 and 2 compute the right values.)
 The students (tests/submissions/delegation_03.py) are graded in the notebook's one shared nbgrader run
 (tests/graded_runs.py): one hands exercises 1 and 2 to the layer's parts (and so exercise 3, whose layer
 calls exercise 2's answer), and one per way of delegating exercise 3.
@@ -155,15 +156,16 @@ def _exercise_scores(run, student) -> dict[str, tuple[float, float]]:
 
 
 def _errors_of(run, student: str, exercise: str) -> list[str]:
-    """The error of each of ``exercise``'s test cells in ``student``'s graded notebook (None where it passed)."""
+    """The grader's verdict on each of ``exercise``'s test cells in ``student``'s graded notebook
+    (None where it passed): judged outside the kernel (solutions/03-involution-keras/checks.py)."""
     from involution_instructor import grading
 
     errors = []
     for cell in run.autograded(student).cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade") and grading.exercise_of(meta["grade_id"]) == exercise:
-            failed = [f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"]
-            errors.append(failed[0] if failed else None)
+            verdict = cell.metadata.get("judging", {})
+            errors.append(None if verdict.get("status") == "passed" else f"{verdict.get('status')}: {verdict.get('message')}")
     return errors
 
 
@@ -181,8 +183,7 @@ def test_delegating_answer_scores_zero_where_it_delegates(graded_runs, student):
     exercises = _exercise_scores(run, student)
     for exercise in delegating:
         assert exercises[exercise][0] == 0, f"{student} scored {exercises[exercise]} on {exercise}"
-        # Every test cell failed, and the hidden tests said why: the answer used the course's layer. (A cell
-        # can fail earlier for another reason: the layer of ``call`` never builds its own sublayers.)
+        # Every test cell failed, and the grader said why: the answer used the course's layer.
         errors = _errors_of(run, student, exercise)
         assert all(errors) and any("involution_course.layers.Involution" in error for error in errors), (
             f"{student}, {exercise}: {errors}")
@@ -201,6 +202,89 @@ def test_every_delegation_style_has_a_student():
     styles = {name for name in students if name.startswith("delegate_ex3_")}
     assert {f"delegate_ex3_{style}" for style in ("subclass", "wrapper", "call", "borrowed")} == styles
     assert all(set(students[name][0]) == {"ex3_layer"} and students[name][1] == {"ex3"} for name in styles)
+
+
+# --- delegation judged from the source (solutions/03-involution-keras/checks.py) ------------------
+ANSWER_CELLS = {"ex1": "ex1_kernel_generator", "ex2": "ex2_multiply_add", "ex3": "ex3_layer", "ex4": "ex4_save_and_reload"}
+
+
+def _checks_module():
+    from involution_instructor.judging import load_checks
+
+    checks = load_checks(ROOT / "solutions" / ASSIGNMENT / "checks.py", ASSIGNMENT)
+    return sys.modules[checks["ex1_test_values"].judge.__module__]
+
+
+def _flagged(answers: dict[str, str], added: tuple[str, ...] = ()) -> set[str]:
+    """The exercises whose answers the grader finds delegating, for the solution with ``answers`` (by
+    grade id or exercise) and the cells ``added`` after them."""
+    from involution_instructor.judging.source import StudentSource
+    from involution_instructor.solution_code import notebook_cells
+
+    cells = {}
+    for grade_id, meta, source in notebook_cells(ASSIGNMENT, ROOT):
+        if meta.get("solution"):
+            cells[grade_id] = answers.get(grade_id, answers.get(grade_id.split("_")[0], source))
+    cells.update({f"cell {100 + k}": text for k, text in enumerate(added)})
+    module = _checks_module()
+    source = StudentSource(cells)
+    return {exercise for exercise, cell in ANSWER_CELLS.items() if module.delegation(source, cell)}
+
+
+def test_the_source_shows_each_delegation_where_it_happens():
+    from submissions import mutants_03
+
+    assert _flagged({}) == set()
+    for name, (answers, delegating) in delegation_03.STUDENTS.items():
+        assert _flagged(answers) == delegating, name
+    for entries in mutants_03.MUTANTS.values():
+        for mutant in entries:
+            assert _flagged(mutant.answers) == set(), mutant.name
+
+
+@pytest.mark.parametrize("added, delegating", [
+    (("from involution_course.layers import Involution\nInvolutionLayer.call = Involution.call",), {"ex3"}),
+    (("import involution_course as course\nsetattr(InvolutionLayer, 'call', getattr(course.layers, 'Involution').call)",), {"ex3"}),
+    (("InvolutionLayer.call = keras.saving.get_registered_object('involution_course>Involution').call",), {"ex3"}),
+    (("from involution_course.fused import fused_multiply_add as fast",
+      "def involution_multiply_add(x, kernel, stride=1):\n    return fast(x, kernel, kernel_size=3, stride=stride, groups=1)"), {"ex2", "ex3"}),
+    (("from involution_course.layers import Involution\nprint(Involution(3)(np.zeros((1, 4, 4, 2), 'float32')).shape)",), set()),
+])
+def test_cells_a_student_adds_count_where_they_touch_an_answer(added, delegating):
+    assert _flagged({}, added) == delegating
+
+
+def test_a_students_own_helpers_may_share_the_reference_layers_names():
+    layer = """\
+class InvolutionLayer(layers.Layer):
+    def _window(self, x_pad, ki, kj):
+        return x_pad
+
+    def call(self, x):
+        return self._window(x, 0, 0)
+"""
+    assert _flagged({"ex3_layer": layer}) == set()
+
+
+def test_the_reference_names_cover_the_course_layer():
+    from involution_course import layers
+
+    module = _checks_module()
+    helpers = {name for name in vars(layers.Involution) if name.startswith("_") and not name.startswith("__")}
+    assert helpers | set(layers._REFUSED_HELPERS) <= module.REFERENCE_NAMES
+
+
+def test_the_checks_load_without_keras():
+    """Every student's grading process loads checks.py: it must not pull in Keras or TensorFlow."""
+    import subprocess
+
+    program = (
+        "import sys\n"
+        "from involution_instructor.judging import load_checks\n"
+        f"load_checks({str(ROOT / 'solutions' / ASSIGNMENT / 'checks.py')!r}, {ASSIGNMENT!r})\n"
+        "assert not {'keras', 'tensorflow'} & set(sys.modules), sorted({'keras', 'tensorflow'} & set(sys.modules))\n"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True, cwd=ROOT)
 
 
 if __name__ == "__main__":
