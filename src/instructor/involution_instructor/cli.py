@@ -40,7 +40,7 @@ def _autograde(args) -> int:
     report = autograde_submissions(
         args.submissions, course=course, source_root=args.source, assignments=args.assignments or None,
         workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-        sandbox=sandbox,
+        sandbox=sandbox, seed=args.seed,
     )
     if not report.results:
         print(f"involution-instructor: no .ipynb files under {args.submissions}.", file=sys.stderr)
@@ -124,6 +124,9 @@ def _add_grading_commands(commands) -> None:
                            help="grade only this assignment (repeat for several; default: all)")
     autograde.add_argument("--source", type=Path, metavar="DIR",
                            help="the course source (nbgrader_config.py, solutions/); default: this checkout")
+    autograde.add_argument("--seed", type=int, default=None, metavar="N",
+                           help="draw the checks' inputs from this seed (default: a fresh one, printed in the "
+                                "report); give a report's seed to grade again on the same inputs")
     sandbox = autograde.add_argument_group(
         "sandbox", "Each student's kernel runs in a bubblewrap (bwrap) sandbox: its own unprivileged user, no "
         "network, a read-only system and a private /tmp; it cannot see the course, the hidden tests, the "
