@@ -248,6 +248,7 @@ def test_the_source_shows_each_delegation_where_it_happens():
     (("InvolutionLayer.call = keras.saving.get_registered_object('involution_course>Involution').call",), {"ex3"}),
     (("from involution_course.fused import fused_multiply_add as fast",
       "def involution_multiply_add(x, kernel, stride=1):\n    return fast(x, kernel, kernel_size=3, stride=stride, groups=1)"), {"ex2", "ex3"}),
+    (("from involution_course.layers import Involution\n\n\nclass InvolutionLayer(Involution):\n    pass",), {"ex3"}),
     (("from involution_course.layers import Involution\nprint(Involution(3)(np.zeros((1, 4, 4, 2), 'float32')).shape)",), set()),
 ])
 def test_cells_a_student_adds_count_where_they_touch_an_answer(added, delegating):

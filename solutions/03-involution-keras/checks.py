@@ -452,7 +452,7 @@ DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, 
 def _answer_statements(source: StudentSource, cell: str) -> list:
     """The answer cell ``cell``, what it reaches by name in the student's other cells (functions,
     classes, imports, assignments: exercise 3's layer reaches exercise 2's multiply-add), and the
-    statements elsewhere that change what the answer defines (``InvolutionLayer.call = ...``)."""
+    statements elsewhere that define again or change what the answer defines (``InvolutionLayer.call = ...``)."""
     statements = _top_level(source)
     included = [statement for name, statement in statements if name == cell]
     answer = set().union(*(_defines(s) for s in included)) if included else set()
@@ -465,7 +465,7 @@ def _answer_statements(source: StudentSource, cell: str) -> list:
             if id(statement) in chosen:
                 continue
             defines = _defines(statement)
-            if defines & reached or (not isinstance(statement, DEFINITIONS) and _mentions(statement) & answer):
+            if defines & (reached | answer) or (not isinstance(statement, DEFINITIONS) and _mentions(statement) & answer):
                 included.append(statement)
                 chosen.add(id(statement))
                 reached |= _mentions(statement)
