@@ -85,6 +85,12 @@ def _students(assignment: str, source, release_path: Path) -> dict[str, object]:
             if name in students:
                 raise ValueError(f"{module.__name__}: the student name {name!r} is taken")
             students[name] = notebook
+    from submissions import adversaries  # students who attack the grader, in every notebook
+
+    for name, notebook in adversaries.students(assignment, source, release_path).items():
+        if name in students:
+            raise ValueError(f"submissions.adversaries: the student name {name!r} is taken")
+        students[name] = notebook
     return students
 
 
