@@ -233,16 +233,20 @@ def find_cgroups() -> tuple[dict | None, str]:
     unified = next((point for point, kind, _ in mounts if kind == "cgroup2"), None)
     if systemd_run and unified and Path("/run/systemd/system").is_dir():
         command = [systemd_run, *([] if os.geteuid() == 0 else ["--user"]), "--scope", "--quiet", "--collect"]
+        # The scope must really hold the limit (a hybrid machine, or a user manager without the
+        # memory controller delegated, would accept MemoryMax and enforce nothing).
+        shown = f'cat "{unified}$(sed -n "s/^0:://p" /proc/self/cgroup)/memory.max"'
         try:
-            done = subprocess.run([*command, "-p", "MemoryMax=64M", "-p", "TasksMax=16", "--", "true"],
+            done = subprocess.run([*command, "-p", "MemoryMax=64M", "-p", "TasksMax=16", "--", "/bin/sh", "-c", shown],
                                   capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired) as error:
             done = None
             reasons.append(f"systemd-run failed ({error})")
-        if done is not None and done.returncode == 0:
+        if done is not None and done.returncode == 0 and done.stdout.strip() == str(64 * 1024 ** 2):
             return {"kind": "systemd", "command": command, "mount": unified}, ""
         if done is not None:
-            reasons.append(f"systemd-run --scope failed ({(done.stderr.strip().splitlines() or ['no message'])[-1]})")
+            said = (done.stderr.strip() or done.stdout.strip() or "no message").splitlines()[-1]
+            reasons.append(f"systemd-run --scope does not hold a memory limit here ({said})")
     if not mounts:
         reasons.append("no cgroup filesystem is mounted")
     elif not reasons:
