@@ -220,56 +220,6 @@ for case, (x_case, params_case, k_case, s_case, g_case), expected in hand_cases:
     got = generate_kernel(x_case, params_case, k_case, stride=s_case, groups=g_case)
     checks.assert_shape(got, expected.shape, f"generate_kernel, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"your kernel, {case}")
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _keras_layer(params, kernel_size, stride=1, groups=1):
-    """The course's Keras Involution layer carrying `params`, in float64: the truth."""
-    channels, reduced = params["reduce_w"].shape
-    layer = course_layers.Involution(kernel_size, stride, groups, reduction_ratio=channels // reduced, dtype="float64")
-    layer.build((None, None, None, channels))
-    layer.set_weights([
-        params["reduce_w"][None, None], params["reduce_b"], params["bn_gamma"], params["bn_beta"],
-        params["bn_mean"], params["bn_var"], params["span_w"][None, None], params["span_b"],
-    ])
-    return layer
-
-
-_cases = []
-for batch_, height_, width_, chans_, k_, s_, g_, r_ in [
-    (2, 6, 6, 4, 3, 1, 1, 2),
-    (3, 7, 9, 8, 5, 2, 2, 4),
-    (1, 5, 5, 8, 7, 1, 4, 2),
-    (2, 9, 4, 6, 3, 2, 3, 3),
-    (1, 8, 7, 6, 3, 3, 2, 2),
-]:
-    _x = np.random.default_rng(k_ * 10 + g_).normal(size=(batch_, height_, width_, chans_))
-    _params = init_params(chans_, kernel_size=k_, groups=g_, reduction_ratio=r_, seed=g_ + 7)
-    _expected = np.asarray(_keras_layer(_params, k_, stride=s_, groups=g_).generate_kernel(_x))
-    _cases.append(((_x, _params, k_, s_, g_), _expected))
-with _on_its_own("generate_kernel"):
-    _answers = [generate_kernel(x, p, k, stride=s, groups=g) for (x, p, k, s, g), _ in _cases]
-for ((_x, _, k_, s_, g_), _expected), _got in zip(_cases, _answers):
-    checks.assert_close(_got, _expected, atol=1e-8, name=f"your kernel for x {_x.shape}, K={k_}, stride={s_}, groups={g_}")
-### END HIDDEN TESTS
 print("Your kernel generation is right on these cases.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_sharing_figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -359,52 +309,6 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     got = involution_naive(x_case, kernel_case, stride=s_case)
     checks.assert_shape(got, expected.shape, f"involution_naive, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_naive, {case}")
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _keras_layer(params, kernel_size, stride=1, groups=1):
-    """The course's Keras Involution layer carrying `params`, in float64: the truth."""
-    channels, reduced = params["reduce_w"].shape
-    layer = course_layers.Involution(kernel_size, stride, groups, reduction_ratio=channels // reduced, dtype="float64")
-    layer.build((None, None, None, channels))
-    layer.set_weights([
-        params["reduce_w"][None, None], params["reduce_b"], params["bn_gamma"], params["bn_beta"],
-        params["bn_mean"], params["bn_var"], params["span_w"][None, None], params["span_b"],
-    ])
-    return layer
-
-
-_cases = []
-for batch_, height_, width_, chans_, k_, s_, g_ in [(1, 5, 5, 2, 3, 1, 1), (2, 7, 5, 4, 5, 2, 2), (1, 6, 8, 8, 3, 2, 4), (3, 4, 4, 3, 7, 1, 1)]:
-    _x = np.random.default_rng(height_ * width_ + k_).normal(size=(batch_, height_, width_, chans_))
-    _layer = _keras_layer(init_params(chans_, kernel_size=k_, groups=g_, seed=k_ + s_), k_, stride=s_, groups=g_)
-    _cases.append(((_x, np.asarray(_layer.generate_kernel(_x)), s_), np.asarray(_layer(_x))))
-with _on_its_own("involution_naive"):
-    _answers = [involution_naive(x, kernel, stride=s) for (x, kernel, s), _ in _cases]
-for ((_x, _kernel, s_), _expected), _got in zip(_cases, _answers):
-    checks.assert_close(
-        _got, _expected, atol=1e-8,
-        name=f"involution_naive for x {_x.shape}, K={_kernel.shape[-1]}, stride={s_}, groups={_kernel.shape[3]}",
-    )
-### END HIDDEN TESTS
 print("Your loop involution is right on these cases.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -515,106 +419,6 @@ checks.assert_peak_bytes(
     budget=f"a copy of the kernel, two padded inputs and four outputs; a patch tensor alone takes {patch_bytes:,}",
     instead="Sum K*K shifted slices instead of building patches.",
 )
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import tracemalloc
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _keras_layer(params, kernel_size, stride=1, groups=1):
-    """The course's Keras Involution layer carrying `params`, in float64: the truth."""
-    channels, reduced = params["reduce_w"].shape
-    layer = course_layers.Involution(kernel_size, stride, groups, reduction_ratio=channels // reduced, dtype="float64")
-    layer.build((None, None, None, channels))
-    layer.set_weights([
-        params["reduce_w"][None, None], params["reduce_b"], params["bn_gamma"], params["bn_beta"],
-        params["bn_mean"], params["bn_var"], params["span_w"][None, None], params["span_b"],
-    ])
-    return layer
-
-
-_cases = []
-for batch_, height_, width_, chans_, k_, s_, g_ in [(2, 6, 7, 4, 3, 1, 2), (3, 9, 7, 8, 5, 2, 4), (1, 11, 6, 6, 7, 1, 2), (2, 5, 5, 4, 3, 2, 1)]:
-    _x = np.random.default_rng(height_ * width_ + k_).normal(size=(batch_, height_, width_, chans_))
-    _layer = _keras_layer(init_params(chans_, kernel_size=k_, groups=g_, seed=k_ + s_), k_, stride=s_, groups=g_)
-    _cases.append(((_x, np.asarray(_layer.generate_kernel(_x)), s_), np.asarray(_layer(_x))))
-with _on_its_own("involution_forward"):
-    _answers = [involution_forward(x, kernel, stride=s) for (x, kernel, s), _ in _cases]
-for ((_x, _kernel, s_), _expected), _got in zip(_cases, _answers):
-    checks.assert_close(
-        _got, _expected, atol=1e-8,
-        name=f"involution_forward for x {_x.shape}, K={_kernel.shape[-1]}, stride={s_}, groups={_kernel.shape[3]}",
-    )
-
-
-def _peak_bytes(function, *args):
-    """The test's own peak memory of function(*args), in bytes, with tracemalloc."""
-    tracemalloc.start()
-    try:
-        function(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def _lines(function, *args):
-    """The test's own count of the Python lines function(*args) runs."""
-    import sys
-
-    count = [0]
-
-    def local(frame, event, arg):
-        count[0] += event == "line"
-        return local
-
-    def calls(frame, event, arg):
-        count[0] += 1
-        return local
-
-    previous = sys.gettrace()
-    sys.settrace(calls)
-    try:
-        function(*args)
-    finally:
-        sys.settrace(previous)
-    return count[0]
-
-
-# Stride 2, 4 groups: 4 times the batch, about 16 times the positions and twice the channels.
-_few = _lines(involution_forward, np.ones((1, 7, 7, 4)), np.ones((1, 4, 4, 4, 5, 5)), 2)
-_many = _lines(involution_forward, np.ones((4, 27, 27, 8)), np.ones((4, 14, 14, 4, 5, 5)), 2)
-assert _many <= 2 * _few + 100, (
-    f"involution_forward ran {_few:,} Python lines on x (1, 7, 7, 4) and {_many:,} on x (4, 27, 27, 8) "
-    f"(at most {2 * _few + 100:,} allowed): write it without a Python loop over images, positions or channels"
-)
-
-# Stride 2: the budget of the visible test, computed here; a patch tensor would take about three times that.
-_big = np.random.default_rng(5).normal(size=(1, 33, 33, 16))
-_kernel = np.ones((1, 17, 17, 1, 7, 7))
-_padded, _output = _big.nbytes * 39 * 39 // (33 * 33), _big.nbytes * 17 * 17 // (33 * 33)
-_allowed, _patches = _kernel.nbytes + 2 * _padded + 4 * _output, _output * 49
-_used = _peak_bytes(involution_forward, _big, _kernel, 2)
-assert _used <= _allowed, (
-    f"involution_forward for x (1, 33, 33, 16), K=7, stride 2 held {_used:,} bytes at its peak; {_allowed:,} bytes are "
-    f"allowed (a patch tensor would take {_patches:,}): sum K*K shifted slices instead of building patches"
-)
-### END HIDDEN TESTS
 print("Your vectorised involution is right on these cases, without a patch tensor.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -826,56 +630,6 @@ grad_x, _ = involution_backward(x_groups, kernel_groups, np.ones((1, 2, 2, 4)), 
 # Group 0's centre taps reach the four corners; group 1's top-left taps reach only pixel (1, 1), the rest is padding.
 corners, middle = np.array([[1.0, 0, 1], [0, 0, 0], [1, 0, 1]]), np.array([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]])
 checks.assert_close(grad_x, np.stack([corners, corners, middle, middle], axis=-1)[None], atol=1e-12, name="grad_x, stride 2, two groups")
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _forward(x, kernel, stride):
-    """The test's own involution: every window copied into a patch tensor, then summed with the kernel."""
-    batch, _, _, channels = x.shape
-    _, out_h, out_w, groups, k, _ = kernel.shape
-    pad = (k - 1) // 2
-    x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    rows = np.arange(out_h)[:, None] * stride + np.arange(k)[None, :]
-    cols = np.arange(out_w)[:, None] * stride + np.arange(k)[None, :]
-    patches = x_pad[:, rows[:, None, :, None], cols[None, :, None, :], :]
-    patches = patches.reshape(batch, out_h, out_w, k * k, groups, channels // groups)
-    out = np.einsum("bhwngc,bhwgn->bhwgc", patches, kernel.reshape(batch, out_h, out_w, groups, k * k))
-    return out.reshape(batch, out_h, out_w, channels)
-
-
-_no_autodiff = [
-    (checks, "checks", "numerical_gradient"), (checks, "checks", "grad_check"),
-    (tf.GradientTape, "tf.GradientTape", "gradient"), (tf.GradientTape, "tf.GradientTape", "jacobian"),
-]
-for _shape, k_, s_, g_ in [((1, 5, 5, 2), 3, 1, 1), ((2, 7, 5, 4), 3, 2, 2), ((1, 6, 6, 4), 5, 1, 4), ((2, 5, 6, 2), 7, 2, 1)]:
-    _rng = np.random.default_rng(k_ + s_)
-    _out_h, _out_w = -(-_shape[1] // s_), -(-_shape[2] // s_)
-    _x = _rng.normal(size=_shape)
-    _kernel = _rng.normal(size=(_shape[0], _out_h, _out_w, g_, k_, k_))
-    _weights = _rng.normal(size=(_shape[0], _out_h, _out_w, _shape[3]))  # L = sum(weights * Y)
-    with _on_its_own("involution_backward", also=_no_autodiff):
-        _grad_x, _grad_kernel = involution_backward(_x, _kernel, _weights, s_)
-    _error = checks.grad_check(lambda v: np.sum(_weights * _forward(v, _kernel, s_)), _x, _grad_x, samples=40)
-    assert _error < 1e-6, f"grad_x wrong for x {_shape}, K={k_}, stride={s_}, groups={g_}: relative error {_error:.1e}"
-### END HIDDEN TESTS
 print("Your input gradient through the multiply-add is right on these cases.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_kernel_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -898,56 +652,6 @@ checks.assert_shape(grad_kernel, (1, 2, 2, 2, 3, 3), "grad_kernel, stride 2, two
 # At output (1, 1) the window covers input rows and columns 1..3 (3 is padding); each group sums its two channels.
 expected = np.array([[[18.0, 20, 0], [24, 26, 0], [0, 0, 0]], [[58.0, 60, 0], [64, 66, 0], [0, 0, 0]]])
 checks.assert_close(grad_kernel[0, 1, 1], expected, atol=1e-12, name="grad_kernel at output (1, 1), stride 2, two groups")
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _forward(x, kernel, stride):
-    """The test's own involution: every window copied into a patch tensor, then summed with the kernel."""
-    batch, _, _, channels = x.shape
-    _, out_h, out_w, groups, k, _ = kernel.shape
-    pad = (k - 1) // 2
-    x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    rows = np.arange(out_h)[:, None] * stride + np.arange(k)[None, :]
-    cols = np.arange(out_w)[:, None] * stride + np.arange(k)[None, :]
-    patches = x_pad[:, rows[:, None, :, None], cols[None, :, None, :], :]
-    patches = patches.reshape(batch, out_h, out_w, k * k, groups, channels // groups)
-    out = np.einsum("bhwngc,bhwgn->bhwgc", patches, kernel.reshape(batch, out_h, out_w, groups, k * k))
-    return out.reshape(batch, out_h, out_w, channels)
-
-
-_no_autodiff = [
-    (checks, "checks", "numerical_gradient"), (checks, "checks", "grad_check"),
-    (tf.GradientTape, "tf.GradientTape", "gradient"), (tf.GradientTape, "tf.GradientTape", "jacobian"),
-]
-for _shape, k_, s_, g_ in [((1, 5, 5, 2), 3, 1, 1), ((2, 7, 5, 4), 3, 2, 2), ((1, 6, 6, 4), 5, 1, 4), ((2, 5, 6, 2), 7, 2, 1)]:
-    _rng = np.random.default_rng(k_ + s_)
-    _out_h, _out_w = -(-_shape[1] // s_), -(-_shape[2] // s_)
-    _x = _rng.normal(size=_shape)
-    _kernel = _rng.normal(size=(_shape[0], _out_h, _out_w, g_, k_, k_))
-    _weights = _rng.normal(size=(_shape[0], _out_h, _out_w, _shape[3]))  # L = sum(weights * Y)
-    with _on_its_own("involution_backward", also=_no_autodiff):
-        _grad_x, _grad_kernel = involution_backward(_x, _kernel, _weights, s_)
-    _error = checks.grad_check(lambda v: np.sum(_weights * _forward(_x, v, s_)), _kernel, _grad_kernel, samples=40)
-    assert _error < 1e-6, f"grad_kernel wrong for x {_shape}, K={k_}, stride={s_}, groups={g_}: relative error {_error:.1e}"
-### END HIDDEN TESTS
 print("Your kernel gradient through the multiply-add is right on these cases.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_generation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -995,61 +699,6 @@ for name, expected in [
     ("x", np.repeat(x_share[None, :, :, None], 2, axis=-1)),
 ]:
     checks.assert_close(grads[name], np.array(expected), atol=1e-12, name=f"the gradient for {name}, stride 3, two groups")
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _keras_layer(params, kernel_size, stride=1, groups=1):
-    """The course's Keras Involution layer carrying `params`, in float64: the truth."""
-    channels, reduced = params["reduce_w"].shape
-    layer = course_layers.Involution(kernel_size, stride, groups, reduction_ratio=channels // reduced, dtype="float64")
-    layer.build((None, None, None, channels))
-    layer.set_weights([
-        params["reduce_w"][None, None], params["reduce_b"], params["bn_gamma"], params["bn_beta"],
-        params["bn_mean"], params["bn_var"], params["span_w"][None, None], params["span_b"],
-    ])
-    return layer
-
-
-_no_autodiff = [
-    (checks, "checks", "numerical_gradient"), (checks, "checks", "grad_check"),
-    (tf.GradientTape, "tf.GradientTape", "gradient"), (tf.GradientTape, "tf.GradientTape", "jacobian"),
-]
-for _shape, k_, s_, g_, r_ in [((1, 4, 4, 4), 3, 1, 1, 2), ((2, 5, 7, 8), 3, 2, 2, 4), ((1, 6, 6, 8), 5, 2, 4, 2), ((3, 5, 5, 4), 7, 1, 1, 1)]:
-    _rng = np.random.default_rng(s_ * g_ + k_)
-    _x = _rng.normal(size=_shape)
-    _params = init_params(_shape[3], k_, g_, r_, seed=s_ * g_)
-    _layer = _keras_layer(_params, k_, stride=s_, groups=g_)
-    _input = tf.Variable(_x)
-    _sources = [_layer.reduce.kernel, _layer.reduce.bias, _layer.span.kernel, _layer.span.bias]
-    with tf.GradientTape() as _tape:
-        _kernel = _layer.generate_kernel(_input)
-        _weights = _rng.normal(size=_kernel.shape)  # L = sum(weights * kernel)
-        _loss = tf.reduce_sum(_weights * _kernel)
-    _expected = dict(zip(GRADIENT_NAMES, _tape.gradient(_loss, [v.value for v in _sources] + [_input])))
-    with _on_its_own("generate_kernel_backward", also=_no_autodiff):
-        _grads = generate_kernel_backward(_x, _params, _weights, k_, s_, g_)
-    for _name in GRADIENT_NAMES:
-        _error = checks.relative_error(_grads[_name], np.asarray(_expected[_name]).reshape(np.shape(_grads[_name])))
-        assert _error < 1e-6, f"{_name} for x {_shape}, K={k_}, stride={s_}, groups={g_}: relative error {_error:.1e}"
-### END HIDDEN TESTS
 print("Your gradients through kernel generation are right on these cases.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -1164,49 +813,6 @@ for answer, expected, what in [
     (conv_macs(7, 9, 64, 3, stride=2), 737_280, "conv_macs(7, 9, 64, 3, stride=2)"),
 ]:
     assert answer == expected, f"{what} should be {expected:,}; got {answer!r}"
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _keras_trainable(layer, channels):
-    layer.build((None, None, None, channels))
-    return int(sum(np.prod(weight.shape) for weight in layer.trainable_weights))
-
-
-_cases = [(3, 3, 1, 2), (16, 5, 2, 4), (7, 3, 7, 8), (32, 7, 1, 1), (12, 5, 3, 5)]
-_truths = [
-    (_keras_trainable(course_layers.Involution(k_, 1, g_, r_), c_), _keras_trainable(keras.layers.Conv2D(c_, k_), c_))
-    for c_, k_, g_, r_ in _cases
-]
-with _on_its_own("involution_params or conv_params", also=[(keras.layers.Conv2D, "keras.layers.Conv2D", "build")]):
-    _answers = [(involution_params(c_, k_, g_, r_), conv_params(c_, k_)) for c_, k_, g_, r_ in _cases]
-for (c_, k_, g_, r_), (_inv, _conv), (_got_inv, _got_conv) in zip(_cases, _truths, _answers):
-    assert _got_inv == _inv, f"involution_params({c_}, {k_}, {g_}, {r_}) should be {_inv:,}; got {_got_inv!r}"
-    assert _got_conv == _conv, f"conv_params({c_}, {k_}) should be {_conv:,}; got {_got_conv!r}"
-    _reduced = max(1, c_ // r_)
-    for h_, w_, s_ in [(32, 32, 1), (41, 57, 2), (7, 9, 2), (10, 10, 3)]:
-        _positions = -(-h_ // s_) * -(-w_ // s_)
-        _inv_macs = _positions * (c_ * _reduced + _reduced * k_ * k_ * g_ + k_ * k_ * c_)
-        assert involution_macs(h_, w_, c_, k_, g_, r_, s_) == _inv_macs, f"involution_macs({h_}, {w_}, {c_}, {k_}, {g_}, {r_}, {s_}) should be {_inv_macs:,}"
-        assert conv_macs(h_, w_, c_, k_, s_) == _positions * k_ * k_ * c_ * c_, f"conv_macs({h_}, {w_}, {c_}, {k_}, {s_})"
-### END HIDDEN TESTS
 print("Your counts are right.")
 
 # %% nbgrader={"grade": false, "grade_id": "counting_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -1292,62 +898,6 @@ for n, (row, col) in enumerate(spots):
     alone = kernels_at(x_size[:, row : row + 1, col : col + 1], params_sizes, [(0, 0)], 5, groups=2)[:, 0]
     checks.assert_close(chosen[:, n], alone, atol=1e-12, name=f"the kernel at {(row, col)} against the same pixel on its own")
 checks.assert_close(chosen[:, 2], chosen[:, 3], atol=1e-12, name="the kernels at two positions with equal pixels")
-### BEGIN HIDDEN TESTS
-import contextlib
-import inspect
-import unittest.mock
-
-from involution_course import layers as course_layers
-
-
-@contextlib.contextmanager
-def _on_its_own(who, also=()):
-    """While the block runs, the course's Involution layer (and `also`: (owner, label, name)) raise: `who` must not use them."""
-    involution = course_layers.Involution
-    targets = [(involution, "involution_course.layers.Involution", name) for name, value in vars(involution).items()
-               if inspect.isfunction(value) and name not in ("__init__", "get_config")]
-    with contextlib.ExitStack() as stack:
-        for owner, label, name in [*targets, *also]:
-            refusal = AssertionError(f"{who} called {label}.{name}: this exercise asks you to compute it yourself, with NumPy")
-            stack.enter_context(unittest.mock.patch.object(owner, name, side_effect=refusal))
-        yield
-
-
-def _keras_layer(params, kernel_size, stride=1, groups=1):
-    """The course's Keras Involution layer carrying `params`, in float64: the truth."""
-    channels, reduced = params["reduce_w"].shape
-    layer = course_layers.Involution(kernel_size, stride, groups, reduction_ratio=channels // reduced, dtype="float64")
-    layer.build((None, None, None, channels))
-    layer.set_weights([
-        params["reduce_w"][None, None], params["reduce_b"], params["bn_gamma"], params["bn_beta"],
-        params["bn_mean"], params["bn_var"], params["span_w"][None, None], params["span_b"],
-    ])
-    return layer
-
-
-_x = np.random.default_rng(60).normal(size=(3, 13, 19, 8))
-_x[:, 4, 7] = _x[:, 10, 2]  # two equal pixels must get equal kernels
-_spots = [(4, 7), (10, 2), (12, 18), (0, 5)]
-_cases = []
-for k_, g_, r_ in [(5, 4, 2), (3, 1, 4), (7, 2, 1)]:
-    _params = init_params(8, kernel_size=k_, groups=g_, reduction_ratio=r_, seed=61 + k_)
-    _full = np.asarray(_keras_layer(_params, k_, groups=g_).generate_kernel(_x))
-    _cases.append(((_params, k_, g_), np.stack([_full[:, r, c] for r, c in _spots], axis=1)))
-
-
-def _whole_kernel(*args, **kwargs):
-    raise AssertionError("kernels_at called generate_kernel: compute the kernels from the pixels at those positions only")
-
-
-_own_generate_kernel, generate_kernel = generate_kernel, _whole_kernel
-try:
-    with _on_its_own("kernels_at"):
-        _answers = [kernels_at(_x, p, _spots, k, groups=g) for (p, k, g), _ in _cases]
-finally:
-    generate_kernel = _own_generate_kernel
-for ((_, k_, g_), _expected), _got in zip(_cases, _answers):
-    checks.assert_close(_got, _expected, atol=1e-8, name=f"kernels for B=3, K={k_}, G={g_}")
-### END HIDDEN TESTS
 print("Your kernels are right at those positions, for both image sizes.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}

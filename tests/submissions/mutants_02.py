@@ -287,6 +287,12 @@ MUTANTS = {
                 spanned = np.einsum("bnr,rk->bnk", activated, params["span_w"]) + params["span_b"]
                 return spanned.reshape(x.shape[0], len(positions), groups, kernel_size, kernel_size)
             """)}),
+        Mutant("its own generate_kernel on a 1 x n strip of the gathered pixels", RIGHT, {KERNELS_AT: dedent("""\
+            def kernels_at(x, params, positions, kernel_size, groups=1):
+                rows, cols = zip(*positions)
+                strip = x[:, list(rows), list(cols)][:, None]  # (B, 1, n, C): the requested pixels only
+                return generate_kernel(strip, params, kernel_size, stride=1, groups=groups)[:, 0]
+            """)}),
     ],
 }
 
