@@ -163,3 +163,19 @@ def test_a_released_notebook_is_reported_as_not_done(project_root, tmp_path, mon
 def _text(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_the_check_leaves_nothing_beside_the_submission(tmp_path, capsys):
+    """A notebook that writes files (notebook 04 saves its models under build/) writes them into the
+    check's scratch folder, never beside the checked notebook."""
+    notebook = small_notebook(_cell(
+        "from pathlib import Path\n"
+        "from involution_course.paths import build_directory\n"
+        "(build_directory() / 'models').mkdir(parents=True, exist_ok=True)\n"
+        "(build_directory() / 'models' / 'net.keras').write_text('weights')\n"
+        "Path('written-here.txt').write_text('x')"))
+    folder = tmp_path / "submission"
+    path = write(folder / "mine.ipynb", notebook)
+    main(["check", str(path)])
+    capsys.readouterr()
+    assert sorted(p.name for p in folder.iterdir()) == ["mine.ipynb"]

@@ -11,10 +11,14 @@ Hidden tests are not in a student's notebook: they run only at grading.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .paths import BUILD_VARIABLE
 
 PASSED, FAILED, NOT_DONE, NOT_RUN = "passed", "failed", "not done", "not run"
 DEFAULT_TIMEOUT = 600
@@ -124,16 +128,20 @@ def check_notebook(path: str | Path, *, timeout: int = DEFAULT_TIMEOUT, kernel: 
 
     path = Path(path)
     notebook = read_student_notebook(path)
+    # The notebook runs in a scratch folder, its build/ (saved models, figures) there too: the check
+    # leaves nothing beside the submission.
+    scratch = tempfile.TemporaryDirectory(prefix="involution-course-check-")
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name=kernel, allow_errors=True, interrupt_on_timeout=True,
-        record_timing=False, resources={"metadata": {"path": str(path.resolve().parent)}},
+        record_timing=False, resources={"metadata": {"path": scratch.name}},
     )
     client.log.disabled = True  # nbclient logs a timeout to stderr; the report says it instead
     stopped = None
     ran: set[int] = set()
     try:
         # The kernel's own log lines (its start-up warnings) are not the student's business.
-        with client.setup_kernel(stderr=subprocess.DEVNULL):
+        with scratch, client.setup_kernel(stderr=subprocess.DEVNULL,
+                                          env={**os.environ, BUILD_VARIABLE: str(Path(scratch.name) / "build")}):
             for index, cell in enumerate(notebook.cells):
                 if cell.cell_type != "code":
                     continue
