@@ -46,7 +46,7 @@ def graded_course(tmp_path_factory):
         write(base / "subs" / student / "squares.ipynb", with_written_answer(f"{student}: it grows as the area."))
     write(base / "subs" / "amy" / "means.ipynb", means_notebook())
     course = base / "course"
-    report = autograde_submissions(base / "subs", course=course, source_root=base / "source",
+    report = autograde_submissions(base / "subs", course=course, source_root=base / "source", workers=2,
                                    show_progress=False, sandbox=Sandbox())
     assert len(report.by_status("graded")) == 3, report.text()
     return base, course

@@ -16,6 +16,7 @@ from nbformat.v4 import new_markdown_cell
 from test_autograde_sample import _meta, make_sample_course, require_sandbox, squares_notebook, write
 
 from involution_instructor.autograde import autograde_submissions, write_grades_csv
+from involution_instructor.autograde import gradebook as gradebook_module
 from involution_instructor.autograde.gradebook import BACKUPS, KEPT_BACKUPS, open_gradebook
 from involution_instructor.autograde.sandbox import Sandbox
 
@@ -75,7 +76,8 @@ def regraded(tmp_path_factory):
     states["unchanged"] = (_grade(base, submissions), _grades(course, "amy"), _csv(course))
     write(submissions / "amy" / "squares.ipynb", with_written_answer("amy: it grows fourfold when x doubles."))
     states["changed"] = (_grade(base, submissions), _grades(course, "amy"), _csv(course))
-    for _ in range(KEPT_BACKUPS):
+    with pytest.MonkeyPatch.context() as patch:  # two copies kept: one more run shows the oldest go
+        patch.setattr(gradebook_module, "KEPT_BACKUPS", 2)
         _grade(base, submissions)
     states["bo"] = _grades(course, "bo")
     return course, states
@@ -114,7 +116,7 @@ def test_a_changed_written_answer_keeps_its_old_grade_beside_it_and_is_flagged(r
 def test_the_gradebook_is_backed_up_before_each_run_keeping_the_last_few(regraded):
     course, _ = regraded
     backups = sorted((course / BACKUPS).glob("gradebook-*.db"))
-    assert len(backups) == KEPT_BACKUPS
+    assert KEPT_BACKUPS == 5 and len(backups) == 2  # three runs backed up, two kept in this test
     # The newest was taken before the last run: a full gradebook, with the hand grades in it.
     with sqlite3.connect(backups[-1]) as database:
         assert database.execute("SELECT manual_score FROM grade WHERE manual_score IS NOT NULL").fetchall() == [(2.0,)]

@@ -36,10 +36,14 @@ async function rows(selector) {
 try {
   await page.goto(`${config.baseUrl}/formgrader/gradebook?token=${config.token}`);
   result.assignments = await rows('table tbody tr');
+  // Each click loads another page: wait for it, or the next lookup reads the page before.
   await page.click(`a[href$="/formgrader/gradebook/${config.assignment}"]`);
+  await page.waitForURL(`**/formgrader/gradebook/${config.assignment}`);
   await page.click(`a[href$="/formgrader/gradebook/${config.assignment}/${config.notebook}"]`);
+  await page.waitForURL(`**/formgrader/gradebook/${config.assignment}/${config.notebook}`);
   result.submissions = await rows('table tbody tr');
   await page.click('a[href*="/formgrader/submissions/"]');
+  await page.waitForURL('**/formgrader/submissions/**');
   const score = page.locator(`input.score#${config.gradeId}`);
   await score.waitFor();
   result.answer = await page.locator(`#${config.gradeId}-cell, .nbgrader_cell:has(input#${config.gradeId})`).first()
