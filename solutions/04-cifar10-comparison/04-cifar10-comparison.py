@@ -155,18 +155,6 @@ assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_
 # Same count, other network: a missing ReLU or a softmax at the end changes no parameter.
 _expected = ["Conv2D", "ReLU", "MaxPooling2D"] * 2 + ["Conv2D", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
 assert _ops(_cnn) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_cnn)}"
-### BEGIN HIDDEN TESTS
-import sys
-
-assert "involution_instructor" not in sys.modules, (
-    "the answer imports the instructor's package (involution_instructor): write it yourself")
-_logits = keras.ops.convert_to_numpy(_cnn(np.random.default_rng(1).random((4, 32, 32, 3), dtype="float32")))
-assert not np.allclose(_logits.sum(axis=1), 1.0), "the model must output logits, not probabilities (no softmax)"
-_last = [layer for layer in _cnn.layers if type(layer).__name__ == "Dense"][-1]
-assert _last.get_config()["activation"] == "linear", "the last Dense layer must output logits (no activation)"
-_pool_shape = [tuple(layer.output.shape) for layer in _cnn.layers if type(layer).__name__ == "MaxPooling2D"]
-assert _pool_shape == [(None, 16, 16, 32), (None, 8, 8, 64)], f"the pooled maps should be 16x16x32 then 8x8x64, got {_pool_shape}"
-### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · Reproducing the example's involution network
@@ -228,20 +216,6 @@ _shape = tuple(_net(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
 _expected = ["Involution", "ReLU", "MaxPooling2D"] * 2 + ["Involution", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
 assert _ops(_net) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_net)}"
-### BEGIN HIDDEN TESTS
-import sys
-
-assert "involution_instructor" not in sys.modules, (
-    "the answer imports the instructor's package (involution_instructor): write it yourself")
-_involutions = [layer for layer in _net.layers if isinstance(layer, Involution)]
-assert len(_involutions) == 3, f"expected 3 Involution layers, found {len(_involutions)}"
-for _layer in _involutions:
-    _config = _layer.get_config()
-    _settings = (_config["kernel_size"], _config["stride"], _config["groups"], _config["reduction_ratio"])
-    assert _settings == (3, 1, 1, 2), f"expected kernel_size=3, stride=1, groups=1, reduction_ratio=2, got {_settings}"
-_flat = [tuple(layer.output.shape) for layer in _net.layers if type(layer).__name__ == "Flatten"]
-assert _flat == [(None, 192)], f"the flattened map should hold 8*8*3 = 192 values, got {_flat}"
-### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Training the two reproductions: a live run, and the recorded full run
@@ -400,27 +374,6 @@ _FAIR_COUNT_CONV_24 = 492_074
 _twin = build_fair_network(24, "conv")
 _count, _expected = models.trainable_parameters(_twin), _FAIR_COUNT_CONV_24
 assert _count == _expected, f"width 24, conv: expected {_expected:,} trainable parameters, got {_count:,}"
-### BEGIN HIDDEN TESTS
-import sys
-
-assert "involution_instructor" not in sys.modules, (
-    "the answer imports the instructor's package (involution_instructor): write it yourself")
-_found = sum(isinstance(layer, Involution) for layer in _fair.layers)
-assert _found == 6, f"the involution network needs 6 Involution layers (3 stages x 2 blocks), found {_found}"
-_found = sum(isinstance(layer, Involution) for layer in _twin.layers)
-assert _found == 0, f"the conv twin must hold no Involution layer, found {_found}"
-_groups = sorted({layer.get_config()["groups"] for layer in _fair.layers if isinstance(layer, Involution)})
-assert _groups == [2, 4, 8], f"width 16: the stages' involutions need 2, 4 and 8 groups, got {_groups}"
-for _model, _channels in ((_fair, 256), (_twin, 384)):
-    _pooled = [tuple(layer.input.shape) for layer in _model.layers if type(layer).__name__ == "GlobalAveragePooling2D"]
-    assert _pooled == [(None, 8, 8, _channels)], f"stride 2 only in stages 1 and 2: the last map is 8x8x{_channels}, got {_pooled}"
-_sizes = sorted({layer.get_config()["kernel_size"] for layer in _fair.layers if isinstance(layer, Involution)})
-assert _sizes == [5], f"the involutions' kernel_size is 5, got {_sizes}"
-_sizes = sorted({tuple(layer.get_config()["kernel_size"]) for layer in _twin.layers if type(layer).__name__ == "Conv2D"})
-assert _sizes == [(1, 1), (3, 3)], f"the conv twin's convolutions are 1x1 and 3x3, got kernel sizes {_sizes}"
-_strides = [layer.get_config()["stride"] for layer in _fair.layers if isinstance(layer, Involution)]
-assert _strides == [1, 1, 2, 1, 2, 1], f"stride 2 in the first block of stages 1 and 2 only, got the involutions' strides {_strides}"
-### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### A parameter budget
@@ -435,7 +388,9 @@ assert _strides == [1, 1, 2, 1, 2, 1], f"stride 2 in the first block of stages 1
 # `step` (starting from `step` itself) whose `count(width)` is at most `budget`, for any function
 # `count` that grows with the width. When even `count(step)` exceeds the budget, raise a
 # `ValueError` whose message says so. Aim for few calls of `count` (each may build a model):
-# double the width until it no longer fits, then bisect between the last two widths.
+# double the width until it no longer fits, then bisect between the last two widths. The grader
+# allows fewer than 60 calls of `count` for a budget of $10^9$ at step 1, and reads your code for
+# the doubling or halving (a scan over every width earns nothing).
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def largest_width_within(budget, count, step=1):
@@ -473,27 +428,12 @@ _FAIR_WIDTHS = {"involution": 24, "conv": 19}
 _a, _b, _c = _FAIR_CURVES["involution"]
 _got = largest_width_within(319_178, lambda w: _a * w * w + _b * w + _c, 8)
 assert _got == _FAIR_WIDTHS["involution"], f"the involution network: expected width {_FAIR_WIDTHS['involution']}, got {_got}"
-### BEGIN HIDDEN TESTS
-_got = largest_width_within(10**6, lambda w: 3 * w * w + 5 * w + 7, 8)
-_expected = max(w for w in range(8, 1000, 8) if 3 * w * w + 5 * w + 7 <= 10**6)
-assert _got == _expected, f"expected width {_expected}, got {_got}"
-import sys
-
-assert "involution_instructor" not in sys.modules, (
-    "the answer imports the instructor's package (involution_instructor): write it yourself")
-_a, _b, _c = _FAIR_CURVES["conv"]
-_got = largest_width_within(319_178, lambda w: _a * w * w + _b * w + _c, 1)
-assert _got == _FAIR_WIDTHS["conv"], f"the conv twin: expected width {_FAIR_WIDTHS['conv']}, got {_got}"
-_calls = []
-largest_width_within(10**9, lambda w: _calls.append(w) or w * w, 1)
-assert len(_calls) < 60, f"use doubling and bisection: {len(_calls)} calls of count for a width near 31,600"
 try:
     largest_width_within(5, _square, 1)
 except ValueError:
     pass
 else:
-    raise AssertionError("a budget that not even the narrowest width fits must raise ValueError")
-### END HIDDEN TESTS
+    raise AssertionError("10*w^2 <= 5 holds for no width: largest_width_within must raise a ValueError")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The fair pair
@@ -726,11 +666,6 @@ statements = {"a": True, "b": False, "c": True, "d": False, "e": False, "f": Fal
 assert set(statements) == set("abcdef"), f"keep the keys a to f, got {sorted(statements)}"
 _bad = {key: value for key, value in statements.items() if not isinstance(value, bool)}
 assert not _bad, f"every value must be True or False; not yet: {_bad}"
-### BEGIN HIDDEN TESTS
-_truth = {"a": True, "b": False, "c": True, "d": False, "e": False, "f": False}
-_wrong = sorted(key for key in _truth if statements[key] != _truth[key])
-assert not _wrong, f"{len(_wrong)} statement(s) judged wrongly"
-### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · Per-class accuracy and the confusion matrix
@@ -772,24 +707,6 @@ _got = np.asarray(confusion_matrix(_true, _pred, num_classes=3))
 _expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
 assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected (true classes in rows)\n{_expected}\ngot\n{_got}"
 assert np.issubdtype(_got.dtype, np.integer), f"counts must be integers, got dtype {_got.dtype}"
-### BEGIN HIDDEN TESTS
-import sys
-
-assert "involution_instructor" not in sys.modules, (
-    "the answer imports the instructor's package (involution_instructor): write it yourself")
-_rng = np.random.default_rng(4)
-_true = _rng.integers(0, 10, size=(500, 1)).astype(np.uint8)
-_pred = _rng.integers(0, 10, size=500)
-_expected = np.zeros((10, 10), dtype=int)
-for _t, _p in zip(_true[:, 0], _pred):
-    _expected[_t, _p] += 1
-_got = np.asarray(confusion_matrix(_true, _pred))
-assert np.array_equal(_got, _expected), "labels of shape (N, 1), as CIFAR-10's: wrong counts"
-assert np.issubdtype(_got.dtype, np.integer), f"counts must be integers, got dtype {_got.dtype}"
-_got = np.asarray(confusion_matrix(_true[:, 0], _pred, num_classes=12))
-assert _got.shape == (12, 12) and np.array_equal(_got[:10, :10], _expected) and _got[10:].sum() == 0, (
-    "num_classes=12 with labels 0 to 9: a 12 x 12 matrix whose last two rows and columns are 0")
-### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6-accuracy-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # **Part b** (1 point): `per_class_accuracy`; its tests give it confusion matrices, so it can earn
@@ -815,19 +732,6 @@ _acc = np.asarray(per_class_accuracy(np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
 assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667] (divide by each row's sum), got {_acc}"
 _acc = np.asarray(per_class_accuracy(np.array([[2, 0], [0, 0]])), dtype=float)
 assert _acc.shape == (2,) and _acc[0] == 1.0 and np.isnan(_acc[1]), f"a class with no image must give NaN, got {_acc}"
-### BEGIN HIDDEN TESTS
-import sys
-
-assert "involution_instructor" not in sys.modules, (
-    "the answer imports the instructor's package (involution_instructor): write it yourself")
-_rng = np.random.default_rng(6)
-_confusion = _rng.integers(0, 20, size=(10, 10))
-_acc = np.asarray(per_class_accuracy(_confusion), dtype=float)
-assert np.allclose(_acc, np.diag(_confusion) / _confusion.sum(axis=1)), "per-class accuracy differs on a random matrix"
-_confusion[3] = 0
-_acc = np.asarray(per_class_accuracy(_confusion), dtype=float)
-assert np.isnan(_acc[3]) and np.isfinite(np.delete(_acc, 3)).all(), "only the empty class gives NaN"
-### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "analysis-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The figures below use your two functions on every model analysed here (the table above says
