@@ -4,9 +4,10 @@
         --jax results/raw/kernels-jax-h200.jsonl --output results/kernels-gpu.json
 
 The inputs are the JSON lines that ``bench_fused_torch.py --output`` and ``bench_fused_jax.py
---output`` write on a GPU. The paper's CUDA kernels (CuPy) do not run in the course's benchmarks:
-their rows are the figures measured on one H200 when the course set its targets, kept with that
-source.
+--output`` write on a GPU, and (``--paper``) those of ``bench_paper_kernels.py``, which times the
+paper's CUDA kernels (CuPy) from a local copy of their file; without it, the paper's rows are the
+figures measured on one H200 when the course set its targets, kept with that source. Lines of
+methods notebook 06 does not name (e.g. ``fused-pallas-split``) stay in the raw files only.
 """
 
 from __future__ import annotations
@@ -41,16 +42,29 @@ def _rows(lines: list[dict], framework: str) -> list[dict]:
     return rows
 
 
-def build(torch_path: Path, jax_path: Path) -> dict:
+# The methods notebook 06 names (involution_course.speed.METHODS); other lines stay in the raw files.
+KNOWN = ("fused-triton", "fused-pallas", "paper-cuda", "unfold", "slices-eager", "slices-compile", "slices-xla",
+         "cudnn-depthwise", "xla-depthwise", "floor")
+
+
+def build(torch_path: Path, jax_path: Path, paper_path: Path | None = None) -> dict:
     torch_lines, jax_lines = _lines(torch_path), _lines(jax_path)
     torch_provenance, jax_provenance = torch_lines[0]["provenance"], jax_lines[0]["provenance"]
     bandwidth = torch_provenance.get("copy_bandwidth_GBps")
-    rows = [{"case": case, "dtype": "float32", "framework": "torch", "method": "paper-cuda",
-             **dict(zip(MEASURES, values))} for case, values in PAPER.items()]
-    rows += _rows(torch_lines, "torch") + _rows(jax_lines, "jax")
+    if paper_path is None:
+        rows = [{"case": case, "dtype": "float32", "framework": "torch", "method": "paper-cuda",
+                 **dict(zip(MEASURES, values))} for case, values in PAPER.items()]
+        paper_source = "the paper's CuPy kernels, measured on one H200 with torch when the course set its targets"
+    else:  # bench_paper_kernels.py's lines: the paper's kernels measured in the same session
+        paper_lines = _lines(paper_path)
+        rows = [{**row, "method": "paper-cuda"} for row in _rows(paper_lines, "torch") if row["method"] == "paper-cupy"]
+        paper = paper_lines[0]["provenance"]
+        paper_source = (f"the paper's CuPy kernels (cupy {paper.get('cupy')}), measured with torch on one "
+                        f"{paper.get('gpu')} on {paper.get('date', '')[:10]} ({paper.get('command')})")
+    rows += [row for row in _rows(torch_lines, "torch") + _rows(jax_lines, "jax") if row["method"] in KNOWN]
     return {
         "provenance": {
-            "source": "the course's fused-kernel benchmarks on one H200",
+            "source": f"the course's fused-kernel benchmarks on one {torch_provenance.get('gpu')}",
             "gpu": torch_provenance.get("gpu"),
             "date": max(torch_provenance.get("date", ""), jax_provenance.get("date", ""))[:10],
             "command": f"{torch_provenance.get('command')}; {jax_provenance.get('command')}; "
@@ -58,7 +72,7 @@ def build(torch_path: Path, jax_path: Path) -> dict:
             "torch": {key: torch_provenance.get(key) for key in ("torch", "triton", "cuda", "timing")},
             "jax": {key: jax_provenance.get(key) for key in ("jax", "timing")},
             "layout": "NHWC (channels last) for the course's kernels; the paper's kernels NCHW",
-            "paper-cuda": "the paper's CuPy kernels, measured on one H200 with torch when the course set its targets",
+            "paper-cuda": paper_source,
             "measures": {
                 "fwd_ms": "the forward alone", "bwd_ms": "the backward alone, given an upstream gradient",
                 "fwd_bwd_ms": "forward, a loss and both gradients (for the fused kernels: through autograd or vjp)",
@@ -76,12 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--torch", type=Path, required=True)
     parser.add_argument("--jax", type=Path, required=True)
+    parser.add_argument("--paper", type=Path, help="bench_paper_kernels.py's lines (default: the figures kept here)")
     parser.add_argument("--output", type=Path, default=Path("results/kernels-gpu.json"))
     args = parser.parse_args()
-    for path in (args.torch, args.jax):
+    for path in (args.torch, args.jax, *([args.paper] if args.paper else [])):
         if not path.is_file():
             raise SystemExit(f"kernels_table: no file {path}; run the benchmark on a GPU with --output first.")
-    table = build(args.torch, args.jax)
+    table = build(args.torch, args.jax, args.paper)
     args.output.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.output}: {len(table['rows'])} rows")
 

@@ -235,9 +235,14 @@ def test_kernels_lower_to_triton_for_cuda():
             raise
         assert lowered.as_text().count("xla.gpu.triton") == 3
 
-    # At stride 1 the backward is one kernel with two outputs: two kernels in all.
-    shape, s, out_shape = (2, 9, 7, 12), 1, (2, 9, 7, g * k * k)
+    # At stride 1 the fused backward is one kernel with two outputs: two kernels in all.
+    shape, out_shape = (2, 9, 7, 12), (2, 9, 7, g * k * k)
+
+    def fused_step(x, planes, grad):
+        out, vjp = jax.vjp(lambda x, p: multiply_add(x, p, kernel_size=k, groups=g, backward="fused"), x, planes)
+        return out, vjp(grad)
+
     specs = [jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(out_shape, jnp.float32),
              jax.ShapeDtypeStruct(shape, jnp.float32)]
-    lowered = jax.jit(step).trace(*specs).lower(lowering_platforms=("cuda",))
+    lowered = jax.jit(fused_step).trace(*specs).lower(lowering_platforms=("cuda",))
     assert lowered.as_text().count("xla.gpu.triton") == 2

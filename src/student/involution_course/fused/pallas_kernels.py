@@ -493,7 +493,10 @@ def _check(x, planes, kernel_size, stride, groups) -> _Geometry:
 BACKWARDS = ("fused", "split")
 # The backward pass at stride 1 unless a call says otherwise: "fused" (one kernel for both
 # gradients) or "split" (grad_x's and grad_planes' kernels); INVOLUTION_COURSE_PALLAS_BACKWARD sets it.
-DEFAULT_BACKWARD = os.environ.get("INVOLUTION_COURSE_PALLAS_BACKWARD", "fused")
+# Split by default: on an H100 (2026-12-07, results/raw/kernels-jax-h100.jsonl) the fused backward
+# alone was level with the two kernels at K=7 (0.98x to 1.08x their time), but forward and backward
+# together took 4.32 ms against 4.26 over the four cases, and 1.8x as long at K=3.
+DEFAULT_BACKWARD = os.environ.get("INVOLUTION_COURSE_PALLAS_BACKWARD", "split")
 
 
 def multiply_add(x, planes, *, kernel_size: int, stride: int = 1, groups: int = 1, interpret: bool = False,
