@@ -251,3 +251,38 @@ def test_bench_writes_results_jsonl_and_the_markdown_table(tmp_path, capsys, mon
     assert "| conv2d_naive (loops)" not in table  # the group names the case
     assert "01 convolution: 1x6x6x2, 4 kernels 3x3, stride 1, same: conv2d_naive (loops)" in table
     assert "Results:" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- the GPU runs' tables
+
+
+def _load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kernels_table_takes_the_paper_s_measured_lines_and_keeps_notebook_06_s_methods():
+    table = _load_script("kernels_table").build(ROOT / "results/raw/kernels-torch-h100.jsonl",
+                                                ROOT / "results/raw/kernels-jax-h100.jsonl",
+                                                ROOT / "results/raw/kernels-paper-h100.jsonl")
+    from involution_course import speed
+
+    methods = {row["method"] for row in table["rows"]}
+    assert "paper-cuda" in methods and methods <= set(speed.METHODS)  # fused-pallas-split stays raw
+    paper = [row for row in table["rows"] if row["method"] == "paper-cuda"]
+    assert len(paper) == 4 and all(row["fwd_bwd_ms"] > 0 for row in paper)
+    assert "H100" in table["provenance"]["paper-cuda"] and "H100" in table["provenance"]["source"]
+    timings = speed.timings_from(table)
+    assert timings.value("B32 C64 56x56 K7 G4", "paper-cuda") > timings.value("B32 C64 56x56 K7 G4", "fused-triton")
+
+
+def test_throughput_table_gives_both_settings_ratios_and_the_profile():
+    text = _load_script("throughput_table").table([ROOT / "results/raw/throughput-jax-h100.json",
+                                                   ROOT / "results/raw/throughput-torch-h100.json"])
+    assert "| jax | fair_involution (pallas) |" in text and "| torch | fair_conv |" in text
+    assert "jax, fair pair, kernels on: 0.78×" in text
+    assert "kernel generation" in text and "multiply-add" in text and "H100" in text

@@ -165,6 +165,26 @@ def test_unknown_settings_mean_automatic():
             del os.environ["INVOLUTION_COURSE_FUSED"]
 
 
+
+def test_used_names_the_implementation_each_call_took(on, fake, monkeypatch):
+    """What the experiment records per run: the kernels that ran, or the layer's keras.ops path
+    wherever the dispatcher returned None (no GPU, turned off, declined)."""
+    fused.used(reset=True)
+    on("jax", gpu=True)
+    fake(PALLAS)
+    fused.fused_multiply_add("x", "planes", **ARGUMENTS)
+    on("torch")
+    fake(TRITON)
+    fused.fused_multiply_add(FakeTensor(is_cuda=True), "planes", **ARGUMENTS)
+    fused.fused_multiply_add(FakeTensor(is_cuda=True), "planes", **ARGUMENTS)
+    fused.fused_multiply_add(FakeTensor(is_cuda=False), "planes", **ARGUMENTS)
+    fake(TRITON, error=ValueError("declined"))
+    fused.fused_multiply_add(FakeTensor(is_cuda=True), "planes", **ARGUMENTS)
+    monkeypatch.setenv("INVOLUTION_COURSE_FUSED", "0")
+    fused.fused_multiply_add(FakeTensor(is_cuda=True), "planes", **ARGUMENTS)
+    assert fused.used(reset=True) == {"pallas": 1, "triton": 2, "keras.ops": 3}
+    assert fused.used() == {}
+
 # -- the real kernels, through their interpreters ---------------------------------------------------
 LAYER_AGAINST_KERAS_PATH = r"""
 import os
