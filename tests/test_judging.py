@@ -263,3 +263,19 @@ def test_observations_recorded_in_an_earlier_run_earn_nothing(tmp_path):
     assert old.score == 0 and {c.get("verdict") for c in old.cells.values() if "verdict" in c} == {MISTAGGED}
     assert new.score == 0 and {c.get("verdict") for c in new.cells.values() if "verdict" in c} == {WRONG}
     assert any("REVIEW" in note and "machinery" in note for note in new.notes)
+
+
+@pytest.mark.parametrize("assignment", ["01-convolution"])
+def test_every_rule_a_check_judges_has_a_visible_twin(assignment):
+    """Every rule of the grader's checks is stated and visibly tested: each check lists its rules with
+    a text of the visible test that checks it, and that text is in the test cell the student sees."""
+    import jupytext
+
+    checks = load_checks(ROOT / "solutions" / assignment / "checks.py", assignment)
+    notebook = jupytext.read(ROOT / "solutions" / assignment / f"{assignment}.py")
+    cells = {c.metadata["nbgrader"]["grade_id"]: c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    for grade_id, check in checks.by_grade_id.items():
+        assert check.rules, f"{assignment}: {grade_id} lists no rule"
+        for rule in check.rules:
+            assert isinstance(rule, tuple) and len(rule) == 2, f"{assignment}: {grade_id}: {rule!r} names no visible test"
+            assert rule[1] in cells[grade_id], f"{assignment}: {grade_id}: no visible test for {rule[0]!r} ({rule[1]!r})"

@@ -80,8 +80,10 @@ import numpy as np
 # Keras comes after ic.setup_notebook(), which keeps TensorFlow's start-up messages quiet.
 import keras
 
-from involution_course import checks
-from involution_course.convolution import hand_made_kernels, kernel_bank, median_time, to_unit_float
+from involution_course import checks, code_rules
+from involution_course.convolution import (
+    CONVOLUTION_MODULES, LIBRARY_CONVOLUTIONS, OWN_CONVOLUTION, hand_made_kernels, kernel_bank, median_time, to_unit_float,
+)
 from involution_course.figures.convolution import feature_maps_figure, sliding_window_figure
 
 (x_train, y_train), _ = ic.load_profile_data(profile)
@@ -191,7 +193,11 @@ feature_maps_figure(horse, list(kernels.values()), feature_maps, list(kernels))
 #
 # Return a float array of shape $(N, H_\text{out}, W_\text{out}, C_\text{out})$. Raise a `ValueError` with a
 # clear message when `padding` is neither `"valid"` nor `"same"`, and when the channels of `x` and `w`
-# disagree.
+# disagree. Leave `x` unchanged (pad a copy).
+#
+# Compute it yourself: no convolution of Keras, TensorFlow or SciPy (`keras.ops.conv`, `keras.layers.Conv2D`,
+# `tf.nn.conv2d`, `scipy.signal.correlate2d` and their relatives). The grader reads your code for them, and the
+# last visible test of each cell does the same.
 #
 # A plan: work out $p_\text{top}, p_\text{bottom}, p_\text{left}, p_\text{right}$; pad with `np.pad`; then loop
 # over images, output rows, output columns and output channels, and at each step take the window
@@ -276,6 +282,17 @@ except ValueError:
     pass
 else:
     raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
+try:
+    conv2d_naive(tiny, np.ones((2, 2, 3, 1)))
+except ValueError:
+    pass
+else:
+    raise AssertionError("x with 1 channel and kernels for 3 channels should raise a ValueError")
+test_before = test_x.copy()
+conv2d_naive(test_x, test_w, test_b, stride=1, padding="same")
+assert np.array_equal(test_x, test_before), "conv2d_naive changed its input x; work on a padded copy"
+# Compute it yourself: read from your code, as the grader reads it.
+code_rules.assert_own_code(conv2d_naive, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_same", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -302,6 +319,7 @@ test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for 
 for stride in (1, 2):
     got = conv2d_naive(test_x, test_w, test_b, stride=stride, padding="same")
     checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, stride, "same"), atol=1e-5, name=f"x (2, 6, 5, 2), 3x3 kernels, stride {stride}, 'same'")
+code_rules.assert_own_code(conv2d_naive, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -321,9 +339,10 @@ for stride in (1, 2):
 #
 # ### Exercise 2 · `conv2d_fast` (3 points)
 #
-# Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results and errors
-# as `conv2d_naive`, but no Python loop over images, positions or channels (a loop over the $K \times K$ taps
-# is fine). Keep the cell self-contained (repeat the few lines that work out the padding) so that it is graded
+# Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results, errors and
+# rules as `conv2d_naive` (`x` unchanged; no convolution of Keras, TensorFlow or SciPy), but no Python loop over
+# images, positions or channels (a loop over the $K \times K$ taps is fine: at most two nested loops, and no call
+# of `conv2d_naive`). Keep the cell self-contained (repeat the few lines that work out the padding) so that it is graded
 # on its own.
 #
 # How "no Python loop" is checked: `checks.python_lines` counts the Python lines your function runs, a count
@@ -401,6 +420,16 @@ else:
 small = (np.ones((1, 5, 5, 2)), np.ones((3, 3, 2, 1)), None, 1, "same")
 large = (np.ones((3, 20, 20, 2)), np.ones((3, 3, 2, 4)), None, 1, "same")
 checks.assert_vectorised(conv2d_fast, small, large, growth=192, name="conv2d_fast")
+# The rules read from your code, as the grader reads them.
+code_rules.assert_loop_depth(conv2d_fast, 2, rule="loop over the K x K taps at most, never over images, positions or channels")
+code_rules.assert_own_code(conv2d_fast, {"conv2d_naive"}, rule="write it without conv2d_naive's Python loops")
+code_rules.assert_own_code(conv2d_fast, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
+try:
+    conv2d_fast(tiny, np.ones((2, 2, 3, 1)))
+except ValueError:
+    pass
+else:
+    raise AssertionError("x with 1 channel and kernels for 3 channels should raise a ValueError")
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "speed_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -466,10 +495,13 @@ ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds
 #
 # * `conv_output_shape(input_shape, filters, kernel_size, stride=1, padding="valid")`: `input_shape` is
 #   $(H, W, C_\text{in})$ and `kernel_size` an integer $K$; return the tuple $(H_\text{out}, W_\text{out},
-#   C_\text{out})$ of Python integers, as `keras.layers.Conv2D` produces it; raise a `ValueError` for a padding
-#   other than `"valid"` or `"same"`;
+#   C_\text{out})$ of Python integers, the sizes that `keras.layers.Conv2D` gives; raise a `ValueError` for a
+#   padding other than `"valid"` or `"same"`;
 # * `conv_param_count(in_channels, filters, kernel_size, use_bias=True)`: the number of trainable
 #   parameters, an integer.
+#
+# Work both out from the formulas of section 2, not with Keras' layers or shape helpers (the grader reads your
+# code for them, as the last visible tests do).
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_shapes_and_parameters", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv_output_shape(input_shape, filters, kernel_size, stride=1, padding="valid"):
@@ -508,12 +540,14 @@ for in_shape, filters, k, stride, padding, expected in [
 ]:
     got = conv_output_shape(in_shape, filters, k, stride=stride, padding=padding)
     assert tuple(got) == expected, f"{filters} filters {k}x{k}, stride {stride}, {padding!r}, on {in_shape}: expected {expected}, got {got}"
+    assert all(isinstance(v, (int, np.integer)) for v in got), f"{in_shape}, {filters} filters {k}x{k}: return integers, got {got}"
 try:
     conv_output_shape((8, 8, 3), 4, 3, padding="full")
 except ValueError:
     pass
 else:
     raise AssertionError("padding='full' should raise a ValueError")
+code_rules.assert_own_code(conv_output_shape, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_parameters", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -523,6 +557,7 @@ for (in_channels, filters, k, use_bias), expected in [
 ]:
     got = conv_param_count(in_channels, filters, k, use_bias=use_bias)
     assert got == expected, f"{filters} filters {k}x{k} on {in_channels} channels, use_bias={use_bias}: expected {expected} parameters, got {got}"
+code_rules.assert_own_code(conv_param_count, LIBRARY_CONVOLUTIONS | {"count_params"}, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "parameter_table_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -627,6 +662,12 @@ test_convolution = lambda batch: keras.ops.convert_to_numpy(test_layer(batch))  
 error = translation_error(test_convolution, test_images, 2, -1, margin=3)
 assert isinstance(error, float), f"translation_error should return a float, got {type(error).__name__}"
 assert error < 1e-4, f"a convolution is translation-equivariant away from the borders: expected about 0, got {error}"
+try:
+    translation_error(test_convolution, test_images, 1, 1, margin=6)
+except ValueError:
+    pass
+else:
+    raise AssertionError("a margin of 6 leaves no pixel of a 12x12 image: translation_error should raise a ValueError")
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4a_demo_text", "locked": true, "schema_version": 3, "solution": false, "task": false}

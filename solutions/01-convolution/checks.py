@@ -9,15 +9,12 @@ runs, Python lines counted) add to those rules and never replace them.
 
 import numpy as np
 
+from involution_course.convolution import CONVOLUTION_MODULES, LIBRARY_CONVOLUTIONS, OWN_CONVOLUTION
 from involution_instructor.judging import Check, expect, kernel
 
-# What "compute it yourself" refuses, judged from the source (and refused in the kernel as well).
-CONVOLUTIONS = {
-    "conv", "conv2d", "convolution", "depthwise_conv", "depthwise_conv2d", "depthwise_conv2d_native",
-    "separable_conv", "conv_transpose", "Conv2D", "DepthwiseConv2D", "compute_conv_output_shape",
-    "correlate", "correlate2d", "convolve", "convolve2d", "fftconvolve", "oaconvolve",
-}
-SCIPY = {"scipy.signal", "scipy.ndimage"}
+# What "compute it yourself" refuses, judged from the source as the visible tests read it (and
+# refused in the kernel as well).
+CONVOLUTIONS, SCIPY = set(LIBRARY_CONVOLUTIONS), set(CONVOLUTION_MODULES)
 
 
 # ------------------------------------------------------------------ kernel side
@@ -261,7 +258,7 @@ def fast_inputs(rng):
 
 def _judge_convolution(ctx, function: str):
     used = ctx.source.uses(CONVOLUTIONS, SCIPY, within=function)
-    assert not used, f"{function} uses {', '.join(used)}: compute it yourself, without Keras, TensorFlow or SciPy"
+    assert not used, f"{function} uses {', '.join(used)}: {OWN_CONVOLUTION}"
     for (x, w, b, stride, padding), seen in zip(ctx.data["cases"], ctx.seen["cases"]):
         case = f"{function} on x of shape {x.shape}, K={w.shape[0]}, C_out={w.shape[-1]}, stride={stride}, padding={padding!r}"
         expect.close(expect.value(seen, case), convolution(x, w, b, stride, padding), case, atol=1e-5, rtol=1e-5)
@@ -275,11 +272,13 @@ def judge_naive(ctx):
     _judge_convolution(ctx, "conv2d_naive")
 
 
+NO_LOOPS = "loop over the K x K taps at most, never over images, positions or channels"
+
+
 def judge_fast(ctx):
     _judge_convolution(ctx, "conv2d_fast")
     depth = ctx.source.loop_depth("conv2d_fast")
-    assert depth <= 2, (f"conv2d_fast nests {depth} loops: loop over the K x K taps at most, never over images, "
-                        "positions or channels")
+    assert depth <= 2, f"conv2d_fast nests {depth} loops (at most 2): {NO_LOOPS}"
     assert "conv2d_naive" not in {name.split(".")[-1] for name in ctx.source.calls("conv2d_fast")}, (
         "conv2d_fast calls conv2d_naive: write it without its Python loops")
     few, many = ctx.seen["lines"]
@@ -301,7 +300,7 @@ def shapes_inputs(rng):
 
 def judge_shapes(ctx):
     used = ctx.source.uses(CONVOLUTIONS, SCIPY, within="conv_output_shape")
-    assert not used, f"conv_output_shape uses {', '.join(used)}: work it out yourself, without Keras' shape helpers"
+    assert not used, f"conv_output_shape uses {', '.join(used)}: {OWN_CONVOLUTION}"
     for (shape, filters, k, s, p), seen in zip(ctx.data["shapes"], ctx.seen["shapes"]):
         height, width, _ = shape
         expected = [-(-height // s), -(-width // s), filters] if p == "same" else \
@@ -323,7 +322,7 @@ def counts_inputs(rng):
 
 def judge_counts(ctx):
     used = ctx.source.uses(CONVOLUTIONS | {"count_params"}, SCIPY, within="conv_param_count")
-    assert not used, f"conv_param_count uses {', '.join(used)}: work it out yourself, without Keras"
+    assert not used, f"conv_param_count uses {', '.join(used)}: {OWN_CONVOLUTION}"
     for (c, filters, k, bias), seen in zip(ctx.data["counts"], ctx.seen["counts"]):
         case = f"conv_param_count({c}, {filters}, {k}, use_bias={bias})"
         got = expect.value(seen, case)
@@ -419,23 +418,39 @@ def judge_channels(ctx):
         assert got < 1e-5, f"swap_error of a convolution, i={i}, j={j}: expected about 0, got {got}"
 
 
+# Each rule a check judges, with the visible test that checks it in the student's notebook (a text of
+# that test cell): tests/test_judging.py makes sure that every rule has its visible twin.
+OWN = ("no convolution of Keras, TensorFlow or SciPy", "code_rules.assert_own_code(")
 CHECKS = [
-    Check("ex1_test_valid", observe_convolution, judge_naive, valid_inputs,
-          rules=("values of Keras' Conv2D with 'valid' padding", "x unchanged", "ValueError for a bad padding or channels",
-                 "no convolution of Keras, TensorFlow or SciPy")),
-    Check("ex1_test_same", observe_convolution, judge_naive, same_inputs,
-          rules=("values of Keras' Conv2D with 'same' padding", "x unchanged", "ValueError for a bad padding or channels",
-                 "no convolution of Keras, TensorFlow or SciPy")),
-    Check("ex2_test_conv2d_fast", observe_convolution, judge_fast, fast_inputs,
-          rules=("values of Keras' Conv2D", "x unchanged", "ValueError for a bad padding or channels",
-                 "no convolution of Keras, TensorFlow or SciPy", "at most two nested loops (the taps), no call of conv2d_naive",
-                 "Python lines run grow at most twice on an input 192 times larger")),
-    Check("ex3_test_output_shape", observe_shapes, judge_shapes, shapes_inputs,
-          rules=("Keras' output shapes, as a tuple of integers", "ValueError for a bad padding", "no Keras shape helper")),
-    Check("ex3_test_parameters", observe_shapes, judge_counts, counts_inputs,
-          rules=("Keras' parameter counts", "no Keras layer")),
-    Check("ex4_test_spatial_agnostic", observe_spatial, judge_spatial, spatial_inputs,
-          rules=("shift_image's values, input unchanged", "translation_error's float", "ValueError when no pixel is left")),
-    Check("ex4_test_channel_specific", observe_channels, judge_channels, channels_inputs,
-          rules=("swap_kernels' arrays, inputs unchanged", "swap_error's float")),
+    Check("ex1_test_valid", observe_convolution, judge_naive, valid_inputs, rules=(
+        ("the values of Keras' Conv2D with 'valid' padding", "keras_conv2d(test_x"),
+        ("x unchanged", "changed its input x"),
+        ("a ValueError for a padding other than 'valid' or 'same'", 'padding="full"'),
+        ("a ValueError when the channels of x and w disagree", "kernels for 3 channels"), OWN)),
+    Check("ex1_test_same", observe_convolution, judge_naive, same_inputs, rules=(
+        ("the values of Keras' Conv2D with 'same' padding", "keras_conv2d(test_x"), OWN)),
+    Check("ex2_test_conv2d_fast", observe_convolution, judge_fast, fast_inputs, rules=(
+        ("the values of Keras' Conv2D", "keras_conv2d(test_x"),
+        ("a ValueError for a padding other than 'valid' or 'same'", 'padding="full"'),
+        ("a ValueError when the channels of x and w disagree", "kernels for 3 channels"),
+        ("at most two nested loops", "code_rules.assert_loop_depth(conv2d_fast, 2"),
+        ("no call of conv2d_naive", '{"conv2d_naive"}'),
+        ("about as many Python lines run on an input 192 times larger", "checks.assert_vectorised("), OWN)),
+    Check("ex3_test_output_shape", observe_shapes, judge_shapes, shapes_inputs, rules=(
+        ("Keras' output sizes", "conv_output_shape(in_shape"),
+        ("a tuple of integers", "return integers"),
+        ("a ValueError for a padding other than 'valid' or 'same'", 'padding="full"'), OWN)),
+    Check("ex3_test_parameters", observe_shapes, judge_counts, counts_inputs, rules=(
+        ("Keras' parameter counts", "conv_param_count(in_channels"), OWN)),
+    Check("ex4_test_spatial_agnostic", observe_spatial, judge_spatial, spatial_inputs, rules=(
+        ("shift_image's values", "shift_image(grid, 1, 2)"),
+        ("shift_image leaves its input unchanged", "changed its input; return a new array"),
+        ("translation_error returns a float", "should return a float"),
+        ("translation_error's value", "translation_error(test_convolution"),
+        ("a ValueError when the margin leaves no pixel", "leaves no pixel"))),
+    Check("ex4_test_channel_specific", observe_channels, judge_channels, channels_inputs, rules=(
+        ("swap_kernels' arrays", "swap_kernels(test_kernels"),
+        ("w and b unchanged", "changed w or b"),
+        ("swap_error returns a float", "should return a float"),
+        ("swap_error's value", "swap_error(test_convolution"))),
 ]

@@ -17,6 +17,18 @@ from .progress import progress_bar
 __all__ = ["hand_made_kernels", "kernel_bank", "to_unit_float", "median_time"]
 
 
+# What notebook 01's "compute it yourself" rules out: the convolutions and shape helpers of Keras,
+# TensorFlow and SciPy, by name, and SciPy's modules that hold them. Its visible tests and the
+# grader read your code for them (involution_course.code_rules).
+LIBRARY_CONVOLUTIONS = frozenset({
+    "conv", "conv2d", "convolution", "depthwise_conv", "depthwise_conv2d", "depthwise_conv2d_native",
+    "separable_conv", "conv_transpose", "Conv2D", "DepthwiseConv2D", "compute_conv_output_shape",
+    "correlate", "correlate2d", "convolve", "convolve2d", "fftconvolve", "oaconvolve",
+})
+CONVOLUTION_MODULES = ("scipy.signal", "scipy.ndimage")
+OWN_CONVOLUTION = "compute it yourself, without the convolutions of Keras, TensorFlow or SciPy"
+
+
 def hand_made_kernels() -> dict[str, np.ndarray]:
     """Four classic 3×3 kernels, chosen by hand rather than learned.
 
