@@ -68,3 +68,19 @@ def test_later_cells_name_the_exercise_to_finish(run, student):
                 stopped.append((meta["grade_id"], output.evalue))
     assert stopped and stopped[0][0] == "kernels-of-images" and "Exercise 1" in stopped[0][1], stopped
     assert "training-snapshots" in {grade_id for grade_id, _ in stopped}
+
+
+def test_the_checks_load_without_keras(project_root):
+    """Every student's grading process loads checks.py: the grader's side is NumPy alone (the
+    networks are built with Keras in the student's kernel only; the colours come from a table)."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "from involution_instructor.judging import load_checks\n"
+        f"load_checks({str(project_root / 'solutions' / ASSIGNMENT / 'checks.py')!r}, {ASSIGNMENT!r})\n"
+        "heavy = {'keras', 'tensorflow', 'matplotlib'} & set(sys.modules)\n"
+        "assert not heavy, sorted(heavy)\n"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True, cwd=project_root)

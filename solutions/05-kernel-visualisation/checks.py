@@ -250,12 +250,12 @@ def observe_maps(student, data):
 
 
 def _normalised(maps, low=None, high=None):
-    maps = np.asarray(maps, dtype=float)
-    low = maps.min() if low is None else low
-    high = maps.max() if high is None else high
-    if high == low:
-        return np.zeros(maps.shape)
-    return np.clip((maps - low) / (high - low), 0.0, 1.0)
+    values = np.asarray(maps, dtype=float)
+    bottom = values.min() if low is None else low
+    top = values.max() if high is None else high
+    if top == bottom:
+        return np.zeros(values.shape)
+    return np.clip((values - bottom) / (top - bottom), 0.0, 1.0)
 
 
 def judge_maps(ctx):
@@ -335,11 +335,11 @@ def judge_overlay(ctx):
     expect.raised(ctx.seen["bad"], "ValueError", f"upsample of a {heat.shape} map to {tuple(size)} (not a whole multiple)")
     for (image, heat, options), seen in zip(ctx.data["overlay"], ctx.seen["overlay"]):
         alpha, cmap = options.get("alpha", 0.5), options.get("cmap", "inferno")
-        pixels = image / 255.0 if image.dtype == np.uint8 else image
+        scaled = image / 255.0 if image.dtype == np.uint8 else image  # floats are already in [0, 1]
         colour = _colour(np.kron(heat, np.ones((image.shape[0] // heat.shape[0], image.shape[1] // heat.shape[1]))), cmap)
         kind = "uint8 (divide by 255)" if image.dtype == np.uint8 else "float (already in [0, 1])"
         what = f"overlay of a {kind} image with alpha={alpha:g}, cmap={cmap!r}"
-        expect.close(expect.value(seen, what), (1 - alpha) * pixels + alpha * colour, what, atol=1e-6, rtol=1e-6)
+        expect.close(expect.value(seen, what), (1 - alpha) * scaled + alpha * colour, what, atol=1e-6, rtol=1e-6)
 
 
 # ------------------------------------------------------------------ ex4: position_similarity
@@ -407,8 +407,8 @@ def judge_similarity(ctx):
 
 
 def attention_inputs(rng):
-    row = np.array([0.0, 1.0, 2.0]).reshape(1, 1, 3, 1)
-    cases = [(row, np.ones((1, 1)), np.ones((1, 1)), 3), (row, np.ones((1, 4)), np.ones((1, 4)), 3)]
+    three = np.arange(3.0).reshape(1, 1, 3, 1)  # one row of pixels 0, 1, 2
+    cases = [(three, np.ones((1, 1)), np.ones((1, 1)), 3), (three, np.ones((1, 4)), np.ones((1, 4)), 3)]
     for size, batch in ((3, 1), (5, 2)):
         channels, dim = int(rng.integers(2, 5)), int(rng.integers(2, 5))
         x = rng.normal(size=(batch, int(rng.integers(3, 7)), int(rng.integers(3, 7)), channels))
