@@ -128,6 +128,11 @@ def stage_notebook(info: NotebookInfo, staging: Path, repository: str | None, ed
     first = notebook["cells"][0]
     text = BADGE.sub("", "".join(first["source"]))
     first["source"] = launch_bar(info.assignment, repository, edition) + text
+    if edition == "instructor":  # the rubrics of the written answers, as rubrics rather than markers
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "markdown":
+                text = "".join(cell["source"]).replace("### BEGIN SOLUTION", "**Rubric (graded by hand):**")
+                cell["source"] = text.replace("### END SOLUTION", "")
     notebook.setdefault("metadata", {})["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     page = staging / "notebooks" / info.assignment / f"{info.assignment}.ipynb"
     page.parent.mkdir(parents=True, exist_ok=True)
@@ -373,7 +378,12 @@ def build(output: Path, notebooks: Path | list[Path], *, edition: str = "student
     if edition == "student":
         _refuse_leaks([*staged, *(p for p in staging.rglob("*.md"))])
 
-    _sphinx(staging, output, quiet=quiet)
+    # Sphinx writes into the staging folder, MyST-NB's output files beside its HTML (there, not beside the
+    # site), then the HTML moves into place.
+    html = staging / "_build" / "html"
+    _sphinx(staging, html, quiet=quiet)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(html), str(output))
     _mathjax(output / "_static" / "mathjax")
     site.pages = sorted(p for p in output.rglob("*.html") if "_static" not in p.parts)
     site.seconds = time.perf_counter() - started

@@ -31,6 +31,7 @@ html_static_path = ["_static"]
 html_css_files = ["course.css"]
 html_favicon = "_static/favicon.svg"  # else browsers ask for /favicon.ico, which a static folder lacks
 html_extra_path = ["_extra"]
+html_use_index = False  # an index of no entries
 html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None

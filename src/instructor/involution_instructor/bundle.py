@@ -34,7 +34,8 @@ LEAK_MARKS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HID
                         r"^\s*(?:from|import)\s+involution_instructor\b", re.MULTILINE)
 SETUPTOOLS_WITH_LICENSE_STRINGS = (77,)  # PEP 639 `license = "..."` in pyproject.toml
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".ipynb_checkpoints")
-GITIGNORE = "\n".join(["__pycache__/", "*.egg-info/", "build/", "dist/", ".ipynb_checkpoints/", ".venv/", ""])
+GITIGNORE = "\n".join(["__pycache__/", "*.egg-info/", "build/", "dist/", ".ipynb_checkpoints/", ".venv/",
+                       "_site/", "_site-source/", ""])  # the last two: what site/build_site.py writes
 
 
 # The course site (``involution-instructor site``): its sources and builder go into the student repository,
@@ -189,7 +190,7 @@ def student_readme(homepage: str, wheel: str | None = None) -> str:
     listing = "\n".join(f"- `notebooks/{a}/{a}.ipynb`" for a in ASSIGNMENTS)
     return f"""# Involution Course
 
-Five notebooks take you from convolution to **involution** (Li et al., CVPR 2021): you build the
+Six notebooks take you from convolution to **involution** (Li et al., CVPR 2021): you build the
 operator from scratch in NumPy, turn it into a Keras 3 layer, compare it with a CNN on CIFAR-10
 and look inside the kernels it generates. Work through them in order:
 
