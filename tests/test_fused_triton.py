@@ -18,7 +18,7 @@ import pytest
 CASES = Path(__file__).parent / "interpreter" / "triton_cases.py"
 
 
-@pytest.mark.slow  # about 30 s: every case through Triton's interpreter, in a process of its own
+@pytest.mark.slow  # 30 s to 3 min on two shared cores: every case through Triton's interpreter, in a process of its own
 def test_triton_kernels_agree_with_numpy_through_the_interpreter():
     for package in ("torch", "triton"):
         if importlib.util.find_spec(package) is None:
