@@ -91,7 +91,13 @@ def test_formgrader_lists_every_graded_assignment_with_its_rubric(formgrader, gr
     source = course / assignments["squares"]["source_path"] / "squares.ipynb"
     assert "doubling x multiplies it by four" in source.read_text() and RUBRIC.splitlines()[1] in source.read_text()
     # No notebook in submitted/: formgrader's own Autograde button would run it outside the sandbox.
+    # Pressed (it runs nbgrader autograde), it finds nothing to run and changes nothing.
     assert not list((course / "submitted").rglob("*.ipynb"))
+    graded = (course / "autograded" / "amy" / "squares" / "squares.ipynb").read_bytes()
+    pressed = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", "squares", "--student=amy",
+                              "--force"], cwd=course, capture_output=True, text=True, timeout=120)
+    assert "No notebooks were matched" in pressed.stderr + pressed.stdout
+    assert (course / "autograded" / "amy" / "squares" / "squares.ipynb").read_bytes() == graded
 
 
 def test_a_hand_grade_given_in_the_browser_reaches_the_grades_csv(formgrader, graded_course, tmp_path):
