@@ -213,6 +213,9 @@ def test_without_cgroups_grading_says_what_the_limits_mean_and_strict_refuses(tm
                      str(tmp_path / "course"), "--strict"]) == 2
         error = capsys.readouterr().err
         assert "--strict grading needs" in error and "Traceback" not in error
+        assert main(["autograde", str(tmp_path / "subs"), "--source", str(source), "--course",
+                     str(tmp_path / "course"), "--strict", "--no-sandbox"]) == 2
+        assert "choose one" in capsys.readouterr().err
         assert not (tmp_path / "course" / "gradebook.db").exists()
     finally:
         sandbox_module._settings.cache_clear()

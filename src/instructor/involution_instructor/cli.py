@@ -32,6 +32,10 @@ def _autograde(args) -> int:
     from .autograde import autograde_submissions, default_course_directory
     from .autograde.sandbox import Sandbox, SandboxLimits, parse_size
 
+    if args.strict and args.no_sandbox:
+        print("involution-instructor: --strict grades only where each sandbox's limits hold, and --no-sandbox "
+              "grades without any: choose one.", file=sys.stderr)
+        return 2
     course = args.course or default_course_directory()
     sandbox = None if args.no_sandbox else Sandbox(
         limits=SandboxLimits(memory=parse_size(args.memory), cpu_seconds=args.cpu_time,
