@@ -219,3 +219,29 @@ def test_without_cgroups_grading_says_what_the_limits_mean_and_strict_refuses(tm
         assert not (tmp_path / "course" / "gradebook.db").exists()
     finally:
         sandbox_module._settings.cache_clear()
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_the_cgroup_files_are_written_and_read_as_each_version_names_them(tmp_path, kind):
+    from involution_instructor.autograde.sandbox_launch import cpu_seconds, join_group, make_group
+
+    if kind == "v1":
+        method = {"kind": "v1", "parents": {c: str(tmp_path / c) for c in ("memory", "pids", "cpuacct")}}
+        for parent in method["parents"].values():
+            os.mkdir(parent)
+    else:
+        method = {"kind": "v2", "parent": str(tmp_path)}
+    group = make_group(method, 1024, 16)
+    folders = {Path(f).parent.name if kind == "v1" else "all": Path(f) for f in group["folders"]}
+    memory, pids = (folders["memory"], folders["pids"]) if kind == "v1" else (folders["all"], folders["all"])
+    assert (memory / ("memory.limit_in_bytes" if kind == "v1" else "memory.max")).read_text() == "1024"
+    assert (memory / ("memory.memsw.limit_in_bytes" if kind == "v1" else "memory.swap.max")).read_text() \
+        == ("1024" if kind == "v1" else "0")
+    assert (pids / "pids.max").read_text() == "16"
+    if kind == "v1":
+        (folders["cpuacct"] / "cpuacct.usage").write_text("2500000000\n")
+    else:
+        (folders["all"] / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    assert cpu_seconds(group) == 2.5
+    join_group(group, 4321)
+    assert all((folder / "cgroup.procs").read_text() == "4321" for folder in folders.values())
