@@ -12,7 +12,8 @@ Rules about how an answer works are judged from the submitted source; measuremen
 
 * no exercise uses the course's ``Involution`` layer, the backward pass no automatic or numerical
   differentiation, the counts no Keras layer;
-* ``involution_forward`` nests no Python loop beyond the K*K taps and builds no patch tensor;
+* ``involution_forward`` nests no Python loop beyond the K*K taps (and the groups, which the text does not
+  forbid) and builds no patch tensor;
 * ``kernels_at`` never hands the whole image to a kernel generator: it may call the student's own
   ``generate_kernel`` on the gathered pixels (a 1 x n strip), never on the image.
 """
@@ -554,7 +555,7 @@ def judge_involution_forward(ctx):
         raise AssertionError("involution_forward calls extract_patches, which builds the patch tensor: sum K*K shifted "
                              "slices instead of building patches")
     depth = ctx.source.loop_depth(who)
-    if depth > 2:
+    if depth > 3:  # two for the K*K taps, one more for the groups (which the line count below measures)
         raise AssertionError(
             f"involution_forward nests {depth} Python loops (for, while or comprehensions, in the functions it calls "
             "too); the K*K taps need two: write it without a Python loop over images, positions or channels")
@@ -748,7 +749,7 @@ CHECKS = [
         "involution_naive's outputs equal the course's multiply-add; it does not use the course's layer.",)),
     Check("ex3_test_involution_forward", observe_forward, judge_involution_forward, forward_inputs, rules=(
         "involution_forward's outputs equal the course's multiply-add; it does not use the course's layer;",
-        "it nests at most two Python loops (the K*K taps), counting the functions it calls, and does not call "
+        "it nests at most three Python loops (the K*K taps, and the groups), counting the functions it calls, and does not call "
         "involution_naive or extract_patches; in the kernel it runs at most 2n + 100 Python lines on an input "
         "with about 98 times the output values of one where it runs n;",
         "its peak memory stays within a kernel-sized copy, two padded inputs and four outputs.")),

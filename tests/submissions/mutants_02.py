@@ -128,6 +128,21 @@ MUTANTS = {
                         out += x_pad[:, rows, cols] * taps[u, v][..., None]
                 return out.reshape(batch, out_h, out_w, x.shape[-1])
             """)}),
+        Mutant("a loop over the groups inside the taps", RIGHT, {FORWARD: dedent("""\
+            def involution_forward(x, kernel, stride=1):
+                batch, out_h, out_w, groups, k, _ = kernel.shape
+                width = x.shape[-1] // groups
+                pad = (k - 1) // 2
+                x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+                out = np.zeros((batch, out_h, out_w, x.shape[-1]))
+                for u in range(k):
+                    for v in range(k):
+                        window = x_pad[:, u : u + stride * (out_h - 1) + 1 : stride, v : v + stride * (out_w - 1) + 1 : stride]
+                        for g in range(groups):
+                            channels = slice(g * width, (g + 1) * width)
+                            out[..., channels] += window[..., channels] * kernel[:, :, :, g, u, v, None]
+                return out
+            """)}),
     ],
     "ex4": [
         Mutant("pooling backward divides by s*s, partial blocks ignored", WRONG, _edit(BACKWARD, (
