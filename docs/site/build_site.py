@@ -129,10 +129,11 @@ def stage_notebook(info: NotebookInfo, staging: Path, repository: str | None, ed
     text = BADGE.sub("", "".join(first["source"]))
     first["source"] = launch_bar(info.assignment, repository, edition) + text
     if edition == "instructor":  # the rubrics of the written answers, as rubrics rather than markers
+        begin, end = (f"### {word} SOLUTION" for word in ("BEGIN", "END"))  # in pieces, as LEAK_MARKS
         for cell in notebook["cells"]:
             if cell["cell_type"] == "markdown":
-                text = "".join(cell["source"]).replace("### BEGIN SOLUTION", "**Rubric (graded by hand):**")
-                cell["source"] = text.replace("### END SOLUTION", "")
+                text = "".join(cell["source"]).replace(begin, "**Rubric (graded by hand):**")
+                cell["source"] = text.replace(end, "")
     notebook.setdefault("metadata", {})["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     page = staging / "notebooks" / info.assignment / f"{info.assignment}.ipynb"
     page.parent.mkdir(parents=True, exist_ok=True)
@@ -191,8 +192,7 @@ def results_markdown(folder: Path, notes: list[str]) -> str:
     fair = [r for r in rows if r["model"] == "fair_involution" and not r.get("recipe") and r["runs"] > 1]
     width = fair[0]["width"] if fair else None
     parts.append("## Test accuracy over seeds\n\nEvery recorded setting, with each seed's accuracy and the mean over "
-                 "seeds (the full profile: 20 epochs on all 50,000 training images, measured on the 10,000 test "
-                 "images).\n\n" + training.results_markdown(rows) + "\n\n"
+                 f"seeds ({_run_setting(compare)}).\n\n" + training.results_markdown(rows) + "\n\n"
                  f"Recorded on {checkpoints.provenance_text(compare)}.\n\n"
                  f"The sweep: {checkpoints.provenance_text(sweep)}.\n\n"
                  f"The example's recipe: {checkpoints.provenance_text(baseline)}.\n")
@@ -224,6 +224,13 @@ def results_markdown(folder: Path, notes: list[str]) -> str:
                  + "\n".join(f"* {s}" for s in speed.conclusions(timings)) + "\n\n"
                  f"![Forward and backward time of each method, with the floor](/_generated/{folder.name}/{bars})\n")
     return "\n".join(parts)
+
+
+def _run_setting(payload: dict) -> str:
+    """How the runs of a results file were trained and measured, in words, from its first run."""
+    run = payload["runs"][0]
+    return (f"{run['epochs']} epochs of batch {run['batch_size']} on {run['train_images']:,} training images, "
+            f"measured on {run['evaluated_on'].split(': ', 1)[-1]}")
 
 
 def _time_bars(figures, speed, timings):
