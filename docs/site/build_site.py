@@ -5,8 +5,10 @@
 Pages come from the released notebooks (rendered, never executed: they are students' copies),
 the pages beside this script (guides, notation) and what the student package ships: the
 recorded results and checkpoints, turned into tables and figures here with the package's own
-functions, each with its date, machine and command. Nothing is downloaded: the theme comes from
-the installed sphinx-book-theme and MathJax from the installed django-static-mathjax.
+functions, each with its date, machine and command. No theme, template or font is downloaded: the
+theme comes from the installed sphinx-book-theme and MathJax from the installed django-static-mathjax.
+The kernel figures need CIFAR-10's test images: a local copy (``INVOLUTION_COURSE_DATA``), else the
+Keras download; where neither can be had, the page says so and the rest is built.
 
 The same script runs in the course repository (``involution-instructor site``) and in the
 student repository, whose GitHub Pages workflow calls it; it needs the student package and the
