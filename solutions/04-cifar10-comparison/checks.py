@@ -516,7 +516,9 @@ def budget_inputs(rng):
     step = int(rng.choice([1, 8]))  # a width exactly on budget fits
     curve = (int(rng.integers(1, 20)), int(rng.integers(0, 50)), int(rng.integers(0, 100)))
     cases.append({"budget": curve_value(curve, step * int(rng.integers(3, 200))), "curve": curve, "step": step})
-    cases.append({"budget": 319_178, "curve": (830, 544, 938), "step": 1})  # the conv twin's curve
+    # The fair pair's curves within the example CNN's budget (the notebook's _FAIR_CURVES).
+    cases.append({"budget": 319_178, "curve": (495.3125, 598.25, 938), "step": 8})
+    cases.append({"budget": 319_178, "curve": (830, 544, 938), "step": 1})
     cases.append({"budget": 10**9, "curve": (1, 0, int(rng.integers(0, 1000))), "step": 1, "counted": True})
     cases.append({"budget": int(rng.integers(1, 10)), "curve": (10, 0, 0), "step": 1})  # nothing fits
     return {"cases": cases}
