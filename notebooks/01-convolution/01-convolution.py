@@ -78,15 +78,17 @@ profile = ic.setup_notebook()
 #
 # By the end of this notebook you will have shown both properties of convolution with numbers.
 
-# %% nbgrader={"cell_type": "code", "checksum": "1315862f517ebfbca932e992852c721b", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6b1a34080980c1e62e54b9040dffa580", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
 import numpy as np
 
 # Keras comes after ic.setup_notebook(), which keeps TensorFlow's start-up messages quiet.
 import keras
 
-from involution_course import checks
-from involution_course.convolution import hand_made_kernels, kernel_bank, median_time, to_unit_float
+from involution_course import checks, code_rules
+from involution_course.convolution import (
+    CONVOLUTION_MODULES, LIBRARY_CONVOLUTIONS, OWN_CONVOLUTION, hand_made_kernels, kernel_bank, median_time, to_unit_float,
+)
 from involution_course.figures.convolution import feature_maps_figure, sliding_window_figure
 
 (x_train, y_train), _ = ic.load_profile_data(profile)
@@ -180,7 +182,7 @@ feature_maps_figure(horse, list(kernels.values()), feature_maps, list(kernels))
 # **same** at every position of the horse (spatial-agnostic). A convolution network learns such kernels
 # instead of having them written by hand.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "511cfa6a7d092529e719139b801073a6", "grade": false, "grade_id": "ex1_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "dc6d74af1f58a534b5a55d518468c624", "grade": false, "grade_id": "ex1_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Convolution with loops
 #
 # ### Exercise 1 · `conv2d_naive` (4 points: 2 for `"valid"`, 2 for `"same"`)
@@ -196,7 +198,11 @@ feature_maps_figure(horse, list(kernels.values()), feature_maps, list(kernels))
 #
 # Return a float array of shape $(N, H_\text{out}, W_\text{out}, C_\text{out})$. Raise a `ValueError` with a
 # clear message when `padding` is neither `"valid"` nor `"same"`, and when the channels of `x` and `w`
-# disagree.
+# disagree. Leave `x` unchanged (pad a copy).
+#
+# Compute it yourself: no convolution of Keras, TensorFlow or SciPy (`keras.ops.conv`, `keras.layers.Conv2D`,
+# `tf.nn.conv2d`, `scipy.signal.correlate2d` and their relatives). The grader reads your code for them, and the
+# last visible test of each cell does the same.
 #
 # A plan: work out $p_\text{top}, p_\text{bottom}, p_\text{left}, p_\text{right}$; pad with `np.pad`; then loop
 # over images, output rows, output columns and output channels, and at each step take the window
@@ -212,7 +218,7 @@ def conv2d_naive(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("valid", stride 1): compare with the coloured squares of the figure.
 print(conv2d_naive(small_input[None, :, :, None], small_kernel[:, :, None, None])[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "40ff5def1e49e94a8b5a6e7d71de3e76", "grade": true, "grade_id": "ex1_test_valid", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "081f3cb27953bf3da0f73d9eb0ec6f55", "grade": true, "grade_id": "ex1_test_valid", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # 'valid' padding (2 points). By hand, on the numbers 0 to 8 in a 3x3 image: the sums of the four 2x2 windows, plus 0.5.
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
 got = conv2d_naive(tiny, np.ones((2, 2, 1, 1)), np.array([0.5]), stride=1, padding="valid")
@@ -249,9 +255,20 @@ except ValueError:
     pass
 else:
     raise AssertionError("padding='full' should raise a ValueError: only 'valid' and 'same' are accepted")
+try:
+    conv2d_naive(tiny, np.ones((2, 2, 3, 1)))
+except ValueError:
+    pass
+else:
+    raise AssertionError("x with 1 channel and kernels for 3 channels should raise a ValueError")
+test_before = test_x.copy()
+conv2d_naive(test_x, test_w, test_b, stride=1, padding="same")
+assert np.array_equal(test_x, test_before), "conv2d_naive changed its input x; work on a padded copy"
+# Compute it yourself: read from your code, as the grader reads it.
+code_rules.assert_own_code(conv2d_naive, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "27142c8d6d018fb352456312a3356563", "grade": true, "grade_id": "ex1_test_same", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "86b97aadb8768138748ab08597b9f59e", "grade": true, "grade_id": "ex1_test_same", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # 'same' padding (2 points). By hand: a 3x3 kernel pads one zero on every side, so each output sums the pixels around it.
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
 got = conv2d_naive(tiny, np.ones((3, 3, 1, 1)), None, stride=1, padding="same")
@@ -275,9 +292,10 @@ test_x, test_w, test_b = (test_rng.standard_normal(shape).astype("float32") for 
 for stride in (1, 2):
     got = conv2d_naive(test_x, test_w, test_b, stride=stride, padding="same")
     checks.assert_close(got, keras_conv2d(test_x, test_w, test_b, stride, "same"), atol=1e-5, name=f"x (2, 6, 5, 2), 3x3 kernels, stride {stride}, 'same'")
+code_rules.assert_own_code(conv2d_naive, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cd74e01657220ac892097137567f9d68", "grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8b9a0de239b853b4e8d072df0ee47c04", "grade": false, "grade_id": "ex2_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Convolution without Python loops
 #
 # Four nested Python loops are slow: every step runs the interpreter for a handful of multiply-adds.
@@ -294,9 +312,10 @@ for stride in (1, 2):
 #
 # ### Exercise 2 · `conv2d_fast` (3 points)
 #
-# Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results and errors
-# as `conv2d_naive`, but no Python loop over images, positions or channels (a loop over the $K \times K$ taps
-# is fine). Keep the cell self-contained (repeat the few lines that work out the padding) so that it is graded
+# Write `conv2d_fast(x, w, b=None, stride=1, padding="valid")` with the same arguments, results, errors and
+# rules as `conv2d_naive` (`x` unchanged; no convolution of Keras, TensorFlow or SciPy), but no Python loop over
+# images, positions or channels (a loop over the $K \times K$ taps is fine: at most two nested loops, and no call
+# of `conv2d_naive`). Keep the cell self-contained (repeat the few lines that work out the padding) so that it is graded
 # on its own.
 #
 # How "no Python loop" is checked: `checks.python_lines` counts the Python lines your function runs, a count
@@ -314,7 +333,7 @@ def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("same", stride 2).
 print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "998ad6bc3f730c29b4743299da1c615b", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "7dbc4d2f0a618663fdf87432f552128a", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # By hand, on the numbers 0 to 8 in a 3x3 image (the cases of Exercise 1).
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
 got = conv2d_fast(tiny, np.ones((2, 2, 1, 1)), np.array([0.5]), stride=1, padding="valid")
@@ -349,6 +368,16 @@ else:
 small = (np.ones((1, 5, 5, 2)), np.ones((3, 3, 2, 1)), None, 1, "same")
 large = (np.ones((3, 20, 20, 2)), np.ones((3, 3, 2, 4)), None, 1, "same")
 checks.assert_vectorised(conv2d_fast, small, large, growth=192, name="conv2d_fast")
+# The rules read from your code, as the grader reads them.
+code_rules.assert_loop_depth(conv2d_fast, 2, rule="loop over the K x K taps at most, never over images, positions or channels")
+code_rules.assert_own_code(conv2d_fast, {"conv2d_naive"}, rule="write it without conv2d_naive's Python loops")
+code_rules.assert_own_code(conv2d_fast, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
+try:
+    conv2d_fast(tiny, np.ones((2, 2, 3, 1)))
+except ValueError:
+    pass
+else:
+    raise AssertionError("x with 1 channel and kernels for 3 channels should raise a ValueError")
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "577f05d65f39f3fc62e3800c06e35d9f", "grade": false, "grade_id": "speed_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -388,7 +417,7 @@ ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds
 # `np.sum` per output value; `einsum` hands the whole sum to compiled code. Keras goes further still, with
 # kernels written for the processor (and for GPUs), which is why networks never use loops like ours.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "63bda05c58ddfd351d584dc3126f693f", "grade": false, "grade_id": "ex3_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "76cb9a7dbe0a524becf512e14f2468c4", "grade": false, "grade_id": "ex3_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Output shape and parameter count
 #
 # A layer's output shape follows from section 2 without running it. Its parameters are the kernels and
@@ -414,10 +443,13 @@ ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds
 #
 # * `conv_output_shape(input_shape, filters, kernel_size, stride=1, padding="valid")`: `input_shape` is
 #   $(H, W, C_\text{in})$ and `kernel_size` an integer $K$; return the tuple $(H_\text{out}, W_\text{out},
-#   C_\text{out})$ of Python integers, as `keras.layers.Conv2D` produces it; raise a `ValueError` for a padding
-#   other than `"valid"` or `"same"`;
+#   C_\text{out})$ of Python integers, the sizes that `keras.layers.Conv2D` gives; raise a `ValueError` for a
+#   padding other than `"valid"` or `"same"`;
 # * `conv_param_count(in_channels, filters, kernel_size, use_bias=True)`: the number of trainable
 #   parameters, an integer.
+#
+# Work both out from the formulas of section 2, not with Keras' layers or shape helpers (the grader reads your
+# code for them, as the last visible tests do).
 
 # %% nbgrader={"cell_type": "code", "checksum": "14538913237f637113a5cd207023f8fe", "grade": false, "grade_id": "ex3_shapes_and_parameters", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv_output_shape(input_shape, filters, kernel_size, stride=1, padding="valid"):
@@ -435,7 +467,7 @@ def conv_param_count(in_channels, filters, kernel_size, use_bias=True):
 # Try them on the first layer of the Keras example's CNN.
 print(conv_output_shape((32, 32, 3), 32, 3, stride=1, padding="same"), conv_param_count(3, 32, 3))
 
-# %% nbgrader={"cell_type": "code", "checksum": "010d5581edeeeb6d1035810428925091", "grade": true, "grade_id": "ex3_test_output_shape", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "c9d3d6aef6c900941aceea2b3eb0e66d", "grade": true, "grade_id": "ex3_test_output_shape", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Output shapes (2 points), as Keras reports them: the three Conv2D layers of the Keras example's CNN on 32x32x3 images
 # (3x3 kernels, 'same'), 'valid' with strides 1 and 2, and 'same' with an even kernel and with stride 2.
 for in_shape, filters, k, stride, padding, expected in [
@@ -449,21 +481,24 @@ for in_shape, filters, k, stride, padding, expected in [
 ]:
     got = conv_output_shape(in_shape, filters, k, stride=stride, padding=padding)
     assert tuple(got) == expected, f"{filters} filters {k}x{k}, stride {stride}, {padding!r}, on {in_shape}: expected {expected}, got {got}"
+    assert all(isinstance(v, (int, np.integer)) for v in got), f"{in_shape}, {filters} filters {k}x{k}: return integers, got {got}"
 try:
     conv_output_shape((8, 8, 3), 4, 3, padding="full")
 except ValueError:
     pass
 else:
     raise AssertionError("padding='full' should raise a ValueError")
+code_rules.assert_own_code(conv_output_shape, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "2e8cec0dbbbb036da9f3ada76dea6c9a", "grade": true, "grade_id": "ex3_test_parameters", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "ab88878f601c3a93e79b002ad6b8b3eb", "grade": true, "grade_id": "ex3_test_parameters", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # Parameter counts (1 point), as Keras reports them: the Keras example's three layers, a 'valid' one, one without biases.
 for (in_channels, filters, k, use_bias), expected in [
     ((3, 32, 3, True), 896), ((32, 64, 3, True), 18_496), ((64, 64, 3, True), 36_928), ((3, 8, 3, True), 224), ((3, 8, 5, False), 600),
 ]:
     got = conv_param_count(in_channels, filters, k, use_bias=use_bias)
     assert got == expected, f"{filters} filters {k}x{k} on {in_channels} channels, use_bias={use_bias}: expected {expected} parameters, got {got}"
+code_rules.assert_own_code(conv_param_count, LIBRARY_CONVOLUTIONS | {"count_params"}, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b6908b947176484788c089e4119a2e29", "grade": false, "grade_id": "parameter_table_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -531,7 +566,7 @@ def translation_error(f, x, dy, dx, margin):
 # Try it: the numbers 1 to 12 in a 3x4 image, moved 1 row down and 2 columns right.
 print(shift_image(np.arange(1, 13).reshape(1, 3, 4, 1), 1, 2)[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "0e9acae6179efaf79ccff4d9d3317edf", "grade": true, "grade_id": "ex4_test_spatial_agnostic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "e9745d5512d6bb9f10140423fe3a94e5", "grade": true, "grade_id": "ex4_test_spatial_agnostic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 grid = np.arange(1.0, 13.0).reshape(1, 3, 4, 1)  # rows [1 2 3 4], [5 6 7 8], [9 10 11 12]
 grid_before = grid.copy()
 got = np.asarray(shift_image(grid, 1, 2))
@@ -549,6 +584,12 @@ test_convolution = lambda batch: keras.ops.convert_to_numpy(test_layer(batch))  
 error = translation_error(test_convolution, test_images, 2, -1, margin=3)
 assert isinstance(error, float), f"translation_error should return a float, got {type(error).__name__}"
 assert error < 1e-4, f"a convolution is translation-equivariant away from the borders: expected about 0, got {error}"
+try:
+    translation_error(test_convolution, test_images, 1, 1, margin=6)
+except ValueError:
+    pass
+else:
+    raise AssertionError("a margin of 6 leaves no pixel of a 12x12 image: translation_error should raise a ValueError")
 
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "207c799bee96b67875240d394b2a52be", "grade": false, "grade_id": "ex4a_demo_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -614,7 +655,7 @@ def swap_error(conv, x, w, b, i, j):
 # Try it: the biases 0, 1, 2, 3 with channels 0 and 3 exchanged.
 print(swap_kernels(np.zeros((3, 3, 1, 4)), np.arange(4.0), 0, 3)[1])
 
-# %% nbgrader={"cell_type": "code", "checksum": "50d66a95f5ff1f40bd9692354e523b15", "grade": true, "grade_id": "ex4_test_channel_specific", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "db928553d0bbcb4aa05db3d71516f0b8", "grade": true, "grade_id": "ex4_test_channel_specific", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 test_rng = np.random.default_rng(0)
 test_kernels = test_rng.standard_normal((3, 3, 2, 4)).astype("float32")
 test_biases = np.array([0.1, 0.2, 0.3, 0.4], dtype="float32")

@@ -327,8 +327,7 @@ _twin = build_fair_network(24, "conv")
 _count, _expected = models.trainable_parameters(_twin), _FAIR_COUNT_CONV_24
 assert _count == _expected, f"width 24, conv: expected {_expected:,} trainable parameters, got {_count:,}"
 
-
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "39c4eb452c9276dad861252d5d8c3063", "grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "0885413bcc481a1abff1ba985376ff73", "grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### A parameter budget
 #
 # Which width gives each network of the pair as many parameters as the example's CNN, and no more?
@@ -341,7 +340,9 @@ assert _count == _expected, f"width 24, conv: expected {_expected:,} trainable p
 # `step` (starting from `step` itself) whose `count(width)` is at most `budget`, for any function
 # `count` that grows with the width. When even `count(step)` exceeds the budget, raise a
 # `ValueError` whose message says so. Aim for few calls of `count` (each may build a model):
-# double the width until it no longer fits, then bisect between the last two widths.
+# double the width until it no longer fits, then bisect between the last two widths. The grader
+# allows fewer than 60 calls of `count` for a budget of $10^9$ at step 1, and reads your code for
+# the doubling or halving (a scan over every width earns nothing).
 
 # %% nbgrader={"cell_type": "code", "checksum": "5dad632b593dac2d031c83ab37c3ce5a", "grade": false, "grade_id": "ex4_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def largest_width_within(budget, count, step=1):
@@ -353,7 +354,7 @@ def largest_width_within(budget, count, step=1):
 # Try it: 10 w^2 <= 1000 holds up to w = 10.
 print(largest_width_within(1000, lambda width: 10 * width * width))
 
-# %% nbgrader={"cell_type": "code", "checksum": "0624871d9cf8d418bf840d81c41f6120", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "9d74aac6b93955eea3d0ea6730d56e70", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _square = lambda width: 10 * width * width  # noqa: E731
 _got = largest_width_within(1000, _square, 1)
 assert _got == 10, f"10*w^2 <= 1000: expected width 10, got {_got}"
@@ -367,6 +368,12 @@ _FAIR_WIDTHS = {"involution": 24, "conv": 19}
 _a, _b, _c = _FAIR_CURVES["involution"]
 _got = largest_width_within(319_178, lambda w: _a * w * w + _b * w + _c, 8)
 assert _got == _FAIR_WIDTHS["involution"], f"the involution network: expected width {_FAIR_WIDTHS['involution']}, got {_got}"
+try:
+    largest_width_within(5, _square, 1)
+except ValueError:
+    pass
+else:
+    raise AssertionError("10*w^2 <= 5 holds for no width: largest_width_within must raise a ValueError")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "644196458ed18b48b040ed1eb43fd892", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The fair pair
@@ -599,7 +606,6 @@ assert set(statements) == set("abcdef"), f"keep the keys a to f, got {sorted(sta
 _bad = {key: value for key, value in statements.items() if not isinstance(value, bool)}
 assert not _bad, f"every value must be True or False; not yet: {_bad}"
 
-
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "7fb978c5c6431c50d37c5093dab45dc1", "grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · Per-class accuracy and the confusion matrix
 #
@@ -635,7 +641,6 @@ _got = np.asarray(confusion_matrix(_true, _pred, num_classes=3))
 _expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
 assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected (true classes in rows)\n{_expected}\ngot\n{_got}"
 assert np.issubdtype(_got.dtype, np.integer), f"counts must be integers, got dtype {_got.dtype}"
-
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "2a26da66634ad15363f537548d0de3b5", "grade": false, "grade_id": "ex6-accuracy-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # **Part b** (1 point): `per_class_accuracy`; its tests give it confusion matrices, so it can earn
