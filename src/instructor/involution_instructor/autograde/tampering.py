@@ -150,10 +150,11 @@ def _machinery(tree) -> list[str]:
             found.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [alias.name for alias in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-            found.update(name for name in names if name.split(".")[0] in ("builtins", "ctypes", "gc"))
+            # (builtins: what an answer does with it is reported as a replaced name, above)
+            found.update(name for name in names if name.split(".")[0] in ("ctypes", "gc"))
         elif isinstance(node, ast.Call) and _dotted(node.func) in ("getattr", "setattr", "__import__") and node.args:
             text = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-            found.update(t for t in text if t in MACHINERY or t in ("builtins", "ctypes"))
+            found.update(t for t in text if t in MACHINERY or t == "ctypes")
     return sorted(found)
 
 

@@ -21,7 +21,7 @@ import nbformat
 
 from .. import grading
 from ..judging import checks_path, load_checks
-from ..judging.plan import MALFORMED, MISSING, MISTAGGED, PASSED, VERDICT_KEY, Plan
+from ..judging.plan import MALFORMED, MISSING, MISTAGGED, OBSERVATION_ID, PASSED, VERDICT_KEY, Plan
 from .crashes import SKIPPED_CELL, find_kernel_killer
 from .outputs import review_outputs, shrink_outputs
 from .reading import UnreadableSubmission, read_notebook
@@ -101,8 +101,10 @@ def _grade_in(scratch: Path, job: GradingJob, result: SubmissionResult) -> None:
         except grading.GradingError as error:
             if "DeadKernelError" not in str(error):
                 raise
-            index = find_kernel_killer(_as_graded(notebook, source, course, job), scratch, job.cell_timeout,
-                                       kernel.kernel_manager() if kernel else None)
+            as_graded = _as_graded(notebook, source, course, job)
+            index = find_kernel_killer(as_graded, scratch, job.cell_timeout,
+                                       kernel.kernel_manager() if kernel else None, deadline=job.notebook_timeout)
+            index = _submitted_index(as_graded, index)
             cell = notebook.cells[index] if index is not None else None
             if cell is None or cell.metadata.get("nbgrader", {}).get("locked"):
                 where = f" in locked cell {cell.metadata['nbgrader'].get('grade_id')}" if cell else ""
@@ -173,6 +175,16 @@ def _as_graded(notebook, source, course: Path, job: GradingJob):
     if path.exists():
         Plan(load_checks(path, job.assignment), seed=job.seed).prepare(copy)
     return copy
+
+
+def _submitted_index(as_graded, index: int | None) -> int | None:
+    """The submitted notebook's cell at ``index`` of the notebook as graded: the grader's own
+    observation cells are not in the submission, and one that killed the kernel counts against the
+    test cell it follows (locked: the notebook cannot be graded)."""
+    if index is None:
+        return None
+    own = [not (cell.get("id") or "").startswith(OBSERVATION_ID) for cell in as_graded.cells[: index + 1]]
+    return max(sum(own) - 1, 0)
 
 
 def _verdict_notes(graded, cells: dict[str, dict]) -> list[str]:

@@ -26,7 +26,8 @@ from .source import StudentSource
 
 PASSED, WRONG, MISSING, MALFORMED, MISTAGGED = "passed", "wrong", "missing", "malformed", "wrongly tagged"
 VERDICT_KEY = "judging"
-VERDICT_ERROR = "GradedCheckFailed"  # the ename of the output that says a check failed
+VERDICT_ERROR = "GradedCheckFailed"
+OBSERVATION_ID = "observation-"  # the cell ids of the grader's observation cells begin so  # the ename of the output that says a check failed
 HIDDEN_BLOCK = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S)
 RUNTIME_SOURCE = Path(runtime.__file__).read_text(encoding="utf-8")
 _EXPECTED: dict[tuple, Any] = {}  # (checks digest, grade id, seed) -> expected values, per process
@@ -114,7 +115,7 @@ class Plan:
             check = self.checks[cell.metadata["nbgrader"]["grade_id"]]
             self._data[check.grade_id] = inputs_for(check, self.seed)
             observation = nbformat.v4.new_code_cell(self._observation_source(check, self._data[check.grade_id]))
-            observation.id = f"observation-{self.token[:8]}-{len(self._pairs)}"
+            observation.id = f"{OBSERVATION_ID}{self.token[:8]}-{len(self._pairs)}"
             cells.append(observation)
             self._pairs.append((cell, observation, check))
         notebook.cells = cells
