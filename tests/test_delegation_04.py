@@ -189,16 +189,14 @@ def test_the_budget_check_wants_a_value_error_and_a_search_that_halves(checks):
 
     assert "should raise a ValueError" in ex4(mutants_04.SEARCH_SILENT)
     assert "calls of count" in ex4(mutants_04.SEARCH_LINEAR)
-    # Few calls by luck, yet no doubling or halving in the code: a scan that starts near the answer.
-    scan = mutants_04.SEARCH_LINEAR.replace("width = step", "width = step\n    while count(width + 4096 * step) <= budget:\n"
-                                            "        width += 4096 * step")
-    assert "no doubling or halving" in ex4(scan) or "calls of count" in ex4(scan)
-    assert ex4(mutants_04.SEARCH_MULTIPLES) == ex4(mutants_04.SEARCH_RECURSIVE) == "passed"
-    assert ex4("import bisect\n\n\ndef largest_width_within(budget, count, step=1):\n"
-               "    if count(step) > budget:\n        raise ValueError('no width fits')\n"
-               "    high = step\n    while count(high) <= budget:\n        high += high\n"
-               "    widths = range(step, high + 1, step)\n"
-               "    return widths[bisect.bisect_right(widths, budget, key=count) - 1]\n") == "passed"
+    # Few calls, but by fixed jumps, with no doubling or halving in the code: refused, as the text says.
+    jumps = mutants_04.SEARCH_LINEAR.replace(
+        "    while count(width + step) <= budget:\n        width += step\n",
+        "    for jump in (4096, 256, 16, 1):\n        while count(width + jump * step) <= budget:\n"
+        "            width += jump * step\n")
+    assert jumps != mutants_04.SEARCH_LINEAR
+    assert "no doubling or halving" in ex4(jumps)
+    assert ex4(mutants_04.SEARCH_MULTIPLES) == ex4(mutants_04.SEARCH_RECURSIVE) == ex4(mutants_04.SEARCH_BISECT) == "passed"
 
 
 def test_importing_the_instructors_package_loses_that_exercise_only(checks):

@@ -217,6 +217,20 @@ SEARCH_RECURSIVE = dedent("""\
         return widest(high // 2, high)
     """)
 
+SEARCH_BISECT = dedent("""\
+    import bisect
+
+
+    def largest_width_within(budget, count, step=1):
+        if count(step) > budget:
+            raise ValueError(f"width {step} alone is over the budget of {budget}")
+        high = step
+        while count(high) <= budget:
+            high += high
+        widths = range(step, high + 1, step)
+        return widths[bisect.bisect_right(widths, budget, key=count) - 1]
+    """)
+
 
 def _statements(**changes):
     truth = {"a": True, "b": False, "c": True, "d": False, "e": False, "f": False}
@@ -276,6 +290,7 @@ MUTANTS = {
         Mutant("returns the first width over the budget", WRONG, {"ex4": _search(result="high")}),
         Mutant("bisection over multiples k of step", RIGHT, {"ex4": SEARCH_MULTIPLES}),
         Mutant("recursive bisection", RIGHT, {"ex4": SEARCH_RECURSIVE}),
+        Mutant("the standard library's bisect over a range, key=count", RIGHT, {"ex4": SEARCH_BISECT}),
     ],
     "ex5": [
         Mutant("b: the example shows involution learns more slowly", WRONG, {"ex5": _statements(b=True)}),
