@@ -705,9 +705,13 @@ def judge_layer_structure(ctx):
         expect.shape(output, (1, -(-height // stride), -(-width // stride), channels), f"{what} called on a {height} x {width} input")
 
 
-def _layer_case(rng, kernel_size, stride, groups, ratio, shape):
-    return dict(config=(kernel_size, stride, groups, ratio), x=_normal(rng, shape),
-                weights=_pools(rng, shape[-1], kernel_size * kernel_size * groups))
+def _layer_case(rng, kernel_size, stride, groups, ratio, shape, active=False):
+    """``active``: batch norm's offsets positive, so that the ReLU passes most pooled pixels on and a
+    pooling that differs (centred instead of block by block) always shows in the kernel."""
+    weights = _pools(rng, shape[-1], kernel_size * kernel_size * groups)
+    if active:
+        weights["bn"][1] = np.abs(weights["bn"][1]) + np.float32(1.5)
+    return dict(config=(kernel_size, stride, groups, ratio), x=_normal(rng, shape), weights=weights)
 
 
 def _fixture_layer_case(stride, groups):
@@ -730,6 +734,7 @@ def inputs_layer_stride_groups(rng):
         (3, 2, 3, 1, (1, 8, 6, 6)),  # even sizes at stride 2, three groups
         (3, 3, 3, 1, (2, 10, 11, 3)),  # stride 3: blocks start at 0, 3, 6, 9
         (3, 3, 1, 2, (1, 4, 5, 2)),  # stride 3 where centred pooling would differ
+        (3, 3, 1, 1, (2, 7, 10, 2), True),  # the same, with the ReLU open: centred pooling always shows
     ]]
     return {"refusal": OWN_LAYER, "cases": cases}
 
