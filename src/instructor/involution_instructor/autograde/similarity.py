@@ -17,7 +17,6 @@ import difflib
 import functools
 import importlib.util
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +99,7 @@ def best_matches(answer: list[Definition], originals: list[Definition], threshol
 
 # CPython 3.11 can fail ast.parse run from two threads at once ("AST constructor recursion
 # depth mismatch", gh-106905), and graders run in threads: every parse here takes this lock.
-PARSE_LOCK = threading.Lock()
+from involution_course.code_rules import PARSE_LOCK  # noqa: E402 - one lock for every parse of the grader's
 
 
 @functools.lru_cache(maxsize=4)
