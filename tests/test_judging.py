@@ -265,7 +265,7 @@ def test_observations_recorded_in_an_earlier_run_earn_nothing(tmp_path):
     assert any("REVIEW" in note and "machinery" in note for note in new.notes)
 
 
-@pytest.mark.parametrize("assignment", ["01-convolution"])
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_rule_a_check_judges_has_a_visible_twin(assignment):
     """Every rule of the grader's checks is stated and visibly tested: each check lists its rules with
     a text of the visible test that checks it, and that text is in the test cell the student sees."""
