@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Regenerate notebooks/ from solutions/ with nbgrader, and pair each with a .py.",
     )
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
-                         help=f"assignments to release (default: all five: {', '.join(ASSIGNMENTS)})")
+                         help=f"assignments to release (default: all of them: {', '.join(ASSIGNMENTS)})")
     release.set_defaults(handler=_release)
     commands.add_parser(
         "course", help="run every solution notebook under INVOLUTION_COURSE_PROFILE",
