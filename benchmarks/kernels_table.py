@@ -55,12 +55,15 @@ def build(torch_path: Path, jax_path: Path, paper_path: Path | None = None) -> d
         rows = [{"case": case, "dtype": "float32", "framework": "torch", "method": "paper-cuda",
                  **dict(zip(MEASURES, values))} for case, values in PAPER.items()]
         paper_source = "the paper's CuPy kernels, measured on one H200 with torch when the course set its targets"
-    else:  # bench_paper_kernels.py's lines: the paper's kernels measured in the same session
+        paper_timing = ("forward and backward: the kernels alone, triton.testing.do_bench; forward + backward: "
+                        "the median of 50 training steps")
+    else:  # bench_paper_kernels.py's lines: the paper's kernels (and the course's) timed in a run of their own
         paper_lines = _lines(paper_path)
         rows = [{**row, "method": "paper-cuda"} for row in _rows(paper_lines, "torch") if row["method"] == "paper-cupy"]
         paper = paper_lines[0]["provenance"]
         paper_source = (f"the paper's CuPy kernels (cupy {paper.get('cupy')}), measured with torch on one "
                         f"{paper.get('gpu')} on {paper.get('date', '')[:10]} ({paper.get('command')})")
+        paper_timing = paper.get("timing") or "timing method not recorded"
     rows += [row for row in _rows(torch_lines, "torch") + _rows(jax_lines, "jax") if row["method"] in KNOWN]
     return {
         "provenance": {
@@ -73,6 +76,7 @@ def build(torch_path: Path, jax_path: Path, paper_path: Path | None = None) -> d
             "jax": {key: jax_provenance.get(key) for key in ("jax", "timing")},
             "layout": "NHWC (channels last) for the course's kernels; the paper's kernels NCHW",
             "paper-cuda": paper_source,
+            "paper-cuda-timing": paper_timing,
             "measures": {
                 "fwd_ms": "the forward alone", "bwd_ms": "the backward alone, given an upstream gradient",
                 "fwd_bwd_ms": "forward, a loss and both gradients (for the fused kernels: through autograd or vjp)",

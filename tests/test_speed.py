@@ -208,10 +208,95 @@ def test_live_methods_compute_the_multiply_add(method):
 def test_live_measure_returns_timings_of_the_recorded_form():
     pytest.importorskip("torch")
     timings, notes = live_speed.measure(["B1 C4 8x8 K3 G2"], steps=2, device="cpu", bandwidth_megabytes=4)
-    assert timings.methods() == ["unfold", "slices-eager"]
-    assert all(timings.value("B1 C4 8x8 K3 G2", m) > 0 for m in timings.methods())
+    assert timings.methods() == ["unfold", "slices-eager", "floor"]
+    assert all(timings.value("B1 C4 8x8 K3 G2", m, measure) > 0 for m in timings.methods() for measure in ("fwd_ms", "fwd_bwd_ms"))
     assert timings.bandwidth > 0 and timings.provenance["source"] == "measured live in this notebook"
     assert notes == ["the fused kernel needs a CUDA GPU"]
+    # A step is set against a step's floor: forward + backward bytes at the bandwidth measured in the run.
+    forward, backward = live_speed.step_floor_bytes(speed.Case.parse("B1 C4 8x8 K3 G2"))
+    assert forward == (2 * 256 + 9 * 128) * 4 and backward == (3 * 256 + 2 * 9 * 128) * 4
+    assert timings.value("B1 C4 8x8 K3 G2", "floor") == pytest.approx((forward + backward) / timings.bandwidth * 1e3)
+    assert any("median of 2 calls" in sentence for sentence in speed.column_sources(timings))
+
+
+def test_the_recorded_step_floor_is_a_step_s_bytes_at_the_recorded_bandwidth():
+    """The floor that the recorded table shows is the same count as the live one."""
+    recorded = speed.load_timings()
+    for name in recorded.cases():
+        forward, backward = live_speed.step_floor_bytes(speed.Case.parse(name))
+        assert recorded.value(name, "floor") == pytest.approx((forward + backward) / recorded.bandwidth * 1e3, rel=0.01)
+
+
+def test_cpu_helpers_time_and_report_caches():
+    calls = []
+    assert live_speed.median_ms(calls.append, 1, repeats=3) >= 0 and len(calls) == 4  # one call warms up
+    assert all(isinstance(size, int) and size > 0 for size in live_speed.cpu_caches().values())
+
+
+def test_every_column_says_how_and_when_it_was_timed():
+    recorded = speed.load_timings()
+    sources = speed.column_sources(recorded)
+    assert len(sources) == len(recorded.methods())
+    paper = next(s for s in sources if s.startswith(speed.METHODS["paper-cuda"]))
+    assert "not timed in the same run" in paper
+    floor = next(s for s in sources if s.startswith(speed.METHODS["floor"]))
+    assert floor.startswith(speed.METHODS["floor"] + ": computed, not timed")
+    timed = [s for s in sources if s not in (paper, floor)]
+    assert all(recorded.provenance["gpu"] in s and recorded.provenance["date"][:10] in s for s in timed)
+    assert all(recorded.provenance["torch"]["timing"] in s or recorded.provenance["jax"]["timing"] in s for s in timed)
+
+
+def test_the_side_by_side_file_is_the_raw_run_shipped(project_root):
+    """results_data/kernels-paper-h100.jsonl is a copy of results/raw/kernels-paper-h100.jsonl: the
+    paper's kernels and the course's Triton kernels timed in one process."""
+    raw = project_root / "results" / "raw" / "kernels-paper-h100.jsonl"
+    assert speed.SIDE_BY_SIDE_FILE.read_text() == raw.read_text(), f"copy {raw} into results_data/"
+    side = speed.load_side_by_side()
+    assert set(side.methods()) == {"fused-triton", "paper-cuda"}
+    for name in side.cases():
+        assert side.value(name, "paper-cuda") and side.value(name, "fused-triton")
+    assert side.provenance["gpu"] and side.provenance["date"] and side.provenance["timing"]
+
+
+WHOLE = {"provenance": {"command": "python benchmarks/bench_whole_involution.py", "commit": "abc1234",
+                        "date": "2026-12-07T18:00:00+00:00", "gpu": "NVIDIA H100 80GB HBM3"},
+         "cases": [{"case": "B32 C64 56x56 K7 G4", "two_step_ms": 0.2, "whole_ms": 0.1, "floor_ms": 0.02,
+                    "two_step_bytes": 220_000_000, "whole_bytes": 60_000_000, "flops": 629_407_744},
+                   {"case": "B256 C3 32x32 K3 G1", "two_step_ms": 0.05, "whole_ms": 0.08, "floor_ms": 0.01,
+                    "two_step_bytes": 40_000_000, "whole_bytes": 10_000_000, "flops": 14_155_776}]}
+
+
+def test_the_whole_involution_file_is_rendered_whichever_way_it_went(tmp_path):
+    path = tmp_path / "whole-involution.json"
+    path.write_text(json.dumps(WHOLE))
+    whole = speed.load_whole(path)
+    table = speed.whole_table(whole)
+    assert "| B32 C64 56x56 K7 G4 | 0.200 | 0.100 | 0.0200 | 2.00 | 220.0 | 60.0 |" in table
+    said = speed.whole_conclusions(whole)
+    assert "faster than two steps" in said[0] and "3.7 times fewer bytes" in said[0] and "5.0 times its floor" in said[0]
+    assert "slower than two steps" in said[1]
+
+
+def test_a_missing_whole_involution_file_means_not_measured(tmp_path):
+    assert speed.load_whole(tmp_path / "whole-involution.json") is None
+
+
+def test_a_malformed_whole_involution_file_says_what_is_wrong(tmp_path):
+    path = tmp_path / "whole-involution.json"
+    path.write_text(json.dumps({**WHOLE, "cases": [{**WHOLE["cases"][0], "whole_ms": -1}]}))
+    with pytest.raises(speed.SpeedDataError, match="whole_ms should be a positive number"):
+        speed.load_whole(path)
+
+
+def test_the_shipped_whole_involution_file_is_the_recorded_one(project_root):
+    """results_data/whole-involution.json ships a copy of results/whole-involution.json once it is measured."""
+    recorded = project_root / "results" / "whole-involution.json"
+    if not recorded.is_file():
+        assert not speed.WHOLE_FILE.is_file(), "results_data has a whole-involution.json that results/ lacks"
+        return
+    assert speed.WHOLE_FILE.is_file() and json.loads(speed.WHOLE_FILE.read_text()) == json.loads(recorded.read_text()), (
+        f"copy {recorded} into {speed.WHOLE_FILE.parent}")
+    assert speed.load_whole() is not None
 
 
 def test_without_a_gpu_nothing_is_imported(monkeypatch):

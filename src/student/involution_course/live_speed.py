@@ -4,14 +4,19 @@ Where PyTorch sees a CUDA GPU (a Colab GPU runtime), :func:`measure` times forwa
 gradients of the multiply-add three ways, channels last as the course's layer has it: the patch
 tensor (``unfold``), shifted slices run eagerly, and the course's fused Triton kernel
 (:mod:`involution_course.fused.triton_kernels`) where Triton is installed. It also measures the
-GPU's memory bandwidth with a large copy, which the notebook needs for its floor. The result has
+GPU's memory bandwidth with a large copy, and adds the floor of a whole step (forward and
+backward bytes at that bandwidth), so that a step is set against a step's floor. The result has
 the form of the recorded timings (:mod:`involution_course.speed`), so the same table and
 sentences describe it. Elsewhere :func:`cuda_device` is ``None`` and nothing here runs.
+
+On any computer, :func:`median_ms` times a function on the CPU and :func:`cpu_caches` reads the
+sizes of the processor's caches, for section 1's measurement.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import statistics
 import time
 
@@ -29,6 +34,40 @@ def cuda_device() -> str | None:
     except ImportError:
         return None
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def median_ms(function, *args, repeats: int = 3) -> float:
+    """Median milliseconds of ``repeats`` calls of ``function(*args)`` after one call to warm up."""
+    function(*args)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        function(*args)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def cpu_caches() -> dict[str, int]:
+    """The data caches this CPU reports, in bytes (``{"L1": ..., "L2": ..., "L3": ...}``; those the
+    operating system does not report are left out, so the result may be empty)."""
+    names = {"L1": "SC_LEVEL1_DCACHE_SIZE", "L2": "SC_LEVEL2_CACHE_SIZE", "L3": "SC_LEVEL3_CACHE_SIZE"}
+    found = {}
+    for level, name in names.items():
+        try:
+            size = os.sysconf(name)
+        except (ValueError, OSError, AttributeError):  # not Linux, or not reported
+            continue
+        if size and size > 0:
+            found[level] = int(size)
+    return found
+
+
+def step_floor_bytes(case: Case, itemsize: int = 4) -> tuple[int, int]:
+    """(forward, backward) bytes a fused kernel must move: forward reads X and H and writes Y;
+    backward reads X, H and dY and writes dX and dH (stride 1)."""
+    n_x = case.batch * case.height * case.width * case.channels
+    n_kernel = case.batch * case.height * case.width * case.groups * case.kernel_size**2
+    return (2 * n_x + n_kernel) * itemsize, (3 * n_x + 2 * n_kernel) * itemsize
 
 
 def unfold_multiply_add(x, planes, kernel_size: int, groups: int):
@@ -71,11 +110,16 @@ def _fused():
     return fused, None
 
 
-def step_ms(function, x, planes, kernel_size, groups, *, steps: int, warmup: int = 3) -> float:
-    """Median milliseconds of forward, sum loss and backward (gradients of x and planes)."""
+def step_ms(function, x, planes, kernel_size, groups, *, steps: int, warmup: int = 3, backward: bool = True) -> float:
+    """Median milliseconds of forward, sum loss and backward (gradients of x and planes), or of the
+    forward alone when ``backward`` is false."""
     import torch
 
     def step():
+        if not backward:
+            with torch.no_grad():
+                function(x, planes, kernel_size, groups)
+            return
         x.grad = planes.grad = None
         function(x, planes, kernel_size, groups).sum().backward()
 
@@ -137,6 +181,7 @@ def measure(cases, *, steps: int = 20, device: str = "cuda", bandwidth_megabytes
                              requires_grad=True)
         for method, function in methods.items():
             try:
+                forward = step_ms(function, x, planes, case.kernel_size, case.groups, steps=steps, backward=False)
                 ms = step_ms(function, x, planes, case.kernel_size, case.groups, steps=steps)
             except Exception as error:  # out of memory on a small GPU, a kernel that fails to compile
                 notes.append(f"{method} on {name} did not run ({type(error).__name__}: {str(error)[:200]})")
@@ -144,16 +189,23 @@ def measure(cases, *, steps: int = 20, device: str = "cuda", bandwidth_megabytes
                     torch.cuda.empty_cache()
                 continue
             rows.append({"case": name, "dtype": "float32", "framework": "torch", "method": method,
-                         "fwd_ms": None, "bwd_ms": None, "fwd_bwd_ms": ms})
+                         "fwd_ms": forward, "bwd_ms": None, "fwd_bwd_ms": ms})
         del x, planes
+    bandwidth = copy_bandwidth(device, bandwidth_megabytes)
+    for name in cases:  # a step against a step's floor, a forward against a forward's
+        forward_bytes, backward_bytes = step_floor_bytes(Case.parse(name))
+        rows.append({"case": name, "dtype": "float32", "framework": "torch", "method": "floor",
+                     "fwd_ms": forward_bytes / bandwidth * 1e3, "bwd_ms": backward_bytes / bandwidth * 1e3,
+                     "fwd_bwd_ms": (forward_bytes + backward_bytes) / bandwidth * 1e3})
     provenance = {
         "source": "measured live in this notebook",
         "gpu": torch.cuda.get_device_name(0) if device == "cuda" else device,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": f"involution_course.live_speed.measure(cases, steps={steps})",
         "layout": "NHWC",
-        "memory_bandwidth_tb_s": copy_bandwidth(device, bandwidth_megabytes) / 1e12,
-        "memory_bandwidth_source": "a device-to-device copy",
+        "memory_bandwidth_tb_s": bandwidth / 1e12,
+        "memory_bandwidth_source": "a device-to-device copy timed in this run",
+        "timing": f"median of {steps} calls, each timed with time.perf_counter between two torch.cuda.synchronize",
         "torch": torch.__version__,
     }
     return timings_from({"provenance": provenance, "rows": rows}, "the live timings"), notes

@@ -228,3 +228,116 @@ def conclusions(timings: Timings) -> list[str]:
         compare("xla-depthwise", reference)
     # Sentences open with a capital, except a name that is spelt with a small letter (cuDNN).
     return [(s if s.startswith("cuDNN") else s[0].upper() + s[1:]) + "." for s in said]
+
+
+# ------------------------------------------------------------------ how each column was obtained
+
+
+def _framework_of(timings: Timings, method: str) -> str | None:
+    return next((row["framework"] for row in timings.rows if row["method"] == method), None)
+
+
+def column_sources(timings: Timings) -> list[str]:
+    """One sentence per method present: timed in which run, on which GPU, when and how; or, for
+    the floor, how it was computed. Everything is read from the provenance."""
+    p = timings.provenance
+    gpu, date = p.get("gpu") or "a GPU not recorded", str(p.get("date") or "")[:10] or "a date not recorded"
+    said = []
+    for method in timings.methods():
+        label = METHODS.get(method, method)
+        if method == "floor":
+            source = p.get("memory_bandwidth_source") or "a source not recorded"
+            bandwidth = f"{timings.bandwidth / 1e12:.2f} TB/s" if timings.bandwidth else "a bandwidth not recorded"
+            said.append(f"{label}: computed, not timed: the bytes a fused kernel must move (forward: read X and H, "
+                        f"write Y; backward: read X, H and dY, write dX and dH) at {bandwidth}, the bandwidth of {source}")
+            continue
+        if method == "paper-cuda" and p.get("paper-cuda"):
+            how = p.get("paper-cuda-timing")
+            said.append(f"{label}: {p['paper-cuda']}" + (f"; {how}" if how else "")
+                        + "; not timed in the same run as the other columns")
+            continue
+        framework = _framework_of(timings, method)
+        details = p.get(framework) if isinstance(p.get(framework), dict) else {}
+        how = details.get("timing") or p.get("timing") or "timing method not recorded"
+        said.append(f"{label}: timed with {framework} on {gpu}, {date}: {how}")
+    return said
+
+
+# ------------------------------------------------------------------ side by side, in one run
+
+SIDE_BY_SIDE_FILE = RESULTS_FILE.parent / "kernels-paper-h100.jsonl"
+
+
+def load_side_by_side(path=None) -> Timings:
+    """The paper's CUDA kernels and the course's Triton kernels timed in one process on one GPU:
+    ``bench_paper_kernels.py``'s JSON lines (a provenance line, then one line per case and method;
+    ratio lines are left out, since they are computed from the others)."""
+    path = Path(path or SIDE_BY_SIDE_FILE)
+    try:
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise SpeedDataError(f"No side-by-side timings at {path}: reinstall the course.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise SpeedDataError(f"The side-by-side timings {path} are not JSON lines: reinstall the course.") from None
+    if not lines or not isinstance(lines[0].get("provenance"), dict):
+        raise SpeedDataError(f"{path} should open with a provenance line.")
+    rows = [{"case": line["case"], "dtype": line.get("dtype", "float32"), "framework": "torch",
+             "method": "paper-cuda" if line["method"] == "paper-cupy" else line["method"],
+             **{m: line.get(m) for m in MEASURES}}
+            for line in lines[1:] if "method" in line]
+    provenance = {**lines[0]["provenance"], "source": "the paper's kernels and the course's, timed side by side in one run"}
+    return timings_from({"provenance": provenance, "rows": rows}, str(path))
+
+
+# ------------------------------------------------------------------ the whole involution in one kernel
+
+WHOLE_FILE = RESULTS_FILE.parent / "whole-involution.json"
+_WHOLE_NUMBERS = {"two_step_ms": float, "whole_ms": float, "floor_ms": float,
+                  "two_step_bytes": int, "whole_bytes": int, "flops": int}
+
+
+def load_whole(path=None) -> dict | None:
+    """The measured whole-involution kernel against the two-step form and the floor
+    (``{"provenance": {...}, "cases": [...]}``), or ``None`` when it has not been measured yet."""
+    path = Path(path or WHOLE_FILE)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise SpeedDataError(f"{path} is not valid JSON: reinstall the course.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("provenance"), dict) or not isinstance(data.get("cases"), list):
+        raise SpeedDataError(f"{path} should hold a 'provenance' object and a list of 'cases'.")
+    for number, case in enumerate(data["cases"]):
+        Case.parse(str(case.get("case", "")))
+        for key, kind in _WHOLE_NUMBERS.items():
+            value = case.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 \
+                    or (kind is int and value != int(value)):
+                raise SpeedDataError(f"Case {number} of {path}: {key} should be a positive number; got {value!r}.")
+    return data
+
+
+def whole_table(whole: dict) -> str:
+    """A Markdown table of the measured cases: times, bytes and arithmetic intensity of both forms."""
+    lines = ["| case | two steps (ms) | one kernel (ms) | floor (ms) | two steps ÷ one kernel "
+             "| bytes, two steps (MB) | bytes, one kernel (MB) | FLOPs per byte, two steps | FLOPs per byte, one kernel |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in whole["cases"]:
+        lines.append(f"| {c['case']} | {_ms(c['two_step_ms'])} | {_ms(c['whole_ms'])} | {_ms(c['floor_ms'])} "
+                     f"| {c['two_step_ms'] / c['whole_ms']:.2f} | {c['two_step_bytes'] / 1e6:,.1f} | {c['whole_bytes'] / 1e6:,.1f} "
+                     f"| {c['flops'] / c['two_step_bytes']:.2f} | {c['flops'] / c['whole_bytes']:.2f} |")
+    return "\n".join(lines)
+
+
+def whole_conclusions(whole: dict) -> list[str]:
+    """Sentences computed from the measured cases, whichever way they went."""
+    said = []
+    for c in whole["cases"]:
+        speedup = c["two_step_ms"] / c["whole_ms"]
+        fewer = c["two_step_bytes"] / c["whole_bytes"]
+        verdict = "faster than" if speedup > 1.02 else "slower than" if speedup < 0.98 else "about as fast as"
+        said.append(f"{c['case']}: one kernel moves {fewer:.1f} times fewer bytes by the count and runs "
+                    f"{verdict} two steps ({c['whole_ms']:.3g} ms against {c['two_step_ms']:.3g} ms), "
+                    f"{c['whole_ms'] / c['floor_ms']:.1f} times its floor.")
+    return said
