@@ -117,7 +117,7 @@ class WholeConfig(NamedTuple):
 
 def _tile(pixels: int) -> tuple[int, int]:
     bh = 1
-    while bh * bh * 2 <= pixels:
+    while bh * bh * 4 <= pixels:  # square, or twice as wide as tall: contiguous rows
         bh *= 2
     return bh, pixels // bh
 
@@ -139,6 +139,8 @@ def candidates(channels: int, groups: int, kernel_size: int, reduced: int) -> tu
     if crb >= 16 and gb * kj >= 16:
         for pixels, warps in ((16, 4), (32, 4), (64, 8)):
             found.append(WholeConfig(*_tile(pixels), gb, warps, dot=True))
+        if gb * 2 <= triton.next_power_of_2(groups):  # twice the groups: a wider product, h read half as often
+            found.append(WholeConfig(*_tile(16), gb * 2, 4, dot=True))
     return tuple(dict.fromkeys(found))
 
 
