@@ -292,6 +292,21 @@ def test_kernels_at_refuses_the_whole_image_and_accepts_a_strip(grader, notebook
     assert said in found, found
 
 
+REBOUND = """
+def kernels_at(x, params, positions, kernel_size, groups=1):
+    rows, cols = zip(*positions)
+    x = x[:, list(rows), list(cols)]
+    z = x @ params["reduce_w"] + params["reduce_b"]
+    a = np.maximum(params["bn_gamma"] * (z - params["bn_mean"]) / np.sqrt(params["bn_var"] + BN_EPSILON) + params["bn_beta"], 0)
+    return (a @ params["span_w"] + params["span_b"]).reshape(*x.shape[:2], groups, kernel_size, kernel_size)
+"""
+
+
+def test_kernels_at_may_name_the_gathered_pixels_x(grader, notebook):
+    """Rebinding the parameter to the gathered pixels is no use of the whole image: a correct answer earns the points."""
+    assert verdict(grader, notebook, "ex6_test_kernels_at", {"ex6_kernels_at": REBOUND}) == "passed"
+
+
 def test_a_forged_observation_does_not_hide_what_the_source_shows(grader, notebook):
     """The source rules hold whatever the kernel reports: the whole image passed to generate_kernel fails
     even when its measurements are replaced by a correct answer's."""
@@ -365,3 +380,57 @@ def test_the_graders_counts_equal_keras(grader):
         assert module.involution_params(c, k, g, r) == sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
         assert module.conv_params(c, k) == sum(int(np.prod(w.shape)) for w in conv.trainable_weights)
     assert module.involution_macs(56, 56, 64, 7, 4, 4) == 22_880_256 and module.conv_macs(7, 9, 64, 3, 2) == 737_280
+
+
+@pytest.mark.parametrize(("answer", "refused"), [
+    (REBOUND, False),
+    (STRIP, False),
+    ("def kernels_at(x, params, positions, kernel_size, groups=1):\n    image = x.astype(float)\n"
+     "    whole = generate_kernel(image, params, kernel_size, groups=groups)\n"
+     "    return np.stack([whole[:, r, c] for r, c in positions], axis=1)\n", True),
+    ("def kernels_at(x, params, positions, kernel_size, groups=1):\n    return pick(x, params, positions, kernel_size, groups)\n"
+     "def pick(image, params, positions, kernel_size, groups):\n    flat = image.reshape(image.shape[0], 1, -1, image.shape[-1])\n"
+     "    return np.einsum('bhwc,cr->bhwr', flat, params['reduce_w'])\n", True),
+])
+def test_the_visible_reading_of_kernels_at_is_the_graders(tmp_path, grader, notebook, answer, refused):
+    """The visible test's code_rules.assert_gathers_first and the grader refuse the same answers, for the same reason."""
+    import importlib.util
+
+    from involution_course import code_rules
+
+    path = tmp_path / "answer.py"
+    path.write_text("import numpy as np\nBN_EPSILON = 1e-3\n\n\ndef generate_kernel(x, params, kernel_size, stride=1, groups=1):\n"
+                    "    return x\n\n" + answer)
+    spec = importlib.util.spec_from_file_location("answer_kernels_at", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        code_rules.assert_gathers_first(module.kernels_at, rule="gather first")
+        visible = "passed"
+    except AssertionError as error:
+        visible = str(error)
+    assert ("computes on the whole image" in visible) is refused, visible
+    graded = verdict(grader, notebook, "ex6_test_kernels_at", {"ex6_kernels_at": answer})
+    assert ("computes on the whole image" in graded) is refused, graded
+
+
+def test_the_visible_rules_see_a_bare_call_and_an_imported_layer(tmp_path):
+    """code_rules.assert_not_using, which the test cells call, catches what the grader's source rules catch:
+    involution_naive called by name, the course's layer imported in another cell under another name."""
+    import importlib.util
+
+    from involution_course import code_rules
+
+    path = tmp_path / "answers.py"
+    path.write_text("from involution_course.layers import Involution as Layer\n\n\ndef involution_naive(x, kernel, stride=1):\n"
+                    "    return x\n\n\ndef involution_forward(x, kernel, stride=1):\n    return involution_naive(x, kernel, stride)\n\n\n"
+                    "def generate_kernel(x, params, kernel_size, stride=1, groups=1):\n    return Layer(kernel_size).generate_kernel(x)\n\n\n"
+                    "def average_pool_backward(grad_pooled, input_shape, stride):\n    return grad_pooled\n")
+    spec = importlib.util.spec_from_file_location("answers_02", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(AssertionError, match="involution_forward uses involution_naive: no loop version"):
+        code_rules.assert_not_using(module.involution_forward, {"involution_naive"}, rule="no loop version")
+    with pytest.raises(AssertionError, match="generate_kernel uses Layer: own"):
+        code_rules.assert_not_using(module.generate_kernel, {"Involution"}, ["involution_course.layers"], rule="own")
+    code_rules.assert_not_using(module.average_pool_backward, {"Involution", "GradientTape"}, ["involution_course.layers"], rule="own")

@@ -26,9 +26,13 @@
 # 3. derive and implement the backward pass, and verify it with a numerical gradient check;
 # 4. count the parameters and multiply-adds of involution against convolution.
 #
+# Every symbol follows the course's [notation table](https://involution-course.github.io/involution-course-student/notation.html).
+#
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is graded,
+# the grader calls your functions again on inputs you have not seen and judges what they return in its
+# own process, outside your notebook. Every rule it applies is stated in the exercise and checked by a
+# visible test, so read each exercise's text closely and test your code beyond the visible tests.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -51,7 +55,7 @@ import numpy as np
 import tensorflow as tf
 from IPython.display import display
 
-from involution_course import checks
+from involution_course import checks, code_rules
 from involution_course.figures import involution as involution_figures
 from involution_course.progress import progress_bar
 
@@ -60,19 +64,20 @@ rng = np.random.default_rng(0)
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_operator", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · From convolution to involution
 #
-# In notebook 01 you wrote a convolution. With input $X \in \mathbb{R}^{H \times W \times C}$, an odd
-# $K \times K$ kernel $\mathcal{F} \in \mathbb{R}^{C_{out} \times C \times K \times K}$ and
-# $\Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$ the offsets of a window,
+# In notebook 01 you wrote a convolution. With input $X \in \mathbb{R}^{H \times W \times C_\text{in}}$ (zero
+# outside the image), an odd $K \times K$ kernel $\mathcal{F} \in \mathbb{R}^{K \times K \times C_\text{in} \times C_\text{out}}$
+# (Keras' layout), biases $b_o$, stride $s$ and $\Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$
+# the offsets $(u, v)$ of a window,
 #
-# $$Y_{i,j,k} = \sum_{c=1}^{C} \sum_{(u,v) \in \Delta_K} \mathcal{F}_{k,c,u,v}\, X_{i+u,\,j+v,\,c}.$$
+# $$Y_{i,j,o} = b_o + \sum_{c=0}^{C_\text{in}-1} \sum_{(u,v) \in \Delta_K} \mathcal{F}_{u,v,c,o}\, X_{s i+u,\, s j+v,\, c}.$$
 #
 # The kernel does not depend on the position $(i,j)$ (*spatial-agnostic*) but has a different slice
-# for every output channel $k$ (*channel-specific*). **Involution** (Li et al., CVPR 2021) inverts
-# both properties. Its kernel $\mathcal{H} \in \mathbb{R}^{H \times W \times G \times K \times K}$ has
+# for every output channel $o$ (*channel-specific*). **Involution** (Li et al., CVPR 2021) inverts
+# both properties. Its kernel $\mathcal{H} \in \mathbb{R}^{H_{out} \times W_{out} \times G \times K \times K}$ has
 # one $K \times K$ slice per position and per group of channels, and all $C/G$ channels of a group
-# share it:
+# share it (*spatial-specific*, *channel-agnostic*):
 #
-# $$Y_{i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{i,j,g(c),u,v}\, X_{is+u,\,js+v,\,c}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor .$$
+# $$Y_{i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{i,j,g(c),u,v}\, X_{s i+u,\, s j+v,\, c}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor .$$
 #
 # The kernel size $K$ is **odd** (3, 5, 7, ...), so that every window has a centre pixel. With stride $s$
 # the output has $\lceil H/s \rceil \times \lceil W/s \rceil$ positions; the window of output $(i,j)$ is
@@ -88,9 +93,11 @@ rng = np.random.default_rng(0)
 # where $W_0 \in \mathbb{R}^{C_r \times C}$ reduces $C$ channels to $C_r = \max(1, \lfloor C/r \rfloor)$
 # (the reduction ratio $r$), $\sigma$ is, as in the paper, batch normalisation followed by ReLU: $\sigma(z) = \max\big(\mathrm{BN}(z), 0\big)$, with BN
 # in inference form $\mathrm{BN}(z) = \gamma \frac{z - \mu}{\sqrt{v + \epsilon}} + \beta$ ($\mu$ and $v$ the running mean and
-# variance, $\epsilon = 10^{-3}$). In this notebook $\sigma$ always means this pair, never a standard deviation.
+# variance, $\epsilon = 10^{-3}$; section 5 comes back to training mode). In this notebook $\sigma$ always means this
+# pair, never a standard deviation.
 # Finally $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
-# Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel.
+# Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel: in arrays,
+# tap $(u, v)$ sits at index $(k_i, k_j) = (\lfloor K/2 \rfloor + u, \lfloor K/2 \rfloor + v)$.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The weights
@@ -108,9 +115,11 @@ rng = np.random.default_rng(0)
 # The cell below gives you `init_params` (random weights of this form) and `average_pool` (the stride
 # step of kernel generation: the mean of each $s \times s$ block, over the pixels that exist when $H$ or
 # $W$ is not a multiple of $s$). The visible tests check your code on small cases worked out by hand and
-# on properties of the operator; the hidden tests, at grading, compare it with the course's Keras
-# `Involution` layer (notebook 03) carrying the same weights, and they fail an answer that calls that layer
-# instead of computing.
+# on properties of the operator. When graded, what your functions return on fresh inputs is compared with
+# the grader's own NumPy definitions of the operator. The course's Keras `Involution` layer (notebook 03)
+# computes the same operator; every exercise here asks you to compute it yourself, without that layer or
+# anything else of `involution_course.layers`, and each test cell checks this with
+# `code_rules.assert_not_using`, which reads your function's code (and that of the functions of yours it calls).
 
 # %% nbgrader={"grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
 BN_EPSILON = 1e-3  # Keras BatchNormalization's default
@@ -146,6 +155,14 @@ def average_pool(x, stride):
     sums = padded.reshape(batch, out_h, stride, out_w, stride, channels).sum(axis=(2, 4))
     counts = inside.reshape(out_h, stride, out_w, stride).sum(axis=(1, 3))
     return sums / counts[None, :, :, None]
+
+
+# The rules the exercises state, as the visible tests check them.
+COURSE_LAYER, COURSE_MODULES = {"Involution"}, ["involution_course.layers"]
+OWN_INVOLUTION = "compute it yourself with NumPy, without the course's Involution layer"
+AUTODIFF = COURSE_LAYER | {"GradientTape", "grad_check", "numerical_gradient"}
+OWN_GRADIENT = "derive the gradient and compute it with NumPy, without the course's layer or automatic or numerical differentiation"
+GATHER_FIRST = "gather the pixels at the requested positions first, then compute their kernels from them alone"
 
 
 def conv_kernels_for_figure(channels, kernel_size, seed=0):
@@ -220,6 +237,7 @@ for case, (x_case, params_case, k_case, s_case, g_case), expected in hand_cases:
     got = generate_kernel(x_case, params_case, k_case, stride=s_case, groups=g_case)
     checks.assert_shape(got, expected.shape, f"generate_kernel, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"your kernel, {case}")
+code_rules.assert_not_using(generate_kernel, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
 print("Your kernel generation is right on these cases.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_sharing_figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -309,6 +327,7 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     got = involution_naive(x_case, kernel_case, stride=s_case)
     checks.assert_shape(got, expected.shape, f"involution_naive, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_naive, {case}")
+code_rules.assert_not_using(involution_naive, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
 print("Your loop involution is right on these cases.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -329,14 +348,16 @@ print("Your loop involution is right on these cases.")
 # array operations, each the size of the output, and no patch tensor.
 #
 # **Exercise 3 (3 points).** Write `involution_forward(x, kernel, stride=1)` this way. It must give
-# the same output as `involution_naive`: the tests check it on the same cases as Exercise 2 (and, at
-# grading, against the Keras layer to $10^{-6}$), and the timing cell after it prints the largest
-# difference between your two versions. Two more checks, both shown in the test cell:
+# the same output as `involution_naive`, to $10^{-8}$, for every stride and number of groups; the timing
+# cell after it prints the largest difference between your two versions. Two rules about how it works,
+# each checked in the test cell; breaking either costs the exercise's points:
 #
-# * **No Python loop over images, positions or channels** (the $K^2$ taps are fine). `checks.python_lines`
-#   counts the Python lines your function runs, a count that does not depend on how busy the machine is; on
-#   an input with 64 times as many output values a vectorised version runs about as many lines, a loop (or a
-#   call to `involution_naive`) many more, and then the exercise scores 0.
+# * **No Python loop over images, positions or channels.** Two nested loops over the $K^2$ taps are fine,
+#   and so is a third over the groups: at most three nested loops in all, counting those of the functions of
+#   yours it calls. It calls neither `involution_naive` nor `extract_patches` (the unfold method's first
+#   step, defined below). And `checks.python_lines` counts the Python lines your function runs, a count that
+#   does not depend on how busy the machine is: on an input with about 64 to 100 times as many output values,
+#   a vectorised version runs about as many lines (at most twice as many, plus 100), a loop far more.
 # * **No patch tensor.** `checks.peak_bytes` measures the most memory your function holds at once, with
 #   `tracemalloc`. The budget follows from the sizes involved: one copy of the kernel (reordering it is
 #   fine), two padded inputs and four outputs. A patch tensor, $K^2$ outputs, does not fit.
@@ -392,8 +413,12 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     got = involution_forward(x_case, kernel_case, stride=s_case)
     checks.assert_shape(got, expected.shape, f"involution_forward, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_forward, {case}")
+code_rules.assert_not_using(involution_forward, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
 
-# Vectorised: checks.python_lines counts the Python lines involution_forward runs (a count, not a time). On an
+# No loop over images, positions or channels: the loops it nests, what it calls, and the Python lines it runs.
+code_rules.assert_loop_depth(involution_forward, 3, rule="loop over the K x K taps (and the groups) at most, never over images, positions or channels")
+code_rules.assert_not_using(involution_forward, {"involution_naive", "extract_patches"}, rule="sum K*K shifted slices, without the loop version or a patch tensor")
+# checks.python_lines counts the Python lines involution_forward runs (a count, not a time). On an
 # input with 64 times as many output values, a vectorised version runs about as many; a Python loop far more.
 small = (np.ones((1, 5, 5, 4)), np.ones((1, 5, 5, 2, 3, 3)))
 large = (np.ones((4, 20, 20, 4)), np.ones((4, 20, 20, 2, 3, 3)))
@@ -503,14 +528,15 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # ## 5 · The backward pass
 #
 # Training needs the gradient of a scalar loss $L$ with respect to everything upstream. Write
-# $\bar{A} = \partial L / \partial A$ for an array $A$; you are given $\bar Y$ (`grad_out`).
+# $\mathrm{d}A = \partial L / \partial A$ for an array $A$, of $A$'s shape; you are given $\mathrm{d}Y$ (`grad_out`),
+# and return $\mathrm{d}X$ (`grad_x`) and $\mathrm{d}\mathcal{H}$ (`grad_kernel`).
 #
 # **Through the multiply-add.** $Y$ is linear in $X$ for a fixed kernel and linear in $\mathcal{H}$ for a
-# fixed input, so each product $X^{pad}_{b, is+k_i, js+k_j, c}\, \mathcal{H}_{b,i,j,g(c),k_i,k_j}$ passes
-# $\bar Y_{b,i,j,c}$ times the other factor back to each factor:
+# fixed input, so each product $X^{pad}_{b,\, s i+k_i,\, s j+k_j,\, c}\, \mathcal{H}_{b,i,j,g(c),k_i,k_j}$ passes
+# $\mathrm{d}Y_{b,i,j,c}$ times the other factor back to each factor:
 #
-# $$\bar{\mathcal{H}}_{b,i,j,g,k_i,k_j} = \sum_{c \in g} \bar Y_{b,i,j,c}\; X^{pad}_{b,\,is+k_i,\,js+k_j,\,c}, \qquad
-# \bar X^{pad}_{b,\,is+k_i,\,js+k_j,\,c} \mathrel{+}= \bar Y_{b,i,j,c}\; \mathcal{H}_{b,i,j,g(c),k_i,k_j}.$$
+# $$\mathrm{d}\mathcal{H}_{b,i,j,g,k_i,k_j} = \sum_{c \in g} \mathrm{d}Y_{b,i,j,c}\; X^{pad}_{b,\,s i+k_i,\,s j+k_j,\,c}, \qquad
+# \mathrm{d}X^{pad}_{b,\,s i+k_i,\,s j+k_j,\,c} \mathrel{+}= \mathrm{d}Y_{b,i,j,c}\; \mathcal{H}_{b,i,j,g(c),k_i,k_j}.$$
 #
 # An input pixel sits in up to $K^2$ windows, so its gradient accumulates ($+=$) over them; the
 # padding's gradient is then cropped away. The same shifted slices as in the forward pass do both
@@ -520,17 +546,27 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # multiply from the right by $V_0 = W_0^{\top}$ (`reduce_w`, $C \times C_r$) and $V_1 = W_1^{\top}$
 # (`span_w`, $C_r \times K^2 G$). Run the chain rule backwards through
 # $P = \mathrm{pool}(X)$, $Z = P V_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{v + \epsilon} + \beta$,
-# $A = \max(N, 0)$, $S = A V_1 + b_1$, with $\bar S$ the kernel's gradient reshaped to
+# $A = \max(N, 0)$, $S = A V_1 + b_1$, with $\mathrm{d}S$ the kernel's gradient $\mathrm{d}\mathcal{H}$ reshaped to
 # $(B, H_{out}, W_{out}, K^2 G)$:
 #
-# $$\bar V_1 = \sum_{b,i,j} A_{b,i,j}^{\top} \bar S_{b,i,j}, \quad \bar b_1 = \sum_{b,i,j} \bar S_{b,i,j}, \quad
-# \bar N = (\bar S V_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{v + \epsilon}},$$
+# $$\mathrm{d}V_1 = \sum_{b,i,j} A_{b,i,j}^{\top}\, \mathrm{d}S_{b,i,j}, \quad \mathrm{d}b_1 = \sum_{b,i,j} \mathrm{d}S_{b,i,j}, \quad
+# \mathrm{d}N = (\mathrm{d}S\, V_1^{\top}) \odot [N > 0], \quad \mathrm{d}Z = \mathrm{d}N \odot \frac{\gamma}{\sqrt{v + \epsilon}},$$
 #
-# $$\bar V_0 = \sum_{b,i,j} P_{b,i,j}^{\top} \bar Z_{b,i,j}, \quad \bar b_0 = \sum_{b,i,j} \bar Z_{b,i,j}, \quad \bar P = \bar Z V_0^{\top}.$$
+# $$\mathrm{d}V_0 = \sum_{b,i,j} P_{b,i,j}^{\top}\, \mathrm{d}Z_{b,i,j}, \quad \mathrm{d}b_0 = \sum_{b,i,j} \mathrm{d}Z_{b,i,j}, \quad \mathrm{d}P = \mathrm{d}Z\, V_0^{\top}.$$
 #
-# Average pooling spreads $\bar P_{b,i,j}$ evenly over the pixels of its block: each of the $n_{ij}$
-# pixels that exist in block $(i,j)$ gets $\bar P_{b,i,j} / n_{ij}$. Flattening $(B, H, W, \cdot)$ to
+# Average pooling spreads $\mathrm{d}P_{b,i,j}$ evenly over the pixels of its block: each of the $n_{ij}$
+# pixels that exist in block $(i,j)$ gets $\mathrm{d}P_{b,i,j} / n_{ij}$. Flattening $(B, H, W, \cdot)$ to
 # rows makes each sum over $b,i,j$ one matrix product.
+#
+# **Batch normalisation in inference mode only.** The step $\mathrm{d}Z = \mathrm{d}N \odot \gamma / \sqrt{v + \epsilon}$
+# holds because, in inference mode, $\mu$ and $v$ are the running statistics: constants, so batch normalisation is a
+# fixed affine map of each value, and each position's kernel depends on that position's pixel alone. That is how
+# this notebook's `generate_kernel` computes, and the gradient you write here is exact for it. But when a network
+# trains (Keras' `fit`, notebooks 03 and 04), batch normalisation runs in **training mode**: $\mu$ and $v$ are the
+# mean and variance of $Z$ over the batch and every position of it, so each of them depends on every input of the
+# batch, and the gradient gains two terms, one through $\mu$ and one through $v$ (the optional exercise after the
+# gradient check derives them). The trainable $\gamma$ and $\beta$ get gradients in both modes; the next
+# exercise leaves their gradients out, and the optional one computes them.
 #
 # **Exercise 4 (4 points: 1 for the input's gradient and 1 for the kernel's through the multiply-add, 2 for
 # kernel generation).** Write
@@ -542,10 +578,12 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 #   dict with the gradients `"reduce_w"`, `"reduce_b"`, `"span_w"`, `"span_b"` and `"x"` (the part of
 #   the input's gradient that flows through kernel generation). Recompute the forward values you need.
 #
-# The input's full gradient in a layer is the sum of both parts. The tests check your gradients on cases
-# worked out by hand and on a property of bilinear maps; at grading they compare them with centred
-# differences and with TensorFlow's automatic differentiation, to a relative error below $10^{-6}$. The cell
-# after the tests runs the numerical check on your own forward functions.
+# The input's full gradient in a layer is the sum of both parts. Derive each gradient and compute it with NumPy:
+# none of these functions may use the course's layer or automatic or numerical differentiation (`tf.GradientTape`,
+# `checks.grad_check`, `checks.numerical_gradient`); each test cell checks this. The tests check your gradients on
+# cases worked out by hand; when graded, each is compared with the grader's own on fresh inputs (every stride and
+# number of groups), to a relative error $\|a - e\| / (\|a\| + \|e\|)$ below $10^{-6}$ (`average_pool_backward`'s
+# values to $10^{-10}$). The cell after the tests runs the numerical check on your own forward functions.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_backward(x, kernel, grad_out, stride=1):
@@ -630,6 +668,7 @@ grad_x, _ = involution_backward(x_groups, kernel_groups, np.ones((1, 2, 2, 4)), 
 # Group 0's centre taps reach the four corners; group 1's top-left taps reach only pixel (1, 1), the rest is padding.
 corners, middle = np.array([[1.0, 0, 1], [0, 0, 0], [1, 0, 1]]), np.array([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]])
 checks.assert_close(grad_x, np.stack([corners, corners, middle, middle], axis=-1)[None], atol=1e-12, name="grad_x, stride 2, two groups")
+code_rules.assert_not_using(involution_backward, AUTODIFF, COURSE_MODULES, rule=OWN_GRADIENT)
 print("Your input gradient through the multiply-add is right on these cases.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_kernel_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -652,6 +691,7 @@ checks.assert_shape(grad_kernel, (1, 2, 2, 2, 3, 3), "grad_kernel, stride 2, two
 # At output (1, 1) the window covers input rows and columns 1..3 (3 is padding); each group sums its two channels.
 expected = np.array([[[18.0, 20, 0], [24, 26, 0], [0, 0, 0]], [[58.0, 60, 0], [64, 66, 0], [0, 0, 0]]])
 checks.assert_close(grad_kernel[0, 1, 1], expected, atol=1e-12, name="grad_kernel at output (1, 1), stride 2, two groups")
+code_rules.assert_not_using(involution_backward, AUTODIFF, COURSE_MODULES, rule=OWN_GRADIENT)
 print("Your kernel gradient through the multiply-add is right on these cases.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_generation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -699,6 +739,8 @@ for name, expected in [
     ("x", np.repeat(x_share[None, :, :, None], 2, axis=-1)),
 ]:
     checks.assert_close(grads[name], np.array(expected), atol=1e-12, name=f"the gradient for {name}, stride 3, two groups")
+for backward_function in (average_pool_backward, generate_kernel_backward):
+    code_rules.assert_not_using(backward_function, AUTODIFF, COURSE_MODULES, rule=OWN_GRADIENT)
 print("Your gradients through kernel generation are right on these cases.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -813,6 +855,8 @@ for answer, expected, what in [
     (conv_macs(7, 9, 64, 3, stride=2), 737_280, "conv_macs(7, 9, 64, 3, stride=2)"),
 ]:
     assert answer == expected, f"{what} should be {expected:,}; got {answer!r}"
+for counting in (involution_params, involution_macs, conv_params, conv_macs):
+    code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}, COURSE_MODULES, rule="count from the formulas, without building a layer")
 print("Your counts are right.")
 
 # %% nbgrader={"grade": false, "grade_id": "counting_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -839,7 +883,7 @@ ic.record("7x7 convolution / involution multiply-adds (C=64)", mac_ratio, "x")
 # 04) places $1 \times 1$ convolutions around it.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex6", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 7 · Location-specific, shown
+# ## 7 · Spatial-specific, shown
 #
 # Nothing in an involution layer's weights mentions $H$ or $W$: $W_0$ and $W_1$ act on one pixel's
 # channel vector. With stride 1, the kernel at $(i, j)$ is $\phi(X_{i,j})$, a function of that pixel
@@ -849,7 +893,16 @@ ic.record("7x7 convolution / involution multiply-adds (C=64)", mac_ratio, "x")
 # **Exercise 6 (2 points).** Write `kernels_at(x, params, positions, kernel_size, groups=1)` which,
 # for stride 1, returns the kernels at the listed `(row, col)` positions only, shape
 # `(B, len(positions), G, K, K)`, computed from the pixels at those positions (do not generate the
-# kernel for the whole image). Fancy indexing `x[:, rows, cols]` gathers the pixels.
+# kernel for the whole image). Fancy indexing `x[:, rows, cols]` gathers the pixels; from them you may compute
+# the kernels directly or call your own `generate_kernel`. The kernels must match to $10^{-8}$; three rules, each
+# checked in the test cell, say what "from the pixels at those positions" means:
+#
+# * the whole image (`x`, or a copy, reshape or pooling of it) goes to neither `generate_kernel` nor a matrix
+#   product (`@`, `np.matmul`, `np.dot`, `np.einsum`, ...), in `kernels_at` or in the functions of yours it calls;
+# * for $n$ positions of a batch of $B$ images, what it hands `generate_kernel` (if it calls it) holds at most
+#   $B n$ pixels;
+# * on a $1 \times 80 \times 120 \times 4$ image, its peak memory stays within four copies of the image plus
+#   64 KiB (the kernels at every position, for $K = 7$ and $G = 2$, would take about 24 copies).
 
 # %% nbgrader={"grade": false, "grade_id": "ex6_kernels_at", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernels_at(x, params, positions, kernel_size, groups=1):
@@ -898,6 +951,21 @@ for n, (row, col) in enumerate(spots):
     alone = kernels_at(x_size[:, row : row + 1, col : col + 1], params_sizes, [(0, 0)], 5, groups=2)[:, 0]
     checks.assert_close(chosen[:, n], alone, atol=1e-12, name=f"the kernel at {(row, col)} against the same pixel on its own")
 checks.assert_close(chosen[:, 2], chosen[:, 3], atol=1e-12, name="the kernels at two positions with equal pixels")
+code_rules.assert_not_using(kernels_at, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
+
+# From the gathered pixels only: what the code does with the whole image, what it hands generate_kernel on a large
+# image with 5 positions, and the most memory it holds there.
+code_rules.assert_gathers_first(kernels_at, rule=GATHER_FIRST)
+x_large, params_large = np.random.default_rng(8).normal(size=(1, 80, 120, 4)), init_params(4, 7, 2, 2, seed=8)
+spots_large = [(0, 0), (5, 9), (40, 60), (79, 119), (12, 100)]
+handed = checks.shapes_handed(globals(), "generate_kernel", lambda: kernels_at(x_large, params_large, spots_large, 7, groups=2))
+pixels = sum(int(np.prod(shape[:-1])) for shape in handed)
+assert pixels <= 5, f"kernels_at handed generate_kernel {pixels:,} pixels for the kernels at 5 positions: {GATHER_FIRST}"
+checks.assert_peak_bytes(
+    checks.peak_bytes(kernels_at, x_large, params_large, spots_large, 7, groups=2), 4 * x_large.nbytes + 65536,
+    name="kernels_at on a (1, 80, 120, 4) image at 5 positions, K=7, G=2",
+    budget="four copies of the image plus 64 KiB; the kernels at every position take 24 copies", instead=GATHER_FIRST,
+)
 print("Your kernels are right at those positions, for both image sizes.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -968,7 +1036,7 @@ display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 # kernel distance of the pairs with the closest and with the farthest colours. With stride 1 the kernel is a
 # function of the pixel alone, so equal pixels get equal kernels (your Exercise 6 tests checked it); how closely
 # the distances follow each other depends on the weights, here random (notebook 05 looks at trained ones). That is
-# what *location-specific* means here: the kernel is not tied to a coordinate but generated from the content
+# what *spatial-specific* means here: the kernel is not tied to a coordinate but generated from the content
 # found there.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -1003,7 +1071,7 @@ display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 #
 # * Involution applies, at each position, a $K \times K$ kernel generated from the input there by a
 #   small network ($1 \times 1$ reduce, batch normalisation, ReLU, $1 \times 1$ span), and shares it across
-#   the channels of a group: location-specific and channel-agnostic, the inverse of convolution.
+#   the channels of a group: spatial-specific and channel-agnostic, the inverse of convolution.
 # * Its multiply-add vectorises as a sum of $K^2$ shifted slices times kernel planes, which is as exact as
 #   the loops, far faster, and needs much less memory than an unfold with a patch tensor (measured above).
 # * Its backward pass is the same sum run in reverse, then the chain rule through kernel generation;

@@ -8,14 +8,15 @@ holds these definitions to the course's Keras layer and to TensorFlow's gradient
 
 Rules about how an answer works are judged from the submitted source; measurements made in the kernel
 (the course's layer refused while an answer runs, Python lines run, peak memory, the pixels handed to
-``generate_kernel``) add to them:
+``generate_kernel``) add to them. Each is stated in the exercise and checked by a visible test (``rules=``
+below pairs them):
 
 * no exercise uses the course's ``Involution`` layer, the backward pass no automatic or numerical
   differentiation, the counts no Keras layer;
 * ``involution_forward`` nests no Python loop beyond the K*K taps (and the groups, which the text does not
-  forbid) and builds no patch tensor;
-* ``kernels_at`` never hands the whole image to a kernel generator: it may call the student's own
-  ``generate_kernel`` on the gathered pixels (a 1 x n strip), never on the image.
+  forbid), calls neither ``involution_naive`` nor ``extract_patches`` and builds no patch tensor;
+* ``kernels_at`` hands ``generate_kernel`` (when it calls it) only the gathered pixels, and holds far less
+  than the kernels at every position.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import ast
 
 import numpy as np
 
+from involution_course import code_rules
 from involution_instructor.judging import Check, expect, kernel
 from involution_instructor.judging.runtime import as_data, outcome  # noqa: F401 - the kernel has its own
 
@@ -33,6 +35,7 @@ COURSE_LAYER = frozenset({"Involution"})
 COURSE_LAYER_MODULES = frozenset({"involution_course.layers"})
 AUTODIFF = frozenset({"GradientTape", "grad_check", "numerical_gradient"})
 KERAS_LAYERS = frozenset({"Conv2D"})
+GATHER_FIRST = "gather the pixels at the requested positions first, then compute their kernels from them alone"
 GRADIENT_NAMES = ("reduce_w", "reduce_b", "span_w", "span_b", "x")
 
 
@@ -646,72 +649,14 @@ def judge_counting(ctx):
             raise AssertionError(f"{what} should be {expected:,}; got {expect._shown(found)}")
 
 
-# What kernels_at may do with the whole image: index it, read its shape. Passing it (or a copy, a reshape) to
-# generate_kernel or to a matrix product computes something at every position.
-GENERATORS = {"generate_kernel"}
-PRODUCTS = {"matmul", "dot", "einsum", "tensordot", "inner", "vdot"}
-SAME_PIXELS = {"average_pool", "asarray", "array", "asanyarray", "ascontiguousarray", "copy", "astype", "float64", "float32", "reshape",
-               "transpose", "swapaxes", "moveaxis", "ravel", "flatten", "squeeze", "expand_dims"}
-
-
-def _whole(node, whole: set[str]) -> bool:
-    """Whether ``node`` holds every pixel of the image: one of the names ``whole``, a copy, reshape or pooling of it."""
-    if isinstance(node, ast.Name):
-        return node.id in whole
-    if isinstance(node, ast.Call):
-        name = (_dotted(node.func) or "").split(".")[-1]
-        if name in SAME_PIXELS:
-            if isinstance(node.func, ast.Attribute) and _whole(node.func.value, whole):
-                return True  # x.copy(), x.reshape(...)
-            return bool(node.args) and _whole(node.args[0], whole)
-    return False
-
-
-def whole_image_uses(source, function: str = "kernels_at", image: int = 0, _seen=None) -> list[str]:
-    """Where ``function`` passes its ``image``-th argument (the image), or a copy, reshape or pooling of it,
-    to ``generate_kernel``, to a matrix product, or to another function of the student's that does so."""
-    seen = _seen if _seen is not None else set()
-    defined = source.functions()
-    node = defined.get(function)
-    if node is None or (function, image) in seen or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return []
-    seen.add((function, image))
-    parameters = [a.arg for a in node.args.posonlyargs + node.args.args]
-    if image >= len(parameters):
-        return []
-    whole = {parameters[image]}
-    for _ in range(3):  # names bound to the image, or to a copy of it
-        for statement in ast.walk(node):
-            if isinstance(statement, ast.Assign) and _whole(statement.value, whole):
-                whole |= {t.id for t in statement.targets if isinstance(t, ast.Name)}
-    found = []
-    for call in ast.walk(node):
-        if isinstance(call, ast.BinOp) and isinstance(call.op, ast.MatMult) and (_whole(call.left, whole) or _whole(call.right, whole)):
-            found.append(f"{ast.unparse(call)} (in {function})")
-        if not isinstance(call, ast.Call):
-            continue
-        name = (_dotted(call.func) or "").split(".")[-1]
-        arguments = list(call.args) + [k.value for k in call.keywords]
-        if name in GENERATORS and arguments and (_whole(call.args[0], whole) if call.args else any(
-                k.arg == "x" and _whole(k.value, whole) for k in call.keywords)):
-            found.append(f"{ast.unparse(call)} (in {function})")
-        elif name in PRODUCTS and any(_whole(a, whole) for a in arguments):
-            found.append(f"{ast.unparse(call)} (in {function})")
-        elif name in defined and name not in GENERATORS:
-            for position, argument in enumerate(call.args):
-                if _whole(argument, whole):
-                    found += whole_image_uses(source, name, position, seen)
-    return found
-
-
 def judge_kernels_at(ctx):
     who = "kernels_at"
     refuse_uses(ctx, who, [who], COURSE_LAYER)
-    whole = whole_image_uses(ctx.source)
+    # The same reading as the visible test's code_rules.assert_gathers_first, on the submitted source.
+    whole = code_rules.whole_image_uses(ctx.source.functions(), who)
     if whole:
         raise AssertionError(
-            f"kernels_at computes on the whole image: {whole[0][:200]}; compute the kernels from the pixels at the "
-            "requested positions only (gather them first, then generate their kernels)")
+            f"kernels_at computes on the whole image: {whole[0][:200]}; {GATHER_FIRST}")
     seen = ctx.seen if isinstance(ctx.seen, dict) else {}
     values = seen.get("values")
     if not isinstance(values, list) or len(values) != len(ctx.data["values"]):
@@ -741,33 +686,52 @@ def judge_kernels_at(ctx):
             "kernels at the requested positions only")
 
 
+# Each rule a check judges, with the visible test that checks it in the student's notebook (a text of
+# that test cell): tests/test_judging.py makes sure that every rule has its visible twin.
+def _own(function):
+    return (f"{function} uses neither the course's Involution layer nor anything of involution_course.layers",
+            f"code_rules.assert_not_using({function}, COURSE_LAYER")
+
+
+def _own_gradient(function):
+    return (f"{function} uses neither the course's layer nor automatic or numerical differentiation (tf.GradientTape, "
+            "checks.grad_check, checks.numerical_gradient)", f"code_rules.assert_not_using({function}, AUTODIFF")
 CHECKS = [
     Check("ex1_test_generate_kernel", observe_calls, judge_generate_kernel, generation_inputs, rules=(
-        "generate_kernel's kernels equal the course's on fresh inputs (every stride, groups, partial blocks);",
-        "it does not use the course's Involution layer.")),
+        ("the kernels of steps 1 to 4, to 1e-8, for every stride (partial blocks included) and groups",
+         "generate_kernel(x_case, params_case"),
+        _own("generate_kernel"))),
     Check("ex2_test_involution_naive", observe_calls, judge_involution_naive, naive_inputs, rules=(
-        "involution_naive's outputs equal the course's multiply-add; it does not use the course's layer.",)),
+        ("the multiply-add's outputs, to 1e-8, for every stride and groups", "involution_naive(x_case, kernel_case"),
+        _own("involution_naive"))),
     Check("ex3_test_involution_forward", observe_forward, judge_involution_forward, forward_inputs, rules=(
-        "involution_forward's outputs equal the course's multiply-add; it does not use the course's layer;",
-        "it nests at most three Python loops (the K*K taps, and the groups), counting the functions it calls, and does not call "
-        "involution_naive or extract_patches; in the kernel it runs at most 2n + 100 Python lines on an input "
-        "with about 98 times the output values of one where it runs n;",
-        "its peak memory stays within a kernel-sized copy, two padded inputs and four outputs.")),
+        ("the multiply-add's outputs, to 1e-8, for every stride and groups", "involution_forward(x_case, kernel_case"),
+        _own("involution_forward"),
+        ("no call of involution_naive or extract_patches", 'code_rules.assert_not_using(involution_forward, {"involution_naive", "extract_patches"}'),
+        ("at most three nested Python loops (the K x K taps, and the groups), counting the functions it calls",
+         "code_rules.assert_loop_depth(involution_forward, 3"),
+        ("at most 2n + 100 Python lines run on an input with about 100 times the output values of one where it runs n",
+         "checks.assert_vectorised(involution_forward"),
+        ("peak memory within a copy of the kernel, two padded inputs and four outputs", "checks.assert_peak_bytes("))),
     Check("ex4_test_input_gradient", observe_calls, judge_input_gradient, backward_inputs, rules=(
-        "involution_backward's grad_x is within a relative error of 1e-6 of the course's;",
-        "it uses neither the course's layer nor tf.GradientTape, checks.grad_check or checks.numerical_gradient.")),
+        ("grad_x within a relative error of 1e-6, for every stride and groups", "grad_x, _ = involution_backward("),
+        _own_gradient("involution_backward"))),
     Check("ex4_test_kernel_gradient", observe_calls, judge_kernel_gradient, backward_inputs, rules=(
-        "involution_backward's grad_kernel is within a relative error of 1e-6 of the course's; no delegation, as above.",)),
+        ("grad_kernel within a relative error of 1e-6, for every stride and groups", "_, grad_kernel = involution_backward("),
+        _own_gradient("involution_backward"))),
     Check("ex4_test_generation", observe_calls, judge_generation_gradients, generation_gradient_inputs, rules=(
-        "generate_kernel_backward returns the five gradients, each within a relative error of 1e-6 of the course's;",
-        "average_pool_backward equals the course's; neither uses the course's layer or automatic differentiation.")),
+        ("the five gradients, each within a relative error of 1e-6", "generate_kernel_backward(x_stride3"),
+        ("a dict holding every one of the five gradients", "must also return the gradients"),
+        ("average_pool_backward's values, to 1e-10", "average_pool_backward(np.array"),
+        _own_gradient("backward_function"))),
     Check("ex5_test_counting", observe_calls, judge_counting, counting_inputs, rules=(
-        "the four counts equal the course's formulas on fresh layers and images (a float equal to the count passes);",
-        "they use neither the course's layer nor keras.layers.Conv2D.")),
+        ("the four counts of the formulas above, on fresh layers and images", "involution_macs(7, 9, 64, 7, 4, 4, stride=2)"),
+        ("neither the course's layer nor keras.layers.Conv2D", 'code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}'))),
     Check("ex6_test_kernels_at", observe_kernels_at, judge_kernels_at, kernels_at_inputs, rules=(
-        "kernels_at's kernels equal the course's at the requested positions; it does not use the course's layer;",
-        "it never passes the whole image (the name x, or a copy, reshape or pooling of it) to generate_kernel or a "
-        "matrix product, in its own code or the functions it calls; it may call generate_kernel on gathered pixels;",
-        "in the kernel, on a 1 x 80 x 120 x 4 image with 5 positions, what it hands generate_kernel holds at most "
-        "B x 5 pixels and its peak memory stays within four copies of the image plus 64 KiB (every kernel: 24 copies).")),
+        ("the kernels at the requested positions, to 1e-8, for every K and groups", "kernels_at(x_size, params_sizes"),
+        _own("kernels_at"),
+        ("the whole image (x, or a copy, reshape or pooling of it) handed to neither generate_kernel nor a matrix product, "
+         "in kernels_at or the functions it calls", "code_rules.assert_gathers_first(kernels_at"),
+        ("at most B x n pixels handed to generate_kernel for n positions", "checks.shapes_handed(globals(), \"generate_kernel\""),
+        ("peak memory within four copies of the image plus 64 KiB", "checks.assert_peak_bytes("))),
 ]

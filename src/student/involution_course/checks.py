@@ -215,6 +215,27 @@ def assert_peak_bytes(used: int, allowed: int, *, name: str = "your function", b
         )
 
 
+def shapes_handed(namespace: dict, name: str, call: Callable) -> list[tuple]:
+    """The shape of the first argument of every call of ``namespace[name]`` (a function of your notebook,
+    ``globals()``) while ``call()`` runs: what your code hands ``generate_kernel``, for instance."""
+    own = namespace.get(name)
+    if not callable(own):
+        call()
+        return []
+    handed = []
+
+    def recording(*args, **kwargs):
+        handed.append(tuple(np.shape(args[0] if args else kwargs.get("x", ()))))
+        return own(*args, **kwargs)
+
+    namespace[name] = recording
+    try:
+        call()
+    finally:
+        namespace[name] = own
+    return handed
+
+
 def needs(**results: str) -> None:
     """Stop a notebook cell with one sentence when results it uses are missing.
 
