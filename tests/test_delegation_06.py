@@ -69,13 +69,13 @@ def test_no_student_module_defines_an_answer_s_name(project_root):
 
 
 TILE = """def involution_tile(x_ref, k_ref, o_ref, *, stride):
-    channels, rows, cols = o_ref.shape
-    groups, size = k_ref.shape[0], k_ref.shape[1]
-    total = jnp.zeros((channels, rows, cols), jnp.float32)
+    rows, cols, channels = o_ref.shape
+    groups, size = k_ref.shape[2], k_ref.shape[3]
+    total = jnp.zeros((rows, cols, channels), jnp.float32)
     for ki in range(size):
         for kj in range(size):
-            window = x_ref[:, pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride)]
-            total = total + window * jnp.repeat(k_ref[:, ki, kj], channels // groups, axis=0)
+            window = x_ref[pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride), :]
+            total = total + window * jnp.repeat(k_ref[:, :, :, ki, kj], channels // groups, axis=-1)
     o_ref[...] = total
 """
 

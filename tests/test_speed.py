@@ -233,6 +233,18 @@ def test_cpu_helpers_time_and_report_caches():
     assert all(isinstance(size, int) and size > 0 for size in live_speed.cpu_caches().values())
 
 
+def test_cpu_caches_read_linux_s_description(tmp_path):
+    for number, (level, kind, size) in enumerate([(1, "Data", "32K"), (1, "Instruction", "32K"), (2, "Unified", "1024K"),
+                                                   (3, "Unified", "32768K")]):
+        index = tmp_path / f"index{number}"
+        index.mkdir()
+        (index / "level").write_text(f"{level}\n")
+        (index / "type").write_text(f"{kind}\n")
+        (index / "size").write_text(f"{size}\n")
+    assert live_speed.cpu_caches(tmp_path) == {"L1": 32 * 2**10, "L2": 2**20, "L3": 32 * 2**20}
+    assert live_speed.cpu_caches(tmp_path / "absent") == {}
+
+
 def test_every_column_says_how_and_when_it_was_timed():
     recorded = speed.load_timings()
     sources = speed.column_sources(recorded)

@@ -23,19 +23,28 @@
 #
 # 1. count the arithmetic (FLOPs) and the memory traffic (bytes) of involution's multiply-add for
 #    three ways of computing it: a patch tensor (unfold), shifted slices, and one fused kernel;
+#    then time two of them and explain why the count does not predict the times on a CPU;
 # 2. place each on a roofline: arithmetic intensity, memory-bound or compute-bound, and the
 #    fastest time the hardware allows (the *floor*);
 # 3. write the index arithmetic of a fused kernel for one tile of the output, in Pallas, and check it
 #    on any CPU in interpret mode; then cut an image into tiles with their halo;
-# 4. read measured GPU times against the floor, and say what fusion buys.
+# 4. read measured GPU times against the floor, knowing where and how each was timed, and say what
+#    fusion buys, up to generating the kernels inside the kernel that applies them.
+#
+# Symbols, index order and array layouts follow the course's
+# [notation table](https://involution-course.github.io/involution-course-student/notation.html):
+# tensors are channels last, as in Keras and in the course's kernels.
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is
+# graded, the grader calls your functions again on inputs you have not seen and judges what they
+# return in its own process, outside your notebook. Every rule it applies is stated in the exercise
+# and checked by a visible test, so read each exercise's text closely and test your code beyond the
+# visible tests.
 #
-# **No GPU needed.** Every exercise runs on a CPU. The last section times the kernels live where
-# PyTorch sees a CUDA GPU (on Colab: Runtime > Change runtime type > T4 GPU); everywhere else it
-# shows the times the course recorded on an NVIDIA H200, and says so.
+# **No GPU needed.** Every exercise runs on a CPU. Section 5 shows the times the course recorded on
+# GPUs, each with where, when and how it was timed; where PyTorch sees a CUDA GPU (on Colab: Runtime >
+# Change runtime type > T4 GPU) it also times the kernels live.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -59,72 +68,72 @@ profile = ic.setup_notebook()
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import functools
-import time
 
 import jax.numpy as jnp
 import numpy as np
 from IPython.display import Markdown, display
 from jax.experimental import pallas as pl
 
-from involution_course import live_speed, speed
-from involution_course.checks import needs
-from involution_course.exercises import require
+from involution_course import checks, code_rules, live_speed, speed
 from involution_course.figures import speed as speed_figures
 
 recorded = speed.load_timings()  # the times the course measured on a GPU (section 5)
 cases = [speed.Case.parse(name) for name in recorded.cases()]
 print(f"JAX {jax.__version__}; recorded cases: {', '.join(recorded.cases())}")
 
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "cost-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 1 · What the multiply-add costs
+# ## 1 · Predict the bytes, then time them
 #
 # Involution has two parts (notebooks 02 and 03): a small network *generates* a kernel for every
-# output pixel, and a *multiply-add* applies it. The generation is two 1×1 convolutions, which every
-# library runs well. The multiply-add is where the time goes. In this notebook tensors are
-# **channels first** (NCHW), as in the paper's CUDA kernels and in the GPU measurements of section 5:
-# input $x$ of shape $(B, C, H, W)$, kernel $\mathcal{H}$ of shape $(B, G, K, K, H', W')$ with taps
-# first, output $y$ of shape $(B, C, H', W')$, where $H' = \lceil H / s \rceil$ and
-# $W' = \lceil W / s \rceil$ for stride $s$:
+# output position, and a *multiply-add* applies it. The generation is two 1×1 convolutions, which
+# every library runs well. The multiply-add is where the time goes. Tensors are channels last: the
+# input $X$ of shape $(B, H, W, C)$, the kernel $\mathcal{H}$ of shape $(B, H_{out}, W_{out}, G, K, K)$
+# and the output $Y$ of shape $(B, H_{out}, W_{out}, C)$, with $H_{out} = \lceil H / s \rceil$ and
+# $W_{out} = \lceil W / s \rceil$ for stride $s$. For each image,
 #
-# $$y_{b,c,i,j} = \sum_{k_i=0}^{K-1} \sum_{k_j=0}^{K-1}
-#   x^{\text{pad}}_{b,\,c,\,i s + k_i,\,j s + k_j}\;\mathcal{H}_{b,\,g(c),\,k_i,\,k_j,\,i,\,j},
+# $$Y_{i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{i,j,g(c),u,v}\; X_{s i+u,\, s j+v,\, c},
 #   \qquad g(c) = \left\lfloor c \,/\, (C/G) \right\rfloor,$$
 #
-# with $x^{\text{pad}}$ the input padded by $(K-1)/2$ zeros on each side. Three ways to compute it:
+# with $X$ zero outside the image. In arrays, pad $X$ with $\lfloor K/2 \rfloor$ zeros on each side
+# and count the taps from the corner, $(k_i, k_j) = (\lfloor K/2 \rfloor + u, \lfloor K/2 \rfloor + v)$:
+# output $(i, j)$ at tap $(k_i, k_j)$ reads `x_pad[s*i + ki, s*j + kj, c]` and weighs it with
+# `kernel[i, j, g(c), ki, kj]`. Three ways to compute it:
 #
-# * **unfold**: copy every $K \times K$ window into a *patch tensor* of shape $(B, C, K^2, H', W')$,
-#   $K^2$ times the size of the output, then weigh it with the kernel and sum the taps (the Keras
-#   example's `extract_patches`);
+# * **unfold**: copy every $K \times K$ window into a *patch tensor* of shape
+#   $(B, H_{out}, W_{out}, K^2, C)$, $K^2$ times the size of the output, then weigh it with the kernel
+#   and sum the taps (the Keras example's `extract_patches`);
 # * **shifted slices**: for each of the $K^2$ taps, take the padded input shifted by $(k_i, k_j)$,
 #   multiply it by that tap's kernel plane and add it to a running sum (the course's layer, notebook 03);
-# * **fused**: one kernel reads $x$ and $\mathcal{H}$, keeps the running sum in the processor's
-#   registers and writes $y$ once.
+# * **fused**: one kernel reads $X$ and $\mathcal{H}$, keeps the running sum in the processor's
+#   registers and writes $Y$ once.
 #
 # All three do the same arithmetic. Each term of the sum is a multiply and an add, two
-# floating-point operations (FLOPs), so the multiply-add takes $2 K^2 N_y$ FLOPs, where
-# $N_y = B C H' W'$ is the number of outputs. What differs is the memory traffic. Counting it needs a
-# model; ours, with sizes in elements $N_x = BCHW$, $N_\mathcal{H} = B G K^2 H' W'$ and $N_y$:
+# floating-point operations (FLOPs), so the multiply-add takes $2 K^2 N_Y$ FLOPs, where
+# $N_Y = B H_{out} W_{out} C$ is the number of outputs. What differs is the memory traffic. Counting
+# it needs a model; ours, with sizes in elements $N_X = BHWC$, $N_\mathcal{H} = B H_{out} W_{out} G K^2$
+# and $N_Y$:
 #
-# 1. every operation reads its inputs from memory and writes its result to memory, once each;
-#    nothing stays in a cache from one operation to the next;
+# 1. every operation reads its inputs from main memory and writes its result to main memory, once
+#    each; nothing stays in a cache from one operation to the next;
 # 2. zero padding is free: the zeros are never read from memory, so a shifted window of the padded
-#    input counts as $N_y$ elements read;
+#    input counts as $N_Y$ elements read;
 # 3. bytes = elements × `itemsize` (4 for float32, 2 for bfloat16).
 #
 # Then:
 #
-# * **fused**, one operation: read $x$ and $\mathcal{H}$, write $y$;
-# * **unfold**, two operations: the unfold reads $x$ and writes the patch tensor ($K^2 N_y$
-#   elements); the contraction reads the patch tensor and $\mathcal{H}$ and writes $y$;
+# * **fused**, one operation: read $X$ and $\mathcal{H}$, write $Y$;
+# * **unfold**, two operations: the unfold reads $X$ and writes the patch tensor ($K^2 N_Y$
+#   elements); the contraction reads the patch tensor and $\mathcal{H}$ and writes $Y$;
 # * **slices**, $K^2$ operations, one per tap, each `total += window * plane` as one operation: it
-#   reads its window ($N_y$ elements) and its kernel plane ($N_\mathcal{H} / K^2$), reads the running
-#   sum ($N_y$), except at the first tap, where there is none yet, and writes the running sum ($N_y$).
+#   reads its window ($N_Y$ elements) and its kernel plane ($N_\mathcal{H} / K^2$), reads the running
+#   sum ($N_Y$), except at the first tap, where there is none yet, and writes the running sum ($N_Y$).
 #
 # **Exercise 1 (3 points).** Write `multiply_add_flops(batch, height, width, channels, kernel_size,
 # stride=1)`, the FLOPs of the multiply-add, and `bytes_moved(method, batch, height, width, channels,
 # kernel_size, groups, stride=1, itemsize=4)`, the bytes that `method` (`"fused"`, `"unfold"` or
-# `"slices"`) moves by the model above. Both return whole numbers (Python `int`). For any other
-# method, raise a `ValueError`.
+# `"slices"`) moves by the model above, for any `itemsize`. Both return whole numbers (Python `int`).
+# For any other method, raise a `ValueError`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_counts", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def multiply_add_flops(batch, height, width, channels, kernel_size, stride=1):
@@ -163,125 +172,170 @@ for method_ in ("fused", "unfold", "slices"):
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_counts", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# One image, one channel, 4 x 4 pixels, K = 3, G = 1, stride 1: N_x = N_y = 16, N_H = 9 * 16 = 144.
+# One image, one channel, 4 x 4 pixels, K = 3, G = 1, stride 1: N_X = N_Y = 16, N_H = 9 * 16 = 144.
 assert multiply_add_flops(1, 4, 4, 1, 3) == 288, (
     f"multiply_add_flops(1, 4, 4, 1, 3) should be 2 * 9 taps * 16 outputs = 288; got {multiply_add_flops(1, 4, 4, 1, 3)}")
-assert isinstance(multiply_add_flops(1, 4, 4, 1, 3), int), "return a Python int"
+# Rule: whole numbers (Python int).
+assert isinstance(multiply_add_flops(1, 4, 4, 1, 3), int), "multiply_add_flops should return a Python int"
 # Stride 2 on 5 x 5 pixels: ceil(5 / 2) = 3 output rows and columns (the last starts at row 4).
 assert multiply_add_flops(2, 5, 5, 3, 3, stride=2) == 2 * 9 * 2 * 3 * 3 * 3, (
     "with stride 2, a 5 x 5 input gives ceil(5/2) x ceil(5/2) = 3 x 3 outputs: 2 * 9 * (2 * 3 * 3 * 3) = 972 FLOPs; "
     f"got {multiply_add_flops(2, 5, 5, 3, 3, stride=2)}")
 _expected = {"fused": (16 + 144 + 16) * 4, "unfold": (16 + 2 * 144 + 144 + 16) * 4, "slices": (26 * 16 + 144) * 4}
 _explain = {
-    "fused": "read x (16) and the kernel (144), write y (16): 176 elements of 4 bytes",
-    "unfold": "read x (16), write the patch tensor (9 * 16 = 144), read it again with the kernel (144), write y (16)",
+    "fused": "read X (16) and the kernel (144), write Y (16): 176 elements of 4 bytes",
+    "unfold": "read X (16), write the patch tensor (9 * 16 = 144), read it again with the kernel (144), write Y (16)",
     "slices": "9 windows (9 * 16), the 9 kernel planes (144), 8 reads and 9 writes of the running sum (17 * 16)",
 }
 for _method, _want in _expected.items():
     _got = bytes_moved(_method, 1, 4, 4, 1, 3, 1)
     assert isinstance(_got, int), f"bytes_moved({_method!r}, ...) should return a Python int; got {type(_got).__name__}"
-    assert _got == _want, f"bytes_moved({_method!r}, 1, 4, 4, 1, 3, 1) should be {_want}: {_explain[_method]}; got {_got}"
-assert bytes_moved("fused", 1, 4, 4, 1, 3, 1, itemsize=2) == 352, "itemsize=2 (bfloat16) halves the bytes: 352"
+    assert _got == _want, f"bytes_moved({_method!r}, 1, 4, 4, 1, 3, 1) should be {_want} by the model: {_explain[_method]}; got {_got}"
+# Rule: bytes for any itemsize.
+assert bytes_moved("fused", 1, 4, 4, 1, 3, 1, itemsize=2) == 352, "bytes = elements * itemsize: itemsize=2 (bfloat16) halves the bytes, 352"
+assert bytes_moved("slices", 1, 4, 4, 1, 3, 1, itemsize=8) == 2 * _expected["slices"], "bytes = elements * itemsize: itemsize=8 doubles them"
 # The RedNet-sized case: float32, B=32, C=64, 56 x 56, K=7, G=4.
 assert bytes_moved("fused", 32, 56, 56, 64, 7, 4) == 130_056_192, (
     f"the fused kernel of B=32, C=64, 56 x 56, K=7, G=4 moves 130,056,192 bytes; got {bytes_moved('fused', 32, 56, 56, 64, 7, 4):,}")
-try:
-    bytes_moved("winograd", 1, 4, 4, 1, 3, 1)
-except ValueError:
-    pass
-else:
-    raise AssertionError("bytes_moved('winograd', ...) should raise a ValueError: only fused, unfold and slices are defined")
+# Rule: a ValueError for any other method.
+for _other in ("winograd", "Fused"):
+    try:
+        bytes_moved(_other, 1, 4, 4, 1, 3, 1)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"bytes_moved({_other!r}, ...) should raise a ValueError: only 'fused', 'unfold' and 'slices' are defined")
 print("multiply_add_flops and bytes_moved pass the tests.")
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "counts-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Your counts for the cases that section 5 times on a GPU (float32, stride 1). The patch tensor
-# alone is $K^2$ times the output: at $K = 7$ it is 49 times the size of $y$, and unfold writes it
-# and reads it back.
+# alone is $K^2$ times the output: at $K = 7$ it is 49 times the size of $Y$, and unfold writes it
+# and reads it back. Slices never build it, but by the model they move even more: a window, a plane
+# and the running sum at each of the $K^2$ taps.
 
 # %% nbgrader={"grade": false, "grade_id": "counts-table", "locked": true, "schema_version": 3, "solution": false, "task": false}
-flops_of, bytes_of = require("multiply_add_flops", "Exercise 1"), require("bytes_moved", "Exercise 1")
 METHODS = ("fused", "unfold", "slices")
 counts = {
-    case: {"flops": flops_of(**case.sizes()), **{m: bytes_of(m, **case.sizes(), groups=case.groups) for m in METHODS}}
+    case: {"flops": multiply_add_flops(**case.sizes()), **{m: bytes_moved(m, **case.sizes(), groups=case.groups) for m in METHODS}}
     for case in cases
 }
-lines = ["| case | GFLOP | fused (MB) | unfold (MB) | slices (MB) | unfold ÷ fused |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+lines = ["| case | GFLOP | fused (MB) | unfold (MB) | slices (MB) | slices ÷ unfold |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
 for case, count in counts.items():
     lines.append(f"| {case.name} | {count['flops'] / 1e9:.3f} | {count['fused'] / 1e6:,.1f} | {count['unfold'] / 1e6:,.1f} "
-                 f"| {count['slices'] / 1e6:,.1f} | {count['unfold'] / count['fused']:.1f} |")
+                 f"| {count['slices'] / 1e6:,.1f} | {count['slices'] / count['unfold']:.2f} |")
 display(Markdown("\n".join(lines)))
-unfold_ratios = [count["unfold"] / count["fused"] for count in counts.values()]
-ic.record("bytes of unfold over the fused kernel's, first case", unfold_ratios[0])
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "cpu-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ### Why a patch tensor is slow, on this computer
+# ### The prediction
 #
-# The same two methods in NumPy on a small layer, timed here. Beside each time: the bytes your
-# `bytes_moved` gives, and those bytes divided by the time, the rate at which the method moved
-# memory. NumPy runs operation by operation, as the model assumes (it has no fused kernel).
+# A model is worth what it predicts. If time followed the bytes, the method that moves more bytes
+# would take longer, in proportion. Here is what your count predicts for a small layer that NumPy
+# runs on this computer's CPU in a moment, operation by operation, as the model assumes (NumPy has
+# no fused kernel). Write down which method you expect to be faster before you run the next cell
+# but one.
+
+# %% nbgrader={"grade": false, "grade_id": "cpu-predict", "locked": true, "schema_version": 3, "solution": false, "task": false}
+cpu_case = speed.Case(batch=4, channels=32, height=28, width=28, kernel_size=7, groups=4)
+predicted = {m: bytes_moved(m, **cpu_case.sizes(), groups=cpu_case.groups) for m in ("unfold", "slices")}
+for method_, moved_ in predicted.items():
+    print(f"{method_:>6}: {moved_ / 1e6:5.1f} MB to and from memory by your count")
+print(f"Prediction: slices take {predicted['slices'] / predicted['unfold']:.2f} times as long as unfold.")
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "cpu-measure-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### The measurement
+#
+# The two methods in NumPy, channels last, timed here (the median of a few calls). Beside each time,
+# the memory the method *holds* at its peak while it runs, measured by Python's `tracemalloc`: the
+# largest set of arrays alive at once, which is not the bytes it moves.
 
 # %% nbgrader={"grade": false, "grade_id": "cpu-timing", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def unfold_numpy(x, kernel, stride=1):
-    """Channels first: the patch tensor (B, C, K*K, H', W') as a real array, weighed and summed over the taps."""
-    batch, channels = x.shape[:2]
-    groups, size = kernel.shape[1:3]
-    rows, cols = kernel.shape[-2:]
-    half = (size - 1) // 2
-    padded = np.pad(x, ((0, 0), (0, 0), (half, half), (half, half)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(2, 3))
-    patches = np.ascontiguousarray(windows[:, :, ::stride, ::stride][:, :, :rows, :cols])  # (B, C, H', W', K, K)
-    patches = patches.reshape(batch, groups, channels // groups, rows, cols, size, size)
-    return np.einsum("bgcijkl,bgklij->bgcij", patches, kernel).reshape(batch, channels, rows, cols)
+    """x (B, H, W, C), kernel (B, H_out, W_out, G, K, K): the patch tensor (B, H_out, W_out, K*K, C) as a
+    real array, weighed and summed over the taps."""
+    batch, height, width, channels = x.shape
+    rows, cols, groups, size = kernel.shape[1:5]
+    half = size // 2
+    padded = np.pad(x, ((0, 0), (half, half), (half, half), (0, 0)))
+    windows = [padded[:, ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
+               for ki in range(size) for kj in range(size)]
+    patches = np.stack(windows, axis=3).reshape(batch, rows, cols, size * size, groups, channels // groups)
+    weights = kernel.reshape(batch, rows, cols, groups, size * size).transpose(0, 1, 2, 4, 3)[..., None]
+    return (patches * weights).sum(axis=3).reshape(batch, rows, cols, channels)
 
 
 def slices_numpy(x, kernel, stride=1):
-    """Channels first: one shifted window of the padded input per tap, weighed and added to a running sum."""
-    batch, channels = x.shape[:2]
-    groups, size = kernel.shape[1:3]
-    rows, cols = kernel.shape[-2:]
-    half = (size - 1) // 2
-    padded = np.pad(x, ((0, 0), (0, 0), (half, half), (half, half)))
-    grouped = padded.reshape(batch, groups, channels // groups, *padded.shape[2:])
-    total = np.zeros((batch, groups, channels // groups, rows, cols), dtype=x.dtype)
+    """x (B, H, W, C), kernel (B, H_out, W_out, G, K, K): one shifted window of the padded input per tap,
+    weighed and added to a running sum."""
+    batch, height, width, channels = x.shape
+    rows, cols, groups, size = kernel.shape[1:5]
+    half = size // 2
+    padded = np.pad(x, ((0, 0), (half, half), (half, half), (0, 0)))
+    total = np.zeros((batch, rows, cols, groups, channels // groups), dtype=x.dtype)
     for ki in range(size):
         for kj in range(size):
-            shifted = grouped[..., ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
-            total += shifted * kernel[:, :, None, ki, kj]
-    return total.reshape(batch, channels, rows, cols)
+            window = padded[:, ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
+            total += window.reshape(total.shape) * kernel[..., ki, kj, None]
+    return total.reshape(batch, rows, cols, channels)
 
 
-def median_seconds(function, *args, repeats):
-    times = []
-    for _ in range(repeats + 1):  # the first call warms up
-        start = time.perf_counter()
-        function(*args)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times[1:]))
-
-
-cpu_case = speed.Case(batch=4, channels=32, height=28, width=28, kernel_size=7, groups=4)
 rng = np.random.default_rng(0)
-cpu_x = rng.normal(size=(4, 32, 28, 28)).astype("float32")
-cpu_kernel = rng.normal(size=(4, 4, 7, 7, 28, 28)).astype("float32")
+cpu_x = rng.normal(size=(4, 28, 28, 32)).astype("float32")
+cpu_kernel = rng.normal(size=(4, 28, 28, 4, 7, 7)).astype("float32")
 assert np.allclose(unfold_numpy(cpu_x, cpu_kernel), slices_numpy(cpu_x, cpu_kernel), atol=1e-3)
-cpu_seconds = {
-    "unfold": median_seconds(unfold_numpy, cpu_x, cpu_kernel, repeats=2 * profile.repeats),
-    "slices": median_seconds(slices_numpy, cpu_x, cpu_kernel, repeats=2 * profile.repeats),
-}
-for method_, seconds_ in cpu_seconds.items():
-    moved_ = bytes_of(method_, **cpu_case.sizes(), groups=cpu_case.groups)
-    print(f"{method_:>6}: {seconds_ * 1e3:6.1f} ms, {moved_ / 1e6:5.1f} MB by your count, {moved_ / seconds_ / 1e9:5.1f} GB/s")
-cpu_ratio = cpu_seconds["unfold"] / cpu_seconds["slices"]
-print(f"On this CPU unfold took {cpu_ratio:.1f} times as long as shifted slices "
-      f"({'slower' if cpu_ratio > 1 else 'faster'}), for this small layer, in this run.")
+cpu_ms = {m: live_speed.median_ms(f, cpu_x, cpu_kernel, repeats=2 * profile.repeats)
+          for m, f in (("unfold", unfold_numpy), ("slices", slices_numpy))}
+held = {m: checks.peak_bytes(f, cpu_x, cpu_kernel) for m, f in (("unfold", unfold_numpy), ("slices", slices_numpy))}
+for method_ in cpu_ms:
+    print(f"{method_:>6}: {cpu_ms[method_]:6.1f} ms; holds {held[method_] / 1e6:5.1f} MB at its peak; "
+          f"moves {predicted[method_] / 1e6:5.1f} MB by your count")
+print(f"Measured: slices took {cpu_ms['slices'] / cpu_ms['unfold']:.2f} times as long as unfold "
+      f"(predicted: {predicted['slices'] / predicted['unfold']:.2f}), for this small layer, in this run.")
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "cpu-explain", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Why the count does not predict the time here
+#
+# On the course's machines slices come out *faster* than unfold, though by the count they move more
+# bytes; the cell above says what happened on yours. The arithmetic of the count is right; two of
+# the model's assumptions are what fail on a CPU.
+#
+# * **Memory held is not bytes moved.** Unfold *holds* far more: its patch tensor, $K^2$ times the
+#   output, exists all at once, while slices hold a window, a plane and the running sum. The model
+#   counts neither; it counts traffic, and slices' traffic is large because they touch the same
+#   running sum $2K^2 - 1$ times.
+# * **Caches exist.** Assumption 1 says every operation reads from main memory. A CPU keeps
+#   recently used data in caches, small memories next to its cores that are many times faster. At
+#   each tap, slices read the running sum that the previous tap has just written: when it fits in a
+#   cache, that traffic never reaches main memory. A patch tensor larger than the caches is written
+#   out and read back in full.
+#
+# There is a third effect the model leaves out: not every operation moves its bytes at the same rate.
+# Slices are contiguous elementwise multiply-adds, which stream; stacking $K^2$ strided windows and
+# summing over a middle axis do not. The next cell sets the arrays each method works on against this
+# CPU's caches.
+
+# %% nbgrader={"grade": false, "grade_id": "cpu-caches", "locked": true, "schema_version": 3, "solution": false, "task": false}
+caches = live_speed.cpu_caches()
+itemsize = cpu_x.itemsize
+per_tap = (2 * cpu_x.size + cpu_kernel.size // 49) * itemsize  # a window and the running sum, one tap's kernel plane
+patches = 49 * cpu_x.size * itemsize                            # the patch tensor (stride 1: as many outputs as inputs)
+print("This CPU's data caches:", ", ".join(f"{level} {size / 1e6:.3g} MB" for level, size in caches.items()) or "not reported")
+for what, size in (("one tap of slices", per_tap), ("unfold's patch tensor", patches)):
+    fits = [level for level, capacity in caches.items() if size <= capacity]
+    print(f"{what}: {size / 1e6:.1f} MB, " + (f"fits in {fits[0]}" if fits else "larger than every cache"))
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "roofline-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · The roofline
 #
-# A processor does two things at once: arithmetic, at up to $P$ FLOPs per second (its *peak*), and
-# moving bytes between its memory and its cores, at up to $\beta$ bytes per second (its *memory
-# bandwidth*). A computation of $F$ FLOPs that moves $Q$ bytes can finish no sooner than either
-# allows, so its time is at least
+# On a GPU, with tensors far larger than its caches, the model's assumptions come much closer to
+# the truth, and the count becomes a useful bound. A processor does two things at once: arithmetic,
+# at up to $P$ FLOPs per second (its *peak*), and moving bytes between its memory and its cores, at up
+# to $\beta$ bytes per second (its *memory bandwidth*). A computation of $F$ FLOPs that moves $Q$
+# bytes can finish no sooner than either allows, so its time is at least
 #
 # $$t_\text{floor} = \max\!\left(\frac{F}{P},\ \frac{Q}{\beta}\right).$$
 #
@@ -291,12 +345,14 @@ print(f"On this CPU unfold took {cpu_ratio:.1f} times as long as shifted slices 
 # $$\text{attainable}(I) = \min(P,\ I \beta),$$
 #
 # the *roofline*: a slope (memory-bound) up to the *ridge* $I^* = P / \beta$, then flat
-# (compute-bound). The cell after the exercise takes $P$ and $\beta$ of section 5's GPU from the
-# recorded measurements.
+# (compute-bound). The cell after the exercise takes $\beta$ as measured, with a large
+# device-to-device copy, in the run that timed section 5's kernels, and $P$ from NVIDIA's
+# [H200 datasheet](https://www.nvidia.com/en-us/data-center/h200/) (FP32 without tensor cores): a
+# figure the maker states, not one the course measured.
 #
 # **Exercise 2 (2 points).** Write `attainable_flops(intensity, peak_flops, bandwidth)`, which works on
 # a number and, element by element, on a NumPy array of intensities, and `time_floor(flops, n_bytes,
-# peak_flops, bandwidth)`, $t_\text{floor}$ in seconds.
+# peak_flops, bandwidth)`, $t_\text{floor}$ in seconds: the larger of the two times.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_roofline", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def attainable_flops(intensity, peak_flops, bandwidth):
@@ -313,46 +369,51 @@ def time_floor(flops, n_bytes, peak_flops, bandwidth):
     ### END SOLUTION
 
 
-# Try it: the fused kernel of the first case on the H200.
-print(f"attainable at 4.8 FLOP/byte: {float(attainable_flops(4.8, 67e12, 4.17e12)) / 1e12:.1f} TFLOP/s")
-print(f"floor: {time_floor(629_407_744, 130_056_192, 67e12, 4.17e12) * 1e3:.4f} ms")
+# Try it on a processor of 64 TFLOP/s and 4 TB/s: its ridge is at 16 FLOPs per byte.
+print(f"attainable at 4.8 FLOPs per byte: {float(attainable_flops(4.8, 64e12, 4e12)) / 1e12:.1f} TFLOP/s")
+print(f"floor of 1 GFLOP moving 200 MB: {time_floor(1e9, 200e6, 64e12, 4e12) * 1e3:.4f} ms")
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test_roofline", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # P = 64 TFLOP/s, beta = 4 TB/s: the ridge is at 16 FLOPs per byte.
+# Rule: element by element on an array of intensities, min(P, I * beta).
 _got = np.asarray(attainable_flops(np.array([1.0, 8.0, 16.0, 100.0]), 64e12, 4e12), dtype=float)
-assert _got.shape == (4,), f"attainable_flops of 4 intensities should give 4 rates; got shape {_got.shape}"
+assert _got.shape == (4,), f"attainable_flops of 4 intensities should give 4 rates, element by element; got shape {_got.shape}"
 assert np.allclose(_got, [4e12, 32e12, 64e12, 64e12]), (
     f"below the ridge (16) the rate is intensity * bandwidth, above it the peak: [4e12, 32e12, 64e12, 64e12]; got {_got}")
+# Rule: a number for a number.
+assert np.asarray(attainable_flops(2.0, 64e12, 4e12)).size == 1, "attainable_flops of one intensity should give one number"
 assert np.isclose(float(attainable_flops(2.0, 64e12, 4e12)), 8e12), "attainable_flops(2.0, 64e12, 4e12) should be 8e12"
-# 1 GFLOP and 1 GB on a 1 TFLOP/s, 100 GB/s processor: 1 ms of arithmetic, 10 ms of memory traffic.
+# Rule: the larger of the two times. 1 GFLOP and 1 GB on a 1 TFLOP/s, 100 GB/s processor: 1 ms of arithmetic, 10 ms of memory.
 assert np.isclose(time_floor(1e9, 1e9, 1e12, 1e11), 1e-2), (
-    f"time_floor(1e9, 1e9, 1e12, 1e11): the memory takes 10 ms, the arithmetic 1 ms, so 0.01 s; got {time_floor(1e9, 1e9, 1e12, 1e11)}")
+    f"time_floor(1e9, 1e9, 1e12, 1e11) is the larger of the two times: the memory takes 10 ms, the arithmetic 1 ms, "
+    f"so 0.01 s; got {time_floor(1e9, 1e9, 1e12, 1e11)}")
 assert np.isclose(time_floor(1e12, 1e9, 1e12, 1e11), 1.0), "1 TFLOP on a 1 TFLOP/s processor takes 1 s, whatever the 10 ms of memory"
 print("attainable_flops and time_floor pass the tests.")
 
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "roofline-figure-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# The three methods of the first case on the H200's roofline, each at the rate its bytes allow
-# (filled circles, from your counts), and the paper's CUDA kernels as measured (hollow square: the
-# forward kernel's FLOPs over its measured time, at the fused kernel's intensity).
+# The three methods of the first case on the roofline of the GPU of section 5, each at the rate its
+# bytes allow (filled circles, from your counts), and the paper's CUDA kernels as measured (hollow
+# square: the forward kernel's FLOPs over its measured time, at the fused kernel's intensity).
 
 # %% nbgrader={"grade": false, "grade_id": "roofline-figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(counts="Exercise 1")
-roof, floor_of = require("attainable_flops", "Exercise 2"), require("time_floor", "Exercise 2")
 peak, bandwidth = recorded.peak_flops, recorded.bandwidth
+gpu = recorded.provenance.get("gpu", "GPU")
 first = cases[0]
 intensities = {m: counts[first]["flops"] / counts[first][m] for m in METHODS}
 grid = np.logspace(-2, 3, 200)
-points = [(f"{m}, bound by its bytes", intensities[m], float(roof(intensities[m], peak, bandwidth))) for m in METHODS]
+points = [(f"{m}, bound by its bytes", intensities[m], float(attainable_flops(intensities[m], peak, bandwidth))) for m in METHODS]
 measured_ms = recorded.value(first.name, "paper-cuda", "fwd_ms")
 if measured_ms:
     points.append(("measured: the paper's forward kernel", intensities["fused"], counts[first]["flops"] / (measured_ms / 1e3)))
-display(speed_figures.roofline(grid, np.asarray(roof(grid, peak, bandwidth), dtype=float), points,
-                               peak_flops=peak, bandwidth=bandwidth, title=f"{first.name}, float32, NVIDIA H200"))
-floors_ms = {case: {m: floor_of(count["flops"], count[m], peak, bandwidth) * 1e3 for m in METHODS} for case, count in counts.items()}
+display(speed_figures.roofline(grid, np.asarray(attainable_flops(grid, peak, bandwidth), dtype=float), points,
+                               peak_flops=peak, bandwidth=bandwidth, title=f"{first.name}, float32, {gpu}"))
+floors_ms = {case: {m: time_floor(count["flops"], count[m], peak, bandwidth) * 1e3 for m in METHODS} for case, count in counts.items()}
 ridge = peak / bandwidth
-print(f"{recorded.provenance.get('gpu', 'GPU')}: peak P = {peak / 1e12:.0f} TFLOP/s, bandwidth beta = "
-      f"{bandwidth / 1e12:.2f} TB/s, ridge P / beta = {ridge:.1f} FLOPs per byte.")
+print(f"{gpu}: P = {peak / 1e12:.0f} TFLOP/s ({recorded.provenance.get('peak_fp32_tflops_source', 'source not recorded')}); "
+      f"beta = {bandwidth / 1e12:.2f} TB/s ({recorded.provenance.get('memory_bandwidth_source', 'source not recorded')}); "
+      f"ridge P / beta = {ridge:.1f} FLOPs per byte.")
 for m in METHODS:
     print(f"{m:>6}: {intensities[m]:.2f} FLOPs per byte, {ridge / intensities[m]:.0f} times below the ridge; "
           f"forward floor {floors_ms[first][m]:.3f} ms")
@@ -361,54 +422,67 @@ print(f"In this case the multiply-add is {bound}.")
 if measured_ms:
     print(f"The paper's forward kernel attains {counts[first]['flops'] / (measured_ms / 1e3) / 1e12:.2f} TFLOP/s, "
           f"{floors_ms[first]['fused'] / measured_ms:.0%} of its roof at that intensity.")
-ic.record("fused forward floor, first case", floors_ms[first]["fused"], "ms")
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "roofline-reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Left of the ridge a computation is **memory-bound**: each byte it moves takes part in too few FLOPs
 # to keep the arithmetic busy, so its floor is the time to move its bytes, and the only way to go
 # faster is to move fewer. That is what fusion buys: the same FLOPs for a fraction of the bytes, so a
 # higher intensity and a lower floor. Where a measured kernel sits below its roof, it runs slower than
-# its bytes demand; the cell above says how far.
+# its bytes demand; the cell above says how far. A floor is a bound, not a prediction: section 1
+# showed how caches and the way an operation walks through memory move a time away from its count.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "tile-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · A fused kernel, one tile at a time
 #
 # A fused kernel splits the output into *tiles* and runs one *program* per tile, many at a time. Each
-# program copies the blocks of $x$ and $\mathcal{H}$ that its tile needs from memory into fast
+# program copies the blocks of $X$ and $\mathcal{H}$ that its tile needs from memory into fast
 # on-chip memory, computes the tile's outputs there, and writes them once. We write one with
 # [Pallas](https://docs.jax.dev/en/latest/pallas/index.html), JAX's language for kernels. A Pallas
 # kernel is a Python function of *refs*, references to the blocks in fast memory: `x_ref[...]`
-# reads a whole block, `x_ref[:, pl.ds(start, size, stride=s), :]` reads `size` rows
+# reads a whole block, `x_ref[pl.ds(start, size, stride=s), :, :]` reads `size` rows
 # `start, start + s, start + 2s, …`, and `o_ref[...] = value` writes. `pl.pallas_call(kernel,
 # out_shape=..., interpret=True)` runs it; *interpret mode* runs the kernel as ordinary JAX operations,
-# on any CPU, so its index arithmetic can be checked anywhere. On a GPU or a TPU, kernels of this
-# kind compile, without `interpret=True`, to one fused kernel of that device.
+# on any CPU, so its index arithmetic can be checked anywhere.
 #
-# One tile is $R \times S$ output pixels of one image, all $C$ channels. Its kernel receives:
+# Interpret mode checks the arithmetic, not that the kernel compiles for a GPU, and yours would not
+# as it stands. On a GPU, Pallas hands the kernel to Triton, which needs every block to have sides
+# that are powers of two, while a tile here has any size; it reads a block with contiguous (or
+# gathered) loads and masks the lanes that fall outside the image, the halo or the channels, while
+# `pl.ds(..., stride=s)` asks for strided rows. The course's real kernels do exactly that: read
+# `involution_course.fused.triton_kernels` (Triton) and `involution_course.fused.pallas_kernels`
+# (Pallas on Triton), modules of the course's package, whose tiles are powers of two, whose loads are masked and whose
+# offsets are computed so that nothing is padded or copied beforehand. The index arithmetic is the
+# same as yours.
 #
-# * `x_ref`, shape $(C,\ (R-1)s + K,\ (S-1)s + K)$: the block of the **padded** input that the
-#   tile reads (its *halo* included), `x_ref[c, 0, 0]` being the top-left padded pixel it needs;
-# * `k_ref`, shape $(G, K, K, R, S)$: the tile's kernels, taps first;
-# * `o_ref`, shape $(C, R, S)$: where the tile's outputs go.
+# One tile is $R \times S$ output positions of one image, all $C$ channels, channels last. Its kernel
+# receives:
 #
-# Output pixel $(i, j)$ of the tile, tap $(k_i, k_j)$, reads `x_ref[c, i*s + ki, j*s + kj]`; over the
+# * `x_ref`, shape $((R-1)s + K,\ (S-1)s + K,\ C)$: the block of the **padded** input that the
+#   tile reads (its *halo* included), `x_ref[0, 0, c]` being the top-left padded pixel it needs;
+# * `k_ref`, shape $(R, S, G, K, K)$: the tile's kernels, in the layout of $\mathcal{H}$;
+# * `o_ref`, shape $(R, S, C)$: where the tile's outputs go.
+#
+# Output $(i, j)$ of the tile, tap $(k_i, k_j)$, reads `x_ref[i*s + ki, j*s + kj, c]`; over the
 # whole tile, tap $(k_i, k_j)$ reads rows $k_i, k_i + s, \ldots, k_i + (R-1)s$ and the columns alike.
 #
-# **Exercise 3 (3 points).** Write the kernel `involution_tile(x_ref, k_ref, o_ref, *, stride)`: for each
-# of the $K^2$ taps (a Python loop: $K$ is known when the kernel is traced), read the tap's window
-# of `x_ref`, weigh it with the tap's kernel plane, and add it to a running sum kept in float32; then
-# write the sum to `o_ref` once. Channel $c$ uses group $g(c) = \lfloor c / (C/G) \rfloor$: `jnp.repeat`
-# turns $G$ planes into $C$. Use `jax.numpy` on the blocks, not another kernel or a callback to NumPy.
+# **Exercise 3 (3 points).** Write the kernel `involution_tile(x_ref, k_ref, o_ref, *, stride)` for any
+# $C$, $G$, $K$, stride and tile size: for each of the $K^2$ taps (a Python loop: $K$ is known when the
+# kernel is traced), read the tap's window of `x_ref`, weigh it with the tap's kernel plane, and add it
+# to a running sum kept in float32; then write the sum to `o_ref` once. Channel $c$ uses group
+# $g(c) = \lfloor c / (C/G) \rfloor$: `jnp.repeat` turns $G$ planes into $C$. Compute the tile yourself
+# with `jax.numpy` on the blocks: no other kernel (`pallas_call`), no callback to the host (such as
+# `jax.pure_callback`), and nothing of the course's own fused kernels (`involution_course.fused`).
 #
 # `run_tile` below calls your kernel on one block, as a grid of one program.
 
 # %% nbgrader={"grade": false, "grade_id": "run-tile", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def run_tile(tile_kernel, x_block, k_block, stride):
-    """Run ``tile_kernel`` on one tile in interpret mode: x_block (C, R_in, S_in), k_block (G, K, K, R, S)."""
-    channels, (rows, cols) = x_block.shape[0], k_block.shape[-2:]
+    """Run ``tile_kernel`` on one tile in interpret mode: x_block (R_in, S_in, C), k_block (R, S, G, K, K)."""
+    (rows, cols), channels = k_block.shape[:2], x_block.shape[-1]
     call = pl.pallas_call(
         functools.partial(tile_kernel, stride=stride),
-        out_shape=jax.ShapeDtypeStruct((channels, rows, cols), jnp.float32),
+        out_shape=jax.ShapeDtypeStruct((rows, cols, channels), jnp.float32),
         interpret=True,
     )
     return np.asarray(call(jnp.asarray(x_block, jnp.float32), jnp.asarray(k_block, jnp.float32)))
@@ -416,15 +490,15 @@ def run_tile(tile_kernel, x_block, k_block, stride):
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_tile", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_tile(x_ref, k_ref, o_ref, *, stride):
-    """One tile of involution's multiply-add: x_ref (C, R_in, S_in), k_ref (G, K, K, R, S) -> o_ref (C, R, S)."""
+    """One tile of involution's multiply-add: x_ref (R_in, S_in, C), k_ref (R, S, G, K, K) -> o_ref (R, S, C)."""
     ### BEGIN SOLUTION
-    channels, rows, cols = o_ref.shape
-    groups, size = k_ref.shape[0], k_ref.shape[1]
-    total = jnp.zeros((channels, rows, cols), jnp.float32)
+    rows, cols, channels = o_ref.shape
+    groups, size = k_ref.shape[2], k_ref.shape[3]
+    total = jnp.zeros((rows, cols, channels), jnp.float32)
     for ki in range(size):
         for kj in range(size):
-            window = x_ref[:, pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride)]
-            plane = jnp.repeat(k_ref[:, ki, kj], channels // groups, axis=0)
+            window = x_ref[pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride), :]
+            plane = jnp.repeat(k_ref[:, :, :, ki, kj], channels // groups, axis=-1)
             total = total + window.astype(jnp.float32) * plane.astype(jnp.float32)
     o_ref[...] = total.astype(o_ref.dtype)
     ### END SOLUTION
@@ -432,59 +506,68 @@ def involution_tile(x_ref, k_ref, o_ref, *, stride):
 
 # Try it: a 4 x 4 block of 0..15 and a 2 x 2 tile whose kernel has only its centre tap (1, 1):
 # each output is the pixel one row down and one column right, [[5, 6], [9, 10]].
-centre = np.zeros((1, 3, 3, 2, 2))
-centre[0, 1, 1] = 1.0
-print(run_tile(involution_tile, np.arange(16.0).reshape(1, 4, 4), centre, stride=1)[0])
+centre = np.zeros((2, 2, 1, 3, 3))
+centre[:, :, 0, 1, 1] = 1.0
+print(run_tile(involution_tile, np.arange(16.0).reshape(4, 4, 1), centre, stride=1)[..., 0])
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_tile", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 def _one_tap(size, ki, kj, rows, cols, groups=1):
-    """A tile's kernels with a 1 at tap (ki, kj) for every pixel and group, 0 elsewhere."""
-    kernel = np.zeros((groups, size, size, rows, cols))
-    kernel[:, ki, kj] = 1.0
+    """A tile's kernels (R, S, G, K, K) with a 1 at tap (ki, kj) for every position and group, 0 elsewhere."""
+    kernel = np.zeros((rows, cols, groups, size, size))
+    kernel[:, :, :, ki, kj] = 1.0
     return kernel
 
 
-_block = np.arange(16.0).reshape(1, 4, 4)        # stride 1, K = 3, a 2 x 2 tile: 4 x 4 padded pixels
+_block = np.arange(16.0).reshape(4, 4, 1)        # stride 1, K = 3, a 2 x 2 tile: 4 x 4 padded pixels, one channel
 for (_ki, _kj), _want in {(1, 1): [[5, 6], [9, 10]], (0, 2): [[2, 3], [6, 7]], (2, 0): [[8, 9], [12, 13]]}.items():
     _got = run_tile(involution_tile, _block, _one_tap(3, _ki, _kj, 2, 2), stride=1)
-    assert _got.shape == (1, 2, 2), f"the output tile should have shape (C, R, S) = (1, 2, 2); got {_got.shape}"
-    assert np.allclose(_got[0], _want), (
-        f"stride 1, only tap ({_ki}, {_kj}): output (i, j) reads x_ref[0, i + {_ki}, j + {_kj}], so {_want}; got {_got[0].tolist()}")
-_block = np.arange(25.0).reshape(1, 5, 5)        # stride 2, K = 3, a 2 x 2 tile: (2-1)*2 + 3 = 5 padded rows
+    assert _got.shape == (2, 2, 1), f"the output tile is (R, S, C) = (2, 2, 1); got {_got.shape}"
+    assert np.allclose(_got[..., 0], _want), (
+        f"stride 1, only tap ({_ki}, {_kj}): output (i, j) reads x_ref[i + {_ki}, j + {_kj}, 0], so {_want}; got {_got[..., 0].tolist()}")
+_block = np.arange(25.0).reshape(5, 5, 1)        # stride 2, K = 3, a 2 x 2 tile: (2-1)*2 + 3 = 5 padded rows
 for (_ki, _kj), _want in {(0, 0): [[0, 2], [10, 12]], (2, 1): [[11, 13], [21, 23]]}.items():
     _got = run_tile(involution_tile, _block, _one_tap(3, _ki, _kj, 2, 2), stride=2)
-    assert np.allclose(_got[0], _want), (
-        f"stride 2, only tap ({_ki}, {_kj}): output (i, j) reads x_ref[0, 2*i + {_ki}, 2*j + {_kj}], so {_want}; got {_got[0].tolist()}")
+    assert np.allclose(_got[..., 0], _want), (
+        f"stride 2, only tap ({_ki}, {_kj}): output (i, j) reads x_ref[2*i + {_ki}, 2*j + {_kj}, 0], so {_want}; got {_got[..., 0].tolist()}")
 
 
 def _tile_definition(x_block, k_block, stride):
-    """The tile's outputs, pixel by pixel and tap by tap (float64)."""
-    channels = x_block.shape[0]
-    groups, size, _, rows, cols = k_block.shape
-    out = np.zeros((channels, rows, cols))
-    for c in range(channels):
-        for i in range(rows):
-            for j in range(cols):
+    """The tile's outputs, position by position and tap by tap (float64)."""
+    channels = x_block.shape[-1]
+    rows, cols, groups, size = k_block.shape[:4]
+    out = np.zeros((rows, cols, channels))
+    for i in range(rows):
+        for j in range(cols):
+            for c in range(channels):
                 for ki in range(size):
                     for kj in range(size):
-                        out[c, i, j] += x_block[c, i * stride + ki, j * stride + kj] * k_block[c // (channels // groups), ki, kj, i, j]
+                        out[i, j, c] += x_block[i * stride + ki, j * stride + kj, c] * k_block[i, j, c // (channels // groups), ki, kj]
     return out
 
 
+# Rule: the tile's outputs for any C, G, K, stride and tile size.
 _rng = np.random.default_rng(3)
-_x, _k = _rng.normal(size=(4, 6, 7)), _rng.normal(size=(2, 3, 3, 4, 5))   # C = 4, G = 2, a 4 x 5 tile, stride 1
-_got = run_tile(involution_tile, _x, _k, stride=1)
-assert np.allclose(_got, _tile_definition(_x, _k, 1), atol=1e-5), (
-    "C = 4 channels in G = 2 groups: channels 0 and 1 use group 0's kernels, channels 2 and 3 group 1's")
+for _channels, _groups, _size, _stride, _rows, _cols in ((4, 2, 3, 1, 4, 5), (6, 3, 5, 2, 3, 2)):
+    _x = _rng.normal(size=((_rows - 1) * _stride + _size, (_cols - 1) * _stride + _size, _channels))
+    _k = _rng.normal(size=(_rows, _cols, _groups, _size, _size))
+    assert np.allclose(run_tile(involution_tile, _x, _k, stride=_stride), _tile_definition(_x, _k, _stride), atol=1e-4), (
+        f"C = {_channels} channels in G = {_groups} groups, K = {_size}, stride {_stride}, a {_rows} x {_cols} tile: channel c "
+        "uses group c // (C / G)'s kernels, so with C = 4 and G = 2 channels 0 and 1 use group 0's, channels 2 and 3 group 1's")
+# Rule: compute the tile yourself (read from your code, as the grader reads it).
+code_rules.assert_own_code(involution_tile, {"pallas_call", "pure_callback", "io_callback", "callback"},
+                           {"involution_course.fused", "jax.experimental.host_callback"},
+                           rule="compute the tile yourself with jax.numpy on the blocks: no other kernel, no callback to "
+                                "the host, nothing of the course's fused kernels")
 print("involution_tile passes the tests.")
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "grid-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · A grid of tiles and their halo
 #
-# To cover a whole image the output is cut into tiles of $R \times S$ pixels, and a *grid* runs one
+# To cover a whole image the output is cut into tiles of $R \times S$ positions, and a *grid* runs one
 # program per tile. Pallas hands each program its blocks through `BlockSpec`s: for the kernel and the
-# output the tiles do not overlap, so `BlockSpec((G, K, K, R, S), lambda r, c: (0, 0, 0, r, c))` gives
+# output the tiles do not overlap, so `BlockSpec((R, S, G, K, K), lambda r, c: (r, c, 0, 0, 0))` gives
 # program $(r, c)$ the $(r, c)$-th block. The input blocks overlap: neighbouring tiles share the
 # $K - s$ rows and columns at their border (the *halo*). So we cut them beforehand, and for that
 # we need, for each tile, which rows of the padded input it reads.
@@ -514,6 +597,7 @@ def _as_ints(span):
     return tuple(int(v) for v in span)
 
 
+# Rule: the padded rows [start, stop) that the output rows read.
 assert _as_ints(input_span(0, 4, 3, 1)) == (0, 6), (
     f"K = 3, stride 1: output rows 0..3 read padded rows 0..5 (row 3's taps read rows 3, 4, 5), so (0, 6); got {input_span(0, 4, 3, 1)}")
 assert _as_ints(input_span(4, 4, 3, 1)) == (4, 10), f"K = 3, stride 1: output rows 4..7 read padded rows 4..9, so (4, 10); got {input_span(4, 4, 3, 1)}"
@@ -522,6 +606,7 @@ assert _as_ints(input_span(1, 2, 3, 2)) == (2, 7), (
     f"got {input_span(1, 2, 3, 2)}")
 assert _as_ints(input_span(0, 3, 1, 1)) == (0, 3), f"K = 1: no halo, output rows 0..2 read rows 0..2; got {input_span(0, 3, 1, 1)}"
 print("input_span passes the tests.")
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "tiled-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Now the whole image, as a grid of programs that each run your kernel on their tile, with the input
@@ -532,48 +617,47 @@ print("input_span passes the tests.")
 
 # %% nbgrader={"grade": false, "grade_id": "tiled", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def involution_tiled(x, kernel, stride, tile, tile_kernel, span):
-    """One image: x (C, H, W), kernel (G, K, K, H', W') -> (C, H', W'), one program per tile of ``tile`` outputs.
+    """One image: x (H, W, C), kernel (H_out, W_out, G, K, K) -> (H_out, W_out, C), one program per tile.
 
     Returns the outputs and the number of input elements the programs read in all.
     """
-    channels, height, width = x.shape
-    groups, size = kernel.shape[:2]
-    rows, cols = kernel.shape[-2:]
+    height, width, channels = x.shape
+    rows, cols, groups, size = kernel.shape[:4]
     tile_rows, tile_cols = tile
     n_rows, n_cols = -(-rows // tile_rows), -(-cols // tile_cols)
     row_spans = [span(r * tile_rows, tile_rows, size, stride) for r in range(n_rows)]
     col_spans = [span(c * tile_cols, tile_cols, size, stride) for c in range(n_cols)]
-    half = (size - 1) // 2
-    padded = np.zeros((channels, max(row_spans[-1][1], height + 2 * half), max(col_spans[-1][1], width + 2 * half)), "float32")
-    padded[:, half:half + height, half:half + width] = x
-    blocks = np.stack([np.stack([padded[:, r0:r1, c0:c1] for c0, c1 in col_spans]) for r0, r1 in row_spans])
-    whole = np.zeros((groups, size, size, n_rows * tile_rows, n_cols * tile_cols), "float32")
-    whole[..., :rows, :cols] = kernel
-    block_rows, block_cols = blocks.shape[-2:]
+    half = size // 2
+    padded = np.zeros((max(row_spans[-1][1], height + 2 * half), max(col_spans[-1][1], width + 2 * half), channels), "float32")
+    padded[half:half + height, half:half + width] = x
+    blocks = np.stack([np.stack([padded[r0:r1, c0:c1] for c0, c1 in col_spans]) for r0, r1 in row_spans])
+    whole = np.zeros((n_rows * tile_rows, n_cols * tile_cols, groups, size, size), "float32")
+    whole[:rows, :cols] = kernel
+    block_rows, block_cols = blocks.shape[2:4]
     call = pl.pallas_call(
         functools.partial(tile_kernel, stride=stride),
         grid=(n_rows, n_cols),
         in_specs=[
-            pl.BlockSpec((None, None, channels, block_rows, block_cols), lambda r, c: (r, c, 0, 0, 0)),
-            pl.BlockSpec((groups, size, size, tile_rows, tile_cols), lambda r, c: (0, 0, 0, r, c)),
+            pl.BlockSpec((None, None, block_rows, block_cols, channels), lambda r, c: (r, c, 0, 0, 0)),
+            pl.BlockSpec((tile_rows, tile_cols, groups, size, size), lambda r, c: (r, c, 0, 0, 0)),
         ],
-        out_specs=pl.BlockSpec((channels, tile_rows, tile_cols), lambda r, c: (0, r, c)),
-        out_shape=jax.ShapeDtypeStruct((channels, n_rows * tile_rows, n_cols * tile_cols), jnp.float32),
+        out_specs=pl.BlockSpec((tile_rows, tile_cols, channels), lambda r, c: (r, c, 0)),
+        out_shape=jax.ShapeDtypeStruct((n_rows * tile_rows, n_cols * tile_cols, channels), jnp.float32),
         interpret=True,
     )
-    out = np.asarray(call(jnp.asarray(blocks), jnp.asarray(whole)))[:, :rows, :cols]
+    out = np.asarray(call(jnp.asarray(blocks), jnp.asarray(whole)))[:rows, :cols]
     return out, blocks.size
 
 
-tile_kernel, span_of = require("involution_tile", "Exercise 3"), require("input_span", "Exercise 4")
-image = np.random.default_rng(4).normal(size=(8, 20, 18)).astype("float32")
+image = np.random.default_rng(4).normal(size=(20, 18, 8)).astype("float32")
 for stride_ in (1, 2):
     rows_, cols_ = -(-20 // stride_), -(-18 // stride_)
-    image_kernel = np.random.default_rng(5).normal(size=(2, 5, 5, rows_, cols_)).astype("float32")
-    tiled_, read_ = involution_tiled(image, image_kernel, stride_, (4, 8), tile_kernel, span_of)
+    image_kernel = np.random.default_rng(5).normal(size=(rows_, cols_, 2, 5, 5)).astype("float32")
+    tiled_, read_ = involution_tiled(image, image_kernel, stride_, (4, 8), involution_tile, input_span)
     reference_ = unfold_numpy(image[None], image_kernel[None], stride_)[0]
     print(f"stride {stride_}: {-(-rows_ // 4) * -(-cols_ // 8)} tiles of 4 x 8 outputs; largest difference from NumPy's unfold "
           f"{np.abs(tiled_ - reference_).max():.1e}; the tiles read {read_ / image.size:.2f} times the input's elements")
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "tiled-reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The halo is the price of tiling: small tiles read the border rows of their neighbours again, large
@@ -584,18 +668,22 @@ for stride_ in (1, 2):
 # %% [markdown] nbgrader={"grade": false, "grade_id": "gpu-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · Measured on a GPU
 #
-# The course timed the multiply-add alone (a forward pass, a sum as the loss, and the gradients of
-# the input and of the kernel: what one training step asks of it) on one NVIDIA H200, in float32,
-# channels first. Beside the methods of section 1: the paper's own CUDA kernels, shifted slices
-# compiled by `torch.compile` (which fuses some operations), and cuDNN's depthwise $K \times K$
-# convolution, which has the same shape of work with one kernel per channel shared by all pixels.
-# The *floor* is the time to move, at the measured bandwidth, the bytes a fused kernel must move:
-# forward, your count; backward, reading $x$, the kernel and the output's gradient and writing both
-# gradients. Every sentence below the table is computed from its numbers.
+# The course timed the multiply-add alone on GPUs, in float32, channels last for the course's
+# kernels (the paper's CUDA kernels are channels first). A step is what one training step asks of
+# it: a forward pass, a sum as the loss, and the gradients of the input and of the kernel. Beside the
+# methods of section 1: the paper's own CUDA kernels, shifted slices compiled by `torch.compile` or
+# XLA (which fuse some operations), and cuDNN's or XLA's depthwise $K \times K$ convolution, which has
+# the same shape of work with one kernel per channel shared by all positions. The *floor* is the time
+# to move, at the measured bandwidth, the bytes a fused kernel must move: forward, your count;
+# backward, reading $X$, the kernel and $\mathrm{d}Y$ and writing $\mathrm{d}X$ and $\mathrm{d}\mathcal{H}$.
+#
+# Not every column was timed in the same run or the same way: below the table, one line per column
+# says where, when and how. Every sentence after it is computed from the table's numbers.
 
 # %% nbgrader={"grade": false, "grade_id": "gpu-recorded", "locked": true, "schema_version": 3, "solution": false, "task": false}
 print(f"Recorded: {speed.provenance_text(recorded)}")
-display(Markdown("**Forward + backward, ms** (median of 50 steps)\n\n" + speed.timing_table(recorded)))
+display(Markdown("**A step (forward + backward), ms**\n\n" + speed.timing_table(recorded) + "\n\nHow each column was obtained:\n\n"
+                 + "\n".join(f"* {line}" for line in speed.column_sources(recorded))))
 display(Markdown("**Forward and backward kernels timed apart, ms**\n\n" + speed.timing_table(recorded, "fwd_ms")
                  + "\n\n" + speed.timing_table(recorded, "bwd_ms")))
 for sentence in speed.conclusions(recorded):
@@ -605,11 +693,26 @@ display(speed_figures.time_bars(
     recorded.cases(), [speed.METHODS.get(m, m) for m in shown],
     [[recorded.value(c, m) or np.nan for m in shown] for c in recorded.cases()],
     floor=[recorded.value(c, "floor") for c in recorded.cases()],
-    title=f"Forward + backward of the multiply-add, {recorded.provenance.get('gpu', 'GPU')}",
+    title=f"A step of the multiply-add, {recorded.provenance.get('gpu', 'GPU')}",
 ))
 
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "gpu-side-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# **Side by side, in one run.** The paper's kernels in the table above were timed apart from the
+# course's. The course also timed both in one process, on one GPU, one after the other on the same
+# inputs (and checked that they agree): only this table compares them directly.
+
+# %% nbgrader={"grade": false, "grade_id": "gpu-side", "locked": true, "schema_version": 3, "solution": false, "task": false}
+side = speed.load_side_by_side()
+print(f"Recorded: {speed.provenance_text(side)}; timing: {side.provenance.get('timing', 'not recorded')}")
+for measure, title in (("fwd_bwd_ms", "A step"), ("fwd_ms", "Forward alone"), ("bwd_ms", "Backward alone")):
+    display(Markdown(f"**{title}, ms**\n\n" + speed.timing_table(side, measure)))
+for sentence in speed.conclusions(side):
+    print("-", sentence)
+
+
 # %% nbgrader={"grade": false, "grade_id": "gpu-floor-check", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(counts="Exercise 1", floors_ms="Exercise 2")
+# Your forward floor (exercises 1 and 2) against the recorded forward floor and the paper's forward kernel.
 for case in cases:
     mine = floors_ms[case]["fused"]
     theirs, paper = recorded.value(case.name, "floor", "fwd_ms"), recorded.value(case.name, "paper-cuda", "fwd_ms")
@@ -620,31 +723,80 @@ for case in cases:
         line += f"; the paper's forward kernel takes {paper / mine:.1f} times your floor"
     print(line)
 
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "gpu-live-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # **Live, where there is a GPU.** If PyTorch sees a CUDA GPU here, the next cell times unfold,
 # shifted slices and the course's fused Triton kernel (where Triton is installed) on the same cases,
-# channels last as the course's layer has them, measures this GPU's memory bandwidth with a large
-# copy, and sets your forward floor beside them. Elsewhere it says that the figures above are the
-# recorded ones.
+# channels last, each as a whole step and as a forward alone. It measures this GPU's memory bandwidth
+# with a large copy and adds the floor of a step and of a forward at that bandwidth, so that a step is
+# set against a step's floor and a forward against a forward's. Elsewhere it says that the figures
+# above are the recorded ones.
 
 # %% nbgrader={"grade": false, "grade_id": "gpu-live", "locked": true, "schema_version": 3, "solution": false, "task": false}
-device = live_speed.cuda_device()
-if device is None:
-    print(f"No CUDA GPU here: the times above are the recorded ones ({recorded.provenance.get('gpu', 'GPU')}). "
+if live_speed.cuda_device() is None:
+    print(f"No CUDA GPU here: the times above are the recorded ones. "
           "On Colab, choose Runtime > Change runtime type > T4 GPU to time the kernels live.")
 else:
     live, notes = live_speed.measure(recorded.cases(), steps=5 + 5 * profile.repeats)
     print(f"Live: {speed.provenance_text(live)}")
-    display(Markdown("**Forward + backward, ms, this GPU**\n\n" + speed.timing_table(live)))
+    display(Markdown("**A step (forward + backward), ms, this GPU**\n\n" + speed.timing_table(live)
+                     + "\n\n**Forward alone, ms, this GPU**\n\n" + speed.timing_table(live, "fwd_ms")))
     for sentence in speed.conclusions(live) + notes:
         print("-", sentence)
-    needs(counts="Exercise 1")
-    for case in cases:
-        fused_ms = live.value(case.name, "fused-triton")
-        floor_ms = counts[case]["fused"] / live.bandwidth * 1e3
-        if fused_ms:
-            print(f"{case.name}: fused kernel {fused_ms:.3f} ms for a whole step; forward floor at this GPU's "
-                  f"{live.bandwidth / 1e12:.2f} TB/s {floor_ms:.4f} ms")
+    for case in cases:  # your forward count at this GPU's bandwidth, against the fused forward
+        forward_ms = live.value(case.name, "fused-triton", "fwd_ms")
+        if forward_ms:
+            print(f"{case.name}: the fused forward takes {forward_ms:.3f} ms, {forward_ms / (counts[case]['fused'] / live.bandwidth * 1e3):.1f} "
+                  f"times your forward floor at this GPU's {live.bandwidth / 1e12:.2f} TB/s")
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "whole-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 6 · The whole involution in one kernel
+#
+# Section 5's fused kernel still reads the kernel $\mathcal{H}$ from memory: the generator's span
+# $1 \times 1$ convolution writes it, $K^2 G$ numbers per position, and the multiply-add reads it
+# back. At $C = 64$, $G = 4$, $K = 7$ that is $196$ numbers per position against $64$ of $X$ and $64$
+# of $Y$: most of the fused kernel's bytes. A kernel that generates each position's kernel where it
+# applies it reads instead the generator's hidden features ($C_r$ per position) and the span's
+# weights (a few thousand numbers in all), and $\mathcal{H}$ never reaches memory. By the roofline:
+#
+# * **bytes**: two steps move the hidden features, $\mathcal{H}$ twice (written, then read) and $X$
+#   and $Y$; one kernel moves the hidden features, $X$ and $Y$;
+# * **FLOPs**: the same in both forms, the span's $2 C_r K^2 G$ per position plus the multiply-add's
+#   $2 K^2 C$;
+# * **arithmetic intensity**: so it rises by the ratio of the bytes, and the floor falls with the
+#   bytes until the arithmetic becomes the larger of the two times: the computation may cross the
+#   ridge and become compute-bound. Whether the measured time falls too depends on what the kernel
+#   then does per byte: each program now computes its kernels too, which costs registers and
+#   arithmetic, and may be slower than reading them.
+#
+# The next cell counts both forms' forward bytes for the first case with $r = 4$, as RedNet's layers
+# have it ($C_r = C / 4$), and shows the measured result where the course has one.
+
+# %% nbgrader={"grade": false, "grade_id": "whole", "locked": true, "schema_version": 3, "solution": false, "task": false}
+case, reduction = cases[0], 4
+positions = case.batch * case.height * case.width
+hidden, kernel_numbers = positions * (case.channels // reduction), positions * case.groups * case.kernel_size**2
+x_and_y = 2 * positions * case.channels
+two_steps, one_kernel = 4 * (hidden + 2 * kernel_numbers + x_and_y), 4 * (hidden + x_and_y)
+flops = 2 * kernel_numbers * (case.channels // reduction) + multiply_add_flops(**case.sizes())
+side_of_ridge = {form: "below" if flops / moved < ridge else "above" for form, moved in (("two", two_steps), ("one", one_kernel))}
+print(f"{case.name}, C_r = {case.channels // reduction}, forward: {flops / 1e9:.2f} GFLOP in both forms; two steps move "
+      f"{two_steps / 1e6:.0f} MB ({flops / two_steps:.1f} FLOPs per byte, {side_of_ridge['two']} {gpu}'s ridge of {ridge:.1f}); "
+      f"one kernel {one_kernel / 1e6:.0f} MB ({flops / one_kernel:.1f} FLOPs per byte, {side_of_ridge['one']} the ridge), "
+      f"{two_steps / one_kernel:.1f} times fewer bytes (the span's weights, a few thousand numbers, left out).")
+print(f"Floors at P and beta: two steps {time_floor(flops, two_steps, peak, bandwidth) * 1e3:.3f} ms, "
+      f"one kernel {time_floor(flops, one_kernel, peak, bandwidth) * 1e3:.3f} ms.")
+whole = speed.load_whole()
+if whole is None:
+    print("The whole-involution kernel has not been measured on a GPU yet, so this section has no measured result.")
+else:
+    p = whole["provenance"]
+    print(f"Measured: {p.get('gpu')}, {str(p.get('date'))[:10]}, commit {p.get('commit')}, `{p.get('command')}` (forward only)")
+    display(Markdown(speed.whole_table(whole)))
+    for sentence in speed.whole_conclusions(whole):
+        print("-", sentence)
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
@@ -653,12 +805,16 @@ else:
 #   differ in the bytes they move. Unfold writes and rereads a patch tensor $K^2$ times the output,
 #   shifted slices read and write a running sum at every tap, a fused kernel reads its inputs and
 #   writes its output once (your counts: section 1).
+# - A count of bytes is a model: on a CPU, caches and the way an operation walks through memory can
+#   reverse its prediction, and the memory a method holds is not the memory it moves (section 1).
 # - At a few FLOPs per byte the multiply-add is far left of a GPU's ridge: memory-bound. Its floor is
 #   the time to move the fused kernel's bytes, and fusion is what brings a method near it (section 2).
 # - A fused kernel is index arithmetic: which rows and columns each tap of a tile reads (exercise 3),
-#   and which block of the input each tile needs, its halo included (exercise 4).
-# - Measured times set each method against the floor (section 5, whose sentences are computed from
-#   its table): a floor is a bound, not a prediction.
+#   and which block of the input each tile needs, its halo included (exercise 4). A kernel that
+#   compiles for a GPU adds power-of-two blocks and masked loads.
+# - Measured times set each method against the floor, each with where, when and how it was timed
+#   (section 5); a floor is a bound, not a prediction. Generating the kernels where they are applied
+#   removes the largest part of the bytes (section 6).
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## In your own words
@@ -675,18 +831,18 @@ else:
 # ### BEGIN SOLUTION
 # **Rubric** (2 points).
 #
-# * 1 point: the count. Depthwise reads $x$ ($N_x$ = 6.4 M elements), its weights ($C K^2$ = 3,136,
-#   negligible) and writes $y$ ($N_y$ = 6.4 M): about 12.8 M elements, 51 MB in float32, against
+# * 1 point: the count. Depthwise reads $X$ ($N_X$ = 6.4 M elements), its weights ($C K^2$ = 3,136,
+#   negligible) and writes $Y$ ($N_Y$ = 6.4 M): about 12.8 M elements, 51 MB in float32, against
 #   32.5 M elements (130 MB) for the fused involution kernel, whose kernel tensor (19.7 M) is the
-#   largest part. So depthwise's floor is about 2.5 times lower (about 0.012 ms forward at 4.17 TB/s,
-#   against 0.031 ms). (Half a point for "depthwise moves far fewer bytes" without a count.)
-# * 1 point: the reading. In the recorded table both take about 1 ms per step (depthwise 0.8 to 1.0
-#   times the paper's kernels), 10 or more times their floors, so neither is
-#   limited by the bytes it must move from memory; with a lower floor and the same time, depthwise is
-#   even further from its own. Their time goes elsewhere: any one of the backward's reductions (the
-#   kernel's gradient sums over channels for involution, over the batch and every pixel for
-#   depthwise), on-chip traffic and the halo, too little parallel work or occupancy, launches and
-#   synchronisation. A floor bounds the time from below; it does not predict it.
+#   largest part. So depthwise's floor is about 2.5 times lower. (Half a point for "depthwise moves
+#   far fewer bytes" without a count.)
+# * 1 point: the reading. In the recorded table (section 5's sentences) both take many times their
+#   floors, and depthwise is no faster than the paper's kernels by anything like 2.5 times, so neither
+#   is limited by the bytes it must move from memory; with a lower floor and a similar time,
+#   depthwise is even further from its own. Their time goes elsewhere: any one of the backward's
+#   reductions (the kernel's gradient sums over channels for involution, over the batch and every
+#   position for depthwise), on-chip traffic and the halo, too little parallel work or occupancy,
+#   launches and synchronisation. A floor bounds the time from below; it does not predict it.
 # ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "submitting", "locked": true, "schema_version": 3, "solution": false, "task": false}

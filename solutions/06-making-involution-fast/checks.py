@@ -193,22 +193,23 @@ FUSED = {"pallas_kernels", "triton_kernels", "fused_multiply_add"}
 
 
 def _one_tap(size, ki, kj, rows, cols):
-    kernel_ = np.zeros((1, size, size, rows, cols))
-    kernel_[:, ki, kj] = 1.0
+    kernel_ = np.zeros((rows, cols, 1, size, size))
+    kernel_[:, :, :, ki, kj] = 1.0
     return kernel_
 
 
 def tile_inputs(rng):
+    """Tiles channels last: x (R_in, S_in, C), kernels (R, S, G, K, K)."""
     tiles = []
     for ki, kj in ((1, 1), (0, 2), (2, 0)):
-        tiles.append((np.arange(16.0).reshape(1, 4, 4), _one_tap(3, ki, kj, 2, 2), 1))
+        tiles.append((np.arange(16.0).reshape(4, 4, 1), _one_tap(3, ki, kj, 2, 2), 1))
     for ki, kj in ((0, 0), (2, 1)):
-        tiles.append((np.arange(25.0).reshape(1, 5, 5), _one_tap(3, ki, kj, 2, 2), 2))
-    tiles.append((rng.normal(size=(4, 6, 7)).astype("float32"), rng.normal(size=(2, 3, 3, 4, 5)).astype("float32"), 1))
+        tiles.append((np.arange(25.0).reshape(5, 5, 1), _one_tap(3, ki, kj, 2, 2), 2))
+    tiles.append((rng.normal(size=(6, 7, 4)).astype("float32"), rng.normal(size=(4, 5, 2, 3, 3)).astype("float32"), 1))
     for index in rng.choice(len(TILES), size=4, replace=False):
         channels, groups, size, stride, rows, cols = TILES[index]
-        x_block = rng.normal(size=(channels, (rows - 1) * stride + size, (cols - 1) * stride + size)).astype("float32")
-        tiles.append((x_block, rng.normal(size=(groups, size, size, rows, cols)).astype("float32"), stride))
+        x_block = rng.normal(size=((rows - 1) * stride + size, (cols - 1) * stride + size, channels)).astype("float32")
+        tiles.append((x_block, rng.normal(size=(rows, cols, groups, size, size)).astype("float32"), stride))
     return tiles
 
 
@@ -224,7 +225,7 @@ def observe_tile(student, tiles):
 
     def call_of(x_block, k_block, stride):
         return pl.pallas_call(functools.partial(tile_kernel, stride=stride),
-                              out_shape=jax.ShapeDtypeStruct((x_block.shape[0], *k_block.shape[-2:]), jnp.float32),
+                              out_shape=jax.ShapeDtypeStruct((*k_block.shape[:2], x_block.shape[-1]), jnp.float32),
                               interpret=True)
 
     def run(x_block, k_block, stride):
@@ -250,13 +251,13 @@ def observe_tile(student, tiles):
 
 
 def _tile_sum(x_block, k_block, stride):
-    """The tile's outputs, pixel by pixel and tap by tap (float64)."""
-    n_groups, taps, _, height, width = k_block.shape
-    per_group = x_block.shape[0] // n_groups
-    total = np.zeros((x_block.shape[0], height, width))
-    for c, i, j in np.ndindex(*total.shape):
+    """The tile's outputs (R, S, C), position by position and tap by tap (float64)."""
+    height, width, n_groups, taps = k_block.shape[:4]
+    per_group = x_block.shape[-1] // n_groups
+    total = np.zeros((height, width, x_block.shape[-1]))
+    for i, j, c in np.ndindex(*total.shape):
         for ki, kj in np.ndindex(taps, taps):
-            total[c, i, j] += x_block[c, stride * i + ki, stride * j + kj] * k_block[c // per_group, ki, kj, i, j]
+            total[i, j, c] += x_block[stride * i + ki, stride * j + kj, c] * k_block[i, j, c // per_group, ki, kj]
     return total
 
 
@@ -296,13 +297,13 @@ def judge_tile(ctx):
         raise AssertionError(f"involution_tile must compute the tile itself, not with the course's fused kernels or a "
                              f"callback; your code uses {', '.join(fused)}")
     for (x_block, k_block, stride), seen, want in zip(ctx.data, ctx.seen["outputs"], ctx.expected):
-        channels = x_block.shape[0]
-        groups, size, _, rows, cols = k_block.shape
+        channels = x_block.shape[-1]
+        rows, cols, groups, size = k_block.shape[:4]
         what = f"involution_tile with C={channels}, G={groups}, K={size}, stride {stride}, a {rows} x {cols} tile"
-        got = expect.shape(expect.value(seen, what), want.shape, what + " (the output tile is (C, R, S))")
+        got = expect.shape(expect.value(seen, what), want.shape, what + " (the output tile is (R, S, C))")
         if groups == 1 and channels == 1 and np.count_nonzero(k_block) == rows * cols:
-            ki, kj = (int(v) for v in np.argwhere(k_block[0, :, :, 0, 0])[0])
-            hint = f"only tap ({ki}, {kj}): output (i, j) reads x_ref[0, {stride}*i + {ki}, {stride}*j + {kj}]"
+            ki, kj = (int(v) for v in np.argwhere(k_block[0, 0, 0])[0])
+            hint = f"only tap ({ki}, {kj}): output (i, j) reads x_ref[{stride}*i + {ki}, {stride}*j + {kj}, 0]"
         else:
             hint = "channel c uses group c // (C / G)'s kernels"
         expect.close(got, want, f"{what} ({hint})", atol=1e-4, rtol=1e-4)
@@ -355,14 +356,21 @@ def judge_span(ctx):
 
 
 CHECKS = [
-    Check("ex1_test_counts", observe_counts, judge_counts, counts_inputs, counts_expected,
-          rules=("Python ints: the FLOPs and each method's bytes by the model, for every itemsize",
-                 "a ValueError for any other method")),
-    Check("ex2_test_roofline", observe_roofline, judge_roofline, roofline_inputs,
-          rules=("attainable_flops works on numbers and element by element on arrays", "time_floor is the larger of the two times")),
-    Check("ex3_test_tile", observe_tile, judge_tile, tile_inputs, tile_expected,
-          rules=("the tile's outputs for any C, G, K, stride and tile", "computed with jax.numpy on the blocks: no other "
-                 "kernel, no callback, nothing of the course's fused kernels (source; traced primitives must agree)")),
-    Check("ex4_test_span", observe_span, judge_span, span_inputs,
-          rules=("a tuple of two whole numbers: the padded rows [start, stop) that the output rows read",)),
+    Check("ex1_test_counts", observe_counts, judge_counts, counts_inputs, counts_expected, rules=(
+        ("multiply_add_flops: 2 K^2 B C ceil(H/s) ceil(W/s)", "multiply_add_flops(2, 5, 5, 3, 3, stride=2)"),
+        ("whole numbers (Python int)", "should return a Python int"),
+        ("bytes_moved: each method's bytes by the model", "by the model:"),
+        ("bytes for any itemsize", "bytes = elements * itemsize"),
+        ("a ValueError for any other method", "should raise a ValueError"))),
+    Check("ex2_test_roofline", observe_roofline, judge_roofline, roofline_inputs, rules=(
+        ("attainable_flops element by element on an array, min(P, I * beta)", "element by element"),
+        ("attainable_flops: a number for a number", "of one intensity should give one number"),
+        ("time_floor is the larger of the two times, in seconds", "is the larger of the two times"))),
+    Check("ex3_test_tile", observe_tile, judge_tile, tile_inputs, tile_expected, rules=(
+        ("the tile's outputs (R, S, C) for any C, G, K, stride and tile size", "_tile_definition(_x, _k, _stride)"),
+        ("the tile computed with jax.numpy on the blocks: no other kernel, no callback to the host, nothing of the "
+         "course's fused kernels (read from the source; the traced primitives must agree)", "code_rules.assert_own_code(involution_tile"))),
+    Check("ex4_test_span", observe_span, judge_span, span_inputs, rules=(
+        ("a tuple of two whole numbers", "should return a tuple (start, stop)"),
+        ("the padded rows [start, stop) that the output rows read", "read padded rows"))),
 ]

@@ -87,43 +87,57 @@ TILE_SLICED_BLOCK = dedent("""\
     def involution_tile(x_ref, k_ref, o_ref, *, stride):
         x = x_ref[...].astype(jnp.float32)
         k = k_ref[...].astype(jnp.float32)
-        channels, rows, cols = o_ref.shape
-        groups, size = k.shape[:2]
-        weights = jnp.repeat(k, channels // groups, axis=0)  # (C, K, K, R, S)
-        out = jnp.zeros((channels, rows, cols), jnp.float32)
+        rows, cols, channels = o_ref.shape
+        groups, size = k.shape[2:4]
+        weights = jnp.repeat(k, channels // groups, axis=2)  # (R, S, C, K, K)
+        out = jnp.zeros((rows, cols, channels), jnp.float32)
         for ki in range(size):
             for kj in range(size):
-                window = x[:, ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
-                out = out + window * weights[:, ki, kj]
+                window = x[ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
+                out = out + window * weights[..., ki, kj]
         o_ref[...] = out
     """)
 
 TILE_FORI_GROUPS = dedent("""\
     def involution_tile(x_ref, k_ref, o_ref, *, stride):
-        channels, rows, cols = o_ref.shape
-        groups, size = k_ref.shape[:2]
+        rows, cols, channels = o_ref.shape
+        groups, size = k_ref.shape[2:4]
 
         def tap(t, total):
             ki, kj = t // size, t % size
-            window = x_ref[:, pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride)]
-            window = window.reshape(groups, channels // groups, rows, cols)
-            return total + window * k_ref[:, ki, kj][:, None]
+            window = x_ref[pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride), :]
+            window = window.reshape(rows, cols, groups, channels // groups)
+            return total + window * k_ref[:, :, :, ki, kj][..., None]
 
-        start = jnp.zeros((groups, channels // groups, rows, cols), jnp.float32)
-        o_ref[...] = jax.lax.fori_loop(0, size * size, tap, start).reshape(channels, rows, cols)
+        start = jnp.zeros((rows, cols, groups, channels // groups), jnp.float32)
+        o_ref[...] = jax.lax.fori_loop(0, size * size, tap, start).reshape(rows, cols, channels)
+    """)
+
+TILE_EINSUM = dedent("""\
+    def involution_tile(x_ref, k_ref, o_ref, *, stride):
+        # Every tap's window at once, (R, S, K*K, G, C/G), contracted with the kernels in one einsum.
+        rows, cols, channels = o_ref.shape
+        groups, size = k_ref.shape[2:4]
+        x = x_ref[...]
+        windows = jnp.stack([x[ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
+                             for ki in range(size) for kj in range(size)], axis=2)
+        windows = windows.reshape(rows, cols, size * size, groups, channels // groups)
+        weights = k_ref[...].reshape(rows, cols, groups, size * size)
+        out = jnp.einsum("rstgc,rsgt->rsgc", windows.astype(jnp.float32), weights.astype(jnp.float32))
+        o_ref[...] = out.reshape(rows, cols, channels)
     """)
 
 TILE_CALLBACK = dedent("""\
     def involution_tile(x_ref, k_ref, o_ref, *, stride):
         def on_host(x, k):
             x, k = np.asarray(x), np.asarray(k)
-            channels = x.shape[0]
-            groups, size, _, rows, cols = k.shape
-            out = np.zeros((channels, rows, cols), np.float32)
+            channels = x.shape[-1]
+            rows, cols, groups, size = k.shape[:4]
+            out = np.zeros((rows, cols, channels), np.float32)
             for ki in range(size):
                 for kj in range(size):
-                    window = x[:, ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
-                    out += window * np.repeat(k[:, ki, kj], channels // groups, axis=0)
+                    window = x[ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
+                    out += window * np.repeat(k[..., ki, kj], channels // groups, axis=-1)
             return out
 
         o_ref[...] = jax.pure_callback(on_host, jax.ShapeDtypeStruct(o_ref.shape, jnp.float32), x_ref[...], k_ref[...])
@@ -131,13 +145,13 @@ TILE_CALLBACK = dedent("""\
 
 TILE_NESTED_KERNEL = dedent("""\
     def _whole_tile(x_ref, k_ref, o_ref, *, stride):
-        channels, rows, cols = o_ref.shape
-        groups, size = k_ref.shape[:2]
-        total = jnp.zeros((channels, rows, cols), jnp.float32)
+        rows, cols, channels = o_ref.shape
+        groups, size = k_ref.shape[2:4]
+        total = jnp.zeros((rows, cols, channels), jnp.float32)
         for ki in range(size):
             for kj in range(size):
-                window = x_ref[:, pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride)]
-                total = total + window * jnp.repeat(k_ref[:, ki, kj], channels // groups, axis=0)
+                window = x_ref[pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride), :]
+                total = total + window * jnp.repeat(k_ref[:, :, :, ki, kj], channels // groups, axis=-1)
         o_ref[...] = total
 
 
@@ -159,6 +173,53 @@ SPAN_ARANGE = dedent("""\
         return starts[0], starts[-1] + kernel_size
     """)
 
+SPAN_INDEX_GRID = dedent("""\
+    def input_span(first, count, kernel_size, stride):
+        # Every padded row each output row reads, as a grid; the span runs from its least to its largest.
+        rows = np.arange(first, first + count)[:, None] * stride + np.arange(kernel_size)[None, :]
+        return int(rows.min()), int(rows.max()) + 1
+    """)
+
+COUNTS_SHAPES = dedent("""\
+    import math
+
+
+    def multiply_add_flops(batch, height, width, channels, kernel_size, stride=1):
+        y = (batch, len(range(0, height, stride)), len(range(0, width, stride)), channels)
+        return 2 * kernel_size ** 2 * math.prod(y)
+
+
+    def bytes_moved(method, batch, height, width, channels, kernel_size, groups, stride=1, itemsize=4):
+        # The shapes of the arrays each method reads and writes, channels last.
+        rows, cols = len(range(0, height, stride)), len(range(0, width, stride))
+        shapes = {
+            "x": (batch, height, width, channels), "y": (batch, rows, cols, channels),
+            "kernel": (batch, rows, cols, groups, kernel_size, kernel_size),
+            "patches": (batch, rows, cols, kernel_size * kernel_size, channels),
+            "window": (batch, rows, cols, channels), "plane": (batch, rows, cols, groups),
+        }
+        taps = kernel_size ** 2
+        arrays = {
+            "fused": [("x", 1), ("kernel", 1), ("y", 1)],
+            "unfold": [("x", 1), ("patches", 2), ("kernel", 1), ("y", 1)],
+            "slices": [("window", taps), ("plane", taps), ("y", 2 * taps - 1)],
+        }
+        if method not in arrays:
+            raise ValueError(f"no byte count for {method!r}")
+        return sum(times * math.prod(shapes[name]) for name, times in arrays[method]) * itemsize
+    """)
+
+ROOFLINE_RIDGE = dedent("""\
+    def attainable_flops(intensity, peak_flops, bandwidth):
+        intensity = np.asarray(intensity, dtype=float)
+        ridge = peak_flops / bandwidth  # memory-bound left of it, compute-bound right of it
+        return np.where(intensity >= ridge, peak_flops, intensity * bandwidth)
+
+
+    def time_floor(flops, n_bytes, peak_flops, bandwidth):
+        return np.maximum(flops / peak_flops, n_bytes / bandwidth)
+    """)
+
 MUTANTS = {
     "ex1": [
         Mutant("the patch tensor counted once (written, never read back)", WRONG, _edit(
@@ -174,6 +235,7 @@ MUTANTS = {
             "ex1_counts", ("(taps - 1) * n_y", "taps * n_y"))),
         Mutant("a tally of every operation's reads and writes; math.ceil", RIGHT, {"ex1": COUNTS_TALLY}),
         Mutant("closed formulas; (H + s - 1) // s", RIGHT, {"ex1": COUNTS_FORMULAS}),
+        Mutant("the shapes of the arrays read and written, math.prod; len(range(0, H, s))", RIGHT, {"ex1": COUNTS_SHAPES}),
     ],
     "ex2": [
         Mutant("np.maximum: the roof upside down", WRONG, _edit("ex2_roofline", ("np.minimum(", "np.maximum("))),
@@ -186,18 +248,20 @@ MUTANTS = {
             "ex2_roofline", ("np.asarray(intensity, dtype=float) * bandwidth", "np.asarray(intensity, dtype=float) / bandwidth"))),
         Mutant("np.where; the floor as FLOPs over the attainable rate", RIGHT, {"ex2": ROOFLINE_WHERE}),
         Mutant("np.clip; max of a tuple", RIGHT, {"ex2": ROOFLINE_CLIP}),
+        Mutant("the ridge P / beta as the switch; np.maximum of the two times", RIGHT, {"ex2": ROOFLINE_RIDGE}),
     ],
     "ex3": [
         Mutant("stride applied to the kernel index (rows ki*s + i)", WRONG, _edit(
             "ex3_tile", ("pl.ds(ki, rows, stride=stride), pl.ds(kj, cols, stride=stride)",
                          "pl.ds(ki * stride, rows), pl.ds(kj * stride, cols)"))),
         Mutant("groups interleaved (jnp.tile, not jnp.repeat)", WRONG, _edit(
-            "ex3_tile", ("jnp.repeat(k_ref[:, ki, kj], channels // groups, axis=0)",
-                         "jnp.tile(k_ref[:, ki, kj], (channels // groups, 1, 1))"))),
+            "ex3_tile", ("jnp.repeat(k_ref[:, :, :, ki, kj], channels // groups, axis=-1)",
+                         "jnp.tile(k_ref[:, :, :, ki, kj], (1, 1, channels // groups))"))),
         Mutant("NumPy on the host through jax.pure_callback", WRONG, {"ex3": TILE_CALLBACK}),
         Mutant("another kernel called inside, as a package's kernel would be", WRONG, {"ex3": TILE_NESTED_KERNEL}),
         Mutant("the whole block loaded, sliced with Python strides", RIGHT, {"ex3": TILE_SLICED_BLOCK}),
         Mutant("lax.fori_loop over the taps, channels reshaped into groups", RIGHT, {"ex3": TILE_FORI_GROUPS}),
+        Mutant("every tap's window stacked, one einsum with the kernels", RIGHT, {"ex3": TILE_EINSUM}),
     ],
     "ex4": [
         Mutant("start not scaled by the stride", WRONG, _edit("ex4_span", ("start = first * stride", "start = first"))),
@@ -210,6 +274,7 @@ MUTANTS = {
                          "half = (kernel_size - 1) // 2\n    return start - half, (first + count - 1) * stride + kernel_size - half"))),
         Mutant("min and max over every tap's row", RIGHT, {"ex4": SPAN_TAPS}),
         Mutant("np.arange of the window starts (NumPy integers)", RIGHT, {"ex4": SPAN_ARANGE}),
+        Mutant("a NumPy grid of every padded row read, its min and max", RIGHT, {"ex4": SPAN_INDEX_GRID}),
     ],
 }
 

@@ -16,9 +16,9 @@ sizes of the processor's caches, for section 1's measurement.
 from __future__ import annotations
 
 import datetime
-import os
 import statistics
 import time
+from pathlib import Path
 
 from .colab import runtime_has_gpu
 from .speed import Case, Timings, timings_from
@@ -47,19 +47,25 @@ def median_ms(function, *args, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def cpu_caches() -> dict[str, int]:
-    """The data caches this CPU reports, in bytes (``{"L1": ..., "L2": ..., "L3": ...}``; those the
-    operating system does not report are left out, so the result may be empty)."""
-    names = {"L1": "SC_LEVEL1_DCACHE_SIZE", "L2": "SC_LEVEL2_CACHE_SIZE", "L3": "SC_LEVEL3_CACHE_SIZE"}
+def cpu_caches(folder: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, int]:
+    """The data caches of this CPU's first core, in bytes (``{"L1": ..., "L2": ..., "L3": ...}``),
+    as Linux reports them; empty where it does not (another system, or a container that hides them)."""
     found = {}
-    for level, name in names.items():
+    for index in sorted(Path(folder).glob("index*")):
         try:
-            size = os.sysconf(name)
-        except (ValueError, OSError, AttributeError):  # not Linux, or not reported
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+        except (OSError, ValueError):
             continue
-        if size and size > 0:
-            found[level] = int(size)
-    return found
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        if kind == "Instruction" or not size:
+            continue
+        try:
+            found[f"L{level}"] = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+        except ValueError:
+            continue
+    return dict(sorted(found.items()))
 
 
 def step_floor_bytes(case: Case, itemsize: int = 4) -> tuple[int, int]:
