@@ -46,6 +46,50 @@ PATCH_EINSUM = dedent("""\
         return out.reshape(batch, out_h, out_w, channels)
     """)
 
+IM2COL = dedent("""\
+    def {name}(x, kernel, stride=1):
+        batch, out_h, out_w, groups, k, _ = kernel.shape
+        width = x.shape[-1] // groups
+        pad = (k - 1) // 2
+        x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        rows = np.arange(out_h)[:, None] * stride + np.arange(k)
+        cols = np.arange(out_w)[:, None] * stride + np.arange(k)
+        out = np.empty((batch * out_h * out_w, x.shape[-1]))
+        for g in range(groups):
+            # The patch matrix of group g: one row per (position, channel), one column per tap; then one product.
+            part = x_pad[..., g * width : (g + 1) * width][:, rows[:, None, :, None], cols[None, :, None, :]]  # (B, Ho, Wo, K, K, C/G)
+            patch_matrix = np.moveaxis(part, 5, 3).reshape(batch * out_h * out_w, width, k * k)
+            taps = kernel[:, :, :, g].reshape(batch * out_h * out_w, k * k, 1)
+            out[:, g * width : (g + 1) * width] = np.matmul(patch_matrix, taps)[..., 0]
+        return out.reshape(batch, out_h, out_w, x.shape[-1])
+    """)
+
+# No padding: tap (u, v) reads input (s i + u, s j + v), which exists for a range of output rows and columns; it adds
+# into that output slice only.
+VALID_RANGES = dedent("""\
+    def involution_forward(x, kernel, stride=1):
+        batch, out_h, out_w, groups, k, _ = kernel.shape
+        height, width = x.shape[1:3]
+        half = k // 2
+        x_groups = x.reshape(batch, height, width, groups, -1)
+        out = np.zeros((batch, out_h, out_w, groups, x.shape[-1] // groups))
+
+        def valid(offset, size, count):
+            first = max(0, -(-(-offset) // stride))  # the first output whose input s i + offset is >= 0
+            last = min(count, (size - 1 - offset) // stride + 1)  # one past the last whose input is < size
+            return first, last
+
+        for ki in range(k):
+            for kj in range(k):
+                (i0, i1), (j0, j1) = valid(ki - half, height, out_h), valid(kj - half, width, out_w)
+                if i0 >= i1 or j0 >= j1:
+                    continue
+                rows = slice(stride * i0 + ki - half, stride * (i1 - 1) + ki - half + 1, stride)
+                cols = slice(stride * j0 + kj - half, stride * (j1 - 1) + kj - half + 1, stride)
+                out[:, i0:i1, j0:j1] += x_groups[:, rows, cols] * kernel[:, i0:i1, j0:j1, :, ki, kj, None]
+        return out.reshape(batch, out_h, out_w, x.shape[-1])
+    """)
+
 MUTANTS = {
     "ex1": [
         Mutant("ReLU left out", WRONG, _edit(GENERATE, ("np.maximum(normalised, 0.0) @", "normalised @"))),
@@ -90,6 +134,7 @@ MUTANTS = {
             "np.pad(x, [(0, 0), (half, half), (half, half), (0, 0)])", "np.pad(x, [(0, 0), (0, 2 * half), (0, 2 * half), (0, 0)])"))),
         Mutant("loops over the K x K taps (shifted slices)", RIGHT, _renamed(NAIVE, "involution_forward", "involution_naive")),
         Mutant("a patch tensor and einsum", RIGHT, {NAIVE: PATCH_EINSUM.format(name="involution_naive")}),
+        Mutant("im2col: a patch matrix and one product per group", RIGHT, {NAIVE: IM2COL.format(name="involution_naive")}),
     ],
     "ex3": [
         Mutant("calls the loop version", WRONG, {FORWARD: dedent("""\
@@ -102,6 +147,14 @@ MUTANTS = {
             "grouped = padded.reshape(*padded.shape[:3], -1, n_groups).swapaxes(-1, -2)"), (
             "return total.reshape(", "return total.swapaxes(-1, -2).reshape("))),
         Mutant("a copy of the loop version", WRONG, _renamed(FORWARD, "involution_naive", "involution_forward")),
+        Mutant("unfold with the notebook's extract_patches, then einsum", WRONG, {FORWARD: dedent("""\
+            def involution_forward(x, kernel, stride=1):
+                batch, out_h, out_w, groups, k, _ = kernel.shape
+                patches = extract_patches(x, k, stride).reshape(batch, out_h, out_w, k, k, groups, -1)
+                out = np.einsum("bhwuvgc,bhwguv->bhwgc", patches, kernel)
+                return out.reshape(batch, out_h, out_w, x.shape[-1])
+            """)}),
+        Mutant("per-tap valid ranges, no padding", RIGHT, {FORWARD: VALID_RANGES}),
         Mutant("sliding_window_view and einsum (no copy)", RIGHT, {FORWARD: dedent("""\
             def involution_forward(x, kernel, stride=1):
                 batch, out_h, out_w, groups, k, _ = kernel.shape
@@ -153,6 +206,16 @@ MUTANTS = {
             "np.sum(grouped[:, tap_rows, tap_cols] * upstream, axis=-1)", "(grouped[:, tap_rows, tap_cols] * upstream)[..., 0]"))),
         Mutant("batch normalisation's scale left out of the backward pass", WRONG, _edit(BACKWARD, (
             "grad_reduced = grad_normalised * scale", "grad_reduced = grad_normalised"))),
+        Mutant("the multiply-add's gradients by checks.numerical_gradient", WRONG, _edit(BACKWARD, (
+            _solution(BACKWARD).split("def involution_backward")[1].split("def average_pool_backward")[0], dedent('''\
+                (x, kernel, grad_out, stride=1):
+                    x, kernel = x.astype(float), kernel.astype(float)
+                    grad_x = checks.numerical_gradient(lambda v: np.sum(grad_out * involution_forward(v, kernel, stride)), x)
+                    grad_kernel = checks.numerical_gradient(lambda v: np.sum(grad_out * involution_forward(x, v, stride)), kernel)
+                    return grad_x, grad_kernel
+
+
+                ''')))),
         Mutant("explicit loops for the multiply-add and the pooling", RIGHT, _edit(BACKWARD, (
             _solution(BACKWARD).split("def involution_backward")[1].split("def average_pool_backward")[0], dedent('''\
                 (x, kernel, grad_out, stride=1):
@@ -301,6 +364,20 @@ MUTANTS = {
                 activated = np.maximum(np.einsum("bnc,cr->bnr", pixels, w0) + b0, 0.0)
                 spanned = np.einsum("bnr,rk->bnk", activated, params["span_w"]) + params["span_b"]
                 return spanned.reshape(x.shape[0], len(positions), groups, kernel_size, kernel_size)
+            """)}),
+        Mutant("the whole image to generate_kernel, as x * 1", WRONG, {KERNELS_AT: dedent("""\
+            def kernels_at(x, params, positions, kernel_size, groups=1):
+                whole = generate_kernel(x * 1, params, kernel_size, 1, groups)
+                return np.stack([whole[:, row, col] for row, col in positions], axis=1)
+            """)}),
+        Mutant("x rebound to the gathered pixels", RIGHT, {KERNELS_AT: dedent("""\
+            def kernels_at(x, params, positions, kernel_size, groups=1):
+                rows, cols = zip(*positions)
+                x = x[:, list(rows), list(cols)]  # (B, n, C)
+                z = x @ params["reduce_w"] + params["reduce_b"]
+                n = params["bn_gamma"] * (z - params["bn_mean"]) / np.sqrt(params["bn_var"] + BN_EPSILON) + params["bn_beta"]
+                s = np.maximum(n, 0.0) @ params["span_w"] + params["span_b"]
+                return s.reshape(*x.shape[:2], groups, kernel_size, kernel_size)
             """)}),
         Mutant("its own generate_kernel on a 1 x n strip of the gathered pixels", RIGHT, {KERNELS_AT: dedent("""\
             def kernels_at(x, params, positions, kernel_size, groups=1):
