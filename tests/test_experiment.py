@@ -175,3 +175,81 @@ def test_module_runs_as_the_experiment_command():
     result = subprocess.run([sys.executable, "-m", "involution_instructor.experiment", "--phases", "warmup"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Unknown phase(s) warmup" in result.stderr
+
+
+def test_both_arms_are_tuned_and_designed_alike_then_compared_with_their_own_choices(tmp_path, monkeypatch):
+    """The spec generation alone (no training): every arm gets the same recipe candidates on the
+    same split, a design run with its own chosen recipe at the same budget, and a comparison with
+    its own recipe and design over the same seeds."""
+    fake = {  # validation accuracy per (model, variant or design)
+        ("fair_involution", 0): 0.70, ("fair_involution", 1): 0.75,
+        ("fair_conv", 0): 0.72, ("fair_conv", 1): 0.71,
+        ("fair_involution", "design"): 0.80, ("fair_conv", "design"): 0.60,
+    }
+
+    def execute(spec):
+        key = (spec["model"], spec["variant"] if spec["phase"] == "tune" else "design")
+        accuracy = fake.get(key, 0.5)
+        return {"label": experiment.run_label(spec), **{k: spec.get(k) for k in (
+            "phase", "model", "width", "kernel_size", "seed", "variant", "recipe", "split")},
+            "accuracy": accuracy, "trainable_parameters": 1, "multiply_adds": 1, "images_per_second": 1.0,
+            "wall_seconds": 1.0}
+
+    monkeypatch.setattr(experiment, "execute", execute)
+    monkeypatch.setattr(experiment, "TUNING_VARIANTS", ({"learning_rate": 1e-3}, {"learning_rate": 1e-2}))
+    monkeypatch.setattr(experiment, "provenance", lambda options: {"command": "(test)"})
+    args = build_parser().parse_args(["experiment", "--phases", "tune,design,compare", "--seeds", "0,1",
+                                      "--output", str(tmp_path)])
+    args.phases, args.seeds, args.only, args.arms = ["tune", "design", "compare"], (0, 1), None, experiment.ARMS
+    experiment.run_experiment(args)
+
+    tune = json.loads((tmp_path / "tune.json").read_text())["runs"]
+    by_arm = {m: [(r["variant"], r["width"], r["kernel_size"], r["split"]) for r in tune if r["model"] == m]
+              for m in experiment.ARMS}
+    assert [v[0] for v in by_arm["fair_involution"]] == [v[0] for v in by_arm["fair_conv"]] == [0, 1]
+    assert {(k, s) for _, _, k, s in by_arm["fair_involution"] + by_arm["fair_conv"]} == {(3, "validation")}
+    recipes = {m: experiment.choose_recipe(tune, m) for m in experiment.ARMS}
+    assert recipes["fair_involution"]["learning_rate"] == 1e-2 and recipes["fair_conv"]["learning_rate"] == 1e-3
+
+    design = json.loads((tmp_path / "design.json").read_text())["runs"]
+    assert {(r["model"], r["width"], r["kernel_size"], r["split"]) for r in design} == {
+        ("fair_involution", 24, 5, "validation"), ("fair_conv", 14, 5, "validation")}
+    assert all(r["recipe"] == recipes[r["model"]] for r in design)
+
+    compare = json.loads((tmp_path / "compare.json").read_text())["runs"]
+    arms = {(r["model"], r["width"], r["kernel_size"]) for r in compare if r["model"] in experiment.ARMS}
+    # The involution arm's K=5 beat its K=3 on validation; the CNN's K=3 beat its K=5.
+    assert arms == {("fair_involution", 24, 5), ("fair_conv", 19, 3)}
+    assert all(r["recipe"] == recipes.get(r["model"], recipes["fair_involution"]) for r in compare)
+    seeds = {m: sorted(r["seed"] for r in compare if r["model"] == m) for m in ("fair_involution", "fair_conv",
+                                                                                 "example_cnn")}
+    assert seeds == {"fair_involution": [0, 1], "fair_conv": [0, 1], "example_cnn": [0, 1]}
+
+
+def test_recorded_choices_stand_for_phases_not_run_and_patterns_pick_runs(tmp_path, monkeypatch):
+    recorded, output = tmp_path / "recorded", tmp_path / "out"
+    recorded.mkdir()
+    recipe = experiment._recipe_dict({"learning_rate": 1e-2})
+    rows = {"tune": [dict(label="tune-fair_involution-w24-k3-v0-s0", phase="tune", model="fair_involution", width=24,
+                          kernel_size=3, split="validation", recipe=recipe, accuracy=0.8)],
+            "design": [dict(label="design-fair_involution-w24-s0", phase="design", model="fair_involution", width=24,
+                            kernel_size=5, split="validation", recipe=recipe, accuracy=0.85)]}
+    for phase, runs in rows.items():
+        (recorded / f"{phase}.json").write_text(json.dumps({"phase": phase, "runs": runs}))
+    ran = []
+    monkeypatch.setattr(experiment, "execute", lambda spec: ran.append(spec) or {
+        "label": experiment.run_label(spec), "phase": spec["phase"], "model": spec["model"], "seed": spec["seed"],
+        "width": spec["width"], "kernel_size": spec["kernel_size"], "recipe": spec["recipe"], "accuracy": 0.5,
+        "trainable_parameters": 1, "multiply_adds": 1, "images_per_second": 1.0, "wall_seconds": 1.0})
+    monkeypatch.setattr(experiment, "provenance", lambda options: {"command": "(test)"})
+    args = build_parser().parse_args(["experiment", "--phases", "compare", "--arms", "fair_involution",
+                                      "--recorded", str(recorded), "--output", str(output),
+                                      "--only", "compare-fair_*"])
+    args.phases, args.seeds, args.arms, args.only = ["compare"], (0, 1, 2), ("fair_involution",), {"compare-fair_*"}
+    experiment.run_experiment(args)
+    assert [(s["model"], s["width"], s["kernel_size"], s["seed"]) for s in ran] == [
+        ("fair_involution", 24, 5, seed) for seed in (0, 1, 2)]
+    assert all(s["recipe"] == recipe for s in ran)
+    with pytest.raises(ValueError, match="--arms must name"):
+        bad = build_parser().parse_args(["experiment", "--arms", "fair_mlp"])
+        bad.handler(bad)

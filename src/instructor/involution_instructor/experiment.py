@@ -3,15 +3,18 @@
 ``involution-instructor experiment`` runs these phases (``--phases``), each writing
 ``results/<phase>.json`` (provenance and one row per run) after every finished run:
 
-* ``tune``: the fair involution network (width for the example CNN's parameter budget) with
+* ``tune``: each arm of the fair pair (:data:`ARMS`, ``--arms``: the fair involution network and
+  the fair CNN, each at its width for the example CNN's parameter budget, kernel size 3) with
   each of :data:`TUNING_VARIANTS` of the recipe, trained on the first 45,000 training images and
-  scored on the last 5,000 (a validation split; the test set is never used to choose);
-* ``design``: with that recipe, on the same validation split, the fair involution network with
-  kernel size 5 (3 is tuning's own run; 7 passes the budget): the design's K=5 was chosen here,
-  since it beat K=3 on validation;
-* ``compare``: the recipe that scored best in ``tune`` (or ``--recipe``), for the fair
-  involution network, the fair CNN and the Keras example's CNN, ``--seeds`` each, on all
-  50,000 training images, scored on the 10,000 test images;
+  scored on the last 5,000 (a validation split; the test set is never used to choose). Each arm
+  gets the recipe that scored best on its own runs (:func:`choose_recipe`);
+* ``design``: with its recipe, on the same validation split, each arm's other design at the same
+  budget (:data:`DESIGN_CANDIDATES`; K=3 at the budget width is tuning's own run). Each arm
+  keeps the design that scored best on validation (:func:`choose_design`);
+* ``compare``: each arm with its own recipe and design, and the Keras example's CNN with the
+  involution arm's recipe, ``--seeds`` each, on all 50,000 training images, scored on the
+  10,000 test images. An arm's design runs as soon as its tuning ends, its comparison as soon as
+  its design is chosen; phases not run now take their choices from ``--recorded`` results;
 * ``sweep``: with the same recipe, one seed, involution kernel sizes 3 and 7 and two more widths
   of each fair network (kernel size 5 and the budget widths are ``compare``'s runs);
 * ``baseline``: the Keras example's recipe (the course's full profile: Adam 1e-3, no
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fnmatch
 import hashlib
 import json
 import os
@@ -58,8 +62,16 @@ VALIDATION_IMAGES = 5000
 BUDGET_WIDTHS = {"involution": 24, "conv": 19}  # width_for_budget(319,178) of each fair network
 SWEEP_WIDTHS = {"involution": (16, 32), "conv": (12, 26)}
 SWEEP_KERNEL_SIZES = (3, 7)  # beside the fair involution network's own 5
-# On the validation split; K=3 is tuning's run of the chosen recipe, and K=7 passes the budget.
-DESIGN_KERNEL_SIZES = (5,)
+# The fair pair's two arms: tuned and designed alike, compared over the same seeds.
+ARMS = ("fair_involution", "fair_conv")
+# Tuning's runs are K=3 at the budget width for both arms.
+TUNING_KERNEL_SIZE = 3
+# Each arm's other design at the example CNN's parameter budget, as (width, kernel size), tried
+# on the validation split beside tuning's K=3. Involution's weights hardly grow with K (K=7
+# passes the budget at width 24, K=5 fits); a KxK convolution's grow with K^2 C^2, so K=5 fits
+# the budget only at width 14 (302,946 parameters; 15 has 347,048).
+DESIGN_CANDIDATES = {"fair_involution": ((24, 5),), "fair_conv": ((14, 5),)}
+DESIGN_KERNEL_SIZES = tuple(k for _, k in DESIGN_CANDIDATES["fair_involution"])
 THROUGHPUT_IMAGES = 10240
 THROUGHPUT_EPOCHS = 3
 
@@ -376,26 +388,48 @@ def _recipe_dict(changes: dict) -> dict:
     return Recipe().with_changes(**changes).as_dict()
 
 
-def tuning_specs(options) -> list[dict]:
+def _arms(options) -> tuple[str, ...]:
+    return tuple(getattr(options, "arms", None) or ARMS)
+
+
+def tuning_specs(options, arms=None) -> list[dict]:
+    """Every arm (default ``--arms``) with every recipe of :data:`TUNING_VARIANTS`: the same
+    candidates, the same split, the same kernel size."""
     return [
-        dict(phase="tune", model="fair_involution", width=BUDGET_WIDTHS["involution"], seed=0, variant=index,
-             recipe=_recipe_dict(changes), split="validation")
-        for index, changes in enumerate(TUNING_VARIANTS)
+        dict(phase="tune", model=model, width=BUDGET_WIDTHS[model.split("_")[1]], kernel_size=TUNING_KERNEL_SIZE,
+             seed=0, variant=index, recipe=_recipe_dict(changes), split="validation")
+        for model in (arms or _arms(options)) for index, changes in enumerate(TUNING_VARIANTS)
     ]
 
 
-def design_specs(options, recipe: dict) -> list[dict]:
-    return [dict(phase="design", model="fair_involution", width=BUDGET_WIDTHS["involution"], kernel_size=k,
-                 seed=options.seeds[0], recipe=recipe, split="validation") for k in DESIGN_KERNEL_SIZES]
+def design_specs(options, recipe: dict, arms=None) -> list[dict]:
+    """Each arm's :data:`DESIGN_CANDIDATES` with ``recipe`` (the arm's own), on the validation split."""
+    return [dict(phase="design", model=model, width=width, kernel_size=k, seed=options.seeds[0], recipe=recipe,
+                 split="validation")
+            for model in (arms or _arms(options)) for width, k in DESIGN_CANDIDATES[model]]
 
 
-def comparison_specs(options, recipe: dict) -> list[dict]:
-    return [
-        dict(phase="compare", model=model, width=BUDGET_WIDTHS.get(model.split("_")[-1]) if "fair" in model else None,
-             seed=seed, recipe=recipe, split="test",
-             weights=_weights_path(options, "recipe", model) if seed == options.seeds[0] else None)
-        for seed in options.seeds for model in ("fair_involution", "fair_conv", "example_cnn")
-    ]
+def default_design(model: str) -> tuple[int, int]:
+    """(width, kernel size) of an arm as the course builds it: the budget width, the design's K."""
+    from involution_course.models import design_kernel_size
+
+    return BUDGET_WIDTHS[model.split("_")[1]], design_kernel_size(model)
+
+
+def comparison_specs(options, recipe: dict, *, recipes: dict | None = None, designs: dict | None = None,
+                     models=("fair_involution", "fair_conv", "example_cnn")) -> list[dict]:
+    """``models`` over ``--seeds``: an arm with its own recipe (``recipes[model]``, else ``recipe``)
+    and design (``designs[model]``, (width, kernel size), else :func:`default_design`); the
+    example CNN with ``recipe``."""
+    recipes, designs = recipes or {}, designs or {}
+    specs = []
+    for seed in options.seeds:
+        for model in models:
+            width, kernel_size = designs.get(model) or (default_design(model) if "fair" in model else (None, None))
+            specs.append(dict(phase="compare", model=model, width=width, kernel_size=kernel_size, seed=seed,
+                              recipe=recipes.get(model, recipe), split="test",
+                              weights=_weights_path(options, "recipe", model) if seed == options.seeds[0] else None))
+    return specs
 
 
 def sweep_specs(options, recipe: dict) -> list[dict]:
@@ -446,12 +480,25 @@ def _weights_path(options, profile: str, model: str) -> str | None:
     return str(Path(options.weights) / f"{profile}-{model}.weights.h5") if options.weights else None
 
 
-def choose_recipe(rows: list[dict]) -> dict:
-    """The recipe of the tuning run with the highest validation accuracy."""
-    scored = [row for row in rows if row.get("accuracy") is not None]
+def choose_recipe(rows: list[dict], model: str | None = None) -> dict:
+    """The recipe of the tuning run (of ``model``, if given) with the highest validation accuracy."""
+    scored = [row for row in rows if row.get("accuracy") is not None and model in (None, row["model"])]
     if not scored:
-        raise ValueError("No tuning run finished, so no recipe can be chosen: run the tune phase or pass --recipe.")
+        which = f" of {model}" if model else ""
+        raise ValueError(f"No tuning run{which} finished, so no recipe can be chosen: run the tune phase or pass "
+                         "--recipe.")
     return max(scored, key=lambda row: row["accuracy"])["recipe"]
+
+
+def choose_design(rows: list[dict], model: str, recipe: dict) -> tuple[int, int] | None:
+    """(width, kernel size) of ``model``'s validation run with ``recipe`` (tuning's and design's
+    runs) that scored best, or None where no design run of it with that recipe finished."""
+    scored = [row for row in rows if row.get("accuracy") is not None and row["model"] == model
+              and row.get("split") == "validation" and row.get("recipe") == recipe]
+    if not any(row["phase"] == "design" for row in scored):
+        return None
+    best = max(scored, key=lambda row: row["accuracy"])
+    return best["width"], _kernel_size(best)
 
 
 # ------------------------------------------------------------------ results
@@ -620,7 +667,8 @@ class _Runner:
     def submit(self, specs: list[dict]) -> None:
         for spec in specs:
             spec = _complete(spec, self.options)
-            if self.options.only and run_label(spec) not in self.options.only:
+            if self.options.only and not any(fnmatch.fnmatchcase(run_label(spec), pattern)
+                                             for pattern in self.options.only):
                 continue
             if self.pool is None:
                 if self.past_deadline():
@@ -668,6 +716,51 @@ class _Runner:
         self._saved_environment = {}
 
 
+class _Arms:
+    """Each arm's way through tune, design and compare: its design runs are submitted once its
+    recipe is chosen (from its tuning runs, new or ``--recorded``), its comparison once its design
+    is chosen (from its validation runs with that recipe). ``--recipe`` fixes every arm's recipe."""
+
+    def __init__(self, options, writer: ResultsWriter, runner: _Runner, recipe: dict | None):
+        self.options, self.writer, self.runner = options, writer, runner
+        self.phases, self.arms = options.phases, _arms(options)
+        self.recorded = Path(getattr(options, "recorded", None) or options.output)
+        self.recipes = dict.fromkeys(self.arms, recipe) if recipe is not None else {}
+        self.designs: dict = {}
+        self.submitted: set = set()
+
+    def rows(self, phase: str) -> list[dict]:
+        new = self.writer.rows.get(phase, [])
+        labels = {row["label"] for row in new}
+        return new + [row for row in load_rows(self.recorded, phase) if row["label"] not in labels]
+
+    def pending(self, phase: str, model: str) -> bool:
+        return any(s["phase"] == phase and s["model"] == model for s in self.runner.pending.values())
+
+    def advance(self) -> None:
+        from involution_course.recipe import Recipe
+
+        for model in self.arms:
+            if model not in self.recipes and not self.pending("tune", model):
+                self.recipes[model] = Recipe(**choose_recipe(self.rows("tune"), model)).as_dict()
+                _log(f"{model}: chosen recipe {self.recipes[model]}")
+            if model not in self.recipes:
+                continue
+            recipe = self.recipes[model]
+            if "design" in self.phases and ("design", model) not in self.submitted:
+                self.submitted.add(("design", model))
+                self.runner.submit(design_specs(self.options, recipe, arms=(model,)))
+            if model not in self.designs and not self.pending("design", model):
+                chosen = choose_design(self.rows("tune") + self.rows("design"), model, recipe)
+                self.designs[model] = chosen or default_design(model)
+                _log(f"{model}: chosen design (width, kernel size) {self.designs[model]}"
+                     + ("" if chosen else ", the course's (no validation run with its recipe)"))
+            if model in self.designs and "compare" in self.phases and ("compare", model) not in self.submitted:
+                self.submitted.add(("compare", model))
+                self.runner.submit(comparison_specs(self.options, recipe, recipes=self.recipes,
+                                                    designs=self.designs, models=(model,)))
+
+
 def run_experiment(options) -> ResultsWriter:
     options.started = time.monotonic()
     output = Path(options.output)
@@ -675,29 +768,33 @@ def run_experiment(options) -> ResultsWriter:
     phases = options.phases
     recipe = json.loads(options.recipe) if options.recipe else None
     runner = _Runner(options, writer, options.jobs)
+    arms = _Arms(options, writer, runner, recipe)
     try:
         if "tune" in phases:
             runner.submit(tuning_specs(options))
         if "baseline" in phases:
             runner.submit(baseline_specs(options))
-        needs_recipe = any(p in phases for p in ("design", "compare", "sweep", "throughput"))
+        if any(p in phases for p in ("design", "compare")):
+            arms.advance()
+            while runner.pending and any(m not in arms.designs for m in arms.arms):
+                runner.drain(until=lambda: True)  # one finished run at a time
+                arms.advance()
+        # The example CNN, the sweep and the throughput runs take the involution arm's recipe.
+        needs_recipe = any(p in phases for p in ("compare", "sweep", "throughput"))
         if needs_recipe and recipe is None:
             tuned = lambda: not any(s["phase"] == "tune" for s in runner.pending.values())  # noqa: E731
             if "tune" in phases:
                 runner.drain(until=tuned)
-            rows = writer.rows.get("tune") or load_rows(output, "tune")
-            recipe = choose_recipe(rows)
+            recipe = arms.recipes.get("fair_involution") or choose_recipe(arms.rows("tune"), "fair_involution")
             _log(f"chosen recipe: {recipe}")
         if recipe is not None:
             from involution_course.recipe import Recipe
 
             recipe = Recipe(**recipe).as_dict()
         sweep = sweep_specs(options, recipe) if "sweep" in phases else []
-        if "design" in phases:
-            runner.submit(design_specs(options, recipe))
         runner.submit(sweep[:len(SWEEP_KERNEL_SIZES)])  # the slowest runs first
         if "compare" in phases:
-            runner.submit(comparison_specs(options, recipe))
+            runner.submit(comparison_specs(options, recipe, models=("example_cnn",)))
         runner.submit(sweep[len(SWEEP_KERNEL_SIZES):])
         runner.drain()
     finally:
@@ -735,8 +832,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="throughput rows of the fair pair say where a training step's time goes")
     parser.add_argument("--deadline", type=float, help="seconds after which no new run starts")
-    parser.add_argument("--only", help="comma-separated run labels (e.g. baseline-fair_involution-w24-s2): run "
-                        "only these, to complete an interrupted experiment")
+    parser.add_argument("--only", help="comma-separated run labels (e.g. baseline-fair_involution-w24-s2) or "
+                        "shell patterns (tune-fair_conv-*): run only these, to complete an interrupted experiment")
+    parser.add_argument("--arms", default=",".join(ARMS),
+                        help=f"the fair pair's arms that tune, design and compare run for (default {','.join(ARMS)})")
+    parser.add_argument("--recorded", help="results folder whose tune and design rows stand for runs not made now "
+                        "(default: --output)")
     parser.set_defaults(handler=command)
 
 
@@ -749,6 +850,9 @@ def command(args) -> int:
         args.seeds = tuple(int(s) for s in args.seeds.split(","))
     except ValueError:
         raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}.") from None
+    args.arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    if not args.arms or set(args.arms) - set(ARMS):
+        raise ValueError(f"--arms must name some of {', '.join(ARMS)}, got {','.join(args.arms) or 'none'}.")
     args.only = {label.strip() for label in args.only.split(",") if label.strip()} if args.only else None
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}.")
