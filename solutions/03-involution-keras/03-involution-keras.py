@@ -26,8 +26,14 @@
 # 3. save and reload a model that uses the layer, and train a small network built on it.
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is
+# graded, the grader calls your functions again on inputs you have not seen and judges what they
+# return in its own process, outside your notebook. Every rule it applies is stated in the exercise
+# and checked by a visible test, so read each exercise's text closely and test your code beyond the
+# visible tests.
+#
+# The symbols, index orders and array layouts follow the course's
+# [notation table](https://involution-course.github.io/involution-course-student/notation.html).
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -52,14 +58,19 @@ import tensorflow as tf
 from IPython.display import display
 from keras import layers, ops
 
-from involution_course import checks
+from involution_course import checks, code_rules
 from involution_course.exercises import ExerciseUnfinished
 from involution_course.figures import layer as layer_figures
-from involution_course.layers import BlockAveragePooling2D
+from involution_course.layers import BlockAveragePooling2D, refusing_reference
+from involution_course.other_backends import run_layer_on_backends
 from involution_course.progress import progress_bar
 
 rng = np.random.default_rng(0)
 print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
+
+# The course's own layer and its parts: exercises 1 to 3 are written without them, and the tests read
+# your code for them, as the grader does.
+COURSE_LAYER, COURSE_MODULES = {"Involution", "bottleneck", "fused_multiply_add", "refusing_reference"}, ["involution_course.fused"]
 
 
 # For the tests: inputs and weights that are the same on every machine, so that a test can hold
@@ -171,12 +182,17 @@ assert _width(build_kernel_generator(3, reduction_ratio=8), "reduce") == 1, (
 )
 assert _width(build_kernel_generator(8, 5, 1, 2), "span") == 50, "span should put out K * K * groups = 5 * 5 * 2 = 50 planes"
 assert "pool" not in [sub.name for sub in generator.layers], "at stride 1 there is no pooling layer"
+assert {"pool", "reduce", "bn", "span"} <= {sub.name for sub in build_kernel_generator(8, stride=2).layers}, (
+    "at stride 2 the layers should be pool, reduce, bn, relu and span, named so"
+)
 for shape_, stride_, expected_ in [((2, 9, 7, 8), 2, (2, 5, 4, 9)), ((1, 4, 5, 8), 3, (1, 2, 2, 9))]:
     checks.assert_shape(
         ops.convert_to_numpy(build_kernel_generator(8, 3, stride_, 1, 2)(np.zeros(shape_, "float32"))),
         expected_,
         f"build_kernel_generator(8, stride={stride_}) on x of shape {shape_}",
     )
+code_rules.assert_not_named(build_kernel_generator, COURSE_LAYER, COURSE_MODULES,
+                            rule="build it from the layers listed in exercise 1, not from the course's Involution")
 print("Your kernel generator has the expected layers and shapes.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -199,6 +215,8 @@ checks.assert_close(
     rtol=1e-4,
     name="build_kernel_generator(2, 3, 3, 1, 1) with the fixture weights on fixture_values((1, 4, 5, 2))",
 )
+code_rules.assert_not_named(build_kernel_generator, COURSE_LAYER, COURSE_MODULES,
+                            rule="build it from the layers listed in exercise 1, not from the course's Involution")
 print("Your kernel generator gives the expected kernel planes.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -260,6 +278,12 @@ def _multiply_add(x, kernel, stride, what):
     return result
 
 
+def _traced(x, kernel, stride):
+    """involution_multiply_add traced by tf.function with unknown batch, height and width, then run."""
+    spec = [tf.TensorSpec((None, None, None, x.shape[-1])), tf.TensorSpec((None, None, None, *kernel.shape[3:]))]
+    return tf.function(lambda x_, k_: involution_multiply_add(x_, k_, stride=stride), input_signature=spec)(x, kernel).numpy()
+
+
 x_ = fixture_values((2, 7, 6, 3))
 # Tap (0, 2) alone reads the pixel one row up and one column right: x shifted down and left, zeros at the border.
 checks.assert_close(
@@ -268,6 +292,16 @@ checks.assert_close(
     atol=1e-6,
     name="involution_multiply_add with only tap (ki, kj) = (0, 2) of a 3 x 3 kernel (should be x shifted down and left by one pixel)",
 )
+# Traced with unknown batch, height and width, as inside a model built on keras.Input((None, None, C)).
+kernel_ = fixture_values((2, 6, 7, 1, 3, 3), offset=0.5)
+checks.assert_close(
+    _traced(fixture_values((2, 6, 7, 3)), kernel_, 1),
+    _multiply_add(fixture_values((2, 6, 7, 3)), kernel_, 1, "all taps"),
+    atol=1e-5,
+    name="involution_multiply_add traced with unknown batch, height and width (your code should never need H or W)",
+)
+code_rules.assert_not_named(involution_multiply_add, COURSE_LAYER, COURSE_MODULES,
+                            rule="compute the sum yourself, not with the course's Involution or its helpers")
 print("Your multiply-add applies each tap where it should.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex2_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -277,6 +311,12 @@ checks.assert_close(
     x_[:, ::2, ::2],
     atol=1e-6,
     name="involution_multiply_add with only the centre tap of a 3 x 3 kernel, stride 2 (should be x[:, ::2, ::2])",
+)
+checks.assert_close(
+    _multiply_add(x_, _one_tap((2, 3, 2), 1, 3, (1, 1)), 3, "the centre tap at stride 3"),
+    x_[:, ::3, ::3],
+    atol=1e-6,
+    name="involution_multiply_add with only the centre tap of a 3 x 3 kernel, stride 3 (should be x[:, ::3, ::3])",
 )
 # Groups are contiguous: channels 0, 1 use group 0's kernel (centre 1), channels 2, 3 group 1's (centre 2).
 grouped_ = _one_tap((1, 5, 5), 2, 3, (1, 1))
@@ -302,6 +342,15 @@ checks.assert_close(
     rtol=1e-4,
     name="involution_multiply_add(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), stride=2)",
 )
+checks.assert_close(
+    _traced(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), 2),
+    ex2_expected,
+    atol=1e-4,
+    rtol=1e-4,
+    name="the fixture case traced with unknown batch, height and width (your code should never need H or W)",
+)
+code_rules.assert_not_named(involution_multiply_add, COURSE_LAYER, COURSE_MODULES,
+                            rule="compute the sum yourself, not with the course's Involution or its helpers")
 print("Your multiply-add matches the definition at every stride and number of groups.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -313,20 +362,37 @@ print("Your multiply-add matches the definition at every stride and number of gr
 # * `build(input_shape)` reads $C$ = `input_shape[-1]`, raises a `ValueError` naming both numbers when
 #   $C$ is not divisible by `groups`, and creates the sublayers as attributes with these names:
 #   `self.pool` (the `BlockAveragePooling2D` of exercise 1, or `None` when `stride == 1`), `self.reduce`,
-#   `self.bn` and `self.span`, as in exercise 1.
+#   `self.bn` and `self.span`, as in exercise 1. It then **builds** `reduce`, `bn` and `span`, each with
+#   `sublayer.build(shape)` for a shape whose last entry is the channels that sublayer receives
+#   (`(None, None, None, C)` for reduce, $C_r$ for the other two), so that their weights exist as soon
+#   as your layer is built.
 # * `generate_kernel(x, training=False)` returns the kernel $(B, H_{out}, W_{out}, G, K, K)$: run the
-#   sublayers (ReLU with `ops.relu`), then `ops.reshape` with the batch and output sizes read at
-#   call time from `ops.shape(planes)`.
+#   sublayers (ReLU with `ops.relu`), passing `training` on to `self.bn`, then `ops.reshape` with the
+#   batch and output sizes read at call time from `ops.shape(planes)`.
 # * `call(x, training=None)` returns `involution_multiply_add(x, kernel, self.stride)` and nothing else,
-#   so the layer works in `keras.Sequential`.
+#   so the layer works in `keras.Sequential`, and passes `training` on to `generate_kernel`: while a
+#   model trains, batch norm must normalise with the batch's own statistics and update its moving
+#   mean and variance.
+# * `compute_output_shape(input_shape)` returns $(B, \lceil H/s \rceil, \lceil W/s \rceil, C)$, with `None`
+#   kept wherever a size is unknown.
 # * `get_config()` adds the four hyper-parameters to `super().get_config()`.
+#
+# Why `compute_output_shape`? To build a model, Keras must know your layer's output shape before any
+# data flows. Without the method it traces `call` on a symbolic input; on JAX that fails for an input
+# of unknown size at stride 2, because JAX cannot prove that the pooled kernel planes and the strided
+# slices of exercise 2 have the same (unknown) size. With the method, Keras asks it instead and never
+# calls your sublayers while it builds the model, which is why `build` must build them: otherwise a
+# model saved before its first call has no weights for them, and reloading it gives other outputs.
+# The course's `Involution` layer does both.
 #
 # The course package has a layer like this one, `involution_course.layers.Involution`, which notebooks
 # 04 and 05 use so that they can rely on it. Here you write your own, from `keras.layers.Layer` and your
 # exercises 1 and 2: an answer that subclasses, wraps or calls the course's `Involution` scores nothing.
 #
-# Three test cells grade it: shapes and configuration (1 point), values at stride 1 with one group
-# (1 point), and values with stride and groups (2 points).
+# Three test cells grade it: shapes, configuration, and saving and reloading (1 point), values at
+# stride 1 with one group and batch norm's training mode (1 point), and values with stride and groups
+# (2 points). The first also runs your layer under JAX and PyTorch, where they are installed (not when
+# autograding: the grader runs TensorFlow).
 #
 # The visible tests repeat the Keras example's three shape checks on a $(32, 256, 256, 3)$ input, all
 # with $K = 5$: stride 1 with $r = 1$, stride 2 with $r = 1$, and stride 1 with $r = 2$. (The example's
@@ -351,10 +417,14 @@ class InvolutionLayer(layers.Layer):
         n_channels = input_shape[-1]
         if n_channels % self.groups:
             raise ValueError(f"{n_channels} channels cannot be split into {self.groups} equal groups")
+        reduced = max(1, n_channels // self.reduction_ratio)
         self.pool = BlockAveragePooling2D(self.stride) if self.stride > 1 else None
-        self.reduce = layers.Conv2D(max(1, n_channels // self.reduction_ratio), 1)
+        self.reduce = layers.Conv2D(reduced, 1)
         self.bn = layers.BatchNormalization()
         self.span = layers.Conv2D(self.kernel_size * self.kernel_size * self.groups, 1)
+        self.reduce.build((None, None, None, n_channels))
+        self.bn.build((None, None, None, reduced))
+        self.span.build((None, None, None, reduced))
         ### END SOLUTION
 
     def generate_kernel(self, x, training=False):
@@ -368,6 +438,14 @@ class InvolutionLayer(layers.Layer):
     def call(self, x, training=None):
         ### BEGIN SOLUTION
         return involution_multiply_add(x, self.generate_kernel(x, training=training), self.stride)
+        ### END SOLUTION
+
+    def compute_output_shape(self, input_shape):
+        ### BEGIN SOLUTION
+        batch, height, width, channels = input_shape
+        rows = None if height is None else -(-height // self.stride)
+        cols = None if width is None else -(-width // self.stride)
+        return (batch, rows, cols, channels)
         ### END SOLUTION
 
     def get_config(self):
@@ -396,11 +474,39 @@ for stride_, ratio_, expected_ in [(1, 1, (32, 256, 256, 3)), (2, 1, (32, 128, 1
         f"InvolutionLayer(kernel_size=5, stride={stride_}, reduction_ratio={ratio_}) on a (32, 256, 256, 3) input "
         f"should give an output of shape {expected_}; got {shape_}"
     )
-config = InvolutionLayer(5, 2, 3, 4).get_config()
+for shape_, expected_ in [((2, None, None, 6), (2, None, None, 6)), ((2, 9, 8, 6), (2, 5, 4, 6))]:
+    assert tuple(InvolutionLayer(3, 2, 3).compute_output_shape(shape_)) == expected_, (
+        f"InvolutionLayer(stride=2).compute_output_shape({shape_}) should be {expected_}, None where a size is unknown"
+    )
+config = InvolutionLayer(5, 2, 3, 4, name="kept").get_config()
 for key, value in dict(kernel_size=5, stride=2, groups=3, reduction_ratio=4).items():
     assert config.get(key) == value, f"get_config()[{key!r}] should be {value}, got {config.get(key)!r}: a reloaded layer would differ"
-assert InvolutionLayer.from_config(config).groups == 3, "from_config(get_config()) should rebuild the layer"
-print("Your layer passes the Keras example's shape checks and keeps its configuration.")
+rebuilt_ = InvolutionLayer.from_config(config)
+assert (rebuilt_.groups, rebuilt_.name) == (3, "kept"), "from_config(get_config()) should rebuild the layer, its name included"
+try:
+    InvolutionLayer(groups=2)(np.zeros((1, 4, 4, 3), "float32"))
+except ValueError as error:
+    assert "3" in str(error) and "2" in str(error), f"the ValueError should name 3 channels and 2 groups: {error}"
+else:
+    raise AssertionError("InvolutionLayer(groups=2) on 3 channels should raise a ValueError naming both numbers")
+
+# A model on an input of unknown size at stride 2: it runs at two resolutions, then saves and reloads.
+unknown_ = keras.Input((None, None, 4))
+stride_two_ = keras.Model(unknown_, InvolutionLayer(3, 2, 2, 2)(unknown_))
+for rows_, cols_ in [(9, 7), (16, 21)]:
+    checks.assert_shape(ops.convert_to_numpy(stride_two_(np.zeros((1, rows_, cols_, 4), "float32"))),
+                        (1, -(-rows_ // 2), -(-cols_ // 2), 4), f"a model of InvolutionLayer(stride=2) on a {rows_} x {cols_} input")
+x_unknown_ = fixture_values((2, 9, 7, 4))
+stride_two_path_ = Path(tempfile.mkdtemp()) / "stride_two.keras"
+stride_two_.save(stride_two_path_)
+reloaded_ = keras.models.load_model(stride_two_path_, custom_objects={"InvolutionLayer": InvolutionLayer})
+checks.assert_close(ops.convert_to_numpy(reloaded_(x_unknown_)), ops.convert_to_numpy(stride_two_(x_unknown_)), atol=1e-6,
+                    name="the reloaded model's output (it differs when build does not build reduce, bn and span)")
+code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
+                            rule="write the layer yourself, not with the course's Involution")
+if profile.name != "grading":  # the grader runs TensorFlow only
+    run_layer_on_backends(InvolutionLayer, config=(3, 2, 2, 2), channels=4, backends=("jax", "torch"))
+print("Your layer passes the Keras example's shape checks, keeps its configuration and reloads.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_stride_one", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # Literal values: InvolutionLayer(3, stride=1, groups=1, reduction_ratio=1) with the fixture weights,
@@ -428,7 +534,16 @@ checks.assert_close(
     rtol=1e-4,
     name="InvolutionLayer(3, 1, 1, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
 )
-print("Your layer gives the expected values at stride 1.")
+# A training call normalises with the batch's statistics and updates batch norm's moving mean and variance.
+moving_before_ = [ops.convert_to_numpy(w).copy() for w in (plain_layer.bn.moving_mean, plain_layer.bn.moving_variance)]
+plain_layer(fixed_x, training=True)
+moving_after_ = [ops.convert_to_numpy(w) for w in (plain_layer.bn.moving_mean, plain_layer.bn.moving_variance)]
+assert not any(np.allclose(a, b, atol=1e-7, rtol=0) for a, b in zip(moving_before_, moving_after_)), (
+    "a call with training=True should update bn's moving mean and variance: pass training on to generate_kernel and to self.bn"
+)
+code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
+                            rule="write the layer yourself, not with the course's Involution")
+print("Your layer gives the expected values at stride 1 and trains batch norm in training mode.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex3_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Literal values: InvolutionLayer(3, stride=2, groups=2, reduction_ratio=1) with the fixture weights,
@@ -450,6 +565,8 @@ checks.assert_close(
     rtol=1e-4,
     name="InvolutionLayer(3, 2, 2, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
 )
+code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
+                            rule="write the layer yourself, not with the course's Involution")
 print("Your layer gives the expected values with stride and groups.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -502,19 +619,31 @@ saved = keras.Model(inputs_, _Scale(3.0)(Involution(3, 2, 2, 2)(inputs_)))
 x_saved = np.random.default_rng(0).normal(size=(2, 9, 7, 4)).astype("float32")
 reloaded = save_and_reload(saved, save_folder / "model.keras", custom_layers=[_Scale])
 assert reloaded is not saved, "return the model loaded from the file, not the model you were given"
+assert (save_folder / "model.keras").exists(), "save_and_reload should write the .keras file at path"
 checks.assert_close(
     ops.convert_to_numpy(reloaded(x_saved)), ops.convert_to_numpy(saved(x_saved)), atol=0, rtol=0, name="the reloaded model's output"
 )
+assert [layer.factor for layer in reloaded.layers if isinstance(layer, _Scale)] == [3.0], (
+    "the reloaded _Scale layer lost its configuration (factor 3.0)"
+)
+# A string path and a tuple of custom layers work too.
+again = save_and_reload(saved, str(save_folder / "again.keras"), custom_layers=(_Scale,))
+checks.assert_close(ops.convert_to_numpy(again(x_saved)), ops.convert_to_numpy(saved(x_saved)), atol=0, rtol=0,
+                    name="the output of the model reloaded from a string path with custom_layers=(_Scale,)")
 print("Your save_and_reload gives back a model with identical outputs.")
 
 # %% nbgrader={"grade": true, "grade_id": "ex4_test_file_name", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-try:
-    save_and_reload(saved, save_folder / "model.h5")
-except ValueError as error:
-    assert ".keras" in str(error), f"the ValueError should say that the file name must end with .keras: {error}"
-else:
-    raise AssertionError("save_and_reload(model, 'model.h5') should raise a ValueError: Keras 3 saves whole models to .keras files")
-print("Your save_and_reload refuses a file name without .keras.")
+for bad_name_ in [save_folder / "model.h5", str(save_folder / "model.keras.h5")]:
+    try:
+        save_and_reload(saved, bad_name_)
+    except ValueError as error:
+        assert ".keras" in str(error), f"the ValueError should say that the file name must end with .keras: {error}"
+    else:
+        raise AssertionError(f"save_and_reload(model, {str(bad_name_)!r}) should raise a ValueError: the file name must end with .keras")
+dense_ = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+checks.assert_close(ops.convert_to_numpy(save_and_reload(dense_, save_folder / "dense.keras")(np.ones((1, 3), "float32"))),
+                    ops.convert_to_numpy(dense_(np.ones((1, 3), "float32"))), atol=1e-6, name="a Dense model saved to dense.keras")
+print("Your save_and_reload refuses a file name without .keras and accepts one with it.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_own_layer", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Your layer in a model: any resolution, saved and reloaded

@@ -172,7 +172,24 @@ def observe_layer_structure(student, data):
         model = keras.Model(inputs, layer_class(*case["config"])(inputs))
         return [np.asarray(ops.convert_to_numpy(model(x))) for x in case["inputs"]]
 
+    def output_shapes(case):
+        layer = layer_class(*case["config"])
+        return [[None if v is None else int(v) for v in layer.compute_output_shape(tuple(shape))] for shape in case["shapes"]]
+
+    def reload(case):
+        import tempfile
+        from pathlib import Path
+
+        inputs = keras.Input((None, None, case["channels"]))
+        model = keras.Model(inputs, layer_class(*case["config"])(inputs))
+        path = Path(tempfile.mkdtemp()) / "layer.keras"
+        model.save(path)  # before any call: the sublayers' weights exist only if build built them
+        again = keras.models.load_model(path, custom_objects={layer_class.__name__: layer_class})
+        return {"before": np.asarray(ops.convert_to_numpy(model(case["x"]))), "after": np.asarray(ops.convert_to_numpy(again(case["x"])))}
+
     with _refusing(data["refusal"]):
+        seen["output_shapes"] = outcome(output_shapes, data["output_shapes"])
+        seen["reload"] = outcome(reload, data["reload"])
         seen["symbolic"] = [outcome(symbolic, case) for case in data["symbolic"]]
         seen["config"] = [outcome(configuration, case) for case in data["config"]]
         error = data["error"]
@@ -195,11 +212,33 @@ def _layer_values(layer_class, case):
 
 
 @kernel
+def _training_call(layer_class, case):
+    """bn's moving mean and variance before and after a call with training=True."""
+    import numpy as np
+    from keras import ops
+
+    layer = layer_class(*case["config"])
+    x = case["x"]
+    layer(x)
+    for name in ("reduce", "bn", "span"):
+        _set_weights(getattr(layer, name), case["weights"][name])
+
+    def moving():
+        return [np.asarray(ops.convert_to_numpy(w)).tolist() for w in (layer.bn.moving_mean, layer.bn.moving_variance)]
+
+    before = moving()
+    layer(x, training=True)
+    return {"before": before, "after": moving()}
+
+
+@kernel
 def observe_layer_values(student, data):
     layer_class = student["InvolutionLayer"]
     seen = {"borrowed": outcome(_borrowed_methods, layer_class)}
     with _refusing(data["refusal"]):
         seen["cases"] = [outcome(_layer_values, layer_class, case) for case in data["cases"]]
+        if "training" in data:
+            seen["training"] = outcome(_training_call, layer_class, data["training"])
     return seen
 
 
@@ -654,9 +693,15 @@ def inputs_layer_structure(rng):
     error_channels, error_groups = _pick(rng, [(3, 2), (5, 2), (5, 3), (7, 2), (7, 3), (9, 2)])
     stride, resolution_channels = _pick(rng, [2, 3]), _pick(rng, [2, 3, 4])
     sizes = [(int(rng.integers(17, 65)), int(rng.integers(17, 65))) for _ in range(2)]
+    shape_stride, shape_channels = _pick(rng, [2, 3]), _pick(rng, [2, 4, 6])
+    height, width = int(rng.integers(5, 40)), int(rng.integers(5, 40))
+    reload_channels = _pick(rng, [2, 4])
     return {
         "refusal": OWN_LAYER,
         "symbolic": symbolic,
+        "output_shapes": dict(config=(3, shape_stride, 1, 2), shapes=[(None, None, None, shape_channels),
+                                                                     (int(rng.integers(1, 9)), height, width, shape_channels)]),
+        "reload": dict(config=(3, 2, 2, 2), channels=reload_channels, x=_normal(rng, (2, int(rng.integers(5, 14)), int(rng.integers(5, 14)), reload_channels))),
         "config": configs,
         "error": dict(channels=error_channels, groups=error_groups, x=np.zeros((1, 4, 4, error_channels), "float32")),
         "resolutions": dict(config=(3, stride), channels=resolution_channels,
@@ -694,6 +739,18 @@ def judge_layer_structure(ctx):
     message = str(seen["error"].get("message", ""))
     if str(error["channels"]) not in message or str(error["groups"]) not in message:
         raise AssertionError(f"the ValueError should name {error['channels']} channels and {error['groups']} groups: {message}"[:600])
+    case = data["output_shapes"]
+    stride = case["config"][1]
+    what = f"{_layer_name(case['config'])}.compute_output_shape"
+    shapes = expect.value(seen["output_shapes"], what)
+    for shape, found in _each(case["shapes"], shapes, what):
+        expected = [shape[0], *(None if v is None else -(-v // stride) for v in shape[1:3]), shape[3]]
+        if found != expected:
+            raise AssertionError(f"{what}({tuple(shape)}) should be {tuple(expected)}, None where a size is unknown; got {found}")
+    case = data["reload"]
+    what = f"a model of {_layer_name(case['config'])} on keras.Input((None, None, {case['channels']})), saved and reloaded"
+    found = _record(expect.value(seen["reload"], what), ("before", "after"), what)
+    expect.close(found["after"], found["before"], f"the output of {what} (build should build reduce, bn and span)", atol=1e-5, rtol=1e-5)
     case = data["resolutions"]
     what = f"a model of {_layer_name(case['config'])} on keras.Input((None, None, {case['channels']}))"
     outputs = expect.value(seen["resolutions"], what)
@@ -724,7 +781,7 @@ def inputs_layer_stride_one(rng):
         (5, 1, 1, 4, (1, 6, 10, 8)),
         (3, 1, 1, 8, (2, 7, 5, 3)),  # reduce keeps max(1, 3 // 8) = 1 channel
     ]]
-    return {"refusal": OWN_LAYER, "cases": cases}
+    return {"refusal": OWN_LAYER, "cases": cases, "training": _layer_case(rng, 3, 1, 1, 1, (4, 6, 6, 4), active=True)}
 
 
 def inputs_layer_stride_groups(rng):
@@ -755,6 +812,12 @@ def judge_layer_values(ctx):
             raise AssertionError(f"{name}: {error}") from None
         expect.close(found["kernel"], kernel, f"the kernel of {name}", **TOLERANCE)
         expect.close(found["output"], output, name, **TOLERANCE)
+    if "training" in ctx.data:
+        what = f"{_layer_name(ctx.data['training']['config'])} called with training=True"
+        found = _record(expect.value(ctx.seen.get("training"), what), ("before", "after"), what)
+        for label, before, after in zip(("moving mean", "moving variance"), found["before"], found["after"]):
+            if np.shape(before) != np.shape(after) or np.allclose(np.asarray(before, float), np.asarray(after, float), atol=1e-7, rtol=0):
+                raise AssertionError(f"{what} should update bn's {label}: pass training on to generate_kernel and to self.bn")
 
 
 # ------------------------------------------------------------------ exercise 4: saving and reloading
@@ -828,49 +891,63 @@ def judge_file_name(ctx):
                  f"the model that {what} returned, on x", **TOLERANCE)
 
 
+OWN_GENERATOR_RULE = ("no use of the course's Involution layer or its parts (read from the source; the kernel's refusal adds)",
+                      "code_rules.assert_not_named(build_kernel_generator")
+OWN_MULTIPLY_ADD_RULE = ("no use of the course's Involution layer or its helpers (read from the source; the kernel's refusal adds)",
+                         "code_rules.assert_not_named(involution_multiply_add")
+OWN_LAYER_RULE = ("the layer neither subclasses, wraps, calls nor copies the course's Involution (read from the source; "
+                  "the kernel's refusal and its list of borrowed methods add)", "code_rules.assert_not_named(InvolutionLayer")
+TRACED = ("it works traced with unknown batch, height and width", "_traced(")
+
 CHECKS = [
     Check("ex1_test_structure", observe_generator_structure, judge_generator_structure, inputs_generator_structure, rules=(
-        "build_kernel_generator returns a keras.Sequential whose reduce puts out max(1, C // r) channels and span K*K*G planes.",
-        "It has a layer named pool at stride > 1 (with reduce, bn and span) and none at stride 1.",
-        "Its output has shape (B, ceil(H/s), ceil(W/s), K*K*G) at any resolution.",
-        "It is built without involution_course.layers.Involution (source; the kernel's refusal adds).",
-    )),
+        ("build_kernel_generator returns a keras.Sequential", "isinstance(generator, keras.Sequential)"),
+        ("reduce puts out max(1, C // r) channels", '_width(build_kernel_generator(3, reduction_ratio=8), "reduce")'),
+        ("span puts out K * K * G planes", '_width(build_kernel_generator(8, 5, 1, 2), "span")'),
+        ("no layer named pool at stride 1", '"pool" not in [sub.name for sub in generator.layers]'),
+        ("layers named pool, reduce, bn and span at stride > 1", '{"pool", "reduce", "bn", "span"} <= '),
+        ("its output has shape (B, ceil(H/s), ceil(W/s), K * K * G)", "build_kernel_generator(8, stride={stride_}) on x of shape"),
+        OWN_GENERATOR_RULE)),
     Check("ex1_test_values", observe_generator_values, judge_generator_values, inputs_generator_values, rules=(
-        "With the grader's weights, its output is span(ReLU(BN(reduce(block pool(x))))) within 1e-4.",
-        "It is built without involution_course.layers.Involution (source; the kernel's refusal adds).",
-    )),
+        ("its output is span(ReLU(BN(reduce(block pool(x))))) with the given weights, within 1e-4", "ex1_expected"),
+        OWN_GENERATOR_RULE)),
     Check("ex2_test_taps", observe_multiply_add, judge_multiply_add, inputs_multiply_add_taps, rules=(
-        "involution_multiply_add matches the definition with one group at stride 1 (one tap alone: x shifted), "
-        "also traced with unknown batch, height and width.",
-        "It does not use involution_course.layers.Involution or its helpers (source; the kernel's refusal adds).",
-    )),
+        ("one tap alone gives x shifted, at stride 1 with one group", "_one_tap((2, 7, 6), 1, 3, (0, 2))"),
+        ("the definition's values with every tap, at stride 1 with one group", '"all taps"'),
+        TRACED, OWN_MULTIPLY_ADD_RULE)),
     Check("ex2_test_stride_groups", observe_multiply_add, judge_multiply_add, inputs_multiply_add_stride_groups, rules=(
-        "involution_multiply_add matches the definition at strides 2 and 3 and with contiguous groups, "
-        "also traced with unknown batch, height and width.",
-        "It does not use involution_course.layers.Involution or its helpers (source; the kernel's refusal adds).",
-    )),
+        ("at stride 2 the output is read at every second pixel", "x_[:, ::2, ::2]"),
+        ("at stride 3 the output is read at every third pixel", "x_[:, ::3, ::3]"),
+        ("groups are contiguous: channel c uses group c // (C / G)", "x4_ * np.array([1, 1, 2, 2]"),
+        ("the definition's values with strides and groups, within 1e-4", "ex2_expected,"),
+        TRACED, OWN_MULTIPLY_ADD_RULE)),
     Check("ex3_test_shapes", observe_layer_structure, judge_layer_structure, inputs_layer_structure, rules=(
-        "InvolutionLayer gives the output shape (B, ceil(H/s), ceil(W/s), C) on symbolic inputs and at two resolutions of one model.",
-        "get_config holds the four hyper-parameters and from_config gives them back with the layer's name.",
-        "Channels that groups does not divide raise a ValueError naming both numbers.",
-        "The layer neither subclasses, wraps, calls nor copies involution_course.layers.Involution "
-        "(source; the kernel's refusal and its list of borrowed methods add).",
-    )),
+        ("the output shape (B, ceil(H/s), ceil(W/s), C) on a symbolic input", "keras.Input(batch_shape=(32, 256, 256, 3))"),
+        ("compute_output_shape gives (B, ceil(H/s), ceil(W/s), C), None where a size is unknown", ".compute_output_shape(shape_)"),
+        ("get_config holds the four hyper-parameters", "get_config()[{key!r}] should be"),
+        ("from_config gives them back with the layer's name", "InvolutionLayer.from_config(config)"),
+        ("channels that groups does not divide raise a ValueError naming both numbers", "InvolutionLayer(groups=2)(np.zeros((1, 4, 4, 3)"),
+        ("a model on keras.Input((None, None, C)) at stride 2 runs at two resolutions", "for rows_, cols_ in [(9, 7), (16, 21)]"),
+        ("that model saves and reloads with the same outputs (build builds the sublayers)", "keras.models.load_model(stride_two_path_"),
+        OWN_LAYER_RULE)),
     Check("ex3_test_stride_one", observe_layer_values, judge_layer_values, inputs_layer_stride_one, rules=(
-        "With the grader's weights, generate_kernel and call match the definition at stride 1 with one group, within 1e-4.",
-        "The layer does not use involution_course.layers.Involution (source; the kernel's checks add).",
-    )),
+        ("with the given weights, call (through generate_kernel) matches the definition at stride 1 with one group, within 1e-4",
+         "ex3_stride_one_expected"),
+        ("a call with training=True updates bn's moving mean and variance", "plain_layer(fixed_x, training=True)"),
+        OWN_LAYER_RULE)),
     Check("ex3_test_stride_groups", observe_layer_values, judge_layer_values, inputs_layer_stride_groups, rules=(
-        "With the grader's weights, generate_kernel and call match the definition at strides 2 and 3 with groups, within 1e-4.",
-        "The layer does not use involution_course.layers.Involution (source; the kernel's checks add).",
-    )),
+        ("generate_kernel returns (B, H_out, W_out, G, K, K)", "fixed_layer.generate_kernel(fixed_x)"),
+        ("with the given weights, call matches the definition with stride and groups, within 1e-4", "ex3_expected,"),
+        OWN_LAYER_RULE)),
     Check("ex4_test_reload", observe_reload, judge_reload, inputs_reload, rules=(
-        "save_and_reload writes the .keras file and returns another model, whose output equals the saved model's "
-        "and the definition's, for a Path with a list and a string with a tuple of custom layers.",
-        "The custom layer keeps its configuration.",
-    )),
+        ("save_and_reload returns another model than it was given", "reloaded is not saved"),
+        ("it writes the .keras file at path", '(save_folder / "model.keras").exists()'),
+        ("the reloaded model's output equals the saved model's, for a Path and a list of custom layers",
+         "save_and_reload(saved, save_folder / \"model.keras\", custom_layers=[_Scale])"),
+        ("the same for a string path and a tuple of custom layers", "custom_layers=(_Scale,)"),
+        ("the custom layer keeps its configuration", "isinstance(layer, _Scale)"))),
     Check("ex4_test_file_name", observe_file_name, judge_file_name, inputs_file_name, rules=(
-        "A file name that does not end with .keras raises a ValueError that mentions .keras, as a Path or a string.",
-        "A name that ends with .keras saves and reloads a model whose output is the definition's.",
-    )),
+        ("a file name that does not end with .keras raises a ValueError that mentions .keras, as a Path or a string",
+         "for bad_name_ in"),
+        ("a name that ends with .keras saves and reloads the model", '"dense.keras"'))),
 ]

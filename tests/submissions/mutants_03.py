@@ -132,6 +132,27 @@ self.pool = BlockAveragePooling2D(self.stride) if self.stride > 1 else None
 self.reduce = layers.Conv2D(max(1, n_channels // self.reduction_ratio), 1)
 self.bn = layers.BatchNormalization()
 self.span = layers.Conv2D(self.kernel_size * self.kernel_size * self.groups, 1)
+reduced = max(1, n_channels // self.reduction_ratio)
+self.reduce.build((None, None, None, n_channels))
+self.bn.build((None, None, None, reduced))
+self.span.build((None, None, None, reduced))
+"""
+
+_BUILD_UNBUILT = _BUILD[: _BUILD.index("reduced = ")]
+
+_OUTPUT_SHAPE = """\
+batch, height, width, channels = input_shape
+rows = None if height is None else -(-height // self.stride)
+cols = None if width is None else -(-width // self.stride)
+return (batch, rows, cols, channels)
+"""
+
+# Sizes by math.ceil, unknown ones by a conditional expression in one comprehension.
+_OUTPUT_SHAPE_CEIL = """\
+import math
+
+sizes = [size if size is None else math.ceil(size / self.stride) for size in input_shape[1:3]]
+return (input_shape[0], *sizes, input_shape[-1])
 """
 
 _KERNEL = """\
@@ -149,7 +170,11 @@ return config
 
 
 def _layer(build=_BUILD, kernel=_KERNEL, config=_CONFIG,
-           call="return _layer_multiply_add(x, self.generate_kernel(x, training=training), self.stride)\n"):
+           call="return _layer_multiply_add(x, self.generate_kernel(x, training=training), self.stride)\n",
+           output_shape=_OUTPUT_SHAPE):
+    shape_method = f"""
+    def compute_output_shape(self, input_shape):
+{indent(output_shape, " " * 8)}""" if output_shape else ""
     body = f"""\
 class InvolutionLayer(layers.Layer):
     def __init__(self, kernel_size=3, stride=1, groups=1, reduction_ratio=2, **kwargs):
@@ -164,7 +189,7 @@ class InvolutionLayer(layers.Layer):
     def generate_kernel(self, x, training=False):
 {indent(kernel, " " * 8)}
     def call(self, x, training=None):
-{indent(call, " " * 8)}
+{indent(call, " " * 8)}{shape_method}
     def get_config(self):
 {indent(config, " " * 8)}"""
     return OWN_MULTIPLY_ADD + "\n\n" + body
@@ -257,6 +282,12 @@ MUTANTS = {
             ", reduction_ratio=self.reduction_ratio", ""))}),
         Mutant("AveragePooling2D 'same' for the pooling", WRONG, {"ex3": _layer(build=_BUILD.replace(
             "BlockAveragePooling2D(self.stride)", 'layers.AveragePooling2D(self.stride, self.stride, padding="same")'))}),
+        Mutant("training not passed on: batch norm stays in inference mode", WRONG, {"ex3": _layer(
+            call="return _layer_multiply_add(x, self.generate_kernel(x), self.stride)\n")}),
+        Mutant("no compute_output_shape (fails on JAX at stride 2, unknown size)", WRONG, {"ex3": _layer(output_shape="")}),
+        Mutant("compute_output_shape, sublayers left unbuilt (reload loses their weights)", WRONG, {"ex3": _layer(
+            build=_BUILD_UNBUILT)}),
+        Mutant("its own compute_output_shape by math.ceil", RIGHT, {"ex3": _layer(output_shape=_OUTPUT_SHAPE_CEIL)}),
         Mutant("Dense sublayers, ops.maximum for ReLU", RIGHT, {"ex3": LAYER_DENSE}),
         Mutant("its own extract_patches multiply-add; config by dict merge", RIGHT, {"ex3": LAYER_PATCHES}),
     ],

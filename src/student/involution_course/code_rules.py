@@ -118,6 +118,7 @@ def assert_loop_depth(function: Callable, at_most: int, *, rule: str) -> None:
     if depth > at_most:
         raise AssertionError(f"{function.__name__} nests {depth} loops (at most {at_most}): {rule}")
 
+
 def names_bound(function: Callable, trees, names: set[str], modules: Iterable[str] = ()) -> list[str]:
     """The bare names in ``trees`` that are among ``names`` or that ``function``'s globals bind to an
     object called so or defined in ``modules`` (``Involution`` imported in another cell, under any name)."""
@@ -245,3 +246,35 @@ def assert_gathers_first(function: Callable, *, rule: str, generators=frozenset(
     if found:
         raise AssertionError(f"{function.__name__} computes on the whole image: {found[0][:200]}; {rule}")
 
+
+def names_used(value, names: set[str], modules: Iterable[str] = (), borrowed_from: str = "involution_course") -> list[str]:
+    """Where ``value`` (a function, or a class: its bases and the methods it defines) or a function of yours
+    it calls names one of ``names`` (as a name, an attribute or an import) or imports one of ``modules``;
+    a class's methods taken from the package ``borrowed_from`` count too (``call = Involution.call``)."""
+    functions, found = [], []
+    if isinstance(value, type):
+        found += [f"its base class {base.__name__}" for base in value.__mro__[1:] if base.__name__ in names]
+        for name, member in vars(value).items():
+            member = getattr(member, "__func__", getattr(member, "fget", member))
+            if inspect.isfunction(member):
+                module = getattr(member, "__module__", None) or ""
+                if within_modules(module, [borrowed_from, *modules]):
+                    found.append(f"{value.__name__}.{name} from {module}")
+                else:
+                    functions.append(member)
+    else:
+        functions.append(value)
+    for function in functions:
+        own, defined = _definitions(function)
+        trees = [own, *defined.values()]
+        found += uses(trees, set(names), modules)
+        found += [node.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in names]
+    return sorted(set(found))
+
+
+def assert_not_named(value, names: set[str], modules: Iterable[str] = (), *, rule: str) -> None:
+    """Fail, stating ``rule``, when ``value`` (a function or a class) uses ``names`` or ``modules``, as
+    :func:`names_used` reads it."""
+    found = names_used(value, names, modules)
+    if found:
+        raise AssertionError(f"{value.__name__} uses {', '.join(found)}: {rule}")
