@@ -116,10 +116,13 @@ def test_the_release_hands_over_no_answer(project_root):
         tree = ast.parse(_without_magics(source))
         defined |= {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
         modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        assert "involution_course.layers" not in modules and "Involution" not in source, meta.get("grade_id")
+        # The rules name the layer as a string ({"Involution"}, what the visible tests refuse); no cell uses it.
+        used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
+            node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert "involution_course.layers" not in modules and "Involution" not in used, meta.get("grade_id")
     assert defined == {
         "init_params", "average_pool", "conv_kernels_for_figure", "memory_budget", "extract_patches",
-        "generation_loss", "conv_weights_at",
+        "generation_loss", "conv_weights_at", "batchnorm_train",
     }
 
 

@@ -785,6 +785,73 @@ for label, error in gradient_errors.items():
     print(f"{label:30s} relative error {error:.1e}  {'ok' if error < 1e-6 else 'TOO LARGE: check this gradient'}")
 ic.record("largest relative error of the backward pass", max(gradient_errors.values()))
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "md_batchnorm_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Optional: batch normalisation in training mode (0 points, not graded)
+#
+# Skip this part freely: it earns no points, and nothing after it uses it. It derives what training mode adds to
+# the backward pass, on the model of CS231n's `batchnorm_backward` (Stanford CS231n, assignment 2).
+#
+# In training mode batch normalisation normalises each channel with the statistics of the batch itself. Write the
+# $m$ values of one channel of $Z$ (in the kernel generator: every position of every image, $m = B H_{out} W_{out}$)
+# as $z_1, \dots, z_m$:
+#
+# $$\mu = \frac{1}{m}\sum_{n} z_n, \qquad v = \frac{1}{m}\sum_{n} (z_n - \mu)^2, \qquad
+# \hat z_n = \frac{z_n - \mu}{\sqrt{v + \epsilon}}, \qquad N_n = \gamma\, \hat z_n + \beta .$$
+#
+# Each $z_n$ now reaches every $N_k$: directly (when $k = n$), through $\mu$ and through $v$. With $\mathrm{d}N$ given,
+#
+# $$\mathrm{d}\beta = \sum_n \mathrm{d}N_n, \qquad \mathrm{d}\gamma = \sum_n \mathrm{d}N_n\, \hat z_n, \qquad
+# \mathrm{d}\hat z_n = \gamma\, \mathrm{d}N_n, \qquad \frac{\partial \mu}{\partial z_n} = \frac{1}{m}, \qquad
+# \frac{\partial v}{\partial z_n} = \frac{2 (z_n - \mu)}{m} .$$
+#
+# Derive $\mathrm{d}z_n$ from these with the chain rule. You should find three terms: the inference-mode one of
+# section 5, $\mathrm{d}\hat z_n / \sqrt{v + \epsilon}$ (with the batch's $v$), one through $\mu$ that removes the mean
+# of $\mathrm{d}\hat z$ over the batch, and one through $v$ that removes its component along $\hat z$.
+#
+# **Optional exercise (0 points).** Write `batchnorm_backward(dn, z, gamma, epsilon=BN_EPSILON)` for `z` of shape
+# `(m, C)`, one row per value and the statistics per column, returning `(dz, dgamma, dbeta)`. The forward pass
+# `batchnorm_train` is given below. The cell after yours checks your gradients with `checks.grad_check`, as
+# section 5's check does, and prints how far the inference-mode gradient alone is from yours.
+
+# %% nbgrader={"grade": false, "grade_id": "batchnorm_given", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def batchnorm_train(z, gamma, beta, epsilon=BN_EPSILON):
+    """Batch normalisation in training mode of z (m, C): each column with its own mean and (biased) variance."""
+    centred = z - z.mean(axis=0)
+    return gamma * centred / np.sqrt(np.mean(centred**2, axis=0) + epsilon) + beta
+
+
+# %% nbgrader={"grade": false, "grade_id": "optional_batchnorm_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def batchnorm_backward(dn, z, gamma, epsilon=BN_EPSILON):
+    """Gradients (dz, dgamma, dbeta) of batchnorm_train, given dn = dL/dN of shape (m, C)."""
+    ### BEGIN SOLUTION
+    centred = z - z.mean(axis=0)
+    inverse_std = 1.0 / np.sqrt(np.mean(centred**2, axis=0) + epsilon)
+    z_hat = centred * inverse_std
+    dz_hat = dn * gamma
+    dz = inverse_std * (dz_hat - dz_hat.mean(axis=0) - z_hat * np.mean(dz_hat * z_hat, axis=0))
+    return dz, np.sum(dn * z_hat, axis=0), np.sum(dn, axis=0)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "optional_batchnorm_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Not graded. L = sum(bn_dn * N) on 24 values of 5 channels, far from zero mean and unit variance.
+bn_rng = np.random.default_rng(12)
+bn_z, bn_gamma, bn_beta, bn_dn = bn_rng.normal(2.0, 3.0, (24, 5)), bn_rng.uniform(0.5, 1.5, 5), bn_rng.normal(size=5), bn_rng.normal(size=(24, 5))
+try:
+    bn_grads = batchnorm_backward(bn_dn, bn_z, bn_gamma)
+except NotImplementedError:
+    print("Optional exercise skipped: nothing below depends on it.")
+else:
+    bn_errors = {
+        name: checks.grad_check(lambda _: np.sum(bn_dn * batchnorm_train(bn_z, bn_gamma, bn_beta)), wrt, grad, name=name)
+        for name, wrt, grad in zip(("z", "gamma", "beta"), (bn_z, bn_gamma, bn_beta), bn_grads)
+    }
+    for name, error in bn_errors.items():
+        print(f"d{name:6s} relative error {error:.1e}  {'ok' if error < 1e-6 else 'TOO LARGE: check this gradient'}")
+    inference_only = bn_dn * bn_gamma / np.sqrt(bn_z.var(axis=0) + BN_EPSILON)
+    print(f"the inference-mode term alone is off by a relative error of {checks.relative_error(inference_only, bn_grads[0]):.2f}")
+    assert max(bn_errors.values()) < 1e-6, "batchnorm_backward's gradients differ from centred differences (see above)"
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_ex5", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Counting parameters and multiply-adds
 #
