@@ -26,8 +26,14 @@
 # 3. relate involution to local self-attention, and see how kernels change during training.
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is
+# graded, the grader calls your functions again on inputs you have not seen and judges what they
+# return in its own process, outside your notebook. Every rule it applies is stated in the exercise
+# and checked by a visible test, so read each exercise's text closely and test your code beyond the
+# visible tests.
+#
+# Symbols, index order and array layouts follow the course's
+# [notation table](https://involution-course.github.io/involution-course-student/notation.html).
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -127,8 +133,10 @@ print(f"Inspecting {'the network saved by notebook 04' if saved else 'the networ
 # input: call it on `layer.input`.
 #
 # **Exercise 1 (2 points).** Write `kernel_model(model)`: a `keras.Model` with the same inputs as
-# `model` whose outputs are the generated kernels of each `Involution` layer of `model`, in the
-# order of `model.layers`.
+# `model` whose outputs are the generated kernels of each `Involution` layer of `model`, one output
+# per layer in the order of `model.layers`, each the layer's `generate_kernel` of that layer's own
+# input. It must also work on a `keras.Sequential` network that was saved and loaded again (as
+# notebook 04 saves its networks): such a network has `model.inputs` but no `model.input`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1_kernel_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernel_model(model):
@@ -146,7 +154,8 @@ for kernels in kern.generated_kernels(kernel_model(network), inputs):
 
 
 # %% nbgrader={"grade": true, "grade_id": "ex1_test_kernel_model", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-import warnings
+import os
+import tempfile
 
 
 def _ex1_network(seed, settings, size=12):
@@ -162,11 +171,7 @@ def _ex1_network(seed, settings, size=12):
 
 def _ex1_outputs(extractor, batch):
     """The extractor's outputs on ``batch`` as a list of NumPy arrays."""
-    with warnings.catch_warnings():
-        # Keras warns when a model built on a list of inputs gets a bare array; both are fine.
-        warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        got = extractor(batch)
-    return [keras.ops.convert_to_numpy(k) for k in (got if isinstance(got, (list, tuple)) else [got])]
+    return kern.generated_kernels(extractor, batch)
 
 
 _model = _ex1_network(1, [(3, 1, 1), (3, 2, 2)])
@@ -186,6 +191,22 @@ assert np.allclose(_got[0], _first, atol=1e-5), "the first output should be the 
 _second_input = keras.Model(_model.input, _model.get_layer("ex1_inv_1").input)(_batch)
 _second = keras.ops.convert_to_numpy(_model.get_layer("ex1_inv_1").generate_kernel(_second_input))
 assert np.allclose(_got[1], _second, atol=1e-5), "the second output should be generate_kernel of the second layer's own input (layer.input)"
+# A Sequential network saved and loaded again, as notebook 04 saves its networks: it has
+# model.inputs but no model.input.
+keras.utils.set_random_seed(2)
+_sequential = keras.Sequential([keras.Input((8, 8, 3)), Involution(3, 1, 1, 1, name="seq_inv"), keras.layers.Flatten()])
+with tempfile.TemporaryDirectory() as _folder:
+    _sequential.save(os.path.join(_folder, "sequential.keras"))
+    _reloaded = keras.models.load_model(os.path.join(_folder, "sequential.keras"), compile=False)
+try:
+    _extractor = kernel_model(_reloaded)
+except (AttributeError, ValueError) as error:
+    raise AssertionError(f"kernel_model of a reloaded Sequential network failed ({error}); use model.inputs") from None
+_batch = np.random.default_rng(2).normal(size=(1, 8, 8, 3)).astype("float32")
+_want = keras.ops.convert_to_numpy(_reloaded.get_layer("seq_inv").generate_kernel(_batch))
+assert np.allclose(_ex1_outputs(_extractor, _batch)[0], _want, atol=1e-5), (
+    "on a reloaded Sequential network the output should be its involution layer's generate_kernel of the input"
+)
 print("kernel_model passes the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "kernels-of-images-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -217,8 +238,10 @@ for name, kernels in zip(layer_names, layer_kernels):
 #
 # **Exercise 2 (2 points).** Write `kernel_maps(kernels)`, which sums the last three axes
 # $(G, K, K)$ of an array of any number of leading axes, and `normalise(maps, low=None, high=None)`
-# as defined above, returning floats. When `high == low` (a constant map) return zeros of the same
-# shape rather than dividing by zero.
+# as defined above, returning floats: values below `low` become 0 and above `high` become 1, and the
+# defaults are the smallest and largest value of the *whole* array (all its maps together, not each
+# map on its own). When `high == low` (a constant map) return zeros of the same shape rather than
+# dividing by zero.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_maps", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernel_maps(kernels):
@@ -269,6 +292,12 @@ _got = np.asarray(normalise(_maps, low=4.0, high=8.0))
 assert np.allclose(_got, [[0.0, 0.0], [0.5, 1.0]]), f"with low=4, high=8 values should be clipped to [0, 1]; got {_got}"
 _got = np.asarray(normalise(np.full((3, 3), 7.0)))
 assert _got.shape == (3, 3) and np.all(_got == 0), f"a constant map should normalise to zeros; got {_got}"
+# Two maps at once: one scale for both, from the whole array's min and max (0 and 8), not per map.
+_got = np.asarray(normalise(np.array([[[0.0, 2.0]], [[4.0, 8.0]]])))
+assert np.allclose(_got, [[[0.0, 0.25]], [[0.5, 1.0]]]), (
+    f"normalise of two maps [[0, 2]] and [[4, 8]] uses the whole array's min and max: expected "
+    f"[[[0, 0.25]], [[0.5, 1]]]; got {_got.tolist()}"
+)
 print("kernel_maps and normalise pass the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "maps-figure-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -305,8 +334,9 @@ figs.map_grid(
 # **Exercise 3 (2 points).** Write `upsample(heat, size)`, which repeats a 2-D map to `size`
 # $= (H, W)$ (raise a `ValueError` when $H$ or $W$ is not a whole multiple of the map's size), and
 # `overlay(image, heat, alpha=0.5, cmap="inferno")`, which returns $O$ as floats of shape
-# $(H, W, 3)$. `image` is uint8 in $[0, 255]$ (divide by 255) or already floats in $[0, 1]$;
-# `heat` is in $[0, 1]$. Hint: `np.repeat`.
+# $(H, W, 3)$, with the colour map named by `cmap` and the weight `alpha`. `image` is uint8 in
+# $[0, 255]$ (divide by 255) or already floats in $[0, 1]$ (use them as they are); `heat` is in
+# $[0, 1]$. Hint: `np.repeat`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex3_overlay", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from matplotlib import colormaps
@@ -358,6 +388,14 @@ _left, _right = [0.500731, 0.500233, 0.506933], [0.994181, 0.999182, 0.822462]
 assert np.allclose(_got, [[_left, _left, _right, _right]] * 2, atol=1e-6), (
     "expected 0.5 * 255/255 + 0.5 * inferno(value) at each pixel: "
     f"{_left} on the left half, {_right} on the right; got\n{_got.round(6)}"
+)
+# A float image is already in [0, 1]: used as it is. With cmap="gray", colour(v) = (v, v, v) for
+# v = 0 and 1, and alpha = 0.25: 0.75 * 0.4 + 0.25 * v.
+_grey = np.full((2, 4, 3), 0.4)
+_got = np.asarray(overlay(_grey, np.array([[0.0, 1.0]]), alpha=0.25, cmap="gray"))
+assert np.allclose(_got, [[[0.3] * 3] * 2 + [[0.55] * 3] * 2] * 2, atol=1e-6), (
+    "a float image in [0, 1] is used as it is (not divided by 255), and overlay uses its alpha and cmap: "
+    f"with alpha=0.25, cmap='gray' expected 0.3 on the left half, 0.55 on the right; got\n{_got.round(6)}"
 )
 print("upsample and overlay pass the tests.")
 
@@ -469,6 +507,12 @@ _three = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
 assert abs(position_similarity(_three) - 0.4714045208) < 1e-9, (
     f"kernels (1, 0), (0, 1), (1, 1) should give sqrt(2)/3 = 0.471405; got {position_similarity(_three):.6f}"
 )
+# Only one position with a non-zero kernel: no pair, so S is not a number.
+_one = np.zeros((2, 2, 3))
+_one[0, 1] = [1.0, 2.0, 3.0]
+assert np.isnan(position_similarity(_one)), (
+    f"fewer than two positions with a non-zero kernel: return float('nan'); got {position_similarity(_one)}"
+)
 print("position_similarity passes the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "similarity-scores-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -508,7 +552,9 @@ figs.similarity_bars(layer_names, involution_scores, conv_scores)
 # involution, a weight per position and neighbour.
 #
 # **Exercise 5 (3 points).** Write `local_attention_weights(x, w_query, w_key, kernel_size)` for
-# `x` of shape $(B, H, W, C)$, returning $a$ of shape $(B, H, W, K, K)$. Hints: project with `@`,
+# `x` of shape $(B, H, W, C)$, returning $a$ of shape $(B, H, W, K, K)$: the query comes from the
+# centre pixel through `w_query`, the keys from its neighbours through `w_key`, and large logits must
+# give finite weights (no overflow). Hints: project with `@`,
 # pad the keys with `np.pad`, loop over the $K^2$ offsets (not over positions), and set the logits of
 # outside neighbours to `-np.inf` before the softmax; subtract the window's maximum before `np.exp`
 # so that large logits do not overflow.
@@ -560,6 +606,19 @@ assert np.allclose(_got[0, 0, 1, 1], [0.01587624, 0.11731043, 0.86681333], atol=
     f"with d = 4 the middle row should be softmax(0, 2, 4) = (0.015876, 0.117310, 0.866813): divide by sqrt(d); "
     f"got {_got[0, 0, 1, 1].round(6)}"
 )
+# Queries through W_Q, keys through W_K: pixels (0, 1), (1, 2), (2, 0) with W_Q reading channel 0 and
+# W_K channel 1. At the middle pixel the query is 1 and the keys are 1, 2, 0: softmax(1, 2, 0).
+_pixels = np.array([[0.0, 1.0], [1.0, 2.0], [2.0, 0.0]]).reshape(1, 1, 3, 2)
+_got = np.asarray(local_attention_weights(_pixels, np.array([[1.0], [0.0]]), np.array([[0.0], [1.0]]), 3))
+assert np.allclose(_got[0, 0, 1, 1], [0.24472847, 0.66524096, 0.09003057], atol=1e-7), (
+    "the query comes from the centre pixel through w_query, the keys from the neighbours through w_key: "
+    f"expected softmax(1, 2, 0) = (0.244728, 0.665241, 0.090031); got {_got[0, 0, 1, 1].round(6)}"
+)
+# Large logits: 30 times the row gives logits 0, 900 and 1800 at the middle pixel; np.exp(1800) overflows.
+with np.errstate(over="ignore", invalid="ignore"):
+    _got = np.asarray(local_attention_weights(30 * _row, np.ones((1, 1)), np.ones((1, 1)), 3))
+assert np.all(np.isfinite(_got)), "large logits give NaN or infinite weights: subtract the window's maximum before np.exp"
+assert np.allclose(_got[0, 0, 1, 1], [0.0, 0.0, 1.0]), f"with logits 0, 900, 1800 the last neighbour takes all the weight; got {_got[0, 0, 1, 1]}"
 print("local_attention_weights passes the tests.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "attention-images-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -460,17 +460,42 @@ def judge_attention(ctx):
                      atol=1e-9, rtol=1e-7)
 
 
+# Each rule a check judges, with the visible test that checks it in the student's notebook (a text of
+# that test cell): tests/test_judging.py makes sure that every rule has its visible twin.
 CHECKS = [
     Check("ex1_test_kernel_model", observe_kernel_model, judge_kernel_model, kernel_model_inputs, kernel_model_expected,
-          rules=("a keras.Model whose outputs are every Involution layer's generate_kernel of that layer's own input",
-                 "works on a reloaded Sequential network (model.inputs)")),
-    Check("ex2_test_maps", observe_maps, judge_maps, maps_inputs,
-          rules=("kernel_maps sums the last three axes", "normalise uses the array's min and max, clips, and gives zeros for a constant map")),
-    Check("ex3_test_overlay", observe_overlay, judge_overlay, overlay_inputs,
-          rules=("upsample repeats each value over its block and raises ValueError for a size that is no multiple",
-                 "overlay divides uint8 images by 255 only, and uses alpha and cmap")),
-    Check("ex4_test_similarity", observe_similarity, judge_similarity, similarity_inputs,
-          rules=("a float: the mean cosine over pairs of different non-zero kernels; nan for fewer than two",)),
-    Check("ex5_test_attention", observe_attention, judge_attention, attention_inputs, attention_expected,
-          rules=("softmax weights over the neighbours inside the image, scaled by 1/sqrt(d), without overflow",)),
+          rules=(
+              ("a keras.Model", "should return a keras.Model"),
+              ("one output per Involution layer, in the order of model.layers", "one kernel per layer"),
+              ("each output is the layer's generate_kernel of its own input (layer.input)",
+               "generate_kernel of the second layer's own input"),
+              ("works on a Sequential network saved and loaded again (model.inputs)", "reloaded Sequential network"),
+          )),
+    Check("ex2_test_maps", observe_maps, judge_maps, maps_inputs, rules=(
+        ("kernel_maps sums the last three axes, whatever the leading axes", "sum the last three axes"),
+        ("normalise rescales with low and high and clips to [0, 1]", "should be clipped to [0, 1]"),
+        ("normalise's defaults are the whole array's min and max, not each map's", "uses the whole array's min and max"),
+        ("normalise gives zeros for a constant map", "a constant map should normalise to zeros"),
+    )),
+    Check("ex3_test_overlay", observe_overlay, judge_overlay, overlay_inputs, rules=(
+        ("upsample repeats each value over its block", "upsample([[1, 2], [3, 4]], (4, 6)) should be"),
+        ("upsample raises a ValueError for a size that is no whole multiple", "should raise a ValueError"),
+        ("overlay divides uint8 images by 255", "0.5 * 255/255 + 0.5 * inferno(value)"),
+        ("overlay uses float images as they are", "is used as it is (not divided by 255)"),
+        ("overlay uses its alpha and cmap", "overlay uses its alpha and cmap"),
+    )),
+    Check("ex4_test_similarity", observe_similarity, judge_similarity, similarity_inputs, rules=(
+        ("a Python float", "should return a float"),
+        ("the mean cosine over pairs of different positions", "sqrt(2)/3"),
+        ("all-zero kernels left out", "leave out the all-zero kernel"),
+        ("nan when fewer than two positions have a non-zero kernel", "return float('nan')"),
+    )),
+    Check("ex5_test_attention", observe_attention, judge_attention, attention_inputs, attention_expected, rules=(
+        ("weights of shape (B, H, W, K, K) that sum to 1 over each window", "the weights of each window should sum to 1"),
+        ("neighbours outside the image get weight 0", "neighbours outside the image get 0"),
+        ("logits q . k / sqrt(d)", "divide by sqrt(d)"),
+        ("the query from the centre through w_query, the keys from the neighbours through w_key",
+         "the keys from the neighbours through w_key"),
+        ("finite weights for large logits", "subtract the window's maximum before np.exp"),
+    )),
 ]

@@ -221,6 +221,97 @@ ATTENTION_POSITIONS = dedent("""\
         return out
     """)
 
+KERNEL_MODEL_WALK = dedent("""\
+    class _KernelWalk(keras.Model):
+        \"\"\"Runs the network's layers in order and keeps each Involution layer's kernel of its input.\"\"\"
+
+        def __init__(self, network):
+            super().__init__()
+            self.network = network
+
+        def call(self, x, training=False):
+            kernels = []
+            for layer in self.network.layers:
+                if isinstance(layer, keras.layers.InputLayer):
+                    continue
+                if isinstance(layer, Involution):
+                    kernels.append(layer.generate_kernel(x, training=False))
+                x = layer(x, training=False)
+            return kernels
+
+
+    def kernel_model(model):
+        return _KernelWalk(model)
+    """)
+
+MAPS_EINSUM = dedent("""\
+    def kernel_maps(kernels):
+        return np.einsum("...gij->...", np.asarray(kernels, dtype=float))
+
+
+    def normalise(maps, low=None, high=None):
+        maps = np.asarray(maps, dtype=float)
+        low = float(np.min(maps)) if low is None else float(low)
+        high = low + float(np.ptp(maps)) if high is None else float(high)
+        if high == low:
+            return np.zeros(maps.shape)
+        return np.clip((maps - low) / (high - low), 0, 1)
+    """)
+
+OVERLAY_BROADCAST = dedent("""\
+    import matplotlib.pyplot as plt
+
+
+    def upsample(heat, size):
+        heat = np.asarray(heat)
+        (rows, cols), (height, width) = heat.shape, size
+        if height % rows or width % cols:
+            raise ValueError(f"{size} is not a whole multiple of {heat.shape}")
+        blocks = np.broadcast_to(heat[:, None, :, None], (rows, height // rows, cols, width // cols))
+        return blocks.reshape(height, width)
+
+
+    def overlay(image, heat, alpha=0.5, cmap="inferno"):
+        image = np.asarray(image)
+        if image.dtype == np.uint8:
+            image = image.astype(float) / 255
+        colours = plt.get_cmap(cmap)(upsample(heat, image.shape[:2]))
+        return alpha * colours[..., :3] + (1 - alpha) * image
+    """)
+
+SIMILARITY_PDIST = dedent("""\
+    from scipy.spatial.distance import pdist
+
+
+    def position_similarity(kernels):
+        kernels = np.asarray(kernels, dtype=float)
+        flat = kernels.reshape(kernels.shape[0] * kernels.shape[1], -1)
+        flat = flat[np.any(flat != 0, axis=1)]
+        if len(flat) < 2:
+            return float("nan")
+        return float(np.mean(1.0 - pdist(flat, metric="cosine")))  # each pair once: the same mean
+    """)
+
+ATTENTION_LOGSUMEXP = dedent("""\
+    from scipy.special import logsumexp
+
+
+    def local_attention_weights(x, w_query, w_key, kernel_size):
+        x = np.asarray(x, dtype=float)
+        height, width = x.shape[1:3]
+        p = kernel_size // 2
+        q = np.tensordot(x, w_query, axes=1)
+        k = np.tensordot(x, w_key, axes=1)
+        logits = np.full((*x.shape[:3], kernel_size, kernel_size), -np.inf)
+        for u in range(-p, p + 1):
+            for v in range(-p, p + 1):
+                rows = slice(max(0, -u), min(height, height - u))
+                cols = slice(max(0, -v), min(width, width - v))
+                neighbours = k[:, rows.start + u:rows.stop + u, cols.start + v:cols.stop + v]
+                logits[:, rows, cols, p + u, p + v] = np.sum(q[:, rows, cols] * neighbours, axis=-1) / np.sqrt(q.shape[-1])
+        return np.exp(logits - logsumexp(logits, axis=(-2, -1), keepdims=True))
+    """)
+
 MUTANTS = {
     "ex1": [
         Mutant("kernels of each layer's output, not its input", WRONG, {"ex1": _kernel_model(source="layer.output")}),
@@ -237,6 +328,7 @@ MUTANTS = {
             """)}),
         Mutant("type name test, a tuple of outputs", RIGHT, {"ex1": _kernel_model(
             select="type(layer).__name__ == 'Involution'").replace("outputs)", "tuple(outputs))")}),
+        Mutant("a subclassed keras.Model that runs the layers in order", RIGHT, {"ex1": KERNEL_MODEL_WALK}),
     ],
     "ex2": [
         Mutant("fixed axes (3, 4, 5): only batched kernels", WRONG, {"ex2": _maps(sum_="np.asarray(kernels).sum(axis=(3, 4, 5))")}),
@@ -247,6 +339,7 @@ MUTANTS = {
             result="np.clip((maps - low) / np.where(high > low, high - low, 1), 0.0, 1.0)", constant=False)}),
         Mutant("reshape and sum; np.interp", RIGHT, {"ex2": MAPS_INTERP}),
         Mutant("three sums; minimum and maximum", RIGHT, {"ex2": MAPS_STEPWISE}),
+        Mutant("einsum; np.ptp for the range", RIGHT, {"ex2": MAPS_EINSUM}),
     ],
     "ex3": [
         Mutant("np.tile repeats the whole map", WRONG, {"ex3": _overlay(UPSAMPLE_TILE)}),
@@ -254,6 +347,8 @@ MUTANTS = {
         Mutant("float images divided by 255 too", WRONG, {"ex3": _overlay(pixels="image / 255.0")}),
         Mutant("cmap ignored (always inferno)", WRONG, {"ex3": _overlay(
             colour='colormaps["inferno"](upsample(heat, image.shape[:2]))[..., :3]')}),
+        Mutant("alpha ignored (always 0.5)", WRONG, {"ex3": _overlay().replace(
+            "return (1 - alpha) * pixels + alpha * colour", "return 0.5 * pixels + 0.5 * colour")}),
         Mutant("np.kron; integer dtype test", RIGHT, {"ex3": _overlay(
             UPSAMPLE_KRON, pixels="image / 255 if np.issubdtype(image.dtype, np.integer) else image.astype(float)")}),
         Mutant("index arithmetic; matplotlib.colormaps.get_cmap", RIGHT, {"ex3": _overlay(
@@ -269,6 +364,7 @@ MUTANTS = {
         Mutant("0.0, not nan, when fewer than two kernels", WRONG, {"ex4": _similarity(few="0.0")}),
         Mutant("N x N table without its diagonal", RIGHT, {"ex4": SIMILARITY_GRAM}),
         Mutant("mean over the upper triangle (each pair once)", RIGHT, {"ex4": SIMILARITY_PAIRS}),
+        Mutant("SciPy's cosine distances, pdist", RIGHT, {"ex4": SIMILARITY_PDIST}),
     ],
     "ex5": [
         Mutant("no 1/sqrt(d) scaling", WRONG, {"ex5": _attention(
@@ -278,6 +374,7 @@ MUTANTS = {
         Mutant("queries and keys swapped", WRONG, {"ex5": _attention(queries="x @ w_key", keys="x @ w_query")}),
         Mutant("sliding windows and einsum", RIGHT, {"ex5": ATTENTION_WINDOWS}),
         Mutant("position by position, windows cut at the border", RIGHT, {"ex5": ATTENTION_POSITIONS}),
+        Mutant("centred offsets, valid ranges per offset; logsumexp", RIGHT, {"ex5": ATTENTION_LOGSUMEXP}),
     ],
 }
 
