@@ -503,9 +503,16 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # Python-level step now processes a whole array. The unfold method must first copy $K^2 = 49$ windows into
 # a patch tensor, and that copy alone takes the printed share of your whole forward pass's time and holds
 # the printed multiple of its peak memory, before a single multiply; the shifted-slices version reads each
-# slice in place and only ever holds arrays the size of the output. Deep learning frameworks face the same trade-off: the course's Keras layer
-# (notebook 03) uses shifted slices, while the Keras example's layer unfolds with
-# `tf.image.extract_patches`.
+# slice in place and holds only the padded input and arrays the size of the output.
+#
+# Deep learning frameworks face the same trade-off, and which side wins depends on where the code runs. The
+# course's Keras layer (notebook 03) picks its formulation per backend and mode. On TensorFlow op by op (eagerly,
+# or in a `tf.function` without XLA) it *does* build the patch tensor, $K^2$ shifted copies of the input side by
+# side, and contracts it with the kernel in one `einsum`: there every operation is a separate kernel with its own
+# overhead, so a few large operations beat $K^2$ small ones. Under XLA (`jit_compile=True`), on JAX and on PyTorch
+# it sums shifted slices, which a compiler can fuse into a few loops (large layers under XLA stack the $K$ slices of
+# each kernel row instead); on a GPU where a fused kernel applies (Pallas on JAX, Triton on PyTorch) it calls that
+# kernel. The Keras example's layer always unfolds, with `tf.image.extract_patches`.
 #
 # ### How this definition differs from the Keras example
 #
@@ -746,8 +753,8 @@ print("Your gradients through kernel generation are right on these cases.")
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Your backward pass, checked numerically
 #
-# The tests above check your gradients on cases worked out by hand (and, at grading, against TensorFlow's
-# automatic differentiation of the course's layer). The check you can always run yourself needs only your
+# The tests above check your gradients on cases worked out by hand (and, when graded, against the grader's own
+# gradients on fresh inputs). The check you can always run yourself needs only your
 # forward functions: centred differences, $\frac{L(\theta + \varepsilon) - L(\theta - \varepsilon)}{2\varepsilon}$
 # for each entry, computed by `checks.grad_check` in float64. The relative error
 # $\|a - n\| / (\|a\| + \|n\|)$ between your gradient $a$ and the numerical one $n$ should be below
@@ -1141,10 +1148,12 @@ display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 #   the channels of a group: spatial-specific and channel-agnostic, the inverse of convolution.
 # * Its multiply-add vectorises as a sum of $K^2$ shifted slices times kernel planes, which is as exact as
 #   the loops, far faster, and needs much less memory than an unfold with a patch tensor (measured above).
-# * Its backward pass is the same sum run in reverse, then the chain rule through kernel generation;
-#   centred differences in float64 confirm it to better than $10^{-6}$.
-# * Its parameters and multiply-adds grow with $K^2 C$ where a convolution's grow with $K^2 C^2$, and its
-#   weights do not depend on the image size.
+# * Its backward pass is the same sum run in reverse, then the chain rule through kernel generation, here
+#   with batch normalisation in inference mode (training mode adds a term through the batch mean and one
+#   through the batch variance); centred differences in float64 agree with a correct one to better than $10^{-6}$.
+# * Per output position, a $C \to C$ convolution performs $K^2 C^2$ multiply-adds; an involution performs
+#   $C C_r + C_r K^2 G$ to generate its kernel plus $K^2 C$ for the multiply-add. Its $C C_r + 3 C_r + C_r K^2 G + K^2 G$
+#   parameters are those of kernel generation alone, and do not depend on the image size.
 #
 # Notebook 03 builds the same operator as a Keras layer and trains it.
 #
