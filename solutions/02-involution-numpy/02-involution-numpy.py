@@ -48,16 +48,14 @@ profile = ic.setup_notebook()
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 from IPython.display import display
 
 from involution_course import checks, code_rules
+from involution_course.convolution import median_time
 from involution_course.figures import involution as involution_figures
-from involution_course.progress import progress_bar
 
 rng = np.random.default_rng(0)
 
@@ -114,7 +112,8 @@ rng = np.random.default_rng(0)
 #
 # The cell below gives you `init_params` (random weights of this form) and `average_pool` (the stride
 # step of kernel generation: the mean of each $s \times s$ block, over the pixels that exist when $H$ or
-# $W$ is not a multiple of $s$). The visible tests check your code on small cases worked out by hand and
+# $W$ is not a multiple of $s$), and what the test cells use: the rules they check, and `memory_budget`,
+# Exercise 3's allowance of memory. The visible tests check your code on small cases worked out by hand and
 # on properties of the operator. When graded, what your functions return on fresh inputs is compared with
 # the grader's own NumPy definitions of the operator. The course's Keras `Involution` layer (notebook 03)
 # computes the same operator; every exercise here asks you to compute it yourself, without that layer or
@@ -163,6 +162,16 @@ OWN_INVOLUTION = "compute it yourself with NumPy, without the course's Involutio
 AUTODIFF = COURSE_LAYER | {"GradientTape", "grad_check", "numerical_gradient"}
 OWN_GRADIENT = "derive the gradient and compute it with NumPy, without the course's layer or automatic or numerical differentiation"
 GATHER_FIRST = "gather the pixels at the requested positions first, then compute their kernels from them alone"
+
+
+def memory_budget(x, kernel, stride=1):
+    """What a patch-free answer may hold at once: a kernel-sized copy, two padded inputs, four outputs (bytes)."""
+    batch, out_h, out_w, _, size = kernel.shape[:5]
+    half = (size - 1) // 2
+    padded = batch * (x.shape[1] + 2 * half) * (x.shape[2] + 2 * half) * x.shape[3] * 8
+    output = batch * out_h * out_w * x.shape[3] * 8
+    patches = output * size * size
+    return kernel.nbytes + 2 * padded + 4 * output, patches
 
 
 def conv_kernels_for_figure(channels, kernel_size, seed=0):
@@ -425,16 +434,6 @@ large = (np.ones((4, 20, 20, 4)), np.ones((4, 20, 20, 2, 3, 3)))
 checks.assert_vectorised(involution_forward, small, large, growth=64, name="involution_forward")
 
 
-def memory_budget(x, kernel, stride=1):
-    """What a patch-free answer may hold at once: a kernel-sized copy, two padded inputs, four outputs (bytes)."""
-    batch, out_h, out_w, _, size = kernel.shape[:5]
-    half = (size - 1) // 2
-    padded = batch * (x.shape[1] + 2 * half) * (x.shape[2] + 2 * half) * x.shape[3] * 8
-    output = batch * out_h * out_w * x.shape[3] * 8
-    patches = output * size * size
-    return kernel.nbytes + 2 * padded + 4 * output, patches
-
-
 # No patch tensor: peak memory for K = 7 against the budget, which is a fifth of what a patch tensor takes here.
 x_big = rng.normal(size=(2, 24, 24, 16))
 kernel_big = rng.normal(size=(2, 24, 24, 1, 7, 7))
@@ -449,7 +448,7 @@ print("Your vectorised involution is right on these cases, without a patch tenso
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### What vectorising buys
 #
-# The cell below times your two versions on the same input and kernel (the fastest of a few runs), and,
+# The cell below times your two versions on the same input and kernel (the median of a few runs), and,
 # beside them, `extract_patches`: only the first step of the unfold method, copying every window into the
 # patch tensor, before any multiply. It measures the peak memory of all but the loops with `tracemalloc`.
 
@@ -468,34 +467,23 @@ def extract_patches(x, kernel_size, stride=1):
 cost_x = rng.normal(size=(2, 32, 32, 16))
 cost_kernel = rng.normal(size=(2, 32, 32, 1, 7, 7))
 versions = {
-    "loops (involution_naive)": involution_naive,
-    "shifted slices (involution_forward)": involution_forward,
-    "patch tensor alone (extract_patches)": lambda x, kernel: extract_patches(x, kernel.shape[-1]),
+    "loops (involution_naive)": lambda: involution_naive(cost_x, cost_kernel),
+    "shifted slices (involution_forward)": lambda: involution_forward(cost_x, cost_kernel),
+    "patch tensor alone (extract_patches)": lambda: extract_patches(cost_x, 7),
 }
-seconds, megabytes = {}, {}
-for name in progress_bar(versions, desc="timing"):
-    runs = 1 if "naive" in name else 3 * profile.repeats
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        versions[name](cost_x, cost_kernel)
-        timings.append(time.perf_counter() - start)
-    seconds[name] = min(timings)
-    # tracemalloc slows every small allocation, so the loops' memory is not measured.
-    megabytes[name] = float("nan") if "naive" in name else checks.peak_bytes(versions[name], cost_x, cost_kernel) / 1e6
+seconds = {name: median_time(run, 1 if "loops" in name else 3 * profile.repeats, desc=name) for name, run in versions.items()}
+# Peak memory by tracemalloc, which slows every small allocation: not for the loops.
+megabytes = {name: np.nan if "loops" in name else checks.peak_bytes(run) / 1e6 for name, run in versions.items()}
 agreement = np.max(np.abs(involution_forward(cost_x, cost_kernel) - involution_naive(cost_x, cost_kernel)))
 
 print(f"input {cost_x.shape}, K = 7, one group")
 for name in versions:
-    memory = "" if np.isnan(megabytes[name]) else f"   peak {megabytes[name]:7.2f} MB"
-    print(f"  {name:38s} {seconds[name] * 1e3:9.2f} ms{memory}")
+    print(f"  {name:38s} {seconds[name] * 1e3:9.2f} ms" + ("" if np.isnan(megabytes[name]) else f"   peak {megabytes[name]:7.2f} MB"))
 print(f"largest difference between shifted slices and loops: {agreement:.1e}")
-speed_up = seconds["loops (involution_naive)"] / seconds["shifted slices (involution_forward)"]
-patches_ratio = seconds["patch tensor alone (extract_patches)"] / seconds["shifted slices (involution_forward)"]
-memory_ratio = megabytes["patch tensor alone (extract_patches)"] / megabytes["shifted slices (involution_forward)"]
-ic.record("shifted slices speed-up over loops", speed_up, "x")
-ic.record("patch tensor alone time / shifted slices time", patches_ratio, "x")
-ic.record("patch tensor alone peak memory / shifted slices peak memory", memory_ratio, "x")
+slices, patches = "shifted slices (involution_forward)", "patch tensor alone (extract_patches)"
+ic.record("shifted slices speed-up over loops", seconds["loops (involution_naive)"] / seconds[slices], "x")
+ic.record("patch tensor alone time / shifted slices time", seconds[patches] / seconds[slices], "x")
+ic.record("patch tensor alone peak memory / shifted slices peak memory", megabytes[patches] / megabytes[slices], "x")
 display(involution_figures.cost_bars(list(versions), list(seconds.values()), list(megabytes.values())))
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_cost_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -1059,6 +1047,7 @@ for picture in (image, large):
     demo_out = involution_forward(picture[None], demo_kernel)
     print(f"input {picture.shape} -> kernel {demo_kernel.shape}, output {demo_out.shape}")
 
+# %% nbgrader={"grade": false, "grade_id": "location_pairs", "locked": true, "schema_version": 3, "solution": false, "task": false}
 demo_positions = [(8, 8), (16, 24), (26, 12)]
 demo_kernel = generate_kernel(image[None], demo_params, 7)[0]
 picked = np.stack([demo_kernel[r, c, 0] for r, c in demo_positions])
@@ -1087,6 +1076,7 @@ for a, b in [(0, 1), (0, 2), (1, 2)]:
 ic.record("largest distance between involution kernels at two positions", max(g for g, _ in gaps))
 ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
 
+# %% nbgrader={"grade": false, "grade_id": "location_correlation", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Does the kernel follow the pixel? Over 300 random pairs of positions: distance between the two pixels against
 # distance between their two involution kernels.
 pair_rng = np.random.default_rng(11)
