@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3e971840c9cf6580c7faad1f5a674294", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3724e0d49c7ab713e0e10ea0f3c1fe9c", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/03-involution-keras/03-involution-keras.ipynb)
 #
 # # 03 · An involution layer for Keras 3
@@ -31,8 +31,14 @@
 # 3. save and reload a model that uses the layer, and train a small network built on it.
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is
+# graded, the grader calls your functions again on inputs you have not seen and judges what they
+# return in its own process, outside your notebook. Every rule it applies is stated in the exercise
+# and checked by a visible test, so read each exercise's text closely and test your code beyond the
+# visible tests.
+#
+# The symbols, index orders and array layouts follow the course's
+# [notation table](https://involution-course.github.io/involution-course-student/notation.html).
 
 # %% nbgrader={"cell_type": "code", "checksum": "932e6e37d6e1a822b5c6d82b4bcb49bd", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -46,9 +52,8 @@ from involution_course.colab import prepare_colab
 prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
-# %% nbgrader={"cell_type": "code", "checksum": "eda877a181b8b05a2ea9318266db249b", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "1e5dd4c06bc559a07f23d81bc6fe9909", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import tempfile
-import time
 from pathlib import Path
 
 import keras
@@ -57,14 +62,18 @@ import tensorflow as tf
 from IPython.display import display
 from keras import layers, ops
 
-from involution_course import checks
-from involution_course.exercises import ExerciseUnfinished
+from involution_course import checks, code_rules
 from involution_course.figures import layer as layer_figures
-from involution_course.layers import BlockAveragePooling2D
+from involution_course.layers import BlockAveragePooling2D, refusing_reference
+from involution_course.other_backends import run_layer_on_backends
 from involution_course.progress import progress_bar
 
 rng = np.random.default_rng(0)
 print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
+
+# The course's own layer and its parts: exercises 1 to 3 are written without them, and the tests read
+# your code for them, as the grader does.
+COURSE_LAYER, COURSE_MODULES = {"Involution", "bottleneck", "fused_multiply_add", "refusing_reference"}, ["involution_course.fused"]
 
 
 # For the tests: inputs and weights that are the same on every machine, so that a test can hold
@@ -84,25 +93,29 @@ def set_fixture_weights(sublayers):
             values[3] = np.abs(values[3]) + 0.5
         sublayer.set_weights(values)
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "85e70d1d7148441a7b08b75a7fc482fe", "grade": false, "grade_id": "md_layers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a1d74c3410371ab8ee417d132bbea43f", "grade": false, "grade_id": "md_layers", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · From a NumPy function to a Keras layer
 #
 # In notebook 02 you computed involution in NumPy: for an input $X$ of shape $(B, H, W, C)$, an odd
 # kernel size $K$, a stride $s$ and $G$ groups of channels,
 #
-# $$Y_{b,i,j,c} = \sum_{k_i=0}^{K-1} \sum_{k_j=0}^{K-1} X^{pad}_{b,\; i s + k_i,\; j s + k_j,\; c}\;
-#   \mathcal{H}_{b,i,j,g(c),k_i,k_j}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
+# $$Y_{b,i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{b,i,j,g(c),u,v}\, X_{b,\, s i+u,\, s j+v,\, c},
+#   \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
 #
-# with $X^{pad}$ padded by $(K-1)/2$ zeros on each side and an output of
-# $\lceil H/s \rceil \times \lceil W/s \rceil$ pixels. The kernel $\mathcal{H}$ is generated from the
-# input itself:
+# where $\Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$ are the centred offsets of a
+# $K \times K$ window, $X$ is zero outside the image, and the output has
+# $H_{out} \times W_{out} = \lceil H/s \rceil \times \lceil W/s \rceil$ pixels. In arrays, the kernel has
+# shape $(B, H_{out}, W_{out}, G, K, K)$ and tap $(u, v)$ sits at `[..., g, K//2 + u, K//2 + v]`; the
+# code below writes $k_i = \lfloor K/2 \rfloor + u$ and $k_j = \lfloor K/2 \rfloor + v$ for these array
+# positions. The kernel $\mathcal{H}$ is generated from the input itself:
 #
-# $$\mathcal{H} = \mathrm{span}\Big(\mathrm{ReLU}\big(\mathrm{BN}(\mathrm{reduce}(\mathrm{pool}_s(X)))\big)\Big),$$
+# $$\mathcal{H}_{b,i,j} = W_1\, \sigma\big(W_0 \bar X_{b,i,j} + b_0\big) + b_1, \qquad \sigma(z) = \max(\mathrm{BN}(z), 0),$$
 #
-# where $\mathrm{pool}_s$ (only when $s > 1$) averages each $s \times s$ block that starts at $(is, js)$,
-# over the pixels inside the image (notebook 02's `average_pool`), reduce is a $1 \times 1$
-# convolution to $\max(1, \lfloor C/r \rfloor)$ channels and span a $1 \times 1$ convolution to
-# $K^2 G$ channels; span's channel $g K^2 + k_i K + k_j$ is $\mathcal{H}_{\cdot,\cdot,\cdot,g,k_i,k_j}$.
+# where $\bar X_{b,i,j}$ is $X_{b,i,j}$ when $s = 1$ and, when $s > 1$, the average of the $s \times s$
+# block that starts at $(s i, s j)$, over the pixels inside the image (notebook 02's `average_pool`);
+# $W_0, b_0$ ("reduce") is a $1 \times 1$ convolution to $C_r = \max(1, \lfloor C/r \rfloor)$ channels and
+# $W_1, b_1$ ("span") a $1 \times 1$ convolution to $K^2 G$ channels, whose channel $g K^2 + k_i K + k_j$ is
+# $\mathcal{H}_{\cdot,\cdot,\cdot,g,k_i,k_j}$ in array positions.
 #
 # A Keras layer needs three more things than the NumPy function: **weights** that an optimiser can
 # train (created in `build`, once the input's channel count is known), **gradients**, which Keras
@@ -152,7 +165,7 @@ def build_kernel_generator(channels, kernel_size=3, stride=1, groups=1, reductio
 # Try it: the kernel planes of a 9 x 9 RGB input at stride 2.
 print(build_kernel_generator(3, stride=2)(rng.normal(size=(1, 9, 9, 3))).shape)
 
-# %% nbgrader={"cell_type": "code", "checksum": "74f27527d63f5775f587d80299051809", "grade": true, "grade_id": "ex1_test_structure", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "bce41aa8613e36709edd9dcc54376b7f", "grade": true, "grade_id": "ex1_test_structure", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 def _width(model, name):
     """The number of channels the sublayer `name` of `model` puts out (the last axis of its kernel)."""
     return model.get_layer(name).kernel.shape[-1]
@@ -166,15 +179,20 @@ assert _width(build_kernel_generator(3, reduction_ratio=8), "reduce") == 1, (
 )
 assert _width(build_kernel_generator(8, 5, 1, 2), "span") == 50, "span should put out K * K * groups = 5 * 5 * 2 = 50 planes"
 assert "pool" not in [sub.name for sub in generator.layers], "at stride 1 there is no pooling layer"
+assert {"pool", "reduce", "bn", "span"} <= {sub.name for sub in build_kernel_generator(8, stride=2).layers}, (
+    "at stride 2 the layers should be pool, reduce, bn, relu and span, named so"
+)
 for shape_, stride_, expected_ in [((2, 9, 7, 8), 2, (2, 5, 4, 9)), ((1, 4, 5, 8), 3, (1, 2, 2, 9))]:
     checks.assert_shape(
         ops.convert_to_numpy(build_kernel_generator(8, 3, stride_, 1, 2)(np.zeros(shape_, "float32"))),
         expected_,
         f"build_kernel_generator(8, stride={stride_}) on x of shape {shape_}",
     )
+code_rules.assert_not_named(build_kernel_generator, COURSE_LAYER, COURSE_MODULES,
+                            rule="build it from the layers listed in exercise 1, not from the course's Involution")
 print("Your kernel generator has the expected layers and shapes.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "cd0f34173e544d0f2c59ef9eecd690fa", "grade": true, "grade_id": "ex1_test_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "c556b791afa69e91dd97f34476312e09", "grade": true, "grade_id": "ex1_test_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Literal values: build_kernel_generator(2, 3, stride=3, groups=1, reduction_ratio=1) with the
 # fixture weights, on fixture_values((1, 4, 5, 2)). Stride 3 on 4 rows checks the block pooling.
 fixed_generator = build_kernel_generator(2, 3, 3, 1, 1)
@@ -194,15 +212,17 @@ checks.assert_close(
     rtol=1e-4,
     name="build_kernel_generator(2, 3, 3, 1, 1) with the fixture weights on fixture_values((1, 4, 5, 2))",
 )
+code_rules.assert_not_named(build_kernel_generator, COURSE_LAYER, COURSE_MODULES,
+                            rule="build it from the layers listed in exercise 1, not from the course's Involution")
 print("Your kernel generator gives the expected kernel planes.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "4fdd2109553dfbf0ec2c9edc7ebac388", "grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "254c551706eaee78e971b7500677df29", "grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Exercise 2 (3 points): the multiply-add in `keras.ops`, at any resolution
 #
 # The patch tensor of the Keras example holds every $K \times K$ window of the input. The sum above
 # reads the same values if you swap the order of the loops: for each of the $K^2$ taps
-# $(k_i, k_j)$, take the **shifted slice** of the padded input whose pixel $(i, j)$ is
-# $X^{pad}_{is + k_i,\, js + k_j}$, multiply it by the kernel plane $\mathcal{H}_{\cdot,\cdot,\cdot,\cdot,k_i,k_j}$,
+# $(k_i, k_j)$, take the **shifted slice** of the input padded by $\lfloor K/2 \rfloor$ zeros on each side
+# (`x_pad`) whose pixel $(i, j)$ is `x_pad[si + k_i, sj + k_j]` $= X_{si+u,\, sj+v}$, multiply it by the kernel plane $\mathcal{H}_{\cdot,\cdot,\cdot,\cdot,k_i,k_j}$,
 # and add it to the output. Memory stays at one output-sized term at a time.
 #
 # **Exercise 2 (3 points).** Write `involution_multiply_add(x, kernel, stride=1)` with `keras.ops`
@@ -230,7 +250,7 @@ def involution_multiply_add(x, kernel, stride=1):
 # Try it: an all-ones input and kernel count the pixels of each 3 x 3 window inside the image.
 print(ops.convert_to_numpy(involution_multiply_add(ops.ones((1, 3, 3, 1)), ops.ones((1, 3, 3, 1, 3, 3))))[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "6e976ee9210b0932d1ea2f48e2667def", "grade": true, "grade_id": "ex2_test_taps", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "1d0dbea435ff17cf78d95e1770e74ecc", "grade": true, "grade_id": "ex2_test_taps", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 def _one_tap(shape, groups, size, tap, value=1.0):
     """A kernel of shape (B, H_out, W_out, G, K, K) that is `value` at one tap and 0 elsewhere."""
     kernel = np.zeros((*shape, groups, size, size), "float32")
@@ -244,6 +264,12 @@ def _multiply_add(x, kernel, stride, what):
     return result
 
 
+def _traced(x, kernel, stride):
+    """involution_multiply_add traced by tf.function with unknown batch, height and width, then run."""
+    spec = [tf.TensorSpec((None, None, None, x.shape[-1])), tf.TensorSpec((None, None, None, *kernel.shape[3:]))]
+    return tf.function(lambda x_, k_: involution_multiply_add(x_, k_, stride=stride), input_signature=spec)(x, kernel).numpy()
+
+
 x_ = fixture_values((2, 7, 6, 3))
 # Tap (0, 2) alone reads the pixel one row up and one column right: x shifted down and left, zeros at the border.
 checks.assert_close(
@@ -252,15 +278,31 @@ checks.assert_close(
     atol=1e-6,
     name="involution_multiply_add with only tap (ki, kj) = (0, 2) of a 3 x 3 kernel (should be x shifted down and left by one pixel)",
 )
+# Traced with unknown batch, height and width, as inside a model built on keras.Input((None, None, C)).
+kernel_ = fixture_values((2, 6, 7, 1, 3, 3), offset=0.5)
+checks.assert_close(
+    _traced(fixture_values((2, 6, 7, 3)), kernel_, 1),
+    _multiply_add(fixture_values((2, 6, 7, 3)), kernel_, 1, "all taps"),
+    atol=1e-5,
+    name="involution_multiply_add traced with unknown batch, height and width (your code should never need H or W)",
+)
+code_rules.assert_not_named(involution_multiply_add, COURSE_LAYER, COURSE_MODULES,
+                            rule="compute the sum yourself, not with the course's Involution or its helpers")
 print("Your multiply-add applies each tap where it should.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "9793a6a2e8455bae64980b21c862d1d8", "grade": true, "grade_id": "ex2_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "490fe1fb6fc8eae39c1a9a9d4a7ee8ab", "grade": true, "grade_id": "ex2_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # The centre tap alone, at stride 2, picks every second pixel of the input.
 checks.assert_close(
     _multiply_add(x_, _one_tap((2, 4, 3), 1, 3, (1, 1)), 2, "the centre tap at stride 2"),
     x_[:, ::2, ::2],
     atol=1e-6,
     name="involution_multiply_add with only the centre tap of a 3 x 3 kernel, stride 2 (should be x[:, ::2, ::2])",
+)
+checks.assert_close(
+    _multiply_add(x_, _one_tap((2, 3, 2), 1, 3, (1, 1)), 3, "the centre tap at stride 3"),
+    x_[:, ::3, ::3],
+    atol=1e-6,
+    name="involution_multiply_add with only the centre tap of a 3 x 3 kernel, stride 3 (should be x[:, ::3, ::3])",
 )
 # Groups are contiguous: channels 0, 1 use group 0's kernel (centre 1), channels 2, 3 group 1's (centre 2).
 grouped_ = _one_tap((1, 5, 5), 2, 3, (1, 1))
@@ -286,9 +328,18 @@ checks.assert_close(
     rtol=1e-4,
     name="involution_multiply_add(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), stride=2)",
 )
+checks.assert_close(
+    _traced(fixture_values((1, 5, 4, 4)), fixture_values((1, 3, 2, 2, 3, 3), offset=1.0), 2),
+    ex2_expected,
+    atol=1e-4,
+    rtol=1e-4,
+    name="the fixture case traced with unknown batch, height and width (your code should never need H or W)",
+)
+code_rules.assert_not_named(involution_multiply_add, COURSE_LAYER, COURSE_MODULES,
+                            rule="compute the sum yourself, not with the course's Involution or its helpers")
 print("Your multiply-add matches the definition at every stride and number of groups.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "559930d58d4a639662b07391fab5df37", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "6611b397aa8856e30557a0bf080262e5", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Exercise 3 (4 points): the whole layer
 #
 # **Exercise 3 (4 points).** Complete `InvolutionLayer`, a `keras.layers.Layer`:
@@ -297,20 +348,37 @@ print("Your multiply-add matches the definition at every stride and number of gr
 # * `build(input_shape)` reads $C$ = `input_shape[-1]`, raises a `ValueError` naming both numbers when
 #   $C$ is not divisible by `groups`, and creates the sublayers as attributes with these names:
 #   `self.pool` (the `BlockAveragePooling2D` of exercise 1, or `None` when `stride == 1`), `self.reduce`,
-#   `self.bn` and `self.span`, as in exercise 1.
+#   `self.bn` and `self.span`, as in exercise 1. It then **builds** `reduce`, `bn` and `span`, each with
+#   `sublayer.build(shape)` for a shape whose last entry is the channels that sublayer receives
+#   (`(None, None, None, C)` for reduce, $C_r$ for the other two), so that their weights exist as soon
+#   as your layer is built.
 # * `generate_kernel(x, training=False)` returns the kernel $(B, H_{out}, W_{out}, G, K, K)$: run the
-#   sublayers (ReLU with `ops.relu`), then `ops.reshape` with the batch and output sizes read at
-#   call time from `ops.shape(planes)`.
+#   sublayers (ReLU with `ops.relu`), passing `training` on to `self.bn`, then `ops.reshape` with the
+#   batch and output sizes read at call time from `ops.shape(planes)`.
 # * `call(x, training=None)` returns `involution_multiply_add(x, kernel, self.stride)` and nothing else,
-#   so the layer works in `keras.Sequential`.
+#   so the layer works in `keras.Sequential`, and passes `training` on to `generate_kernel`: while a
+#   model trains, batch norm must normalise with the batch's own statistics and update its moving
+#   mean and variance.
+# * `compute_output_shape(input_shape)` returns $(B, \lceil H/s \rceil, \lceil W/s \rceil, C)$, with `None`
+#   kept wherever a size is unknown.
 # * `get_config()` adds the four hyper-parameters to `super().get_config()`.
+#
+# Why `compute_output_shape`? To build a model, Keras must know your layer's output shape before any
+# data flows. Without the method it traces `call` on a symbolic input; on JAX that fails for an input
+# of unknown size at stride 2, because JAX cannot prove that the pooled kernel planes and the strided
+# slices of exercise 2 have the same (unknown) size. With the method, Keras asks it instead and never
+# calls your sublayers while it builds the model, which is why `build` must build them: otherwise a
+# model saved before its first call has no weights for them, and reloading it gives other outputs.
+# The course's `Involution` layer does both.
 #
 # The course package has a layer like this one, `involution_course.layers.Involution`, which notebooks
 # 04 and 05 use so that they can rely on it. Here you write your own, from `keras.layers.Layer` and your
 # exercises 1 and 2: an answer that subclasses, wraps or calls the course's `Involution` scores nothing.
 #
-# Three test cells grade it: shapes and configuration (1 point), values at stride 1 with one group
-# (1 point), and values with stride and groups (2 points).
+# Three test cells grade it: shapes, configuration, and saving and reloading (1 point), values at
+# stride 1 with one group and batch norm's training mode (1 point), and values with stride and groups
+# (2 points). The first also runs your layer under JAX and PyTorch, where they are installed (not when
+# autograding: the grader runs TensorFlow).
 #
 # The visible tests repeat the Keras example's three shape checks on a $(32, 256, 256, 3)$ input, all
 # with $K = 5$: stride 1 with $r = 1$, stride 2 with $r = 1$, and stride 1 with $r = 2$. (The example's
@@ -319,7 +387,7 @@ print("Your multiply-add matches the definition at every stride and number of gr
 # `keras.Input(batch_shape=(32, 256, 256, 3))`: Keras traces your `call` and reports the output shape
 # without computing 6 million values 25 times over.
 
-# %% nbgrader={"cell_type": "code", "checksum": "10b23e4ba55aaf2f8f58d3410d1b89ed", "grade": false, "grade_id": "ex3_layer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6c58b846e36fdda0b5f9d56d4e0fd9be", "grade": false, "grade_id": "ex3_layer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class InvolutionLayer(layers.Layer):
     """Involution as a Keras layer: kernel generation, then the multiply-add."""
 
@@ -342,6 +410,10 @@ class InvolutionLayer(layers.Layer):
         # YOUR CODE HERE
         raise NotImplementedError()
 
+    def compute_output_shape(self, input_shape):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
     def get_config(self):
         # YOUR CODE HERE
         raise NotImplementedError()
@@ -350,7 +422,7 @@ class InvolutionLayer(layers.Layer):
 # Try it: a layer of stride 2 on a 7 x 7 input.
 print(InvolutionLayer(stride=2)(rng.normal(size=(1, 7, 7, 3)).astype("float32")).shape)
 
-# %% nbgrader={"cell_type": "code", "checksum": "0ec3b0878bb9607967476f2593d6cb1d", "grade": true, "grade_id": "ex3_test_shapes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "209b5fcd5c8a5c5510edf2f9a38bf3e0", "grade": true, "grade_id": "ex3_test_shapes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # The Keras example's three shape checks (its Involution(channel=..., group_number=1, kernel_size=5, ...)),
 # on a symbolic input: Keras traces your call and reports the output shape without computing it.
 example_input = keras.Input(batch_shape=(32, 256, 256, 3))
@@ -360,13 +432,41 @@ for stride_, ratio_, expected_ in [(1, 1, (32, 256, 256, 3)), (2, 1, (32, 128, 1
         f"InvolutionLayer(kernel_size=5, stride={stride_}, reduction_ratio={ratio_}) on a (32, 256, 256, 3) input "
         f"should give an output of shape {expected_}; got {shape_}"
     )
-config = InvolutionLayer(5, 2, 3, 4).get_config()
+for shape_, expected_ in [((2, None, None, 6), (2, None, None, 6)), ((2, 9, 8, 6), (2, 5, 4, 6))]:
+    assert tuple(InvolutionLayer(3, 2, 3).compute_output_shape(shape_)) == expected_, (
+        f"InvolutionLayer(stride=2).compute_output_shape({shape_}) should be {expected_}, None where a size is unknown"
+    )
+config = InvolutionLayer(5, 2, 3, 4, name="kept").get_config()
 for key, value in dict(kernel_size=5, stride=2, groups=3, reduction_ratio=4).items():
     assert config.get(key) == value, f"get_config()[{key!r}] should be {value}, got {config.get(key)!r}: a reloaded layer would differ"
-assert InvolutionLayer.from_config(config).groups == 3, "from_config(get_config()) should rebuild the layer"
-print("Your layer passes the Keras example's shape checks and keeps its configuration.")
+rebuilt_ = InvolutionLayer.from_config(config)
+assert (rebuilt_.groups, rebuilt_.name) == (3, "kept"), "from_config(get_config()) should rebuild the layer, its name included"
+try:
+    InvolutionLayer(groups=2)(np.zeros((1, 4, 4, 3), "float32"))
+except ValueError as error:
+    assert "3" in str(error) and "2" in str(error), f"the ValueError should name 3 channels and 2 groups: {error}"
+else:
+    raise AssertionError("InvolutionLayer(groups=2) on 3 channels should raise a ValueError naming both numbers")
 
-# %% nbgrader={"cell_type": "code", "checksum": "f19adf0f3d15a8271d214f924396ef6c", "grade": true, "grade_id": "ex3_test_stride_one", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# A model on an input of unknown size at stride 2: it runs at two resolutions, then saves and reloads.
+unknown_ = keras.Input((None, None, 4))
+stride_two_ = keras.Model(unknown_, InvolutionLayer(3, 2, 2, 2)(unknown_))
+for rows_, cols_ in [(9, 7), (16, 21)]:
+    checks.assert_shape(ops.convert_to_numpy(stride_two_(np.zeros((1, rows_, cols_, 4), "float32"))),
+                        (1, -(-rows_ // 2), -(-cols_ // 2), 4), f"a model of InvolutionLayer(stride=2) on a {rows_} x {cols_} input")
+x_unknown_ = fixture_values((2, 9, 7, 4))
+stride_two_path_ = Path(tempfile.mkdtemp()) / "stride_two.keras"
+stride_two_.save(stride_two_path_)
+reloaded_ = keras.models.load_model(stride_two_path_, custom_objects={"InvolutionLayer": InvolutionLayer})
+checks.assert_close(ops.convert_to_numpy(reloaded_(x_unknown_)), ops.convert_to_numpy(stride_two_(x_unknown_)), atol=1e-6,
+                    name="the reloaded model's output (it differs when build does not build reduce, bn and span)")
+code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
+                            rule="write the layer yourself, not with the course's Involution")
+if profile.name != "grading":  # the grader runs TensorFlow only
+    run_layer_on_backends(InvolutionLayer, config=(3, 2, 2, 2), channels=4, backends=("jax", "torch"))
+print("Your layer passes the Keras example's shape checks, keeps its configuration and reloads.")
+
+# %% nbgrader={"cell_type": "code", "checksum": "a2b1ead7ac21c0f10fc456635cf2ac9e", "grade": true, "grade_id": "ex3_test_stride_one", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # Literal values: InvolutionLayer(3, stride=1, groups=1, reduction_ratio=1) with the fixture weights,
 # on fixture_values((1, 3, 4, 2), offset=2.0).
 fixed_x = fixture_values((1, 3, 4, 2), offset=2.0)
@@ -392,9 +492,18 @@ checks.assert_close(
     rtol=1e-4,
     name="InvolutionLayer(3, 1, 1, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
 )
-print("Your layer gives the expected values at stride 1.")
+# A training call normalises with the batch's statistics and updates batch norm's moving mean and variance.
+moving_before_ = [ops.convert_to_numpy(w).copy() for w in (plain_layer.bn.moving_mean, plain_layer.bn.moving_variance)]
+plain_layer(fixed_x, training=True)
+moving_after_ = [ops.convert_to_numpy(w) for w in (plain_layer.bn.moving_mean, plain_layer.bn.moving_variance)]
+assert not any(np.allclose(a, b, atol=1e-7, rtol=0) for a, b in zip(moving_before_, moving_after_)), (
+    "a call with training=True should update bn's moving mean and variance: pass training on to generate_kernel and to self.bn"
+)
+code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
+                            rule="write the layer yourself, not with the course's Involution")
+print("Your layer gives the expected values at stride 1 and trains batch norm in training mode.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "871923d971a5b6014b5cefe96bc71b9c", "grade": true, "grade_id": "ex3_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b93a23f8ad9a9e7826847e17b3140b2f", "grade": true, "grade_id": "ex3_test_stride_groups", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Literal values: InvolutionLayer(3, stride=2, groups=2, reduction_ratio=1) with the fixture weights,
 # on the same input. Span's channel g * K * K + ki * K + kj is the kernel's [g, ki, kj].
 fixed_layer = InvolutionLayer(3, 2, 2, 1)
@@ -414,6 +523,8 @@ checks.assert_close(
     rtol=1e-4,
     name="InvolutionLayer(3, 2, 2, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
 )
+code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
+                            rule="write the layer yourself, not with the course's Involution")
 print("Your layer gives the expected values with stride and groups.")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bd11c2b39ac883b3e918397d92371389", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -437,7 +548,7 @@ def save_and_reload(model, path, custom_layers=()):
     raise NotImplementedError()
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "46c1a7069a21368a86af81a2f03f4e3b", "grade": true, "grade_id": "ex4_test_reload", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b5bf6017eada964f905c09ce646b028b", "grade": true, "grade_id": "ex4_test_reload", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from involution_course.layers import Involution  # a registered custom layer, for the test model
 
 
@@ -461,19 +572,31 @@ saved = keras.Model(inputs_, _Scale(3.0)(Involution(3, 2, 2, 2)(inputs_)))
 x_saved = np.random.default_rng(0).normal(size=(2, 9, 7, 4)).astype("float32")
 reloaded = save_and_reload(saved, save_folder / "model.keras", custom_layers=[_Scale])
 assert reloaded is not saved, "return the model loaded from the file, not the model you were given"
+assert (save_folder / "model.keras").exists(), "save_and_reload should write the .keras file at path"
 checks.assert_close(
     ops.convert_to_numpy(reloaded(x_saved)), ops.convert_to_numpy(saved(x_saved)), atol=0, rtol=0, name="the reloaded model's output"
 )
+assert [layer.factor for layer in reloaded.layers if isinstance(layer, _Scale)] == [3.0], (
+    "the reloaded _Scale layer lost its configuration (factor 3.0)"
+)
+# A string path and a tuple of custom layers work too.
+again = save_and_reload(saved, str(save_folder / "again.keras"), custom_layers=(_Scale,))
+checks.assert_close(ops.convert_to_numpy(again(x_saved)), ops.convert_to_numpy(saved(x_saved)), atol=0, rtol=0,
+                    name="the output of the model reloaded from a string path with custom_layers=(_Scale,)")
 print("Your save_and_reload gives back a model with identical outputs.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "7ce6f14928536205a4e2aaa8225796b1", "grade": true, "grade_id": "ex4_test_file_name", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-try:
-    save_and_reload(saved, save_folder / "model.h5")
-except ValueError as error:
-    assert ".keras" in str(error), f"the ValueError should say that the file name must end with .keras: {error}"
-else:
-    raise AssertionError("save_and_reload(model, 'model.h5') should raise a ValueError: Keras 3 saves whole models to .keras files")
-print("Your save_and_reload refuses a file name without .keras.")
+# %% nbgrader={"cell_type": "code", "checksum": "8f91dd17b070c115b0785156ac783838", "grade": true, "grade_id": "ex4_test_file_name", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+for bad_name_ in [save_folder / "model.h5", str(save_folder / "model.keras.h5")]:
+    try:
+        save_and_reload(saved, bad_name_)
+    except ValueError as error:
+        assert ".keras" in str(error), f"the ValueError should say that the file name must end with .keras: {error}"
+    else:
+        raise AssertionError(f"save_and_reload(model, {str(bad_name_)!r}) should raise a ValueError: the file name must end with .keras")
+dense_ = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+checks.assert_close(ops.convert_to_numpy(save_and_reload(dense_, save_folder / "dense.keras")(np.ones((1, 3), "float32"))),
+                    ops.convert_to_numpy(dense_(np.ones((1, 3), "float32"))), atol=1e-6, name="a Dense model saved to dense.keras")
+print("Your save_and_reload refuses a file name without .keras and accepts one with it.")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b9803f5abe4ffd027b06b42f0b1d5470", "grade": false, "grade_id": "md_own_layer", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Your layer in a model: any resolution, saved and reloaded
@@ -481,12 +604,9 @@ print("Your save_and_reload refuses a file name without .keras.")
 # Your `InvolutionLayer` now works like any Keras layer. The model below stacks two of them on an
 # input of unknown size, runs on two resolutions, and goes through your `save_and_reload`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "2c2e104a13446117d0bbd41c2de25a8e", "grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
-try:
-    InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
-    save_and_reload(keras.Sequential([keras.Input((1,)), layers.Dense(1)]), Path(tempfile.mkdtemp()) / "tiny.keras")
-except NotImplementedError:
-    raise ExerciseUnfinished("Finish Exercises 3 and 4 first: this cell uses your layer and your save_and_reload.") from None
+# %% nbgrader={"cell_type": "code", "checksum": "8ff1e2d766d1421969c00dc60ebaad2e", "grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+layer_figures.finished("Exercises 3 and 4", lambda: InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32")),
+                       lambda: save_and_reload(keras.Sequential([keras.Input((1,)), layers.Dense(1)]), Path(tempfile.mkdtemp()) / "tiny.keras"))
 
 any_input = keras.Input((None, None, 3))
 hidden = layers.ReLU()(InvolutionLayer(3, 1, 1, 2)(any_input))
@@ -511,11 +631,8 @@ ic.record("largest output change after save and reload", own_gap)
 # batch before the update. It starts near $\ln 10 \approx 2.30$, the loss of a uniform guess, and falls
 # as the network fits the images. (This cell is not graded; notebook 04 trains real networks.)
 
-# %% nbgrader={"cell_type": "code", "checksum": "745cb87b7ba578c3acc516d651affa0d", "grade": false, "grade_id": "train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
-try:
-    InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
-except NotImplementedError:
-    raise ExerciseUnfinished("Finish Exercise 3 first: this cell trains your InvolutionLayer.") from None
+# %% nbgrader={"cell_type": "code", "checksum": "3354efcd2b421dff7eb607db0c1064da", "grade": false, "grade_id": "train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
+layer_figures.finished("Exercise 3", lambda: InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32")))
 
 (train_images, train_labels), _ = ic.load_profile_data(profile)
 train_images, train_labels = train_images[:256].astype("float32") / 255.0, train_labels[:256]
@@ -542,27 +659,44 @@ ic.record("training loss of your layer's network, last 4 steps", float(last), sh
 display(layer_figures.loss_curve(step_losses, title="A small network of your InvolutionLayer, training"))
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ad7954ff4ee31a8e1cac7803785f3ece", "grade": false, "grade_id": "md_speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "777f6f51c2107060bd5af3af513c99fe", "grade": false, "grade_id": "md_speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 8 · How fast is it?
 #
-# The cell below times one forward and backward pass (the gradient of a loss with respect to the input
-# and every weight) on a batch of $32 \times 32 \times 3$ inputs with $K = 3$, for three layers:
+# Your layer computes the sum of exercise 2 in one way on every backend. The course's `Involution`
+# computes the same sums, to float rounding, but picks a formulation per backend and mode, because
+# what is fast depends on how the operations run (`involution_course/layers.py` says which and why):
 #
-# * the course's `Involution` (shifted slices, as in your exercise 2);
+# * **TensorFlow, op by op** (eagerly, or in a `tf.function` without XLA): every operation is a
+#   separate kernel that writes its result to memory, so a few large operations beat $K^2$ small ones.
+#   The layer **builds the patch tensor** (depthwise convolutions with one-hot filters copy the $K^2$
+#   shifted windows of each channel side by side, $K^2$ times the input's size) and contracts it with
+#   the kernel in one `einsum`.
+# * **TensorFlow under XLA** (`jit_compile=True`): small layers take the sum over the $K^2$ shifted
+#   slices of your exercise 2, which XLA compiles into a few fused loops; large ones go by kernel rows,
+#   with a custom gradient that builds a row's stacked slices again in the backward pass, because XLA
+#   would otherwise keep them, $K^2$ times the input, in memory for it.
+# * **JAX** (op by op or `jax.jit`): the sum over shifted slices, each kernel plane widened over its
+#   group's channels; **PyTorch**: the same sum, each plane broadcast over its group. On a GPU, where
+#   one applies, a fused kernel (Pallas on JAX, Triton on PyTorch) replaces both.
+#
+# The cell below times one training step (forward, a loss, and the gradients with respect to the input
+# and every weight) on this machine, **under TensorFlow only**, the backend the notebooks run on, for
+# a batch of $32 \times 32 \times 3$ inputs with $K = 3$:
+#
+# * the course's `Involution`;
 # * the Keras example's method: `tf.image.extract_patches`, then a product with the kernel and a sum
 #   over the $K^2$ axis;
 # * `DepthwiseConv2D` with the same $K$: one fixed $K \times K$ kernel per channel. It does the same
-#   number of multiply-adds without generating a kernel, so it is the speed to aim for.
+#   number of multiply-adds in its sum without generating a kernel, so it is the speed to aim for.
 #
-# Each is timed **eagerly** (one operation at a time, as when you call a layer) and compiled with
-# **XLA** (`tf.function(jit_compile=True)`). XLA fuses the $K^2$ slices, products and sums into one
-# loop over the output, so no slice is ever stored. `model.fit` compiles with XLA by default where
-# there is a GPU; on a machine with only a CPU, Keras leaves XLA off for TensorFlow, and notebook 04's
-# `training.fit` turns it back on for networks with involutions, which train about twice as fast with it.
-# When autograding (the grading profile), the cell times the eager mode alone, on a smaller batch:
-# compiling three layers with XLA would cost every student's run a few seconds.
+# Each is timed **eagerly** and compiled with **XLA** (`tf.function(jit_compile=True)`). `model.fit`
+# compiles with XLA by default where there is a GPU; on a machine with only a CPU, Keras leaves XLA off
+# for TensorFlow, and notebook 04's `training.fit` turns it back on for networks with involutions. When
+# autograding (the grading profile), the cell times the eager mode alone, on a smaller batch. The
+# course's own measurements, on TensorFlow and at a second, larger size, are printed after this run's,
+# with their date and machine; the README's Benchmarks section has them for JAX and PyTorch too.
 
-# %% nbgrader={"cell_type": "code", "checksum": "64f4f1ff45c8a07e1e7f568d52982f1b", "grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "cff79e6740ad5ad373dd87c35f39990e", "grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from involution_course.layers import Involution
 
 
@@ -584,64 +718,27 @@ class PatchInvolution(layers.Layer):
         return tf.reshape(tf.reduce_sum(kernel * patches, axis=3), (batch, rows, cols, self.channels))
 
 
-def gradient_step(layer):
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(tf.square(layer(x, training=True)))
-        return tape.gradient(loss, [x] + layer.trainable_variables)
-
-    return step
-
-
 timing_batch = 32 if profile.name == "grading" else 256  # the example's batch, smaller when autograding
-timing_input = tf.constant(rng.random((timing_batch, 32, 32, 3), dtype="float32"))
 methods = {
-    "Involution (shifted slices)": Involution(3, 1, 1, 2),
+    "Involution (course)": Involution(3, 1, 1, 2),
     "extract_patches (Keras example)": PatchInvolution(),
     "DepthwiseConv2D": layers.DepthwiseConv2D(3, padding="same"),
 }
-modes = {"eager": lambda f: f, "XLA": lambda f: tf.function(f, jit_compile=True)}
-if profile.name == "grading":
-    del modes["XLA"]
+modes = ["eager"] if profile.name == "grading" else ["eager", "XLA"]
 timed_repeats = 3 * profile.repeats
-milliseconds = np.zeros((len(modes), len(methods)))
-for m, compile_mode in enumerate(progress_bar(list(modes.values()), desc="timing modes")):
-    steps = [compile_mode(gradient_step(layer)) for layer in methods.values()]
-    for step in steps:
-        step(timing_input)  # builds the layer and, for XLA, compiles
-    best = np.full(len(steps), np.inf)
-    for _ in range(timed_repeats):  # interleaved, so that any background load hits every method alike
-        for k, step in enumerate(steps):
-            start = time.perf_counter()
-            _ = step(timing_input)[0].numpy()
-            best[k] = min(best[k], time.perf_counter() - start)
-    milliseconds[m] = best * 1e3
-
-print(f"batch {timing_batch}, best of {timed_repeats} runs, forward + backward:")
-for m, mode in enumerate(modes):
-    patches_ratio = milliseconds[m, 1] / milliseconds[m, 0]
-    depthwise_ratio = milliseconds[m, 0] / milliseconds[m, 2]
-    print(
-        f"  {mode:5s}: Involution {milliseconds[m, 0]:.1f} ms, extract_patches {milliseconds[m, 1]:.1f} ms "
-        f"({patches_ratio:.2f}x the time), DepthwiseConv2D {milliseconds[m, 2]:.1f} ms "
-        f"(Involution takes {depthwise_ratio:.2f}x its time)"
-    )
-    ic.record(f"{mode}: extract_patches time / Involution time", float(patches_ratio), "x", show=False)
-    ic.record(f"{mode}: Involution time / DepthwiseConv2D time", float(depthwise_ratio), "x", show=False)
-display(layer_figures.timing_bars(list(methods), list(modes), milliseconds))
+milliseconds = layer_figures.time_training_steps(methods, rng.random((timing_batch, 32, 32, 3), dtype="float32"), modes, timed_repeats)
+layer_figures.report_timings(methods, modes, milliseconds, timing_batch, timed_repeats)
+display(layer_figures.timing_bars(list(methods), modes, milliseconds))
+layer_figures.print_recorded_steps()
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cddae21348154326609d505e71bbd7b0", "grade": false, "grade_id": "md_speed_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Read the printed times, not general rules: they depend on the machine, the batch and the load.
-# Eagerly, each of the $K^2$ taps is a separate operation that writes its result to memory, and
-# shifted slices were **slower** than the patch tensor when the course measured them (the README's
-# Benchmarks: TensorFlow on 2 CPU cores): the Keras example's method took 0.72× the time of the
-# course's layer at this size with batch 256, and 0.64× on $56 \times 56 \times 64$ inputs with $K = 7$
-# and 4 groups; in a `tf.function` without XLA, 0.85× and 0.73×. Under XLA the taps fuse and the patch
-# tensor disappears: there the patch method took 2.25× and 4.07× the time of the course's layer, and
-# XLA is the setting `model.fit` trains in. The patch tensor also costs memory: $K^2$ times the input,
-# which at $K = 7$ is 49 copies of every activation.
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "5ad7f721e9d5cf335d7139dca38e2b48", "grade": false, "grade_id": "md_speed_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Read the printed times, not general rules: they depend on the machine, the batch, the load and the
+# mode. Compare the two modes within one run and within the course's record: op by op the course's
+# layer itself builds a patch tensor, so there it can only gain on the Keras example's by how it builds
+# and contracts it; under XLA it keeps no patch tensor in its forward pass, and at the larger size it
+# rebuilds its stacked slices in the backward pass instead of keeping them. The patch tensor costs
+# memory too: $K^2$ times the input, which at $K = 7$ is 49 copies of every activation.
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e0a5e255a3e839ebddc9e87b8b12e91f", "grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 9 · In your own words (graded by hand, 2 points)
@@ -658,15 +755,19 @@ display(layer_figures.timing_bars(list(methods), list(modes), milliseconds))
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ecf9513aa6d695368b76924d6203dd2d", "grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # YOUR ANSWER HERE
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "920006b20b7b5db57f3eac19a2c87c50", "grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9ed2b0be8a35f40c9b3e2eb60daba2f7", "grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
 #
 # * A Keras layer creates its weights in `build`, once the channel count is known, computes in `call`,
 #   and describes itself in `get_config`, which is what saving and loading need.
 # * Written with `keras.ops`, the same layer runs on TensorFlow, JAX and PyTorch; reading $H$ and $W$
 #   from the input at call time (or never needing them) makes it work at any resolution.
-# * The multiply-add is a sum of $K^2$ shifted slices times kernel planes: no patch tensor, and XLA fuses
-#   it into one loop (section 8 measured it against the Keras example's method and `DepthwiseConv2D`).
+# * The multiply-add is a sum of $K^2$ shifted slices times kernel planes, which needs no patch tensor.
+#   The course's `Involution` computes the same sum in the form that is fastest where it runs: a patch
+#   tensor on TensorFlow op by op, shifted slices under XLA, on JAX and on PyTorch (section 8 timed it on
+#   TensorFlow against the Keras example's method and `DepthwiseConv2D`).
+# * A layer that Keras can build on an input of unknown size on every backend states its output shape
+#   (`compute_output_shape`) and builds its sublayers in `build`, and passes `training` on to batch norm.
 # * `call` returns only the output, so the layer fits in `keras.Sequential`; the kernel is available
 #   separately through `generate_kernel`, which notebook 05 uses to look at what the layer learned.
 # * Your layer trains: 20 steps of Adam on 256 CIFAR-10 images lowered the loss of a small network

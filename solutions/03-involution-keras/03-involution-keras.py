@@ -49,7 +49,6 @@ profile = ic.setup_notebook()
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import tempfile
-import time
 from pathlib import Path
 
 import keras
@@ -59,7 +58,6 @@ from IPython.display import display
 from keras import layers, ops
 
 from involution_course import checks, code_rules
-from involution_course.exercises import ExerciseUnfinished
 from involution_course.figures import layer as layer_figures
 from involution_course.layers import BlockAveragePooling2D, refusing_reference
 from involution_course.other_backends import run_layer_on_backends
@@ -96,19 +94,23 @@ def set_fixture_weights(sublayers):
 # In notebook 02 you computed involution in NumPy: for an input $X$ of shape $(B, H, W, C)$, an odd
 # kernel size $K$, a stride $s$ and $G$ groups of channels,
 #
-# $$Y_{b,i,j,c} = \sum_{k_i=0}^{K-1} \sum_{k_j=0}^{K-1} X^{pad}_{b,\; i s + k_i,\; j s + k_j,\; c}\;
-#   \mathcal{H}_{b,i,j,g(c),k_i,k_j}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
+# $$Y_{b,i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{b,i,j,g(c),u,v}\, X_{b,\, s i+u,\, s j+v,\, c},
+#   \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
 #
-# with $X^{pad}$ padded by $(K-1)/2$ zeros on each side and an output of
-# $\lceil H/s \rceil \times \lceil W/s \rceil$ pixels. The kernel $\mathcal{H}$ is generated from the
-# input itself:
+# where $\Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$ are the centred offsets of a
+# $K \times K$ window, $X$ is zero outside the image, and the output has
+# $H_{out} \times W_{out} = \lceil H/s \rceil \times \lceil W/s \rceil$ pixels. In arrays, the kernel has
+# shape $(B, H_{out}, W_{out}, G, K, K)$ and tap $(u, v)$ sits at `[..., g, K//2 + u, K//2 + v]`; the
+# code below writes $k_i = \lfloor K/2 \rfloor + u$ and $k_j = \lfloor K/2 \rfloor + v$ for these array
+# positions. The kernel $\mathcal{H}$ is generated from the input itself:
 #
-# $$\mathcal{H} = \mathrm{span}\Big(\mathrm{ReLU}\big(\mathrm{BN}(\mathrm{reduce}(\mathrm{pool}_s(X)))\big)\Big),$$
+# $$\mathcal{H}_{b,i,j} = W_1\, \sigma\big(W_0 \bar X_{b,i,j} + b_0\big) + b_1, \qquad \sigma(z) = \max(\mathrm{BN}(z), 0),$$
 #
-# where $\mathrm{pool}_s$ (only when $s > 1$) averages each $s \times s$ block that starts at $(is, js)$,
-# over the pixels inside the image (notebook 02's `average_pool`), reduce is a $1 \times 1$
-# convolution to $\max(1, \lfloor C/r \rfloor)$ channels and span a $1 \times 1$ convolution to
-# $K^2 G$ channels; span's channel $g K^2 + k_i K + k_j$ is $\mathcal{H}_{\cdot,\cdot,\cdot,g,k_i,k_j}$.
+# where $\bar X_{b,i,j}$ is $X_{b,i,j}$ when $s = 1$ and, when $s > 1$, the average of the $s \times s$
+# block that starts at $(s i, s j)$, over the pixels inside the image (notebook 02's `average_pool`);
+# $W_0, b_0$ ("reduce") is a $1 \times 1$ convolution to $C_r = \max(1, \lfloor C/r \rfloor)$ channels and
+# $W_1, b_1$ ("span") a $1 \times 1$ convolution to $K^2 G$ channels, whose channel $g K^2 + k_i K + k_j$ is
+# $\mathcal{H}_{\cdot,\cdot,\cdot,g,k_i,k_j}$ in array positions.
 #
 # A Keras layer needs three more things than the NumPy function: **weights** that an optimiser can
 # train (created in `build`, once the input's channel count is known), **gradients**, which Keras
@@ -224,8 +226,8 @@ print("Your kernel generator gives the expected kernel planes.")
 #
 # The patch tensor of the Keras example holds every $K \times K$ window of the input. The sum above
 # reads the same values if you swap the order of the loops: for each of the $K^2$ taps
-# $(k_i, k_j)$, take the **shifted slice** of the padded input whose pixel $(i, j)$ is
-# $X^{pad}_{is + k_i,\, js + k_j}$, multiply it by the kernel plane $\mathcal{H}_{\cdot,\cdot,\cdot,\cdot,k_i,k_j}$,
+# $(k_i, k_j)$, take the **shifted slice** of the input padded by $\lfloor K/2 \rfloor$ zeros on each side
+# (`x_pad`) whose pixel $(i, j)$ is `x_pad[si + k_i, sj + k_j]` $= X_{si+u,\, sj+v}$, multiply it by the kernel plane $\mathcal{H}_{\cdot,\cdot,\cdot,\cdot,k_i,k_j}$,
 # and add it to the output. Memory stays at one output-sized term at a time.
 #
 # **Exercise 2 (3 points).** Write `involution_multiply_add(x, kernel, stride=1)` with `keras.ops`
@@ -652,11 +654,8 @@ print("Your save_and_reload refuses a file name without .keras and accepts one w
 # input of unknown size, runs on two resolutions, and goes through your `save_and_reload`.
 
 # %% nbgrader={"grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
-try:
-    InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
-    save_and_reload(keras.Sequential([keras.Input((1,)), layers.Dense(1)]), Path(tempfile.mkdtemp()) / "tiny.keras")
-except NotImplementedError:
-    raise ExerciseUnfinished("Finish Exercises 3 and 4 first: this cell uses your layer and your save_and_reload.") from None
+layer_figures.finished("Exercises 3 and 4", lambda: InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32")),
+                       lambda: save_and_reload(keras.Sequential([keras.Input((1,)), layers.Dense(1)]), Path(tempfile.mkdtemp()) / "tiny.keras"))
 
 any_input = keras.Input((None, None, 3))
 hidden = layers.ReLU()(InvolutionLayer(3, 1, 1, 2)(any_input))
@@ -682,10 +681,7 @@ ic.record("largest output change after save and reload", own_gap)
 # as the network fits the images. (This cell is not graded; notebook 04 trains real networks.)
 
 # %% nbgrader={"grade": false, "grade_id": "train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
-try:
-    InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32"))
-except NotImplementedError:
-    raise ExerciseUnfinished("Finish Exercise 3 first: this cell trains your InvolutionLayer.") from None
+layer_figures.finished("Exercise 3", lambda: InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32")))
 
 (train_images, train_labels), _ = ic.load_profile_data(profile)
 train_images, train_labels = train_images[:256].astype("float32") / 255.0, train_labels[:256]
@@ -715,22 +711,39 @@ display(layer_figures.loss_curve(step_losses, title="A small network of your Inv
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 8 · How fast is it?
 #
-# The cell below times one forward and backward pass (the gradient of a loss with respect to the input
-# and every weight) on a batch of $32 \times 32 \times 3$ inputs with $K = 3$, for three layers:
+# Your layer computes the sum of exercise 2 in one way on every backend. The course's `Involution`
+# computes the same sums, to float rounding, but picks a formulation per backend and mode, because
+# what is fast depends on how the operations run (`involution_course/layers.py` says which and why):
 #
-# * the course's `Involution` (shifted slices, as in your exercise 2);
+# * **TensorFlow, op by op** (eagerly, or in a `tf.function` without XLA): every operation is a
+#   separate kernel that writes its result to memory, so a few large operations beat $K^2$ small ones.
+#   The layer **builds the patch tensor** (depthwise convolutions with one-hot filters copy the $K^2$
+#   shifted windows of each channel side by side, $K^2$ times the input's size) and contracts it with
+#   the kernel in one `einsum`.
+# * **TensorFlow under XLA** (`jit_compile=True`): small layers take the sum over the $K^2$ shifted
+#   slices of your exercise 2, which XLA compiles into a few fused loops; large ones go by kernel rows,
+#   with a custom gradient that builds a row's stacked slices again in the backward pass, because XLA
+#   would otherwise keep them, $K^2$ times the input, in memory for it.
+# * **JAX** (op by op or `jax.jit`): the sum over shifted slices, each kernel plane widened over its
+#   group's channels; **PyTorch**: the same sum, each plane broadcast over its group. On a GPU, where
+#   one applies, a fused kernel (Pallas on JAX, Triton on PyTorch) replaces both.
+#
+# The cell below times one training step (forward, a loss, and the gradients with respect to the input
+# and every weight) on this machine, **under TensorFlow only**, the backend the notebooks run on, for
+# a batch of $32 \times 32 \times 3$ inputs with $K = 3$:
+#
+# * the course's `Involution`;
 # * the Keras example's method: `tf.image.extract_patches`, then a product with the kernel and a sum
 #   over the $K^2$ axis;
 # * `DepthwiseConv2D` with the same $K$: one fixed $K \times K$ kernel per channel. It does the same
-#   number of multiply-adds without generating a kernel, so it is the speed to aim for.
+#   number of multiply-adds in its sum without generating a kernel, so it is the speed to aim for.
 #
-# Each is timed **eagerly** (one operation at a time, as when you call a layer) and compiled with
-# **XLA** (`tf.function(jit_compile=True)`). XLA fuses the $K^2$ slices, products and sums into one
-# loop over the output, so no slice is ever stored. `model.fit` compiles with XLA by default where
-# there is a GPU; on a machine with only a CPU, Keras leaves XLA off for TensorFlow, and notebook 04's
-# `training.fit` turns it back on for networks with involutions, which train about twice as fast with it.
-# When autograding (the grading profile), the cell times the eager mode alone, on a smaller batch:
-# compiling three layers with XLA would cost every student's run a few seconds.
+# Each is timed **eagerly** and compiled with **XLA** (`tf.function(jit_compile=True)`). `model.fit`
+# compiles with XLA by default where there is a GPU; on a machine with only a CPU, Keras leaves XLA off
+# for TensorFlow, and notebook 04's `training.fit` turns it back on for networks with involutions. When
+# autograding (the grading profile), the cell times the eager mode alone, on a smaller batch. The
+# course's own measurements, on TensorFlow and at a second, larger size, are printed after this run's,
+# with their date and machine; the README's Benchmarks section has them for JAX and PyTorch too.
 
 # %% nbgrader={"grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from involution_course.layers import Involution
@@ -754,64 +767,27 @@ class PatchInvolution(layers.Layer):
         return tf.reshape(tf.reduce_sum(kernel * patches, axis=3), (batch, rows, cols, self.channels))
 
 
-def gradient_step(layer):
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(tf.square(layer(x, training=True)))
-        return tape.gradient(loss, [x] + layer.trainable_variables)
-
-    return step
-
-
 timing_batch = 32 if profile.name == "grading" else 256  # the example's batch, smaller when autograding
-timing_input = tf.constant(rng.random((timing_batch, 32, 32, 3), dtype="float32"))
 methods = {
-    "Involution (shifted slices)": Involution(3, 1, 1, 2),
+    "Involution (course)": Involution(3, 1, 1, 2),
     "extract_patches (Keras example)": PatchInvolution(),
     "DepthwiseConv2D": layers.DepthwiseConv2D(3, padding="same"),
 }
-modes = {"eager": lambda f: f, "XLA": lambda f: tf.function(f, jit_compile=True)}
-if profile.name == "grading":
-    del modes["XLA"]
+modes = ["eager"] if profile.name == "grading" else ["eager", "XLA"]
 timed_repeats = 3 * profile.repeats
-milliseconds = np.zeros((len(modes), len(methods)))
-for m, compile_mode in enumerate(progress_bar(list(modes.values()), desc="timing modes")):
-    steps = [compile_mode(gradient_step(layer)) for layer in methods.values()]
-    for step in steps:
-        step(timing_input)  # builds the layer and, for XLA, compiles
-    best = np.full(len(steps), np.inf)
-    for _ in range(timed_repeats):  # interleaved, so that any background load hits every method alike
-        for k, step in enumerate(steps):
-            start = time.perf_counter()
-            _ = step(timing_input)[0].numpy()
-            best[k] = min(best[k], time.perf_counter() - start)
-    milliseconds[m] = best * 1e3
-
-print(f"batch {timing_batch}, best of {timed_repeats} runs, forward + backward:")
-for m, mode in enumerate(modes):
-    patches_ratio = milliseconds[m, 1] / milliseconds[m, 0]
-    depthwise_ratio = milliseconds[m, 0] / milliseconds[m, 2]
-    print(
-        f"  {mode:5s}: Involution {milliseconds[m, 0]:.1f} ms, extract_patches {milliseconds[m, 1]:.1f} ms "
-        f"({patches_ratio:.2f}x the time), DepthwiseConv2D {milliseconds[m, 2]:.1f} ms "
-        f"(Involution takes {depthwise_ratio:.2f}x its time)"
-    )
-    ic.record(f"{mode}: extract_patches time / Involution time", float(patches_ratio), "x", show=False)
-    ic.record(f"{mode}: Involution time / DepthwiseConv2D time", float(depthwise_ratio), "x", show=False)
-display(layer_figures.timing_bars(list(methods), list(modes), milliseconds))
+milliseconds = layer_figures.time_training_steps(methods, rng.random((timing_batch, 32, 32, 3), dtype="float32"), modes, timed_repeats)
+layer_figures.report_timings(methods, modes, milliseconds, timing_batch, timed_repeats)
+display(layer_figures.timing_bars(list(methods), modes, milliseconds))
+layer_figures.print_recorded_steps()
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_speed_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Read the printed times, not general rules: they depend on the machine, the batch and the load.
-# Eagerly, each of the $K^2$ taps is a separate operation that writes its result to memory, and
-# shifted slices were **slower** than the patch tensor when the course measured them (the README's
-# Benchmarks: TensorFlow on 2 CPU cores): the Keras example's method took 0.72× the time of the
-# course's layer at this size with batch 256, and 0.64× on $56 \times 56 \times 64$ inputs with $K = 7$
-# and 4 groups; in a `tf.function` without XLA, 0.85× and 0.73×. Under XLA the taps fuse and the patch
-# tensor disappears: there the patch method took 2.25× and 4.07× the time of the course's layer, and
-# XLA is the setting `model.fit` trains in. The patch tensor also costs memory: $K^2$ times the input,
-# which at $K = 7$ is 49 copies of every activation.
+# Read the printed times, not general rules: they depend on the machine, the batch, the load and the
+# mode. Compare the two modes within one run and within the course's record: op by op the course's
+# layer itself builds a patch tensor, so there it can only gain on the Keras example's by how it builds
+# and contracts it; under XLA it keeps no patch tensor in its forward pass, and at the larger size it
+# rebuilds its stacked slices in the backward pass instead of keeping them. The patch tensor costs
+# memory too: $K^2$ times the input, which at $K = 7$ is 49 copies of every activation.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 9 · In your own words (graded by hand, 2 points)
@@ -853,8 +829,12 @@ display(layer_figures.timing_bars(list(methods), list(modes), milliseconds))
 #   and describes itself in `get_config`, which is what saving and loading need.
 # * Written with `keras.ops`, the same layer runs on TensorFlow, JAX and PyTorch; reading $H$ and $W$
 #   from the input at call time (or never needing them) makes it work at any resolution.
-# * The multiply-add is a sum of $K^2$ shifted slices times kernel planes: no patch tensor, and XLA fuses
-#   it into one loop (section 8 measured it against the Keras example's method and `DepthwiseConv2D`).
+# * The multiply-add is a sum of $K^2$ shifted slices times kernel planes, which needs no patch tensor.
+#   The course's `Involution` computes the same sum in the form that is fastest where it runs: a patch
+#   tensor on TensorFlow op by op, shifted slices under XLA, on JAX and on PyTorch (section 8 timed it on
+#   TensorFlow against the Keras example's method and `DepthwiseConv2D`).
+# * A layer that Keras can build on an input of unknown size on every backend states its output shape
+#   (`compute_output_shape`) and builds its sublayers in `build`, and passes `training` on to batch norm.
 # * `call` returns only the output, so the layer fits in `keras.Sequential`; the kernel is available
 #   separately through `generate_kernel`, which notebook 05 uses to look at what the layer learned.
 # * Your layer trains: 20 steps of Adam on 256 CIFAR-10 images lowered the loss of a small network

@@ -1,12 +1,103 @@
-"""Figures: the involution layer in Keras (notebook 03)."""
+"""Figures and measurements of notebook 03 (the involution layer in Keras): the course's plumbing,
+kept out of the cells so that each cell shows what it teaches."""
 
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["loss_curve", "timing_bars"]
+__all__ = ["finished", "loss_curve", "print_recorded_steps", "report_timings", "time_training_steps", "timing_bars"]
+
+RECORDED_STEPS = Path(__file__).resolve().parent.parent / "results_data" / "layer-step-cpu.json"
+
+
+def finished(exercises: str, *calls) -> None:
+    """Run each of ``calls`` (a quick use of an answer); stop the cell with one sentence naming
+    ``exercises`` where one still raises ``NotImplementedError``."""
+    from involution_course.exercises import ExerciseUnfinished
+
+    try:
+        for call in calls:
+            call()
+    except NotImplementedError:
+        raise ExerciseUnfinished(f"Finish {exercises} first: this cell uses your answers.") from None
+
+
+def time_training_steps(methods: dict, x, modes, repeats: int):
+    """Milliseconds of one training step (forward, sum of squares, gradients with respect to the input and
+    every weight) of each layer of ``methods`` under each of ``modes`` ("eager", "XLA"), TensorFlow:
+    the best of ``repeats`` runs after a warm-up, the methods taking turns so that a passing load hits
+    them alike."""
+    import tensorflow as tf
+
+    from involution_course.progress import progress_bar
+
+    def gradient_step(layer):
+        def step(inputs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(tf.square(layer(inputs, training=True)))
+            return tape.gradient(loss, [inputs] + layer.trainable_variables)
+
+        return step
+
+    compile_modes = {"eager": lambda f: f, "XLA": lambda f: tf.function(f, jit_compile=True)}
+    x = tf.constant(x)
+    milliseconds = np.zeros((len(modes), len(methods)))
+    for m, mode in enumerate(progress_bar(list(modes), desc="timing modes")):
+        steps = [compile_modes[mode](gradient_step(layer)) for layer in methods.values()]
+        for step in steps:
+            step(x)  # builds the layer and, for XLA, compiles
+        best = np.full(len(steps), np.inf)
+        for _ in range(repeats):
+            for k, step in enumerate(steps):
+                start = time.perf_counter()
+                _ = step(x)[0].numpy()
+                best[k] = min(best[k], time.perf_counter() - start)
+        milliseconds[m] = best * 1e3
+    return milliseconds
+
+
+def report_timings(methods, modes, milliseconds, batch: int, repeats: int) -> None:
+    """Print the times of ``time_training_steps`` with their ratios, and keep the ratios as headline figures.
+    Columns: the course's layer, the patch method, DepthwiseConv2D, in that order."""
+    import involution_course as ic
+
+    print(f"TensorFlow, this machine, batch {batch}, best of {repeats} runs, one training step:")
+    for m, mode in enumerate(modes):
+        course, patches, depthwise = milliseconds[m]
+        print(f"  {mode:5s}: Involution {course:.1f} ms, extract_patches {patches:.1f} ms ({patches / course:.2f}x the time), "
+              f"DepthwiseConv2D {depthwise:.1f} ms (Involution takes {course / depthwise:.2f}x its time)")
+        ic.record(f"{mode}: extract_patches time / Involution time", float(patches / course), "x", show=False)
+        ic.record(f"{mode}: Involution time / DepthwiseConv2D time", float(course / depthwise), "x", show=False)
+
+
+def recorded_steps(path=RECORDED_STEPS) -> dict:
+    """The course's recorded timings of one training step on TensorFlow (``results/layer-step-cpu.json``)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def print_recorded_steps(path=RECORDED_STEPS) -> None:
+    """Print the recorded ratios, patch method over the course's layer and the layer over DepthwiseConv2D,
+    per size and mode, with the date, machine and command of the measurement."""
+    data = recorded_steps(path)
+    source = data["provenance"]
+    medians = {(row["group"], row["mode"], row["case"]): row["median"] for row in data["rows"]}
+    print(f"Recorded by the course on {source['date']}: {source['machine']}, {source['software']}")
+    print(f"  ({source['command']}; {source['what']})")
+    for group in dict.fromkeys(row["group"] for row in data["rows"]):
+        print(f"  {group}:")
+        for mode in dict.fromkeys(row["mode"] for row in data["rows"] if row["group"] == group):
+            course = medians[(group, mode, "course Involution")]
+            patches = medians[(group, mode, "Keras example: extract_patches")]
+            depthwise = medians[(group, mode, "DepthwiseConv2D")]
+            print(f"    {mode:11s}: course {course * 1e3:7.1f} ms, extract_patches {patches / course:.2f}x its time, "
+                  f"course {course / depthwise:.2f}x DepthwiseConv2D's time")
 
 
 def timing_bars(methods, modes, milliseconds) -> Figure:
