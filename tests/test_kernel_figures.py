@@ -141,3 +141,29 @@ def test_similarity_bars_survive_equal_scores_and_silent_layers():
     figure = similarity_bars(["inv_1", "inv_2", "inv_3"], scores, [1.0, 1.0, 1.0])
     texts = [t.get_text() for t in figure.axes[0].texts]
     assert texts == ["0.300", "n/a", "0.600"]
+
+
+def test_notebook_05s_try_it_cell_emits_no_warning(tmp_path):
+    """The cell of Exercise 1 (its answer and its "Try it" lines) on the notebook's network and on a
+    reloaded Sequential one: the kernel model gets its inputs in the structure it was built on."""
+    import warnings
+    from pathlib import Path
+
+    import jupytext
+    import keras
+
+    from involution_course import kernels as kern
+    from involution_course.layers import Involution
+
+    source = Path(__file__).resolve().parents[1] / "solutions" / "05-kernel-visualisation" / "05-kernel-visualisation.py"
+    cell = next(c.source for c in jupytext.read(source).cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1_kernel_model")
+    keras.utils.set_random_seed(0)
+    sequential = keras.Sequential([keras.Input((32, 32, 3)), Involution(3, 1, 1, 2), keras.layers.Flatten()])
+    sequential.save(tmp_path / "sequential.keras")
+    reloaded = keras.models.load_model(tmp_path / "sequential.keras", compile=False)
+    for network in (kern.build_small_network("involution"), reloaded):
+        namespace = {"keras": keras, "np": np, "kern": kern, "Involution": Involution, "network": network,
+                     "inputs": RNG.random((2, 32, 32, 3)).astype("float32")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            exec(compile(cell, "ex1_kernel_model", "exec"), namespace)

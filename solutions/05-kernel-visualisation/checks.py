@@ -72,10 +72,10 @@ def kernel_model_inputs(rng):
 def observe_kernel_model(student, networks):
     import os
     import tempfile
-    import warnings
 
     import keras
 
+    from involution_course.kernels import as_model_inputs
     from involution_course.layers import Involution
 
     kernel_model = student["kernel_model"]
@@ -113,21 +113,19 @@ def observe_kernel_model(student, networks):
         return model
 
     def kernels_of(extractor, batch):
-        got = extractor(batch)
+        # In the structure the extractor was built on, as the notebook feeds it.
+        got = extractor(as_model_inputs(extractor, batch)) if isinstance(extractor, keras.Model) else extractor(batch)
         return [keras.ops.convert_to_numpy(k) for k in (got if isinstance(got, (list, tuple)) else [got])]
 
     seen = []
     for network in networks:
         model = build(network)
-        with warnings.catch_warnings():
-            # Keras warns when a model built on a list of inputs gets a bare array; both are fine.
-            warnings.filterwarnings("ignore", message="The structure of `inputs`")
-            try:
-                extractor = kernel_model(model)
-            except (Exception, SystemExit) as error:  # noqa: BLE001 - reported for the judge
-                seen.append({"raised": type(error).__name__, "message": str(error)[:500]})
-                continue
-            result = outcome(kernels_of, extractor, network["batch"])
+        try:
+            extractor = kernel_model(model)
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - reported for the judge
+            seen.append({"raised": type(error).__name__, "message": str(error)[:500]})
+            continue
+        result = outcome(kernels_of, extractor, network["batch"])
         seen.append({"model": isinstance(extractor, keras.Model), "type": type(extractor).__name__, **result})
     return seen
 

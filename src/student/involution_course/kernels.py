@@ -13,8 +13,6 @@ position and channel group; a *map* is (B, H_out, W_out), one number per positio
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 import numpy as np
 
@@ -23,6 +21,7 @@ from .layers import Involution
 __all__ = [
     "KernelOutput",
     "KernelSnapshots",
+    "as_model_inputs",
     "build_small_network",
     "convolution_kernels",
     "generated_kernels",
@@ -64,6 +63,20 @@ class KernelOutput(keras.layers.Layer):
         return self.involution.generate_kernel(x, training=False)
 
 
+def as_model_inputs(model, images):
+    """``images`` as float32 in the structure ``model`` was built on.
+
+    A model built on ``network.inputs`` (a list, as a reloaded Sequential network requires)
+    expects a list of one array; Keras warns when it gets the bare array instead.
+    """
+    batch = np.asarray(images, dtype="float32")
+    try:
+        structure = model.input
+    except (AttributeError, ValueError):  # a subclassed model that has not been called yet
+        return batch
+    return keras.tree.map_structure(lambda _: batch, structure)
+
+
 def generated_kernels(extractor, images) -> list[np.ndarray]:
     """Run a kernel model (a model whose outputs are generated kernels, as notebook 05's
     Exercise 1 builds) on a few images: one array per output.
@@ -75,10 +88,7 @@ def generated_kernels(extractor, images) -> list[np.ndarray]:
             f"Expected a kernel model, a keras.Model whose outputs are kernels; got "
             f"{type(extractor).__name__}. Does your kernel_model return the keras.Model it builds?"
         )
-    with warnings.catch_warnings():
-        # Keras warns when a model built on a list of inputs gets a bare array; both are fine.
-        warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        outputs = extractor(np.asarray(images, dtype="float32"), training=False)
+    outputs = extractor(as_model_inputs(extractor, images), training=False)
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     return [keras.ops.convert_to_numpy(kernels) for kernels in outputs]
