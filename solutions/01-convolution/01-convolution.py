@@ -26,8 +26,14 @@
 # 3. show numerically the two properties that involution will invert: convolution is *spatial-agnostic* (the same kernel at every position) and *channel-specific* (a different kernel for every output channel).
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is
+# graded, the grader calls your functions again on inputs you have not seen and judges what they
+# return in its own process, outside your notebook. Every rule it applies is stated in the exercise
+# and checked by a visible test, so read each exercise's text closely and test your code beyond the
+# visible tests.
+#
+# Symbols, index order and array layouts follow the course's
+# [notation table](https://involution-course.github.io/involution-course-student/notation.html).
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -50,17 +56,23 @@ profile = ic.setup_notebook()
 # $\mathcal{F} \in \mathbb{R}^{K \times K \times C_\text{in} \times C_\text{out}}$ (this is exactly the
 # layout of Keras' `Conv2D` kernel), and one bias $b_o$ per output channel.
 #
-# Output channel $o$ at position $(i, j)$ is a multiply-add of the kernel with the $K \times K$
-# window of the input that starts at row $s\,i$ and column $s\,j$, where $s$ is the *stride*:
+# Output channel $o$ at position $(i, j)$ is a multiply-add of the kernel with a $K \times K$ window of
+# the input. We name a tap of the kernel by its offset $(u, v)$ from the kernel's centre, $(u, v) \in
+# \Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$, so that tap $(u, v)$ of input channel
+# $c$ for output channel $o$ is the array element `w[K//2 + u, K//2 + v, c, o]`. With $s$ the *stride*:
 #
 # $$
-# Y_{i,j,o} \;=\; b_o \;+\; \sum_{u=0}^{K-1} \sum_{v=0}^{K-1} \sum_{c=0}^{C_\text{in}-1}
-#     \mathcal{F}_{u,v,c,o}\; \tilde{X}_{s i + u,\; s j + v,\; c}
+# Y_{i,j,o} \;=\; b_o \;+\; \sum_{c=0}^{C_\text{in}-1} \sum_{(u,v) \in \Delta_K}
+#     \mathcal{F}_{u,v,c,o}\; \tilde{X}_{s i + \lfloor K/2 \rfloor + u,\; s j + \lfloor K/2 \rfloor + v,\; c}
 # $$
 #
-# $\tilde{X}$ is the input after *padding* (rows and columns of zeros added around it, see below).
-# Deep-learning libraries call this a convolution although, strictly, it is a cross-correlation: the
-# kernel is not flipped. We follow Keras.
+# $\tilde{X}$ is the input after *padding* (rows and columns of zeros added around it, see below): the
+# window of output $(i, j)$ starts at row $s\,i$ and column $s\,j$ of $\tilde{X}$ and is centred
+# $\lfloor K/2 \rfloor$ further on. With `"same"` padding, stride 1 and an odd $K$ the padding is
+# $\lfloor K/2 \rfloor$ zeros on every side, so the centre is input pixel $(i, j)$ and the sum reads
+# $X_{i+u,\, j+v,\, c}$, as in the notation table. (Keras also accepts an even $K$; its offsets then run
+# from $-K/2$ to $K/2 - 1$.) Deep-learning libraries call this a convolution although, strictly, it is a
+# cross-correlation: the kernel is not flipped. We follow Keras.
 #
 # Look at the indices of $\mathcal{F}$. They hold $u, v$ (where in the window), $c$ and $o$, but **not**
 # $i, j$. Two properties follow, and they are what the involution paper (Li et al., CVPR 2021) turns

@@ -114,14 +114,16 @@ print(f"Inspecting {'the network saved by notebook 04' if saved else 'the networ
 # %% [markdown] nbgrader={"grade": false, "grade_id": "kernels-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · Kernels out of the network
 #
-# An involution layer generates its kernel from its own input: for input $x$ of shape
-# $(B, H, W, C)$ it computes, at every position $(i, j)$,
+# An involution layer generates its kernel from its own input: for input $X$ of shape
+# $(B, H, W, C)$ it computes, at every output position $(i, j)$,
 #
-# $$\mathcal{H}_{i,j} = W_1\,\sigma\!\left(W_0\, x_{i,j}\right) \in \mathbb{R}^{G K^2},$$
+# $$\mathcal{H}_{i,j} = W_1\,\sigma\!\left(W_0\, \bar X_{i,j} + b_0\right) + b_1 \in \mathbb{R}^{G K^2},$$
 #
-# ($W_0$: the 1×1 "reduce" convolution, $\sigma$: batch normalisation and ReLU, $W_1$: the 1×1
-# "span" convolution), reshaped to $G$ kernels of $K \times K$. The course's layer returns them with
-# `layer.generate_kernel(x)` as an array of shape $(B, H_\text{out}, W_\text{out}, G, K, K)$.
+# ($\bar X_{i,j}$: the pixel $X_{i,j}$, or the average of its $s \times s$ block for a stride
+# $s > 1$; $W_0, b_0$: the 1×1 "reduce" convolution to $C_r$ channels; $\sigma$: batch
+# normalisation then ReLU; $W_1, b_1$: the 1×1 "span" convolution), reshaped to $G$ kernels of
+# $K \times K$. The course's layer returns them with `layer.generate_kernel(x)` as an array of shape
+# $(B, H_\text{out}, W_\text{out}, G, K, K)$, tap $(u, v) \in \Delta_K$ at `[..., g, K//2 + u, K//2 + v]`.
 #
 # To see them for real images we need each involution layer's *input*, which comes out of the layers
 # before it. A Keras functional model can give us that: `layer.input` is the symbolic tensor that
@@ -225,7 +227,7 @@ for name, kernels in zip(layer_names, layer_kernels):
 # A kernel is $G K^2$ numbers per position; to draw one picture per layer the Keras example sums
 # them. For image $b$ at position $(i, j)$ the **kernel sum** is
 #
-# $$m_{b,i,j} = \sum_{g=1}^{G} \sum_{k_i = 0}^{K-1} \sum_{k_j = 0}^{K-1} \mathcal{H}_{b,i,j,g,k_i,k_j}.$$
+# $$m_{b,i,j} = \sum_{g=0}^{G-1} \sum_{(u, v) \in \Delta_K} \mathcal{H}_{b,i,j,g,u,v}.$$
 #
 # A large sum means the layer passes on a lot of that neighbourhood (the kernel is a weighted sum
 # of $K^2$ pixels); a sum near 0 means it passes on little, or that positive and negative weights
@@ -450,7 +452,7 @@ if figs.widgets_available():
     display(figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0]))
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "similarity-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 5 · Location-specific, measured
+# ## 5 · Spatial-specific, measured
 #
 # How different are the kernels of one image from position to position? Flatten each position's
 # kernel into a vector $h_p \in \mathbb{R}^{G K^2}$, scale it to unit length $u_p = h_p / \lVert h_p
@@ -539,17 +541,17 @@ figs.similarity_bars(layer_names, involution_scores, conv_scores)
 # ## 6 · Involution and local self-attention
 #
 # The paper calls involution a generalisation of self-attention. Take a *local* self-attention over
-# the same $K \times K$ window: queries and keys are 1×1 projections, $q_{i,j} = W_Q^\top x_{i,j}$ and
-# $k_{i,j} = W_K^\top x_{i,j}$ with $W_Q, W_K \in \mathbb{R}^{C \times d}$, and the weight of the
-# neighbour at offset $(k_i, k_j)$ of position $(i, j)$ is
+# the same $K \times K$ window: queries and keys are 1×1 projections, $q_{i,j} = W_Q^\top X_{i,j}$ and
+# $k_{i,j} = W_K^\top X_{i,j}$ with $W_Q, W_K \in \mathbb{R}^{C \times d}$, and the weight of the
+# neighbour at offset $(u, v) \in \Delta_K$ of position $(i, j)$ is
 #
-# $$a_{i,j,k_i,k_j} = \frac{\exp\left(q_{i,j} \cdot k_{i + k_i - p,\ j + k_j - p} / \sqrt{d}\right)}
-#   {\sum_{(k_i', k_j') \text{ inside}} \exp\left(q_{i,j} \cdot k_{i + k_i' - p,\ j + k_j' - p} / \sqrt{d}\right)},
-#   \qquad p = \tfrac{K - 1}{2},$$
+# $$a_{i,j,u,v} = \frac{\exp\left(q_{i,j} \cdot k_{i + u,\ j + v} / \sqrt{d}\right)}
+#   {\sum_{(u', v') \in \Delta_K \text{ inside}} \exp\left(q_{i,j} \cdot k_{i + u',\ j + v'} / \sqrt{d}\right)},$$
 #
-# where only neighbours inside the image count (those outside get weight 0). The output would then be
-# $\sum_{k_i, k_j} a_{i,j,k_i,k_j}\, v_{i + k_i - p,\, j + k_j - p}$: the same shape of computation as
-# involution, a weight per position and neighbour.
+# where only neighbours inside the image count (those outside get weight 0). As for $\mathcal{H}$,
+# offset $(u, v)$ is stored at `[..., K//2 + u, K//2 + v]`. The output would then be
+# $\sum_{(u, v) \in \Delta_K} a_{i,j,u,v}\, W_V^\top X_{i + u,\, j + v}$ (the neighbours' values, a third projection):
+# the same shape of computation as involution, a weight per position and neighbour.
 #
 # **Exercise 5 (3 points).** Write `local_attention_weights(x, w_query, w_key, kernel_size)` for
 # `x` of shape $(B, H, W, C)$, returning $a$ of shape $(B, H, W, K, K)$: the query comes from the
@@ -669,11 +671,11 @@ figs.kernel_panels(
 # sense in which the paper calls involution a generalisation of self-attention: the attention
 # weights $a_{i,j,\cdot,\cdot}$ are one particular way to generate a kernel $\mathcal{H}_{i,j}$.
 #
-# **What they do not.** Involution's kernel at $(i, j)$ comes from the centre pixel $x_{i,j}$ alone
+# **What they do not.** Involution's kernel at $(i, j)$ comes from the centre pixel $\bar X_{i,j}$ alone
 # (through two 1×1 convolutions), so it cannot depend on the neighbours it will weigh; attention
 # compares the centre's query with each neighbour's key, a product of two projections. Involution has
 # no softmax: its weights can be negative and need not sum to 1, which is why its kernel sums are
-# informative maps while attention's are constant. And attention weighs projected values $v$, while
+# informative maps while attention's are constant. And attention weighs projected values $W_V^\top X$, while
 # involution weighs the input pixels directly.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "training-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -684,7 +686,7 @@ figs.kernel_panels(
 # these three networks generates for the ten images. Each layer's maps
 # below share one scale over the three stages, so that a change in size shows as a change of colour.
 # A similarity $S$ printed as `nan` means that no position had a non-zero kernel at that stage: with
-# a single reduce channel ($C = 3$, $r = 2$), a ReLU that outputs zero everywhere leaves only the
+# a single reduce channel ($C_r = \max(1, \lfloor 3/2 \rfloor) = 1$), a ReLU that outputs zero everywhere leaves only the
 # span's bias, which starts at 0, and the whole layer is silent until training moves that bias.
 
 # %% nbgrader={"grade": false, "grade_id": "training-snapshots", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -711,7 +713,7 @@ for index, name in enumerate(layer.name for layer in kern.involution_layers(netw
 #   involution layer makes for an image; summed per position they are the maps of the Keras example.
 # - Drawn over the images, the maps show where a layer passes on much or little of a neighbourhood.
 # - The mean cosine similarity $S$ between the kernels of different positions measures how
-#   location-specific a layer is; a convolution scores exactly 1 (this run's values: section 5).
+#   spatial-specific a layer is; a convolution scores exactly 1 (this run's values: section 5).
 # - Local self-attention has the same form, a weight per position and neighbour computed from the
 #   input, but compares the centre with each neighbour and normalises with a softmax; involution
 #   generates its weights from the centre pixel alone, unnormalised.
