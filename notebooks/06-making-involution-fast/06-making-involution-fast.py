@@ -239,7 +239,7 @@ print(f"Prediction: slices take {predicted['slices'] / predicted['unfold']:.2f} 
 # the memory the method *holds* at its peak while it runs, measured by Python's `tracemalloc`: the
 # largest set of arrays alive at once, which is not the bytes it moves.
 
-# %% nbgrader={"cell_type": "code", "checksum": "13bee1f79f0c60d8921156bdaa095d79", "grade": false, "grade_id": "cpu-timing", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "fb359daf072d1f0631791896d6e32017", "grade": false, "grade_id": "cpu-timing", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def unfold_numpy(x, kernel, stride=1):
     """x (B, H, W, C), kernel (B, H_out, W_out, G, K, K): the patch tensor (B, H_out, W_out, K*K, C) as a
     real array, weighed and summed over the taps."""
@@ -270,8 +270,8 @@ def slices_numpy(x, kernel, stride=1):
 
 
 rng = np.random.default_rng(0)
-cpu_x = rng.normal(size=(4, 28, 28, 32)).astype("float32")
-cpu_kernel = rng.normal(size=(4, 28, 28, 4, 7, 7)).astype("float32")
+cpu_x = rng.normal(size=(cpu_case.batch, cpu_case.height, cpu_case.width, cpu_case.channels)).astype("float32")
+cpu_kernel = rng.normal(size=(*cpu_x.shape[:3], cpu_case.groups, cpu_case.kernel_size, cpu_case.kernel_size)).astype("float32")
 assert np.allclose(unfold_numpy(cpu_x, cpu_kernel), slices_numpy(cpu_x, cpu_kernel), atol=1e-3)
 cpu_ms = {m: live_speed.median_ms(f, cpu_x, cpu_kernel, repeats=2 * profile.repeats)
           for m, f in (("unfold", unfold_numpy), ("slices", slices_numpy))}
@@ -305,11 +305,12 @@ print(f"Measured: slices took {cpu_ms['slices'] / cpu_ms['unfold']:.2f} times as
 # summing over a middle axis do not. The next cell sets the arrays each method works on against this
 # CPU's caches.
 
-# %% nbgrader={"cell_type": "code", "checksum": "db5fe7e9bd4d2d08250f22e4e408d079", "grade": false, "grade_id": "cpu-caches", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "12a3043d6149692e49c4f485c2a532c7", "grade": false, "grade_id": "cpu-caches", "locked": true, "schema_version": 3, "solution": false, "task": false}
 caches = live_speed.cpu_caches()
 itemsize = cpu_x.itemsize
-per_tap = (2 * cpu_x.size + cpu_kernel.size // 49) * itemsize  # a window and the running sum, one tap's kernel plane
-patches = 49 * cpu_x.size * itemsize                            # the patch tensor (stride 1: as many outputs as inputs)
+taps = cpu_case.kernel_size**2
+per_tap = (2 * cpu_x.size + cpu_kernel.size // taps) * itemsize  # a window and the running sum, one tap's kernel plane
+patches = taps * cpu_x.size * itemsize                             # the patch tensor (stride 1: as many outputs as inputs)
 print("This CPU's data caches:", ", ".join(f"{level} {size / 1e6:.3g} MB" for level, size in caches.items()) or "not reported")
 for what, size in (("one tap of slices", per_tap), ("unfold's patch tensor", patches)):
     fits = [level for level, capacity in caches.items() if size <= capacity]
@@ -583,12 +584,12 @@ assert _as_ints(input_span(0, 3, 1, 1)) == (0, 3), f"K = 1: no halo, output rows
 print("input_span passes the tests.")
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "46175312b6ccb046d02a41487853386f", "grade": false, "grade_id": "tiled-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "90e7a5dbc8353421679e2f43f7b30f7c", "grade": false, "grade_id": "tiled-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Now the whole image, as a grid of programs that each run your kernel on their tile, with the input
 # blocks cut by your spans; the result is compared with NumPy's unfold from section 1. Tiles of the
 # last row and column may hang over the image's edge: the padded input and the kernels are padded
 # with zeros to whole tiles, and the extra outputs dropped. The halo means that a tiled kernel reads
-# some input pixels more than once: the cell also counts how much of $x$ the tiles read in all.
+# some input pixels more than once: the cell also counts how much of $X$ the tiles read in all.
 
 # %% nbgrader={"cell_type": "code", "checksum": "17e2c886facc32525372e04d2d73246c", "grade": false, "grade_id": "tiled", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def involution_tiled(x, kernel, stride, tile, tile_kernel, span):
@@ -707,7 +708,7 @@ for case in cases:
 # set against a step's floor and a forward against a forward's. Elsewhere it says that the figures
 # above are the recorded ones.
 
-# %% nbgrader={"cell_type": "code", "checksum": "b041a0c20851b562da95a7951ce6ffa3", "grade": false, "grade_id": "gpu-live", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "d5f9e2ac0894c2f5f99853e0923c0c8e", "grade": false, "grade_id": "gpu-live", "locked": true, "schema_version": 3, "solution": false, "task": false}
 if live_speed.cuda_device() is None:
     print(f"No CUDA GPU here: the times above are the recorded ones. "
           "On Colab, choose Runtime > Change runtime type > T4 GPU to time the kernels live.")
@@ -715,7 +716,8 @@ else:
     live, notes = live_speed.measure(recorded.cases(), steps=5 + 5 * profile.repeats)
     print(f"Live: {speed.provenance_text(live)}")
     display(Markdown("**A step (forward + backward), ms, this GPU**\n\n" + speed.timing_table(live)
-                     + "\n\n**Forward alone, ms, this GPU**\n\n" + speed.timing_table(live, "fwd_ms")))
+                     + "\n\n**Forward alone, ms, this GPU**\n\n" + speed.timing_table(live, "fwd_ms")
+                     + "\n\nHow each column was obtained:\n\n" + "\n".join(f"* {line}" for line in speed.column_sources(live))))
     for sentence in speed.conclusions(live) + notes:
         print("-", sentence)
     for case in cases:  # your forward count at this GPU's bandwidth, against the fused forward
@@ -791,12 +793,13 @@ else:
 #   (section 5); a floor is a bound, not a prediction. Generating the kernels where they are applied
 #   removes the largest part of the bytes (section 6).
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bbf788feddafa03769d9a2770effd284", "grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ef1f4997ffbfb994e2a123d490c419aa", "grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## In your own words
 #
 # **Question 1** (2 points, graded by hand). In the table of section 5, compare cuDNN's depthwise
-# $K \times K$ convolution with the paper's involution kernels: depthwise reads one $K \times K$
-# kernel per channel instead of one per output pixel and group. Count, by the model of
+# $K \times K$ convolution with the paper's involution kernels (timed in another run: the line under
+# the table says which): depthwise reads one $K \times K$
+# kernel per channel instead of one per output position and group. Count, by the model of
 # section 1, the elements the depthwise convolution's forward pass must move for the first case
 # (B = 32, C = 64, 56 × 56, K = 7), compare them with the fused involution kernel's, and say in three
 # to five sentences what the measured times then tell you about where these kernels spend their time.

@@ -282,8 +282,8 @@ def slices_numpy(x, kernel, stride=1):
 
 
 rng = np.random.default_rng(0)
-cpu_x = rng.normal(size=(4, 28, 28, 32)).astype("float32")
-cpu_kernel = rng.normal(size=(4, 28, 28, 4, 7, 7)).astype("float32")
+cpu_x = rng.normal(size=(cpu_case.batch, cpu_case.height, cpu_case.width, cpu_case.channels)).astype("float32")
+cpu_kernel = rng.normal(size=(*cpu_x.shape[:3], cpu_case.groups, cpu_case.kernel_size, cpu_case.kernel_size)).astype("float32")
 assert np.allclose(unfold_numpy(cpu_x, cpu_kernel), slices_numpy(cpu_x, cpu_kernel), atol=1e-3)
 cpu_ms = {m: live_speed.median_ms(f, cpu_x, cpu_kernel, repeats=2 * profile.repeats)
           for m, f in (("unfold", unfold_numpy), ("slices", slices_numpy))}
@@ -320,8 +320,9 @@ print(f"Measured: slices took {cpu_ms['slices'] / cpu_ms['unfold']:.2f} times as
 # %% nbgrader={"grade": false, "grade_id": "cpu-caches", "locked": true, "schema_version": 3, "solution": false, "task": false}
 caches = live_speed.cpu_caches()
 itemsize = cpu_x.itemsize
-per_tap = (2 * cpu_x.size + cpu_kernel.size // 49) * itemsize  # a window and the running sum, one tap's kernel plane
-patches = 49 * cpu_x.size * itemsize                            # the patch tensor (stride 1: as many outputs as inputs)
+taps = cpu_case.kernel_size**2
+per_tap = (2 * cpu_x.size + cpu_kernel.size // taps) * itemsize  # a window and the running sum, one tap's kernel plane
+patches = taps * cpu_x.size * itemsize                             # the patch tensor (stride 1: as many outputs as inputs)
 print("This CPU's data caches:", ", ".join(f"{level} {size / 1e6:.3g} MB" for level, size in caches.items()) or "not reported")
 for what, size in (("one tap of slices", per_tap), ("unfold's patch tensor", patches)):
     fits = [level for level, capacity in caches.items() if size <= capacity]
@@ -613,7 +614,7 @@ print("input_span passes the tests.")
 # blocks cut by your spans; the result is compared with NumPy's unfold from section 1. Tiles of the
 # last row and column may hang over the image's edge: the padded input and the kernels are padded
 # with zeros to whole tiles, and the extra outputs dropped. The halo means that a tiled kernel reads
-# some input pixels more than once: the cell also counts how much of $x$ the tiles read in all.
+# some input pixels more than once: the cell also counts how much of $X$ the tiles read in all.
 
 # %% nbgrader={"grade": false, "grade_id": "tiled", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def involution_tiled(x, kernel, stride, tile, tile_kernel, span):
@@ -740,7 +741,8 @@ else:
     live, notes = live_speed.measure(recorded.cases(), steps=5 + 5 * profile.repeats)
     print(f"Live: {speed.provenance_text(live)}")
     display(Markdown("**A step (forward + backward), ms, this GPU**\n\n" + speed.timing_table(live)
-                     + "\n\n**Forward alone, ms, this GPU**\n\n" + speed.timing_table(live, "fwd_ms")))
+                     + "\n\n**Forward alone, ms, this GPU**\n\n" + speed.timing_table(live, "fwd_ms")
+                     + "\n\nHow each column was obtained:\n\n" + "\n".join(f"* {line}" for line in speed.column_sources(live))))
     for sentence in speed.conclusions(live) + notes:
         print("-", sentence)
     for case in cases:  # your forward count at this GPU's bandwidth, against the fused forward
@@ -820,8 +822,9 @@ else:
 # ## In your own words
 #
 # **Question 1** (2 points, graded by hand). In the table of section 5, compare cuDNN's depthwise
-# $K \times K$ convolution with the paper's involution kernels: depthwise reads one $K \times K$
-# kernel per channel instead of one per output pixel and group. Count, by the model of
+# $K \times K$ convolution with the paper's involution kernels (timed in another run: the line under
+# the table says which): depthwise reads one $K \times K$
+# kernel per channel instead of one per output position and group. Count, by the model of
 # section 1, the elements the depthwise convolution's forward pass must move for the first case
 # (B = 32, C = 64, 56 × 56, K = 7), compare them with the fused involution kernel's, and say in three
 # to five sentences what the measured times then tell you about where these kernels spend their time.
