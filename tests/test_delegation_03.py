@@ -288,6 +288,70 @@ def test_the_checks_load_without_keras():
     subprocess.run([sys.executable, "-c", program], check=True, cwd=ROOT)
 
 
+def test_the_visible_twin_reads_delegation_as_the_grader_does():
+    """The notebook's visible tests read the answer with ``code_rules.names_used``: a subclass, a call or a
+    copied method of the course's layer is named; a layer of the student's own, with BlockAveragePooling2D, is not."""
+    import keras
+
+    from involution_course import code_rules
+    from involution_course.layers import BlockAveragePooling2D, Involution
+
+    names, modules = {"Involution", "bottleneck", "fused_multiply_add", "refusing_reference"}, ["involution_course.fused"]
+
+    class Subclass(Involution):
+        pass
+
+    class Wrapper(keras.layers.Layer):
+        def call(self, x):
+            return Involution()(x)
+
+    class Copied(keras.layers.Layer):
+        call = Involution.call
+
+    class Own(keras.layers.Layer):
+        def build(self, input_shape):
+            self.pool = BlockAveragePooling2D(2)
+
+        def call(self, x):
+            return self.pool(x)
+
+    assert code_rules.names_used(Subclass, names, modules) == ["its base class Involution"]
+    assert code_rules.names_used(Wrapper, names, modules) == ["Involution"]
+    assert code_rules.names_used(Copied, names, modules) == ["Copied.call from involution_course.layers"]
+    assert code_rules.names_used(Own, names, modules) == []
+    with pytest.raises(AssertionError, match="Wrapper uses Involution: write it yourself"):
+        code_rules.assert_not_named(Wrapper, names, modules, rule="write it yourself")
+
+
+def test_the_other_backends_get_the_layer_with_what_it_reaches():
+    """``other_backends.layer_source`` writes the class after the imports of what it reaches by name: a
+    function it calls (importable here, so imported; a notebook's own is written out) and its modules."""
+    from involution_course.other_backends import layer_source
+
+    source = layer_source(_make_source_layer())
+    assert "class _SourceLayer(layers.Layer):" in source
+    assert "import _source_helper as _source_helper" in source and "ops as ops" in source
+    compile(source, "<layer source>", "exec")
+
+
+def _source_helper(x):
+    from keras import ops
+
+    return ops.relu(x)
+
+
+def _make_source_layer():
+    from keras import layers, ops
+
+    globals().update(layers=layers, ops=ops)  # the layer reaches them by name, as in a notebook
+
+    class _SourceLayer(layers.Layer):
+        def call(self, x):
+            return _source_helper(ops.abs(x))
+
+    return _SourceLayer
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "src" / "instructor"))
     for name, values in fixtures().items():
