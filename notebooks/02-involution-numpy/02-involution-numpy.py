@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3681d772abc143c65cdc72646ed3d713", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "56f873652f766e15d58eb3fddc4bb7d8", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/02-involution-numpy/02-involution-numpy.ipynb)
 #
 # # 02 · Involution from scratch in NumPy
@@ -31,9 +31,13 @@
 # 3. derive and implement the backward pass, and verify it with a numerical gradient check;
 # 4. count the parameters and multiply-adds of involution against convolution.
 #
+# Every symbol follows the course's [notation table](https://involution-course.github.io/involution-course-student/notation.html).
+#
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is graded,
+# the grader calls your functions again on inputs you have not seen and judges what they return in its
+# own process, outside your notebook. Every rule it applies is stated in the exercise and checked by a
+# visible test, so read each exercise's text closely and test your code beyond the visible tests.
 
 # %% nbgrader={"cell_type": "code", "checksum": "932e6e37d6e1a822b5c6d82b4bcb49bd", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -47,37 +51,36 @@ from involution_course.colab import prepare_colab
 prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
-# %% nbgrader={"cell_type": "code", "checksum": "b3bc7714807603c9ed6080d0d70ce40a", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b691708e92b86917bcf0643a4a056dc7", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 from IPython.display import display
 
-from involution_course import checks
+from involution_course import checks, code_rules
+from involution_course.convolution import median_time
 from involution_course.figures import involution as involution_figures
-from involution_course.progress import progress_bar
 
 rng = np.random.default_rng(0)
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b01bfbaf97071eb0e5d8d0891edf27fe", "grade": false, "grade_id": "md_operator", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "4f6c19c0b05154c78e8da92e6efe47cd", "grade": false, "grade_id": "md_operator", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · From convolution to involution
 #
-# In notebook 01 you wrote a convolution. With input $X \in \mathbb{R}^{H \times W \times C}$, an odd
-# $K \times K$ kernel $\mathcal{F} \in \mathbb{R}^{C_{out} \times C \times K \times K}$ and
-# $\Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$ the offsets of a window,
+# In notebook 01 you wrote a convolution. With input $X \in \mathbb{R}^{H \times W \times C_\text{in}}$ (zero
+# outside the image), an odd $K \times K$ kernel $\mathcal{F} \in \mathbb{R}^{K \times K \times C_\text{in} \times C_\text{out}}$
+# (Keras' layout), biases $b_o$, stride $s$ and $\Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$
+# the offsets $(u, v)$ of a window,
 #
-# $$Y_{i,j,k} = \sum_{c=1}^{C} \sum_{(u,v) \in \Delta_K} \mathcal{F}_{k,c,u,v}\, X_{i+u,\,j+v,\,c}.$$
+# $$Y_{i,j,o} = b_o + \sum_{c=0}^{C_\text{in}-1} \sum_{(u,v) \in \Delta_K} \mathcal{F}_{u,v,c,o}\, X_{s i+u,\, s j+v,\, c}.$$
 #
 # The kernel does not depend on the position $(i,j)$ (*spatial-agnostic*) but has a different slice
-# for every output channel $k$ (*channel-specific*). **Involution** (Li et al., CVPR 2021) inverts
-# both properties. Its kernel $\mathcal{H} \in \mathbb{R}^{H \times W \times G \times K \times K}$ has
+# for every output channel $o$ (*channel-specific*). **Involution** (Li et al., CVPR 2021) inverts
+# both properties. Its kernel $\mathcal{H} \in \mathbb{R}^{H_{out} \times W_{out} \times G \times K \times K}$ has
 # one $K \times K$ slice per position and per group of channels, and all $C/G$ channels of a group
-# share it:
+# share it (*spatial-specific*, *channel-agnostic*):
 #
-# $$Y_{i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{i,j,g(c),u,v}\, X_{is+u,\,js+v,\,c}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor .$$
+# $$Y_{i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{i,j,g(c),u,v}\, X_{s i+u,\, s j+v,\, c}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor .$$
 #
 # The kernel size $K$ is **odd** (3, 5, 7, ...), so that every window has a centre pixel. With stride $s$
 # the output has $\lceil H/s \rceil \times \lceil W/s \rceil$ positions; the window of output $(i,j)$ is
@@ -93,11 +96,13 @@ rng = np.random.default_rng(0)
 # where $W_0 \in \mathbb{R}^{C_r \times C}$ reduces $C$ channels to $C_r = \max(1, \lfloor C/r \rfloor)$
 # (the reduction ratio $r$), $\sigma$ is, as in the paper, batch normalisation followed by ReLU: $\sigma(z) = \max\big(\mathrm{BN}(z), 0\big)$, with BN
 # in inference form $\mathrm{BN}(z) = \gamma \frac{z - \mu}{\sqrt{v + \epsilon}} + \beta$ ($\mu$ and $v$ the running mean and
-# variance, $\epsilon = 10^{-3}$). In this notebook $\sigma$ always means this pair, never a standard deviation.
+# variance, $\epsilon = 10^{-3}$; section 5 comes back to training mode). In this notebook $\sigma$ always means this
+# pair, never a standard deviation.
 # Finally $W_1 \in \mathbb{R}^{K^2 G \times C_r}$ spans to one $K \times K$ kernel per group. Both $W_0$ and $W_1$ are $1 \times 1$ convolutions: the same matrix at every pixel.
-# Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel.
+# Output channel $g K^2 + k_i K + k_j$ of the span is the tap $(k_i, k_j)$ of group $g$'s kernel: in arrays,
+# tap $(u, v)$ sits at index $(k_i, k_j) = (\lfloor K/2 \rfloor + u, \lfloor K/2 \rfloor + v)$.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a352606a617bb2b5813eaa96b8b32741", "grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d363ad420cce717f459a67459f88767c", "grade": false, "grade_id": "md_weights", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The weights
 #
 # An involution layer's weights are a dictionary of NumPy arrays. The $1 \times 1$ convolutions are
@@ -112,12 +117,15 @@ rng = np.random.default_rng(0)
 #
 # The cell below gives you `init_params` (random weights of this form) and `average_pool` (the stride
 # step of kernel generation: the mean of each $s \times s$ block, over the pixels that exist when $H$ or
-# $W$ is not a multiple of $s$). The visible tests check your code on small cases worked out by hand and
-# on properties of the operator; the hidden tests, at grading, compare it with the course's Keras
-# `Involution` layer (notebook 03) carrying the same weights, and they fail an answer that calls that layer
-# instead of computing.
+# $W$ is not a multiple of $s$), and what the test cells use: the rules they check, and `memory_budget`,
+# Exercise 3's allowance of memory. The visible tests check your code on small cases worked out by hand and
+# on properties of the operator. When graded, what your functions return on fresh inputs is compared with
+# the grader's own NumPy definitions of the operator. The course's Keras `Involution` layer (notebook 03)
+# computes the same operator; every exercise here asks you to compute it yourself, without that layer or
+# anything else of `involution_course.layers`, and each test cell checks this with
+# `code_rules.assert_not_using`, which reads your function's code (and that of the functions of yours it calls).
 
-# %% nbgrader={"cell_type": "code", "checksum": "7c0d48b721f6017191b70040bceac899", "grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "9634d3c1ced20dad35576fae049dc9e4", "grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
 BN_EPSILON = 1e-3  # Keras BatchNormalization's default
 
 
@@ -153,6 +161,24 @@ def average_pool(x, stride):
     return sums / counts[None, :, :, None]
 
 
+# The rules the exercises state, as the visible tests check them.
+COURSE_LAYER, COURSE_MODULES = {"Involution"}, ["involution_course.layers"]
+OWN_INVOLUTION = "compute it yourself with NumPy, without the course's Involution layer"
+AUTODIFF = COURSE_LAYER | {"GradientTape", "grad_check", "numerical_gradient"}
+OWN_GRADIENT = "derive the gradient and compute it with NumPy, without the course's layer or automatic or numerical differentiation"
+GATHER_FIRST = "gather the pixels at the requested positions first, then compute their kernels from them alone"
+
+
+def memory_budget(x, kernel, stride=1):
+    """What a patch-free answer may hold at once: a kernel-sized copy, two padded inputs, four outputs (bytes)."""
+    batch, out_h, out_w, _, size = kernel.shape[:5]
+    half = (size - 1) // 2
+    padded = batch * (x.shape[1] + 2 * half) * (x.shape[2] + 2 * half) * x.shape[3] * 8
+    output = batch * out_h * out_w * x.shape[3] * 8
+    patches = output * size * size
+    return kernel.nbytes + 2 * padded + 4 * output, patches
+
+
 def conv_kernels_for_figure(channels, kernel_size, seed=0):
     """A convolution's K x K kernels for output channels 0..channels-1 (input channel 0)."""
     return np.random.default_rng(seed).normal(size=(channels, kernel_size, kernel_size))
@@ -184,7 +210,7 @@ def generate_kernel(x, params, kernel_size, stride=1, groups=1):
 print(generate_kernel(rng.normal(size=(1, 4, 4, 4)), init_params(4, seed=5), 3)[0, 0, 0, 0].round(3))
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "a5c180330eacfff583207e97a9646e11", "grade": true, "grade_id": "ex1_test_generate_kernel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6b49e5ce06c3678d7c3afd0ecd4f2463", "grade": true, "grade_id": "ex1_test_generate_kernel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Weights chosen by hand (C = 2, C_r = 1, K = 3): reduce adds the two channels, batch normalisation maps
 # z to 2 (z - 1) / 2 + 0.5 = z - 0.5, ReLU keeps a = max(z - 0.5, 0), and the span gives tap (ki, kj) the
 # value a * (3 ki + kj) - 1.
@@ -216,6 +242,7 @@ for case, (x_case, params_case, k_case, s_case, g_case), expected in hand_cases:
     got = generate_kernel(x_case, params_case, k_case, stride=s_case, groups=g_case)
     checks.assert_shape(got, expected.shape, f"generate_kernel, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"your kernel, {case}")
+code_rules.assert_not_using(generate_kernel, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
 print("Your kernel generation is right on these cases.")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "f163b43b38ff4fa5dd1c0dcbfaa4e703", "grade": false, "grade_id": "md_sharing_figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -262,7 +289,7 @@ def involution_naive(x, kernel, stride=1):
 print(involution_naive(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)))[0, :, :, 0])
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "fbd20c5005b62c8da111c91826a46d1c", "grade": true, "grade_id": "ex2_test_involution_naive", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "f22279ca842c62cf2398e70573e86655", "grade": true, "grade_id": "ex2_test_involution_naive", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Small cases worked out by hand. A kernel of ones sums each window: with a 3 x 3 input of ones, the output
 # counts the window's pixels inside the image.
 ones_kernel = np.ones((1, 3, 3, 1, 3, 3))
@@ -292,9 +319,10 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     got = involution_naive(x_case, kernel_case, stride=s_case)
     checks.assert_shape(got, expected.shape, f"involution_naive, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_naive, {case}")
+code_rules.assert_not_using(involution_naive, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
 print("Your loop involution is right on these cases.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "68be61e3c1f8fc5c2779d16509ae73cb", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "621a20079006055ba1bde77a41f074b1", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · The multiply-add, vectorised without a patch tensor
 #
 # A common way to vectorise is to *unfold*: gather every $K \times K$ window into a patch tensor of
@@ -312,14 +340,16 @@ print("Your loop involution is right on these cases.")
 # array operations, each the size of the output, and no patch tensor.
 #
 # **Exercise 3 (3 points).** Write `involution_forward(x, kernel, stride=1)` this way. It must give
-# the same output as `involution_naive`: the tests check it on the same cases as Exercise 2 (and, at
-# grading, against the Keras layer to $10^{-6}$), and the timing cell after it prints the largest
-# difference between your two versions. Two more checks, both shown in the test cell:
+# the same output as `involution_naive`, to $10^{-8}$, for every stride and number of groups; the timing
+# cell after it prints the largest difference between your two versions. Two rules about how it works,
+# each checked in the test cell; breaking either costs the exercise's points:
 #
-# * **No Python loop over images, positions or channels** (the $K^2$ taps are fine). `checks.python_lines`
-#   counts the Python lines your function runs, a count that does not depend on how busy the machine is; on
-#   an input with 64 times as many output values a vectorised version runs about as many lines, a loop (or a
-#   call to `involution_naive`) many more, and then the exercise scores 0.
+# * **No Python loop over images, positions or channels.** Two nested loops over the $K^2$ taps are fine,
+#   and so is a third over the groups: at most three nested loops in all, counting those of the functions of
+#   yours it calls. It calls neither `involution_naive` nor `extract_patches` (the unfold method's first
+#   step, defined below). And `checks.python_lines` counts the Python lines your function runs, a count that
+#   does not depend on how busy the machine is: on an input with about 64 to 100 times as many output values,
+#   a vectorised version runs about as many lines (at most twice as many, plus 100), a loop far more.
 # * **No patch tensor.** `checks.peak_bytes` measures the most memory your function holds at once, with
 #   `tracemalloc`. The budget follows from the sizes involved: one copy of the kernel (reordering it is
 #   fine), two padded inputs and four outputs. A patch tensor, $K^2$ outputs, does not fit.
@@ -335,7 +365,7 @@ def involution_forward(x, kernel, stride=1):
 print(involution_forward(np.ones((1, 5, 5, 1)), np.ones((1, 3, 3, 1, 3, 3)), stride=2)[0, :, :, 0])
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "a4d10b58a32dcd0e4c671e6df6fe19d8", "grade": true, "grade_id": "ex3_test_involution_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "2fb26357e65537e877fa6e5a535b4499", "grade": true, "grade_id": "ex3_test_involution_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Small cases worked out by hand. A kernel of ones sums each window: with a 3 x 3 input of ones, the output
 # counts the window's pixels inside the image.
 ones_kernel = np.ones((1, 3, 3, 1, 3, 3))
@@ -365,22 +395,16 @@ for case, (x_case, kernel_case, s_case), expected in hand_cases:
     got = involution_forward(x_case, kernel_case, stride=s_case)
     checks.assert_shape(got, expected.shape, f"involution_forward, {case}")
     checks.assert_close(got, expected, atol=1e-12, name=f"involution_forward, {case}")
+code_rules.assert_not_using(involution_forward, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
 
-# Vectorised: checks.python_lines counts the Python lines involution_forward runs (a count, not a time). On an
+# No loop over images, positions or channels: the loops it nests, what it calls, and the Python lines it runs.
+code_rules.assert_loop_depth(involution_forward, 3, rule="loop over the K x K taps (and the groups) at most, never over images, positions or channels")
+code_rules.assert_not_using(involution_forward, {"involution_naive", "extract_patches"}, rule="sum K*K shifted slices, without the loop version or a patch tensor")
+# checks.python_lines counts the Python lines involution_forward runs (a count, not a time). On an
 # input with 64 times as many output values, a vectorised version runs about as many; a Python loop far more.
 small = (np.ones((1, 5, 5, 4)), np.ones((1, 5, 5, 2, 3, 3)))
 large = (np.ones((4, 20, 20, 4)), np.ones((4, 20, 20, 2, 3, 3)))
 checks.assert_vectorised(involution_forward, small, large, growth=64, name="involution_forward")
-
-
-def memory_budget(x, kernel, stride=1):
-    """What a patch-free answer may hold at once: a kernel-sized copy, two padded inputs, four outputs (bytes)."""
-    batch, out_h, out_w, _, size = kernel.shape[:5]
-    half = (size - 1) // 2
-    padded = batch * (x.shape[1] + 2 * half) * (x.shape[2] + 2 * half) * x.shape[3] * 8
-    output = batch * out_h * out_w * x.shape[3] * 8
-    patches = output * size * size
-    return kernel.nbytes + 2 * padded + 4 * output, patches
 
 
 # No patch tensor: peak memory for K = 7 against the budget, which is a fifth of what a patch tensor takes here.
@@ -394,10 +418,10 @@ checks.assert_peak_bytes(
 )
 print("Your vectorised involution is right on these cases, without a patch tensor.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "41f6694d4acbdc2b1f64113467642ff2", "grade": false, "grade_id": "md_cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "8826b9a0e6d8da3d09441656615541e4", "grade": false, "grade_id": "md_cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### What vectorising buys
 #
-# The cell below times your two versions on the same input and kernel (the fastest of a few runs), and,
+# The cell below times your two versions on the same input and kernel (the median of a few runs), and,
 # beside them, `extract_patches`: only the first step of the unfold method, copying every window into the
 # patch tensor, before any multiply. It measures the peak memory of all but the loops with `tracemalloc`.
 
@@ -412,48 +436,44 @@ def extract_patches(x, kernel_size, stride=1):
     return x_pad[:, rows[:, None, :, None], cols[None, :, None, :]]  # a copy, K*K times the input's size
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "52e31cd6fcabc5e77bbae969e1b9b3ee", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "5ad96c9651f7b3b4fd532a97211a6aaf", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
 cost_x = rng.normal(size=(2, 32, 32, 16))
 cost_kernel = rng.normal(size=(2, 32, 32, 1, 7, 7))
 versions = {
-    "loops (involution_naive)": involution_naive,
-    "shifted slices (involution_forward)": involution_forward,
-    "patch tensor alone (extract_patches)": lambda x, kernel: extract_patches(x, kernel.shape[-1]),
+    "loops (involution_naive)": lambda: involution_naive(cost_x, cost_kernel),
+    "shifted slices (involution_forward)": lambda: involution_forward(cost_x, cost_kernel),
+    "patch tensor alone (extract_patches)": lambda: extract_patches(cost_x, 7),
 }
-seconds, megabytes = {}, {}
-for name in progress_bar(versions, desc="timing"):
-    runs = 1 if "naive" in name else 3 * profile.repeats
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        versions[name](cost_x, cost_kernel)
-        timings.append(time.perf_counter() - start)
-    seconds[name] = min(timings)
-    # tracemalloc slows every small allocation, so the loops' memory is not measured.
-    megabytes[name] = float("nan") if "naive" in name else checks.peak_bytes(versions[name], cost_x, cost_kernel) / 1e6
+seconds = {name: median_time(run, 1 if "loops" in name else 3 * profile.repeats, desc=name) for name, run in versions.items()}
+# Peak memory by tracemalloc, which slows every small allocation: not for the loops.
+megabytes = {name: np.nan if "loops" in name else checks.peak_bytes(run) / 1e6 for name, run in versions.items()}
 agreement = np.max(np.abs(involution_forward(cost_x, cost_kernel) - involution_naive(cost_x, cost_kernel)))
 
 print(f"input {cost_x.shape}, K = 7, one group")
 for name in versions:
-    memory = "" if np.isnan(megabytes[name]) else f"   peak {megabytes[name]:7.2f} MB"
-    print(f"  {name:38s} {seconds[name] * 1e3:9.2f} ms{memory}")
+    print(f"  {name:38s} {seconds[name] * 1e3:9.2f} ms" + ("" if np.isnan(megabytes[name]) else f"   peak {megabytes[name]:7.2f} MB"))
 print(f"largest difference between shifted slices and loops: {agreement:.1e}")
-speed_up = seconds["loops (involution_naive)"] / seconds["shifted slices (involution_forward)"]
-patches_ratio = seconds["patch tensor alone (extract_patches)"] / seconds["shifted slices (involution_forward)"]
-memory_ratio = megabytes["patch tensor alone (extract_patches)"] / megabytes["shifted slices (involution_forward)"]
-ic.record("shifted slices speed-up over loops", speed_up, "x")
-ic.record("patch tensor alone time / shifted slices time", patches_ratio, "x")
-ic.record("patch tensor alone peak memory / shifted slices peak memory", memory_ratio, "x")
+slices, patches = "shifted slices (involution_forward)", "patch tensor alone (extract_patches)"
+ic.record("shifted slices speed-up over loops", seconds["loops (involution_naive)"] / seconds[slices], "x")
+ic.record("patch tensor alone time / shifted slices time", seconds[patches] / seconds[slices], "x")
+ic.record("patch tensor alone peak memory / shifted slices peak memory", megabytes[patches] / megabytes[slices], "x")
 display(involution_figures.cost_bars(list(versions), list(seconds.values()), list(megabytes.values())))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "faa778b5b491059063d92755a530b25a", "grade": false, "grade_id": "md_cost_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d37a0d653a2032160bad579100000be6", "grade": false, "grade_id": "md_cost_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The numbers above come from this run. The shifted slices leave the loops far behind, because each
 # Python-level step now processes a whole array. The unfold method must first copy $K^2 = 49$ windows into
 # a patch tensor, and that copy alone takes the printed share of your whole forward pass's time and holds
 # the printed multiple of its peak memory, before a single multiply; the shifted-slices version reads each
-# slice in place and only ever holds arrays the size of the output. Deep learning frameworks face the same trade-off: the course's Keras layer
-# (notebook 03) uses shifted slices, while the Keras example's layer unfolds with
-# `tf.image.extract_patches`.
+# slice in place and holds only the padded input and arrays the size of the output.
+#
+# Deep learning frameworks face the same trade-off, and which side wins depends on where the code runs. The
+# course's Keras layer (notebook 03) picks its formulation per backend and mode. On TensorFlow op by op (eagerly,
+# or in a `tf.function` without XLA) it *does* build the patch tensor, $K^2$ shifted copies of the input side by
+# side, and contracts it with the kernel in one `einsum`: there every operation is a separate kernel with its own
+# overhead, so a few large operations beat $K^2$ small ones. Under XLA (`jit_compile=True`), on JAX and on PyTorch
+# it sums shifted slices, which a compiler can fuse into a few loops (large layers under XLA stack the $K$ slices of
+# each kernel row instead); on a GPU where a fused kernel applies (Pallas on JAX, Triton on PyTorch) it calls that
+# kernel. The Keras example's layer always unfolds, with `tf.image.extract_patches`.
 #
 # ### How this definition differs from the Keras example
 #
@@ -472,18 +492,19 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # identical weights; for $G > 1$ or $s > 1$ weights cannot be moved between them without permuting
 # channels or shifting the grid.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "dfdfec2f609513b24d5524b82271e81b", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "33e395a7a7e42a695d8249d9d9d90bd7", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · The backward pass
 #
 # Training needs the gradient of a scalar loss $L$ with respect to everything upstream. Write
-# $\bar{A} = \partial L / \partial A$ for an array $A$; you are given $\bar Y$ (`grad_out`).
+# $\mathrm{d}A = \partial L / \partial A$ for an array $A$, of $A$'s shape; you are given $\mathrm{d}Y$ (`grad_out`),
+# and return $\mathrm{d}X$ (`grad_x`) and $\mathrm{d}\mathcal{H}$ (`grad_kernel`).
 #
 # **Through the multiply-add.** $Y$ is linear in $X$ for a fixed kernel and linear in $\mathcal{H}$ for a
-# fixed input, so each product $X^{pad}_{b, is+k_i, js+k_j, c}\, \mathcal{H}_{b,i,j,g(c),k_i,k_j}$ passes
-# $\bar Y_{b,i,j,c}$ times the other factor back to each factor:
+# fixed input, so each product $X^{pad}_{b,\, s i+k_i,\, s j+k_j,\, c}\, \mathcal{H}_{b,i,j,g(c),k_i,k_j}$ passes
+# $\mathrm{d}Y_{b,i,j,c}$ times the other factor back to each factor:
 #
-# $$\bar{\mathcal{H}}_{b,i,j,g,k_i,k_j} = \sum_{c \in g} \bar Y_{b,i,j,c}\; X^{pad}_{b,\,is+k_i,\,js+k_j,\,c}, \qquad
-# \bar X^{pad}_{b,\,is+k_i,\,js+k_j,\,c} \mathrel{+}= \bar Y_{b,i,j,c}\; \mathcal{H}_{b,i,j,g(c),k_i,k_j}.$$
+# $$\mathrm{d}\mathcal{H}_{b,i,j,g,k_i,k_j} = \sum_{c \in g} \mathrm{d}Y_{b,i,j,c}\; X^{pad}_{b,\,s i+k_i,\,s j+k_j,\,c}, \qquad
+# \mathrm{d}X^{pad}_{b,\,s i+k_i,\,s j+k_j,\,c} \mathrel{+}= \mathrm{d}Y_{b,i,j,c}\; \mathcal{H}_{b,i,j,g(c),k_i,k_j}.$$
 #
 # An input pixel sits in up to $K^2$ windows, so its gradient accumulates ($+=$) over them; the
 # padding's gradient is then cropped away. The same shifted slices as in the forward pass do both
@@ -493,17 +514,27 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # multiply from the right by $V_0 = W_0^{\top}$ (`reduce_w`, $C \times C_r$) and $V_1 = W_1^{\top}$
 # (`span_w`, $C_r \times K^2 G$). Run the chain rule backwards through
 # $P = \mathrm{pool}(X)$, $Z = P V_0 + b_0$, $N = \gamma (Z - \mu)/\sqrt{v + \epsilon} + \beta$,
-# $A = \max(N, 0)$, $S = A V_1 + b_1$, with $\bar S$ the kernel's gradient reshaped to
+# $A = \max(N, 0)$, $S = A V_1 + b_1$, with $\mathrm{d}S$ the kernel's gradient $\mathrm{d}\mathcal{H}$ reshaped to
 # $(B, H_{out}, W_{out}, K^2 G)$:
 #
-# $$\bar V_1 = \sum_{b,i,j} A_{b,i,j}^{\top} \bar S_{b,i,j}, \quad \bar b_1 = \sum_{b,i,j} \bar S_{b,i,j}, \quad
-# \bar N = (\bar S V_1^{\top}) \odot [N > 0], \quad \bar Z = \bar N \odot \frac{\gamma}{\sqrt{v + \epsilon}},$$
+# $$\mathrm{d}V_1 = \sum_{b,i,j} A_{b,i,j}^{\top}\, \mathrm{d}S_{b,i,j}, \quad \mathrm{d}b_1 = \sum_{b,i,j} \mathrm{d}S_{b,i,j}, \quad
+# \mathrm{d}N = (\mathrm{d}S\, V_1^{\top}) \odot [N > 0], \quad \mathrm{d}Z = \mathrm{d}N \odot \frac{\gamma}{\sqrt{v + \epsilon}},$$
 #
-# $$\bar V_0 = \sum_{b,i,j} P_{b,i,j}^{\top} \bar Z_{b,i,j}, \quad \bar b_0 = \sum_{b,i,j} \bar Z_{b,i,j}, \quad \bar P = \bar Z V_0^{\top}.$$
+# $$\mathrm{d}V_0 = \sum_{b,i,j} P_{b,i,j}^{\top}\, \mathrm{d}Z_{b,i,j}, \quad \mathrm{d}b_0 = \sum_{b,i,j} \mathrm{d}Z_{b,i,j}, \quad \mathrm{d}P = \mathrm{d}Z\, V_0^{\top}.$$
 #
-# Average pooling spreads $\bar P_{b,i,j}$ evenly over the pixels of its block: each of the $n_{ij}$
-# pixels that exist in block $(i,j)$ gets $\bar P_{b,i,j} / n_{ij}$. Flattening $(B, H, W, \cdot)$ to
+# Average pooling spreads $\mathrm{d}P_{b,i,j}$ evenly over the pixels of its block: each of the $n_{ij}$
+# pixels that exist in block $(i,j)$ gets $\mathrm{d}P_{b,i,j} / n_{ij}$. Flattening $(B, H, W, \cdot)$ to
 # rows makes each sum over $b,i,j$ one matrix product.
+#
+# **Batch normalisation in inference mode only.** The step $\mathrm{d}Z = \mathrm{d}N \odot \gamma / \sqrt{v + \epsilon}$
+# holds because, in inference mode, $\mu$ and $v$ are the running statistics: constants, so batch normalisation is a
+# fixed affine map of each value, and each position's kernel depends on that position's pixel alone. That is how
+# this notebook's `generate_kernel` computes, and the gradient you write here is exact for it. But when a network
+# trains (Keras' `fit`, notebooks 03 and 04), batch normalisation runs in **training mode**: $\mu$ and $v$ are the
+# mean and variance of $Z$ over the batch and every position of it, so each of them depends on every input of the
+# batch, and the gradient gains two terms, one through $\mu$ and one through $v$ (the optional exercise after the
+# gradient check derives them). The trainable $\gamma$ and $\beta$ get gradients in both modes; the next
+# exercise leaves their gradients out, and the optional one computes them.
 #
 # **Exercise 4 (4 points: 1 for the input's gradient and 1 for the kernel's through the multiply-add, 2 for
 # kernel generation).** Write
@@ -515,10 +546,12 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 #   dict with the gradients `"reduce_w"`, `"reduce_b"`, `"span_w"`, `"span_b"` and `"x"` (the part of
 #   the input's gradient that flows through kernel generation). Recompute the forward values you need.
 #
-# The input's full gradient in a layer is the sum of both parts. The tests check your gradients on cases
-# worked out by hand and on a property of bilinear maps; at grading they compare them with centred
-# differences and with TensorFlow's automatic differentiation, to a relative error below $10^{-6}$. The cell
-# after the tests runs the numerical check on your own forward functions.
+# The input's full gradient in a layer is the sum of both parts. Derive each gradient and compute it with NumPy:
+# none of these functions may use the course's layer or automatic or numerical differentiation (`tf.GradientTape`,
+# `checks.grad_check`, `checks.numerical_gradient`); each test cell checks this. The tests check your gradients on
+# cases worked out by hand; when graded, each is compared with the grader's own on fresh inputs (every stride and
+# number of groups), to a relative error $\|a - e\| / (\|a\| + \|e\|)$ below $10^{-6}$ (`average_pool_backward`'s
+# values to $10^{-10}$). The cell after the tests runs the numerical check on your own forward functions.
 
 # %% nbgrader={"cell_type": "code", "checksum": "76b49fcdcaf7758967fc9034c4de0e03", "grade": false, "grade_id": "ex4_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_backward(x, kernel, grad_out, stride=1):
@@ -543,7 +576,7 @@ def generate_kernel_backward(x, params, grad_kernel, kernel_size, stride=1, grou
 print(involution_backward(np.ones((1, 3, 3, 1)), np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))[0][0, :, :, 0])
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "2bedf93728a0dffe4873d09589675d52", "grade": true, "grade_id": "ex4_test_input_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "7fa830cd7b9c3c5abeb7f130de1de3fd", "grade": true, "grade_id": "ex4_test_input_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # grad_x (1 point). By hand: input 0..8 in a 3 x 3 image, a kernel of ones, grad_out of ones: each input pixel's
 # gradient counts the windows it sits in.
 x_hand = np.arange(9.0).reshape(1, 3, 3, 1)
@@ -561,9 +594,10 @@ grad_x, _ = involution_backward(x_groups, kernel_groups, np.ones((1, 2, 2, 4)), 
 # Group 0's centre taps reach the four corners; group 1's top-left taps reach only pixel (1, 1), the rest is padding.
 corners, middle = np.array([[1.0, 0, 1], [0, 0, 0], [1, 0, 1]]), np.array([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]])
 checks.assert_close(grad_x, np.stack([corners, corners, middle, middle], axis=-1)[None], atol=1e-12, name="grad_x, stride 2, two groups")
+code_rules.assert_not_using(involution_backward, AUTODIFF, COURSE_MODULES, rule=OWN_GRADIENT)
 print("Your input gradient through the multiply-add is right on these cases.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "6c12807a7d4b27348b2a7e8822a1e9e1", "grade": true, "grade_id": "ex4_test_kernel_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "bd9a517ff6ab94b0074f3962f3eae424", "grade": true, "grade_id": "ex4_test_kernel_gradient", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # grad_kernel (1 point). By hand: input 0..8, grad_out of ones: each kernel tap's gradient is the input pixel it met.
 x_hand = np.arange(9.0).reshape(1, 3, 3, 1)
 _, grad_kernel = involution_backward(x_hand, np.ones((1, 3, 3, 1, 3, 3)), np.ones((1, 3, 3, 1)))
@@ -583,9 +617,10 @@ checks.assert_shape(grad_kernel, (1, 2, 2, 2, 3, 3), "grad_kernel, stride 2, two
 # At output (1, 1) the window covers input rows and columns 1..3 (3 is padding); each group sums its two channels.
 expected = np.array([[[18.0, 20, 0], [24, 26, 0], [0, 0, 0]], [[58.0, 60, 0], [64, 66, 0], [0, 0, 0]]])
 checks.assert_close(grad_kernel[0, 1, 1], expected, atol=1e-12, name="grad_kernel at output (1, 1), stride 2, two groups")
+code_rules.assert_not_using(involution_backward, AUTODIFF, COURSE_MODULES, rule=OWN_GRADIENT)
 print("Your kernel gradient through the multiply-add is right on these cases.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "b779e0ed8a7ad6125177f0886287c142", "grade": true, "grade_id": "ex4_test_generation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "86d23cd66478699e1b72b8431031185f", "grade": true, "grade_id": "ex4_test_generation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # average_pool_backward, by hand: stride 2 on a 3 x 3 input has blocks of 4, 2, 2 and 1 pixels, and each
 # pixel of a block gets the block's gradient divided by the block's size.
 spread = average_pool_backward(np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 2, 2, 1), (1, 3, 3, 1), 2)
@@ -630,13 +665,15 @@ for name, expected in [
     ("x", np.repeat(x_share[None, :, :, None], 2, axis=-1)),
 ]:
     checks.assert_close(grads[name], np.array(expected), atol=1e-12, name=f"the gradient for {name}, stride 3, two groups")
+for backward_function in (average_pool_backward, generate_kernel_backward):
+    code_rules.assert_not_using(backward_function, AUTODIFF, COURSE_MODULES, rule=OWN_GRADIENT)
 print("Your gradients through kernel generation are right on these cases.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "f863f739c4afac6358f79640f8ddebc2", "grade": false, "grade_id": "md_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e56171ad0135bfcd68d1fb50b80fbdeb", "grade": false, "grade_id": "md_gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Your backward pass, checked numerically
 #
-# The tests above check your gradients on cases worked out by hand (and, at grading, against TensorFlow's
-# automatic differentiation of the course's layer). The check you can always run yourself needs only your
+# The tests above check your gradients on cases worked out by hand (and, when graded, against the grader's own
+# gradients on fresh inputs). The check you can always run yourself needs only your
 # forward functions: centred differences, $\frac{L(\theta + \varepsilon) - L(\theta - \varepsilon)}{2\varepsilon}$
 # for each entry, computed by `checks.grad_check` in float64. The relative error
 # $\|a - n\| / (\|a\| + \|n\|)$ between your gradient $a$ and the numerical one $n$ should be below
@@ -673,6 +710,67 @@ for name in ("reduce_w", "reduce_b", "span_w", "span_b", "x"):
 for label, error in gradient_errors.items():
     print(f"{label:30s} relative error {error:.1e}  {'ok' if error < 1e-6 else 'TOO LARGE: check this gradient'}")
 ic.record("largest relative error of the backward pass", max(gradient_errors.values()))
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c69314d9c60de07a261299bc9f654bee", "grade": false, "grade_id": "md_batchnorm_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Optional: batch normalisation in training mode (0 points, not graded)
+#
+# Skip this part freely: it earns no points, and nothing after it uses it. It derives what training mode adds to
+# the backward pass, on the model of CS231n's `batchnorm_backward` (Stanford CS231n, assignment 2).
+#
+# In training mode batch normalisation normalises each channel with the statistics of the batch itself. Write the
+# $m$ values of one channel of $Z$ (in the kernel generator: every position of every image, $m = B H_{out} W_{out}$)
+# as $z_1, \dots, z_m$:
+#
+# $$\mu = \frac{1}{m}\sum_{n} z_n, \qquad v = \frac{1}{m}\sum_{n} (z_n - \mu)^2, \qquad
+# \hat z_n = \frac{z_n - \mu}{\sqrt{v + \epsilon}}, \qquad N_n = \gamma\, \hat z_n + \beta .$$
+#
+# Each $z_n$ now reaches every $N_k$: directly (when $k = n$), through $\mu$ and through $v$. With $\mathrm{d}N$ given,
+#
+# $$\mathrm{d}\beta = \sum_n \mathrm{d}N_n, \qquad \mathrm{d}\gamma = \sum_n \mathrm{d}N_n\, \hat z_n, \qquad
+# \mathrm{d}\hat z_n = \gamma\, \mathrm{d}N_n, \qquad \frac{\partial \mu}{\partial z_n} = \frac{1}{m}, \qquad
+# \frac{\partial v}{\partial z_n} = \frac{2 (z_n - \mu)}{m} .$$
+#
+# Derive $\mathrm{d}z_n$ from these with the chain rule. You should find three terms: the inference-mode one of
+# section 5, $\mathrm{d}\hat z_n / \sqrt{v + \epsilon}$ (with the batch's $v$), one through $\mu$ that removes the mean
+# of $\mathrm{d}\hat z$ over the batch, and one through $v$ that removes its component along $\hat z$.
+#
+# **Optional exercise (0 points).** Write `batchnorm_backward(dn, z, gamma, epsilon=BN_EPSILON)` for `z` of shape
+# `(m, C)`, one row per value and the statistics per column, returning `(dz, dgamma, dbeta)`. The forward pass
+# `batchnorm_train` is given below. The cell after yours checks your gradients with `checks.grad_check`, as
+# section 5's check does, and prints how far the inference-mode gradient alone is from yours.
+
+# %% nbgrader={"cell_type": "code", "checksum": "a16ba9ed8e9727e3917b424468516087", "grade": false, "grade_id": "batchnorm_given", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def batchnorm_train(z, gamma, beta, epsilon=BN_EPSILON):
+    """Batch normalisation in training mode of z (m, C): each column with its own mean and (biased) variance."""
+    centred = z - z.mean(axis=0)
+    return gamma * centred / np.sqrt(np.mean(centred**2, axis=0) + epsilon) + beta
+
+
+# %% nbgrader={"cell_type": "code", "checksum": "bf6d8400d172d1a90b4171dc66ac6853", "grade": false, "grade_id": "optional_batchnorm_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def batchnorm_backward(dn, z, gamma, epsilon=BN_EPSILON):
+    """Gradients (dz, dgamma, dbeta) of batchnorm_train, given dn = dL/dN of shape (m, C)."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"cell_type": "code", "checksum": "ca70e1678bdd3a0f1e1fb2afbd098e64", "grade": false, "grade_id": "optional_batchnorm_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Not graded. L = sum(bn_dn * N) on 24 values of 5 channels, far from zero mean and unit variance.
+bn_rng = np.random.default_rng(12)
+bn_z, bn_gamma, bn_beta, bn_dn = bn_rng.normal(2.0, 3.0, (24, 5)), bn_rng.uniform(0.5, 1.5, 5), bn_rng.normal(size=5), bn_rng.normal(size=(24, 5))
+try:
+    bn_grads = batchnorm_backward(bn_dn, bn_z, bn_gamma)
+except NotImplementedError:
+    print("Optional exercise skipped: nothing below depends on it.")
+else:
+    bn_errors = {
+        name: checks.grad_check(lambda _: np.sum(bn_dn * batchnorm_train(bn_z, bn_gamma, bn_beta)), wrt, grad, name=name)
+        for name, wrt, grad in zip(("z", "gamma", "beta"), (bn_z, bn_gamma, bn_beta), bn_grads)
+    }
+    for name, error in bn_errors.items():
+        print(f"d{name:6s} relative error {error:.1e}  {'ok' if error < 1e-6 else 'TOO LARGE: check this gradient'}")
+    inference_only = bn_dn * bn_gamma / np.sqrt(bn_z.var(axis=0) + BN_EPSILON)
+    print(f"the inference-mode term alone is off by a relative error of {checks.relative_error(inference_only, bn_grads[0]):.2f}")
+    assert max(bn_errors.values()) < 1e-6, "batchnorm_backward's gradients differ from centred differences (see above)"
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d56e1e614757e38f08694aa14cf69580", "grade": false, "grade_id": "md_ex5", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Counting parameters and multiply-adds
@@ -721,7 +819,7 @@ def conv_macs(height, width, channels, kernel_size, stride=1):
 print(involution_params(3, 3, 1, 2), "parameters")
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "476e0036c1a4bae57e92664b1694ba31", "grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "7ca5af0ad61143498ebcbf7fac2dd2c0", "grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # The figures for the layers of the table below (C = 64 on a 56 x 56 input, K = 7, G = 4, r = 4, so C_r = 16),
 # and for one involution layer of the Keras example's network (C = 3, K = 3, G = 1, r = 2, so C_r = 1).
 for answer, expected, what in [
@@ -735,6 +833,8 @@ for answer, expected, what in [
     (conv_macs(7, 9, 64, 3, stride=2), 737_280, "conv_macs(7, 9, 64, 3, stride=2)"),
 ]:
     assert answer == expected, f"{what} should be {expected:,}; got {answer!r}"
+for counting in (involution_params, involution_macs, conv_params, conv_macs):
+    code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}, COURSE_MODULES, rule="count from the formulas, without building a layer")
 print("Your counts are right.")
 
 # %% nbgrader={"cell_type": "code", "checksum": "4b179f77404e35046d4c4499de8c3c4b", "grade": false, "grade_id": "counting_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -760,8 +860,8 @@ ic.record("7x7 convolution / involution multiply-adds (C=64)", mac_ratio, "x")
 # price is elsewhere: involution mixes no information across channels, which is why RedNet (notebook
 # 04) places $1 \times 1$ convolutions around it.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "cbadae02b8798ef6cdf1a994b342c0d0", "grade": false, "grade_id": "md_ex6", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 7 · Location-specific, shown
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9977e0b532d27f976ef9c35616c4c27e", "grade": false, "grade_id": "md_ex6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 7 · Spatial-specific, shown
 #
 # Nothing in an involution layer's weights mentions $H$ or $W$: $W_0$ and $W_1$ act on one pixel's
 # channel vector. With stride 1, the kernel at $(i, j)$ is $\phi(X_{i,j})$, a function of that pixel
@@ -771,7 +871,16 @@ ic.record("7x7 convolution / involution multiply-adds (C=64)", mac_ratio, "x")
 # **Exercise 6 (2 points).** Write `kernels_at(x, params, positions, kernel_size, groups=1)` which,
 # for stride 1, returns the kernels at the listed `(row, col)` positions only, shape
 # `(B, len(positions), G, K, K)`, computed from the pixels at those positions (do not generate the
-# kernel for the whole image). Fancy indexing `x[:, rows, cols]` gathers the pixels.
+# kernel for the whole image). Fancy indexing `x[:, rows, cols]` gathers the pixels; from them you may compute
+# the kernels directly or call your own `generate_kernel`. The kernels must match to $10^{-8}$; three rules, each
+# checked in the test cell, say what "from the pixels at those positions" means:
+#
+# * the whole image (`x`, or a copy, reshape or pooling of it) goes to neither `generate_kernel` nor a matrix
+#   product (`@`, `np.matmul`, `np.dot`, `np.einsum`, ...), in `kernels_at` or in the functions of yours it calls;
+# * for $n$ positions of a batch of $B$ images, what it hands `generate_kernel` (if it calls it) holds at most
+#   $B n$ pixels;
+# * on a $1 \times 80 \times 120 \times 4$ image, its peak memory stays within four copies of the image plus
+#   64 KiB (the kernels at every position, for $K = 7$ and $G = 2$, would take about 24 copies).
 
 # %% nbgrader={"cell_type": "code", "checksum": "07abeb4df97d5cb1afec3d4aecd9b4e0", "grade": false, "grade_id": "ex6_kernels_at", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kernels_at(x, params, positions, kernel_size, groups=1):
@@ -784,7 +893,7 @@ def kernels_at(x, params, positions, kernel_size, groups=1):
 print(kernels_at(rng.normal(size=(1, 41, 57, 4)), init_params(4, seed=5), [(0, 0), (40, 56)], 3).shape)
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "6d47a864f4290c0713f69c7f0e239e5a", "grade": true, "grade_id": "ex6_test_kernels_at", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "387ae5488202c3f9750ef2722112e9b2", "grade": true, "grade_id": "ex6_test_kernels_at", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # The weights chosen by hand in Exercise 1's test: the kernel at a pixel with channels (p, q) has tap (ki, kj)
 # a * (3 ki + kj) - 1, with a = max(p + q - 0.5, 0).
 hand_params = {
@@ -812,6 +921,21 @@ for n, (row, col) in enumerate(spots):
     alone = kernels_at(x_size[:, row : row + 1, col : col + 1], params_sizes, [(0, 0)], 5, groups=2)[:, 0]
     checks.assert_close(chosen[:, n], alone, atol=1e-12, name=f"the kernel at {(row, col)} against the same pixel on its own")
 checks.assert_close(chosen[:, 2], chosen[:, 3], atol=1e-12, name="the kernels at two positions with equal pixels")
+code_rules.assert_not_using(kernels_at, COURSE_LAYER, COURSE_MODULES, rule=OWN_INVOLUTION)
+
+# From the gathered pixels only: what the code does with the whole image, what it hands generate_kernel on a large
+# image with 5 positions, and the most memory it holds there.
+code_rules.assert_gathers_first(kernels_at, rule=GATHER_FIRST)
+x_large, params_large = np.random.default_rng(8).normal(size=(1, 80, 120, 4)), init_params(4, 7, 2, 2, seed=8)
+spots_large = [(0, 0), (5, 9), (40, 60), (79, 119), (12, 100)]
+handed = checks.shapes_handed(globals(), "generate_kernel", lambda: kernels_at(x_large, params_large, spots_large, 7, groups=2))
+pixels = sum(int(np.prod(shape[:-1])) for shape in handed)
+assert pixels <= 5, f"kernels_at handed generate_kernel {pixels:,} pixels for the kernels at 5 positions: {GATHER_FIRST}"
+checks.assert_peak_bytes(
+    checks.peak_bytes(kernels_at, x_large, params_large, spots_large, 7, groups=2), 4 * x_large.nbytes + 65536,
+    name="kernels_at on a (1, 80, 120, 4) image at 5 positions, K=7, G=2",
+    budget="four copies of the image plus 64 KiB; the kernels at every position take 24 copies", instead=GATHER_FIRST,
+)
 print("Your kernels are right at those positions, for both image sizes.")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "7d5030b2e50d6185f413d9a790dcc2d4", "grade": false, "grade_id": "md_location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -821,7 +945,7 @@ print("Your kernels are right at those positions, for both image sizes.")
 # the two involution kernels are, and the same for a convolution of the same kernel size, whose
 # weights on each window it reads off as the gradient of its output there with respect to the input.
 
-# %% nbgrader={"cell_type": "code", "checksum": "b58f9518c643ebdb097a7cd50d493056", "grade": false, "grade_id": "location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "0975ece79ed957786ec3d5bd3e952255", "grade": false, "grade_id": "location_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
 (_, _), (test_images, _) = ic.load_profile_data()
 image = test_images[0].astype(np.float64) / 255.0
 large = np.repeat(np.repeat(test_images[1].astype(np.float64) / 255.0, 2, axis=0), 2, axis=1)[:41, :57]
@@ -831,6 +955,7 @@ for picture in (image, large):
     demo_out = involution_forward(picture[None], demo_kernel)
     print(f"input {picture.shape} -> kernel {demo_kernel.shape}, output {demo_out.shape}")
 
+# %% nbgrader={"cell_type": "code", "checksum": "538262fcb5cedd852d61b1bff0af4a62", "grade": false, "grade_id": "location_pairs", "locked": true, "schema_version": 3, "solution": false, "task": false}
 demo_positions = [(8, 8), (16, 24), (26, 12)]
 demo_kernel = generate_kernel(image[None], demo_params, 7)[0]
 picked = np.stack([demo_kernel[r, c, 0] for r, c in demo_positions])
@@ -859,6 +984,7 @@ for a, b in [(0, 1), (0, 2), (1, 2)]:
 ic.record("largest distance between involution kernels at two positions", max(g for g, _ in gaps))
 ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
 
+# %% nbgrader={"cell_type": "code", "checksum": "cc840b9b0b1448d92f52c0a34c4c5177", "grade": false, "grade_id": "location_correlation", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Does the kernel follow the pixel? Over 300 random pairs of positions: distance between the two pixels against
 # distance between their two involution kernels.
 pair_rng = np.random.default_rng(11)
@@ -874,7 +1000,7 @@ print(f"300 pairs: correlation between pixel distance and kernel distance {np.co
 ic.record("correlation between pixel distance and involution kernel distance", np.corrcoef(pixel_gaps, kernel_gaps)[0, 1])
 display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "accf231da86bfc568425d0949a10f7cb", "grade": false, "grade_id": "md_location_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "def632367a3c0dc1325ab63f9767f5d3", "grade": false, "grade_id": "md_location_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Both image sizes work with the same weights. The convolution's kernel distances are exactly zero:
 # it applies one kernel everywhere. The involution's are not, and the last printed line measures whether
 # they follow the pixels: over 300 random pairs of positions it gives the correlation between the distance of
@@ -882,7 +1008,7 @@ display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 # kernel distance of the pairs with the closest and with the farthest colours. With stride 1 the kernel is a
 # function of the pixel alone, so equal pixels get equal kernels (your Exercise 6 tests checked it); how closely
 # the distances follow each other depends on the weights, here random (notebook 05 looks at trained ones). That is
-# what *location-specific* means here: the kernel is not tied to a coordinate but generated from the content
+# what *spatial-specific* means here: the kernel is not tied to a coordinate but generated from the content
 # found there.
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ce1b26d7f58b8857cc527257ffb2b375", "grade": false, "grade_id": "reasoning_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -900,18 +1026,20 @@ display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ecf9513aa6d695368b76924d6203dd2d", "grade": true, "grade_id": "reasoning_answers", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
 # YOUR ANSWER HERE
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e59d48bcc8dc7557fa2bf08137dad063", "grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ba8e39e7b32c134379a508189e1888ce", "grade": false, "grade_id": "md_summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
 #
 # * Involution applies, at each position, a $K \times K$ kernel generated from the input there by a
 #   small network ($1 \times 1$ reduce, batch normalisation, ReLU, $1 \times 1$ span), and shares it across
-#   the channels of a group: location-specific and channel-agnostic, the inverse of convolution.
+#   the channels of a group: spatial-specific and channel-agnostic, the inverse of convolution.
 # * Its multiply-add vectorises as a sum of $K^2$ shifted slices times kernel planes, which is as exact as
 #   the loops, far faster, and needs much less memory than an unfold with a patch tensor (measured above).
-# * Its backward pass is the same sum run in reverse, then the chain rule through kernel generation;
-#   centred differences in float64 confirm it to better than $10^{-6}$.
-# * Its parameters and multiply-adds grow with $K^2 C$ where a convolution's grow with $K^2 C^2$, and its
-#   weights do not depend on the image size.
+# * Its backward pass is the same sum run in reverse, then the chain rule through kernel generation, here
+#   with batch normalisation in inference mode (training mode adds a term through the batch mean and one
+#   through the batch variance); centred differences in float64 agree with a correct one to better than $10^{-6}$.
+# * Per output position, a $C \to C$ convolution performs $K^2 C^2$ multiply-adds; an involution performs
+#   $C C_r + C_r K^2 G$ to generate its kernel plus $K^2 C$ for the multiply-add. Its $C C_r + 3 C_r + C_r K^2 G + K^2 G$
+#   parameters are those of kernel generation alone, and do not depend on the image size.
 #
 # Notebook 03 builds the same operator as a Keras layer and trains it.
 #
