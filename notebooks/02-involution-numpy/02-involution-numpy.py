@@ -772,7 +772,7 @@ else:
     print(f"the inference-mode term alone is off by a relative error of {checks.relative_error(inference_only, bn_grads[0]):.2f}")
     assert max(bn_errors.values()) < 1e-6, "batchnorm_backward's gradients differ from centred differences (see above)"
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d56e1e614757e38f08694aa14cf69580", "grade": false, "grade_id": "md_ex5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "36e541b4708d4d5c60b663d4c02f76c3", "grade": false, "grade_id": "md_ex5", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Counting parameters and multiply-adds
 #
 # A convolution from $C$ to $C$ channels with a $K \times K$ kernel (and a bias) has $K^2 C^2 + C$
@@ -788,7 +788,9 @@ else:
 # **Exercise 5 (2 points).** Write `involution_params(channels, kernel_size, groups, reduction_ratio)`,
 # `involution_macs(height, width, channels, kernel_size, groups, reduction_ratio, stride=1)`,
 # `conv_params(channels, kernel_size)` and `conv_macs(height, width, channels, kernel_size, stride=1)`
-# (output size $\lceil H/s \rceil \times \lceil W/s \rceil$ for both operators). Each returns an `int`.
+# (output size $\lceil H/s \rceil \times \lceil W/s \rceil$ for both operators). Each returns an `int`, counted
+# from the formulas: none may build a layer (the course's `Involution` or Keras' `Conv2D`) to count its weights,
+# which the test cell checks.
 
 # %% nbgrader={"cell_type": "code", "checksum": "ace1de9b610fc4a3ab152ef364e42aec", "grade": false, "grade_id": "ex5_counting", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_params(channels, kernel_size, groups, reduction_ratio):

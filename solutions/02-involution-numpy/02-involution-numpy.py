@@ -863,7 +863,9 @@ else:
 # **Exercise 5 (2 points).** Write `involution_params(channels, kernel_size, groups, reduction_ratio)`,
 # `involution_macs(height, width, channels, kernel_size, groups, reduction_ratio, stride=1)`,
 # `conv_params(channels, kernel_size)` and `conv_macs(height, width, channels, kernel_size, stride=1)`
-# (output size $\lceil H/s \rceil \times \lceil W/s \rceil$ for both operators). Each returns an `int`.
+# (output size $\lceil H/s \rceil \times \lceil W/s \rceil$ for both operators). Each returns an `int`, counted
+# from the formulas: none may build a layer (the course's `Involution` or Keras' `Conv2D`) to count its weights,
+# which the test cell checks.
 
 # %% nbgrader={"grade": false, "grade_id": "ex5_counting", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_params(channels, kernel_size, groups, reduction_ratio):
