@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import matplotlib
 
@@ -314,3 +315,70 @@ def test_the_shipped_whole_involution_file_is_the_recorded_one(project_root):
 def test_without_a_gpu_nothing_is_imported(monkeypatch):
     monkeypatch.setattr(live_speed, "runtime_has_gpu", lambda: False)
     assert live_speed.cuda_device() is None
+
+
+# ------------------------------------------------------------------ notebook 06's cells that read these files
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "06-making-involution-fast" / "06-making-involution-fast.py"
+
+
+def _cell(grade_id: str) -> str:
+    import jupytext
+
+    notebook = jupytext.read(NOTEBOOK)
+    return next(c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _counting_namespace(case_names):
+    """What notebook 06's later cells find from the earlier ones: the cases, exercise 1 and 2's answers."""
+    namespace = {"np": np, "speed": speed, "live_speed": live_speed, "Markdown": str, "shown": []}
+    namespace["display"] = namespace["shown"].append
+    exec(_cell("ex1_counts"), namespace)
+    exec(_cell("ex2_roofline"), namespace)
+    cases = [speed.Case.parse(name) for name in case_names]
+    namespace.update(cases=cases, METHODS=("fused", "unfold", "slices"), peak=67e12, bandwidth=4e12, ridge=67e12 / 4e12,
+                     gpu="a GPU", counts={c: {"fused": namespace["bytes_moved"]("fused", **c.sizes(), groups=c.groups)}
+                                          for c in cases})
+    return namespace
+
+
+def test_section_6_says_in_one_sentence_that_nothing_is_measured_yet(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(speed, "WHOLE_FILE", tmp_path / "whole-involution.json")
+    namespace = _counting_namespace(["B32 C64 56x56 K7 G4"])
+    exec(_cell("whole"), namespace)
+    printed = capsys.readouterr().out
+    assert "has not been measured on a GPU yet" in printed and "3.7 times fewer bytes" in printed
+    assert namespace["shown"] == []
+
+
+def test_section_6_renders_a_measured_result(monkeypatch, tmp_path, capsys):
+    path = tmp_path / "whole-involution.json"
+    path.write_text(json.dumps(WHOLE))
+    monkeypatch.setattr(speed, "WHOLE_FILE", path)
+    namespace = _counting_namespace(["B32 C64 56x56 K7 G4"])
+    exec(_cell("whole"), namespace)
+    printed = capsys.readouterr().out
+    assert "Measured: NVIDIA H100 80GB HBM3, 2026-12-07, commit abc1234" in printed
+    assert "faster than two steps" in printed and "slower than two steps" in printed
+    assert namespace["shown"] == [speed.whole_table(WHOLE)]
+
+
+def test_the_live_cell_sets_a_step_against_a_step_s_floor(monkeypatch, capsys):
+    """The live cell as it runs on a GPU, here on the CPU with a small case."""
+    pytest.importorskip("torch")
+    import functools
+    import types
+
+    name = "B1 C4 8x8 K3 G2"
+    monkeypatch.setattr(live_speed, "cuda_device", lambda: "cpu")
+    monkeypatch.setattr(live_speed, "measure", functools.partial(live_speed.measure, device="cpu", bandwidth_megabytes=4))
+    namespace = _counting_namespace([name])
+    recorded = speed.timings_from({"provenance": {}, "rows": [{"case": name, "framework": "torch", "method": "floor",
+                                                               "fwd_ms": 1.0, "bwd_ms": 1.0, "fwd_bwd_ms": 2.0}]})
+    namespace.update(recorded=recorded, profile=types.SimpleNamespace(repeats=0))
+    capsys.readouterr()
+    exec(_cell("gpu-live"), namespace)
+    printed = capsys.readouterr().out
+    assert printed.startswith("Live: measured live in this notebook")
+    table = namespace["shown"][0]
+    assert "floor (bytes at full bandwidth)" in table and "How each column was obtained" in table
