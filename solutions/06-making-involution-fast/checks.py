@@ -66,34 +66,35 @@ def observe_counts(student, data):
 
 
 def _counted(method, batch, height, width, channels, size, groups, stride, dtype):
-    """Run ``method`` in NumPy on arrays of these sizes and add up the bytes of what each operation reads and writes."""
+    """Run ``method`` in NumPy on arrays of these sizes (channels last) and add up the bytes of what
+    each operation reads and writes."""
     rng = np.random.default_rng(6)
     rows, cols = len(range(0, height, stride)), len(range(0, width, stride))
-    x = rng.normal(size=(batch, channels, height, width)).astype(dtype)
-    kernel_ = rng.normal(size=(batch, groups, size, size, rows, cols)).astype(dtype)
+    x = rng.normal(size=(batch, height, width, channels)).astype(dtype)
+    kernel_ = rng.normal(size=(batch, rows, cols, groups, size, size)).astype(dtype)
     half = (size - 1) // 2
-    padded = np.pad(x, ((0, 0), (0, 0), (half, half), (half, half)))  # free by the model
+    padded = np.pad(x, ((0, 0), (half, half), (half, half), (0, 0)))  # free by the model
     per_group = channels // groups
 
     def window(ki, kj):
-        return padded[:, :, ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
+        return padded[:, ki:ki + stride * (rows - 1) + 1:stride, kj:kj + stride * (cols - 1) + 1:stride]
 
     def plane(ki, kj):
-        return np.repeat(kernel_[:, :, ki, kj], per_group, axis=1)
+        return np.repeat(kernel_[..., ki, kj], per_group, axis=3)
 
     if method == "fused":
         out = sum(window(ki, kj) * plane(ki, kj) for ki in range(size) for kj in range(size))
         return x.nbytes + kernel_.nbytes + out.nbytes
     if method == "unfold":
-        patches = np.stack([window(ki, kj) for ki in range(size) for kj in range(size)], axis=2)
+        patches = np.stack([window(ki, kj) for ki in range(size) for kj in range(size)], axis=3)
         moved = x.nbytes + patches.nbytes
-        weights = kernel_.reshape(batch, groups, 1, size * size, rows, cols)
-        out = (patches.reshape(batch, groups, per_group, size * size, rows, cols) * weights).sum(axis=3)
+        weights = kernel_.reshape(batch, rows, cols, groups, size * size).transpose(0, 1, 2, 4, 3)[..., None]
+        out = (patches.reshape(batch, rows, cols, size * size, groups, per_group) * weights).sum(axis=3)
         return moved + patches.nbytes + kernel_.nbytes + out.nbytes
     moved, total = 0, None
     for ki in range(size):
         for kj in range(size):
-            shifted, weights = window(ki, kj), kernel_[:, :, ki, kj]
+            shifted, weights = window(ki, kj), kernel_[..., ki, kj]
             moved += shifted.nbytes + weights.nbytes + (0 if total is None else total.nbytes)
             total = shifted * plane(ki, kj) if total is None else total + shifted * plane(ki, kj)
             moved += total.nbytes
@@ -103,7 +104,7 @@ def _counted(method, batch, height, width, channels, size, groups, stride, dtype
 def counts_expected(data):
     flops, moved = [], []
     for batch, height, width, channels, size, groups, stride in data["sizes"]:
-        outputs = np.zeros((batch, channels, len(range(0, height, stride)), len(range(0, width, stride))))
+        outputs = np.zeros((batch, len(range(0, height, stride)), len(range(0, width, stride)), channels))
         flops.append(2 * size * size * outputs.size)
         for dtype in data["dtypes"]:
             moved.append([_counted(m, batch, height, width, channels, size, groups, stride, dtype) for m in COUNTED])
