@@ -283,22 +283,23 @@ print(f"Measured: slices took {cpu_ms['slices'] / cpu_ms['unfold']:.2f} times as
       f"(predicted: {predicted['slices'] / predicted['unfold']:.2f}), for this small layer, in this run.")
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "00fc319e27f54bd764aa267b81f52743", "grade": false, "grade_id": "cpu-explain", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "12a4c5d62ab959604f162fe2ec30735c", "grade": false, "grade_id": "cpu-explain", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Why the count does not predict the time here
 #
-# On the course's machines slices come out *faster* than unfold, though by the count they move more
-# bytes; the cell above says what happened on yours. The arithmetic of the count is right; two of
-# the model's assumptions are what fail on a CPU.
+# Your count predicts slices slower than unfold. On a CPU they usually come out *faster*, though by
+# the count they move more bytes; the cell above says what happened on yours. Where the prediction
+# fails, the arithmetic of the count is right; two of the model's assumptions are what fail.
 #
 # * **Memory held is not bytes moved.** Unfold *holds* far more: its patch tensor, $K^2$ times the
-#   output, exists all at once, while slices hold a window, a plane and the running sum. The model
-#   counts neither; it counts traffic, and slices' traffic is large because they touch the same
-#   running sum $2K^2 - 1$ times.
+#   output, exists all at once, while slices hold a window, a plane and the running sum (the cell
+#   above measured both). What a method holds decides whether it fits in memory, and in which
+#   cache; it is not what the model counts. The model counts traffic, and slices' traffic is large
+#   because they read or write the same running sum $2K^2 - 1$ times.
 # * **Caches exist.** Assumption 1 says every operation reads from main memory. A CPU keeps
 #   recently used data in caches, small memories next to its cores that are many times faster. At
 #   each tap, slices read the running sum that the previous tap has just written: when it fits in a
-#   cache, that traffic never reaches main memory. A patch tensor larger than the caches is written
-#   out and read back in full.
+#   cache, that traffic never reaches main memory. A patch tensor larger than a cache spills to the
+#   next, slower level (or to main memory), where it is written out and read back in full.
 #
 # There is a third effect the model leaves out: not every operation moves its bytes at the same rate.
 # Slices are contiguous elementwise multiply-adds, which stream; stacking $K^2$ strided windows and
@@ -384,7 +385,7 @@ print("attainable_flops and time_floor pass the tests.")
 # bytes allow (filled circles, from your counts), and the paper's CUDA kernels as measured (hollow
 # square: the forward kernel's FLOPs over its measured time, at the fused kernel's intensity).
 
-# %% nbgrader={"cell_type": "code", "checksum": "5155a73a86e5e5e428108f8b49394718", "grade": false, "grade_id": "roofline-figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6664bd8b4bd6cd1f4015babf6b3a1b94", "grade": false, "grade_id": "roofline-figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
 peak, bandwidth = recorded.peak_flops, recorded.bandwidth
 gpu = recorded.provenance.get("gpu", "GPU")
 first = cases[0]
@@ -398,8 +399,8 @@ display(speed_figures.roofline(grid, np.asarray(attainable_flops(grid, peak, ban
                                peak_flops=peak, bandwidth=bandwidth, title=f"{first.name}, float32, {gpu}"))
 floors_ms = {case: {m: time_floor(count["flops"], count[m], peak, bandwidth) * 1e3 for m in METHODS} for case, count in counts.items()}
 ridge = peak / bandwidth
-print(f"{gpu}: P = {peak / 1e12:.0f} TFLOP/s ({recorded.provenance.get('peak_fp32_tflops_source', 'source not recorded')}); "
-      f"beta = {bandwidth / 1e12:.2f} TB/s ({recorded.provenance.get('memory_bandwidth_source', 'source not recorded')}); "
+print(f"{gpu}: P = {peak / 1e12:.0f} TFLOP/s, from {recorded.provenance.get('peak_fp32_tflops_source', 'a source not recorded')}; "
+      f"beta = {bandwidth / 1e12:.2f} TB/s, from {recorded.provenance.get('memory_bandwidth_source', 'a source not recorded')}; "
       f"ridge P / beta = {ridge:.1f} FLOPs per byte.")
 for m in METHODS:
     print(f"{m:>6}: {intensities[m]:.2f} FLOPs per byte, {ridge / intensities[m]:.0f} times below the ridge; "
@@ -727,7 +728,7 @@ else:
                   f"times your forward floor at this GPU's {live.bandwidth / 1e12:.2f} TB/s")
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "73fa0f5244be2bc5a2540fcfb4623959", "grade": false, "grade_id": "whole-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "51cf143ca2970cf520f1d0bf0a46859f", "grade": false, "grade_id": "whole-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · The whole involution in one kernel
 #
 # Section 5's fused kernel still reads the kernel $\mathcal{H}$ from memory: the generator's span
@@ -747,8 +748,9 @@ else:
 #   then does per byte: each program now computes its kernels too, which costs registers and
 #   arithmetic, and may be slower than reading them.
 #
-# The next cell counts both forms' forward bytes for the first case with $r = 4$, as RedNet's layers
-# have it ($C_r = C / 4$), and shows the measured result where the course has one.
+# The next cell counts both forms' forward bytes for the first case with the reduction ratio $r = 4$
+# of RedNet's layers ($C_r = \lfloor C / 4 \rfloor$), and shows the measured result where the course
+# has one.
 
 # %% nbgrader={"cell_type": "code", "checksum": "6a3b49f5b93630aeaf428845c589fc81", "grade": false, "grade_id": "whole", "locked": true, "schema_version": 3, "solution": false, "task": false}
 case, reduction = cases[0], 4

@@ -298,19 +298,20 @@ print(f"Measured: slices took {cpu_ms['slices'] / cpu_ms['unfold']:.2f} times as
 # %% [markdown] nbgrader={"grade": false, "grade_id": "cpu-explain", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Why the count does not predict the time here
 #
-# On the course's machines slices come out *faster* than unfold, though by the count they move more
-# bytes; the cell above says what happened on yours. The arithmetic of the count is right; two of
-# the model's assumptions are what fail on a CPU.
+# Your count predicts slices slower than unfold. On a CPU they usually come out *faster*, though by
+# the count they move more bytes; the cell above says what happened on yours. Where the prediction
+# fails, the arithmetic of the count is right; two of the model's assumptions are what fail.
 #
 # * **Memory held is not bytes moved.** Unfold *holds* far more: its patch tensor, $K^2$ times the
-#   output, exists all at once, while slices hold a window, a plane and the running sum. The model
-#   counts neither; it counts traffic, and slices' traffic is large because they touch the same
-#   running sum $2K^2 - 1$ times.
+#   output, exists all at once, while slices hold a window, a plane and the running sum (the cell
+#   above measured both). What a method holds decides whether it fits in memory, and in which
+#   cache; it is not what the model counts. The model counts traffic, and slices' traffic is large
+#   because they read or write the same running sum $2K^2 - 1$ times.
 # * **Caches exist.** Assumption 1 says every operation reads from main memory. A CPU keeps
 #   recently used data in caches, small memories next to its cores that are many times faster. At
 #   each tap, slices read the running sum that the previous tap has just written: when it fits in a
-#   cache, that traffic never reaches main memory. A patch tensor larger than the caches is written
-#   out and read back in full.
+#   cache, that traffic never reaches main memory. A patch tensor larger than a cache spills to the
+#   next, slower level (or to main memory), where it is written out and read back in full.
 #
 # There is a third effect the model leaves out: not every operation moves its bytes at the same rate.
 # Slices are contiguous elementwise multiply-adds, which stream; stacking $K^2$ strided windows and
@@ -412,8 +413,8 @@ display(speed_figures.roofline(grid, np.asarray(attainable_flops(grid, peak, ban
                                peak_flops=peak, bandwidth=bandwidth, title=f"{first.name}, float32, {gpu}"))
 floors_ms = {case: {m: time_floor(count["flops"], count[m], peak, bandwidth) * 1e3 for m in METHODS} for case, count in counts.items()}
 ridge = peak / bandwidth
-print(f"{gpu}: P = {peak / 1e12:.0f} TFLOP/s ({recorded.provenance.get('peak_fp32_tflops_source', 'source not recorded')}); "
-      f"beta = {bandwidth / 1e12:.2f} TB/s ({recorded.provenance.get('memory_bandwidth_source', 'source not recorded')}); "
+print(f"{gpu}: P = {peak / 1e12:.0f} TFLOP/s, from {recorded.provenance.get('peak_fp32_tflops_source', 'a source not recorded')}; "
+      f"beta = {bandwidth / 1e12:.2f} TB/s, from {recorded.provenance.get('memory_bandwidth_source', 'a source not recorded')}; "
       f"ridge P / beta = {ridge:.1f} FLOPs per byte.")
 for m in METHODS:
     print(f"{m:>6}: {intensities[m]:.2f} FLOPs per byte, {ridge / intensities[m]:.0f} times below the ridge; "
@@ -772,8 +773,9 @@ else:
 #   then does per byte: each program now computes its kernels too, which costs registers and
 #   arithmetic, and may be slower than reading them.
 #
-# The next cell counts both forms' forward bytes for the first case with $r = 4$, as RedNet's layers
-# have it ($C_r = C / 4$), and shows the measured result where the course has one.
+# The next cell counts both forms' forward bytes for the first case with the reduction ratio $r = 4$
+# of RedNet's layers ($C_r = \lfloor C / 4 \rfloor$), and shows the measured result where the course
+# has one.
 
 # %% nbgrader={"grade": false, "grade_id": "whole", "locked": true, "schema_version": 3, "solution": false, "task": false}
 case, reduction = cases[0], 4
