@@ -88,3 +88,24 @@ def test_median_time_runs_the_function_and_ignores_one_slow_run():
 def test_median_time_needs_a_run():
     with pytest.raises(ValueError, match="at least one run"):
         median_time(lambda: None, runs=0)
+
+
+def test_compare_speed_times_both_and_records_the_headlines(tmp_path, monkeypatch, capsys):
+    from involution_course import headlines
+    from involution_course.convolution import compare_speed, record_parameters
+
+    target = tmp_path / "headlines.jsonl"
+    monkeypatch.setenv(headlines.HEADLINES_VARIABLE, str(target))
+    monkeypatch.setenv("INVOLUTION_COURSE_PROFILE", "grading")
+    naive, fast = compare_speed(lambda: sum(range(20_000)), lambda: None)
+    assert naive > fast >= 0
+    assert "median of" in capsys.readouterr().out
+
+    class Layer:
+        def count_params(self):
+            return 896
+
+    assert record_parameters([Layer(), Layer()]) == 1792
+    names = [row["name"] for row in headlines.read(target)]
+    assert names == ["conv2d_naive time", "conv2d_fast time", "conv2d_fast speed-up over conv2d_naive",
+                     "parameters of the Keras example CNN's three Conv2D layers"]

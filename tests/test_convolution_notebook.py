@@ -63,7 +63,9 @@ def test_the_student_package_holds_no_convolution():
     """A student could import a convolution from the package as their answer to Exercises 1 and 2."""
     from involution_course import convolution
 
-    assert set(convolution.__all__) == {"hand_made_kernels", "kernel_bank", "to_unit_float", "median_time"}
+    assert set(convolution.__all__) == {
+        "hand_made_kernels", "kernel_bank", "to_unit_float", "median_time", "compare_speed", "record_parameters",
+    }
     public = {name for name in vars(convolution) if callable(getattr(convolution, name)) and not name.startswith("_")}
     assert not {name for name in public if "conv" in name.lower() or "keras" in name.lower()}, public
 
@@ -87,7 +89,8 @@ def test_the_release_imports_no_answer(project_root):
         "involution_course.convolution.LIBRARY_CONVOLUTIONS",
         "involution_course.convolution.OWN_CONVOLUTION",
         "involution_course.convolution.kernel_bank",
-        "involution_course.convolution.median_time",
+        "involution_course.convolution.compare_speed",
+        "involution_course.convolution.record_parameters",
         "involution_course.convolution.to_unit_float",
         "involution_course.figures.convolution.feature_maps_figure",
         "involution_course.figures.convolution.sliding_window_figure",

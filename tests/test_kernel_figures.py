@@ -167,3 +167,33 @@ def test_notebook_05s_try_it_cell_emits_no_warning(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             exec(compile(cell, "ex1_kernel_model", "exec"), namespace)
+
+
+def test_notebook_05s_later_cells_name_the_unfinished_exercise(capsys):
+    """Later cells call the student's functions directly: an unfinished exercise, or a result
+    missing because of one, stops a cell with one sentence naming it; the answer cell's own lines
+    and other errors show as usual."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell("from involution_course import kernels as kern\nkern.name_unfinished()")
+        cells = [
+            ("def kernel_maps(kernels):\n    raise NotImplementedError()\n\nkernel_maps(1)", "NotImplementedError"),
+            ("layer_maps = [kernel_maps(k) for k in (1, 2)]",
+             "ExerciseUnfinished: Finish Exercise 2 first: `kernel_maps` still raises NotImplementedError."),
+            ("print(layer_maps)", "Finish Exercise 1 first: this cell uses `layer_maps`, which cells above compute "
+                                  "from it through `layer_kernels`"),
+            ("kernel_model(3)", "Finish Exercise 1 first: `kernel_model` is not defined yet"),
+            ("undefined_name + 1", "NameError"),
+            ("layer_kernels = 1\nprint(layer_maps)", "Finish Exercise 2 first: this cell uses `layer_maps`"),
+        ]
+        for source, shown in cells:
+            capsys.readouterr()
+            assert not shell.run_cell(source).success
+            out = capsys.readouterr().out
+            assert shown in out, (source, out)
+            assert ("Traceback" in out) == (shown in ("NotImplementedError", "NameError")), (source, out)
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()

@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bb000f9b19e7a2d28c55404ceea0e30d", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bea343377533251bd7283850c23833ec", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/01-convolution/01-convolution.ipynb)
 #
 # # 01 · Convolution from scratch
@@ -31,8 +31,14 @@
 # 3. show numerically the two properties that involution will invert: convolution is *spatial-agnostic* (the same kernel at every position) and *channel-specific* (a different kernel for every output channel).
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is
+# graded, the grader calls your functions again on inputs you have not seen and judges what they
+# return in its own process, outside your notebook. Every rule it applies is stated in the exercise
+# and checked by a visible test, so read each exercise's text closely and test your code beyond the
+# visible tests.
+#
+# Symbols, index order and array layouts follow the course's
+# [notation table](https://involution-course.github.io/involution-course-student/notation.html).
 
 # %% nbgrader={"cell_type": "code", "checksum": "932e6e37d6e1a822b5c6d82b4bcb49bd", "grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Set-up: on Colab the first run installs the course (about a minute); elsewhere this only imports it.
@@ -46,7 +52,7 @@ from involution_course.colab import prepare_colab
 prepare_colab()  # on Colab: install what the runtime lacks
 profile = ic.setup_notebook()
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "1ac1ceb4f3bdc3df513aad03c1fb8c7e", "grade": false, "grade_id": "what_convolution_computes", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "7d2fe0d922708cd724247dd18d08d9b1", "grade": false, "grade_id": "what_convolution_computes", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · What a convolution computes
 #
 # An image, or a feature map inside a network, is a tensor $X \in \mathbb{R}^{H \times W \times C_\text{in}}$:
@@ -55,17 +61,23 @@ profile = ic.setup_notebook()
 # $\mathcal{F} \in \mathbb{R}^{K \times K \times C_\text{in} \times C_\text{out}}$ (this is exactly the
 # layout of Keras' `Conv2D` kernel), and one bias $b_o$ per output channel.
 #
-# Output channel $o$ at position $(i, j)$ is a multiply-add of the kernel with the $K \times K$
-# window of the input that starts at row $s\,i$ and column $s\,j$, where $s$ is the *stride*:
+# Output channel $o$ at position $(i, j)$ is a multiply-add of the kernel with a $K \times K$ window of
+# the input. We name a tap of the kernel by its offset $(u, v)$ from the kernel's centre, $(u, v) \in
+# \Delta_K = \{-\lfloor K/2 \rfloor, \dots, \lfloor K/2 \rfloor\}^2$, so that tap $(u, v)$ of input channel
+# $c$ for output channel $o$ is the array element `w[K//2 + u, K//2 + v, c, o]`. With $s$ the *stride*:
 #
 # $$
-# Y_{i,j,o} \;=\; b_o \;+\; \sum_{u=0}^{K-1} \sum_{v=0}^{K-1} \sum_{c=0}^{C_\text{in}-1}
-#     \mathcal{F}_{u,v,c,o}\; \tilde{X}_{s i + u,\; s j + v,\; c}
+# Y_{i,j,o} \;=\; b_o \;+\; \sum_{c=0}^{C_\text{in}-1} \sum_{(u,v) \in \Delta_K}
+#     \mathcal{F}_{u,v,c,o}\; \tilde{X}_{s i + \lfloor K/2 \rfloor + u,\; s j + \lfloor K/2 \rfloor + v,\; c}
 # $$
 #
-# $\tilde{X}$ is the input after *padding* (rows and columns of zeros added around it, see below).
-# Deep-learning libraries call this a convolution although, strictly, it is a cross-correlation: the
-# kernel is not flipped. We follow Keras.
+# $\tilde{X}$ is the input after *padding* (rows and columns of zeros added around it, see below): the
+# window of output $(i, j)$ starts at row $s\,i$ and column $s\,j$ of $\tilde{X}$ and is centred
+# $\lfloor K/2 \rfloor$ further on. With `"same"` padding, stride 1 and an odd $K$ the padding is
+# $\lfloor K/2 \rfloor$ zeros on every side, so the centre is input pixel $(i, j)$ and the sum reads
+# $X_{i+u,\, j+v,\, c}$, as in the notation table. (Keras also accepts an even $K$; its offsets then run
+# from $-K/2$ to $K/2 - 1$.) Deep-learning libraries call this a convolution although, strictly, it is a
+# cross-correlation: the kernel is not flipped. We follow Keras.
 #
 # Look at the indices of $\mathcal{F}$. They hold $u, v$ (where in the window), $c$ and $o$, but **not**
 # $i, j$. Two properties follow, and they are what the involution paper (Li et al., CVPR 2021) turns
@@ -78,7 +90,7 @@ profile = ic.setup_notebook()
 #
 # By the end of this notebook you will have shown both properties of convolution with numbers.
 
-# %% nbgrader={"cell_type": "code", "checksum": "6b1a34080980c1e62e54b9040dffa580", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "c09738aef20f7a6e99b85f6e676557f6", "grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # %matplotlib inline
 import numpy as np
 
@@ -87,11 +99,12 @@ import keras
 
 from involution_course import checks, code_rules
 from involution_course.convolution import (
-    CONVOLUTION_MODULES, LIBRARY_CONVOLUTIONS, OWN_CONVOLUTION, hand_made_kernels, kernel_bank, median_time, to_unit_float,
+    CONVOLUTION_MODULES, LIBRARY_CONVOLUTIONS, OWN_CONVOLUTION, compare_speed, hand_made_kernels, kernel_bank,
+    record_parameters, to_unit_float,
 )
 from involution_course.figures.convolution import feature_maps_figure, sliding_window_figure
 
-(x_train, y_train), _ = ic.load_profile_data(profile)
+(x_train, y_train), _ = ic.load_profile_data()
 print(f"{len(x_train)} CIFAR-10 training images of shape {x_train.shape[1:]}; Keras backend: {keras.backend.backend()}")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ec78637f841cfca01d4c89f6f0ce8baf", "grade": false, "grade_id": "padding_and_stride", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -388,11 +401,10 @@ else:
 # `"same"` padding**. Each time is the median of a few runs (more under the `quick` and `full` profiles),
 # so one slow run does not decide it. Timings depend on your machine; only the ratio is worth comparing.
 
-# %% nbgrader={"cell_type": "code", "checksum": "11c366ad5c10339ce05610286337108e", "grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "072239e9fc582fa472f04a7c51686fce", "grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
 speed_images = to_unit_float(x_train[:1])
 speed_kernels = np.random.default_rng(0).standard_normal((3, 3, 3, 16)) * 0.1
 speed_biases = np.zeros(16)
-runs = 2 * profile.repeats + 1
 
 
 def run_naive():
@@ -405,12 +417,8 @@ def run_fast():
 
 difference = float(np.max(np.abs(run_naive() - run_fast())))
 print(f"largest difference between conv2d_naive and conv2d_fast: {difference:.2e}")
-naive_seconds = median_time(run_naive, runs, desc="conv2d_naive")
-fast_seconds = median_time(run_fast, runs, desc="conv2d_fast")
-print(f"input {speed_images.shape}, kernels {speed_kernels.shape}, median of {runs} runs each:")
-ic.record("conv2d_naive time", 1000 * naive_seconds, "ms")
-ic.record("conv2d_fast time", 1000 * fast_seconds, "ms")
-ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds, "x")
+print(f"input {speed_images.shape}, kernels {speed_kernels.shape}")
+naive_seconds, fast_seconds = compare_speed(run_naive, run_fast)  # the median of a few runs of each
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "978fec0b42d6515a2da5efcb45ee7299", "grade": false, "grade_id": "speed_reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Both versions do the same multiply-adds. The loops spend their time in the Python interpreter, one small
@@ -505,7 +513,7 @@ code_rules.assert_own_code(conv_param_count, LIBRARY_CONVOLUTIONS | {"count_para
 # Your functions, layer by layer through the Keras example's CNN (the max-pooling halves $H$ and $W$
 # between the convolutions). Keras' own count is the last column.
 
-# %% nbgrader={"cell_type": "code", "checksum": "66d0b1e709bca5fef8bdf41b438e1be3", "grade": false, "grade_id": "parameter_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "1e7d641e0e3bd7772cb5ab245b164925", "grade": false, "grade_id": "parameter_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
 keras_example_convs = [
     keras.layers.Conv2D(filters, (3, 3), padding="same", name=f"conv{number}")
     for number, filters in enumerate([32, 64, 64], start=1)
@@ -518,10 +526,7 @@ for layer in keras_example_convs:
     params = conv_param_count(shape[-1], layer.filters, 3)
     print(f"{layer.name:<8}{str(shape):>14}{str(tuple(out)):>14}{params:>12,}{layer.count_params():>10,}")
     shape = (out[0] // 2, out[1] // 2, out[2])  # the 2x2 max-pooling that follows
-ic.record(
-    "parameters of the Keras example CNN's three Conv2D layers",
-    sum(layer.count_params() for layer in keras_example_convs),
-)
+record_parameters(keras_example_convs)
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "a3f402739f87290241eb967af8c5b369", "grade": false, "grade_id": "ex4_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · The two properties, with numbers

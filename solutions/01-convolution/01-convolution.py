@@ -94,11 +94,12 @@ import keras
 
 from involution_course import checks, code_rules
 from involution_course.convolution import (
-    CONVOLUTION_MODULES, LIBRARY_CONVOLUTIONS, OWN_CONVOLUTION, hand_made_kernels, kernel_bank, median_time, to_unit_float,
+    CONVOLUTION_MODULES, LIBRARY_CONVOLUTIONS, OWN_CONVOLUTION, compare_speed, hand_made_kernels, kernel_bank,
+    record_parameters, to_unit_float,
 )
 from involution_course.figures.convolution import feature_maps_figure, sliding_window_figure
 
-(x_train, y_train), _ = ic.load_profile_data(profile)
+(x_train, y_train), _ = ic.load_profile_data()
 print(f"{len(x_train)} CIFAR-10 training images of shape {x_train.shape[1:]}; Keras backend: {keras.backend.backend()}")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "padding_and_stride", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -456,7 +457,6 @@ else:
 speed_images = to_unit_float(x_train[:1])
 speed_kernels = np.random.default_rng(0).standard_normal((3, 3, 3, 16)) * 0.1
 speed_biases = np.zeros(16)
-runs = 2 * profile.repeats + 1
 
 
 def run_naive():
@@ -469,12 +469,8 @@ def run_fast():
 
 difference = float(np.max(np.abs(run_naive() - run_fast())))
 print(f"largest difference between conv2d_naive and conv2d_fast: {difference:.2e}")
-naive_seconds = median_time(run_naive, runs, desc="conv2d_naive")
-fast_seconds = median_time(run_fast, runs, desc="conv2d_fast")
-print(f"input {speed_images.shape}, kernels {speed_kernels.shape}, median of {runs} runs each:")
-ic.record("conv2d_naive time", 1000 * naive_seconds, "ms")
-ic.record("conv2d_fast time", 1000 * fast_seconds, "ms")
-ic.record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds, "x")
+print(f"input {speed_images.shape}, kernels {speed_kernels.shape}")
+naive_seconds, fast_seconds = compare_speed(run_naive, run_fast)  # the median of a few runs of each
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "speed_reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Both versions do the same multiply-adds. The loops spend their time in the Python interpreter, one small
@@ -589,10 +585,7 @@ for layer in keras_example_convs:
     params = conv_param_count(shape[-1], layer.filters, 3)
     print(f"{layer.name:<8}{str(shape):>14}{str(tuple(out)):>14}{params:>12,}{layer.count_params():>10,}")
     shape = (out[0] // 2, out[1] // 2, out[2])  # the 2x2 max-pooling that follows
-ic.record(
-    "parameters of the Keras example CNN's three Conv2D layers",
-    sum(layer.count_params() for layer in keras_example_convs),
-)
+record_parameters(keras_example_convs)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_text", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · The two properties, with numbers

@@ -63,11 +63,9 @@ import numpy as np
 
 from involution_course import figures as figs
 from involution_course import kernels as kern
-from involution_course.checks import needs
-from involution_course.exercises import require
 from involution_course.layers import Involution
-from involution_course.progress import progress_bar
 
+kern.name_unfinished()  # a later cell that needs an exercise you have not finished says which
 (x_train, y_train), (x_test, y_test) = ic.load_profile_data()
 # The first test image of each class, in class order.
 picks = [int(np.flatnonzero(y_test[:, 0] == label)[0]) for label in range(len(ic.CLASS_NAMES))]
@@ -77,39 +75,13 @@ inputs = (images / 255.0).astype("float32")
 print(f"{len(x_train)} training images, {len(images)} images to inspect, shape {images.shape[1:]}")
 
 # %% nbgrader={"grade": false, "grade_id": "train", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# A short training run: at most 5 epochs on at most 10,000 images (256 when autograding, where
-# the two steps run eagerly: tracing a training graph would cost more than it saves). The
-# involution network's weights are kept at the start, middle and end for section 7.
-short_size = 256 if profile.name == "grading" else min(len(x_train), 10_000)
-short_epochs = min(profile.epochs, 5)
-snapshots = kern.KernelSnapshots()
-networks = {}
-for spatial in progress_bar(["involution", "conv"], desc="Training", unit="network"):
-    model = kern.build_small_network(spatial, run_eagerly=profile.name == "grading")
-    model.fit(
-        x_train[:short_size] / 255.0, y_train[:short_size], epochs=short_epochs,
-        batch_size=profile.batch_size, verbose=0,
-        callbacks=[snapshots] if spatial == "involution" else [],
-    )
-    networks[spatial] = model
-
-
-def accuracy_on_test(model, batch=1000):
-    """Share of test images whose largest logit is the true class."""
-    logits = np.concatenate([
-        keras.ops.convert_to_numpy(model(x_test[start:start + batch] / 255.0, training=False))
-        for start in range(0, len(x_test), batch)
-    ])
-    return float(np.mean(logits.argmax(axis=1) == y_test[:, 0]))
-
-
-accuracy = {spatial: accuracy_on_test(model) for spatial, model in networks.items()}
-print(f"Trained here on {short_size} images for {short_epochs} epoch(s); test accuracy: "
-      f"involution {accuracy['involution']:.3f}, convolution {accuracy['conv']:.3f} (chance: 0.100).")
-
-saved = kern.saved_model_path("example_involution")
-network = keras.models.load_model(saved, compile=False) if saved else networks["involution"]
-print(f"Inspecting {'the network saved by notebook 04' if saved else 'the network trained here'}.")
+# The short run: at most 5 epochs on at most 10,000 images (256 when autograding); the snapshots
+# keep the involution network's weights at its start, middle and end for section 7.
+networks, snapshots = kern.train_short_runs(x_train, y_train)
+accuracy = {spatial: kern.accuracy_on_test(model, x_test, y_test) for spatial, model in networks.items()}
+print(f"Test accuracy: involution {accuracy['involution']:.3f}, convolution {accuracy['conv']:.3f} (chance: 0.100).")
+network, which = kern.network_to_inspect(networks["involution"])
+print(f"Inspecting {which}.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "kernels-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · Kernels out of the network
@@ -217,7 +189,7 @@ print("kernel_model passes the tests.")
 
 # %% nbgrader={"grade": false, "grade_id": "kernels-of-images", "locked": true, "schema_version": 3, "solution": false, "task": false}
 layer_names = [layer.name for layer in kern.involution_layers(network)]
-layer_kernels = kern.generated_kernels(require("kernel_model", "Exercise 1")(network), inputs)
+layer_kernels = kern.generated_kernels(kernel_model(network), inputs)
 for name, kernels in zip(layer_names, layer_kernels):
     print(f"{name}: kernels of shape {kernels.shape}")
 
@@ -308,13 +280,11 @@ print("kernel_maps and normalise pass the tests.")
 # compared across images; the row label gives that range, since the layers' sums differ in size.
 
 # %% nbgrader={"grade": false, "grade_id": "maps-figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(layer_kernels="Exercise 1")
-sums_of, rescale = require("kernel_maps", "Exercise 2"), require("normalise", "Exercise 2")
-layer_maps = [np.asarray(sums_of(kernels)) for kernels in layer_kernels]
+layer_maps = [np.asarray(kernel_maps(kernels)) for kernels in layer_kernels]
 map_ranges = [(float(maps.min()), float(maps.max())) for maps in layer_maps]
 figs.map_grid(
     images,
-    [rescale(maps) for maps in layer_maps],
+    [normalise(maps) for maps in layer_maps],
     [f"{name}\n[{low:.3g}, {high:.3g}]" for name, (low, high) in zip(layer_names, map_ranges)],
     class_labels,
     scale_label="kernel sum, rescaled per layer\n(0 = layer's min, 1 = its max)",
@@ -406,10 +376,8 @@ print("upsample and overlay pass the tests.")
 # whose kernels sum high.
 
 # %% nbgrader={"grade": false, "grade_id": "overlay-figure", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(layer_kernels="Exercise 1", layer_maps="Exercise 2")
-blend = require("overlay", "Exercise 3")
 layer_overlays = [
-    np.stack([blend(image, heat) for image, heat in zip(images, rescale(maps))]) for maps in layer_maps
+    np.stack([overlay(image, heat) for image, heat in zip(images, normalise(maps))]) for maps in layer_maps
 ]
 figs.overlay_grid(images, layer_overlays, layer_names, class_labels, title="Kernel sums over the images")
 
@@ -424,11 +392,10 @@ figs.overlay_grid(images, layer_overlays, layer_names, class_labels, title="Kern
 # one at each.
 
 # %% nbgrader={"grade": false, "grade_id": "kernel-panels", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(layer_kernels="Exercise 1")
-first = layer_kernels[0]                       # (N, H, W, G, K, K)
 chosen = class_labels.index("horse")           # which of the ten images
 object_pixel, background_pixel = (16, 16), (1, 1)
 conv_weight = keras.ops.convert_to_numpy(networks["conv"].get_layer("conv_1").kernel)  # (K, K, C_in, C_out)
+first = layer_kernels[0]                       # (N, H, W, G, K, K)
 figs.kernel_panels(
     images[chosen],
     {
@@ -446,7 +413,6 @@ figs.kernel_panels(
 # the centre of the first image. In Jupyter an interactive view follows it.
 
 # %% nbgrader={"grade": false, "grade_id": "explore", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(layer_kernels="Exercise 1")
 display(figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0], use_widgets=False))
 if figs.widgets_available():
     display(figs.kernel_explorer(images, layer_kernels, layer_names, conv_weight[:, :, 0, 0]))
@@ -455,18 +421,19 @@ if figs.widgets_available():
 # ## 5 · Spatial-specific, measured
 #
 # How different are the kernels of one image from position to position? Flatten each position's
-# kernel into a vector $h_p \in \mathbb{R}^{G K^2}$, scale it to unit length $u_p = h_p / \lVert h_p
+# kernel into a vector $h_p \in \mathbb{R}^{G K^2}$, scale it to unit length $\hat h_p = h_p / \lVert h_p
 # \rVert$, and average the cosine similarity over all pairs of *different* positions. With $N$
 # positions:
 #
-# $$S = \frac{1}{N(N-1)} \sum_{p \ne q} u_p \cdot u_q = \frac{\bigl\lVert \sum_p u_p \bigr\rVert^2 - N}{N(N-1)},$$
+# $$S = \frac{1}{N(N-1)} \sum_{p \ne q} \hat h_p \cdot \hat h_q = \frac{\bigl\lVert \sum_p \hat h_p \bigr\rVert^2 - N}{N(N-1)},$$
 #
-# since $\lVert \sum_p u_p \rVert^2 = \sum_{p, q} u_p \cdot u_q$ and each of the $N$ terms with
+# since $\lVert \sum_p \hat h_p \rVert^2 = \sum_{p, q} \hat h_p \cdot \hat h_q$ and each of the $N$ terms with
 # $p = q$ is 1. The right-hand form needs no $N \times N$ table. A kernel that is all zeros has no
 # direction: leave such positions out, so $N$ counts the positions with a non-zero kernel. (They
-# occur: where the reduce step's ReLU outputs zeros, the kernel is the span's bias, which starts at 0.) A convolution uses the same kernel
-# everywhere, so its $S$ is exactly 1; $S$ near 1 means an involution layer's kernels differ mostly
-# in size, not in shape; lower values mean different shapes at different positions.
+# occur: where the reduce step's ReLU outputs zeros, the kernel is the span's bias $b_1$, which
+# starts at 0.) A convolution uses the same kernel everywhere, so its $S$ is exactly 1; $S$ near 1
+# means an involution layer's kernels differ mostly in size, not in shape; lower values mean
+# different shapes at different positions.
 #
 # **Exercise 4 (2 points).** Write `position_similarity(kernels)` for the kernels of *one* image,
 # an array of shape $(H, W, \ldots)$ (any trailing shape: one kernel per position), returning $S$
@@ -522,19 +489,16 @@ print("position_similarity passes the tests.")
 # weight, the same at every position):
 
 # %% nbgrader={"grade": false, "grade_id": "similarity-scores", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(layer_kernels="Exercise 1")
-similarity = require("position_similarity", "Exercise 4")
-involution_scores = np.array([[similarity(kernels[b]) for kernels in layer_kernels] for b in range(len(images))])
+involution_scores = np.array([[position_similarity(kernels[b]) for kernels in layer_kernels] for b in range(len(images))])
 conv_names = [f"conv_{index}" for index in (1, 2, 3)]
 conv_scores = [
-    similarity(kern.convolution_kernels(networks["conv"].get_layer(name).kernel.numpy(), *kernels.shape[1:3]))
+    position_similarity(kern.convolution_kernels(networks["conv"].get_layer(name).kernel.numpy(), *kernels.shape[1:3]))
     for name, kernels in zip(conv_names, layer_kernels)
 ]
 for name, scores, conv in zip(layer_names, involution_scores.T, conv_scores):
     print(f"{name}: mean S over images {scores.mean():.3f} (range {scores.min():.3f} to {scores.max():.3f}); "
           f"convolution {conv:.3f}")
-    ic.record(f"kernel similarity S, {name}", float(scores.mean()), show=False)
-ic.record("kernel similarity S, convolution", float(np.mean(conv_scores)), show=False)
+kern.record_similarity(layer_names, involution_scores, conv_scores)
 figs.similarity_bars(layer_names, involution_scores, conv_scores)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "attention-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -636,22 +600,18 @@ print("local_attention_weights passes the tests.")
 # %% nbgrader={"grade": false, "grade_id": "attention-centre", "locked": true, "schema_version": 3, "solution": false, "task": false}
 standardised = (inputs - inputs.mean(axis=(1, 2, 3), keepdims=True)) / inputs.std(axis=(1, 2, 3), keepdims=True)
 projection = np.random.default_rng(0).normal(size=(3, 8))
-attend = require("local_attention_weights", "Exercise 5")
-attention = np.asarray(attend(standardised, projection, projection, 3))      # (N, 32, 32, 3, 3)
+attention = np.asarray(local_attention_weights(standardised, projection, projection, 3))      # (N, 32, 32, 3, 3)
 window_sums = attention.sum(axis=(-2, -1))
 print(f"attention window sums: from {window_sums.min():.6f} to {window_sums.max():.6f}")
-needs(layer_kernels="Exercise 1")
-rescale = require("normalise", "Exercise 2")
 attention_centre = kern.window_centre(attention)
 involution_centre = kern.window_centre(layer_kernels[0][..., 0, :, :])
 figs.map_grid(
-    images, [rescale(involution_centre), rescale(attention_centre)],
+    images, [normalise(involution_centre), normalise(attention_centre)],
     [f"{layer_names[0]}\ncentre weight", "attention\ncentre weight"], class_labels,
     scale_label="centre weight, rescaled per row", title="Weight a position gives to itself",
 )
 
 # %% nbgrader={"grade": false, "grade_id": "attention-panels", "locked": true, "schema_version": 3, "solution": false, "task": false}
-needs(layer_kernels="Exercise 1", attention="Exercise 5")
 figs.kernel_panels(
     images[chosen],
     {
@@ -683,27 +643,26 @@ figs.kernel_panels(
 #
 # The short training run of section 0 kept the involution network's weights before its first step,
 # after half of its steps and after its last; your `kernel_model` gives the kernels that each of
-# these three networks generates for the ten images. Each layer's maps
-# below share one scale over the three stages, so that a change in size shows as a change of colour.
-# A similarity $S$ printed as `nan` means that no position had a non-zero kernel at that stage: with
-# a single reduce channel ($C_r = \max(1, \lfloor 3/2 \rfloor) = 1$), a ReLU that outputs zero everywhere leaves only the
-# span's bias, which starts at 0, and the whole layer is silent until training moves that bias.
+# these three networks generates for the ten images. Each layer's maps below share one scale over
+# the three stages, so that a change in size shows as a change of colour. A similarity $S$ printed
+# as `nan` means that on some image fewer than two positions had a non-zero kernel at that stage:
+# with a single reduce channel ($C_r = \max(1, \lfloor 3/2 \rfloor) = 1$), a ReLU that outputs zero
+# everywhere leaves only the span's bias, which starts at 0, and the whole layer is silent until
+# training moves that bias.
 
 # %% nbgrader={"grade": false, "grade_id": "training-snapshots", "locked": true, "schema_version": 3, "solution": false, "task": false}
-stage_kernels = snapshots.kernels(require("kernel_model", "Exercise 1"), inputs)   # start, middle, end
-sums_of, rescale = require("kernel_maps", "Exercise 2"), require("normalise", "Exercise 2")
-similarity = require("position_similarity", "Exercise 4")
+stage_kernels = snapshots.kernels(kernel_model, inputs)   # start, middle, end
 for index, name in enumerate(layer.name for layer in kern.involution_layers(networks["involution"])):
-    stage_sums = {stage: np.asarray(sums_of(kernels[index])) for stage, kernels in stage_kernels.items()}
+    stage_sums = {stage: np.asarray(kernel_maps(kernels[index])) for stage, kernels in stage_kernels.items()}
     low = min(float(sums.min()) for sums in stage_sums.values())
     high = max(float(sums.max()) for sums in stage_sums.values())
     stage_similarity = {
-        stage: np.mean([similarity(one) for one in kernels[index]]) for stage, kernels in stage_kernels.items()
+        stage: np.mean([position_similarity(one) for one in kernels[index]]) for stage, kernels in stage_kernels.items()
     }
     print(f"{name} of the short run: kernel sums from {low:.3f} to {high:.3f}; mean S "
           + ", ".join(f"{stage} {value:.3f}" for stage, value in stage_similarity.items()))
     display(figs.training_snapshots(
-        images, {stage: rescale(sums, low, high) for stage, sums in stage_sums.items()}, name, class_labels,
+        images, {stage: normalise(sums, low, high) for stage, sums in stage_sums.items()}, name, class_labels,
     ))
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -1,6 +1,7 @@
 """Helpers of the convolution notebook that are not its exercises.
 
-Hand-made kernels in Keras' layout, CIFAR-10 images as floats, and a timer.
+Hand-made kernels in Keras' layout, CIFAR-10 images as floats, a timer, and the bookkeeping
+of the notebook's speed and parameter cells (the profile's run count, its headline figures).
 No convolution is here, not even a wrapper around Keras: computing one is the
 notebook's graded work, and its tests hold their own Keras references.
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from .progress import progress_bar
 
-__all__ = ["hand_made_kernels", "kernel_bank", "to_unit_float", "median_time"]
+__all__ = ["hand_made_kernels", "kernel_bank", "to_unit_float", "median_time", "compare_speed", "record_parameters"]
 
 
 # What notebook 01's "compute it yourself" rules out: the convolutions and shape helpers of Keras,
@@ -91,3 +92,28 @@ def median_time(function: Callable[[], object], runs: int, desc: str | None = No
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
+
+
+def compare_speed(naive: Callable[[], object], fast: Callable[[], object]) -> tuple[float, float]:
+    """Median seconds of ``naive`` and ``fast``, each over 2 x the profile's repeats + 1 runs;
+    prints both and the speed-up, and keeps them as the notebook's headline figures."""
+    from .headlines import record
+    from .profiles import get_profile
+
+    runs = 2 * get_profile().repeats + 1
+    naive_seconds = median_time(naive, runs, desc="conv2d_naive")
+    fast_seconds = median_time(fast, runs, desc="conv2d_fast")
+    print(f"median of {runs} runs each:")
+    record("conv2d_naive time", 1000 * naive_seconds, "ms")
+    record("conv2d_fast time", 1000 * fast_seconds, "ms")
+    record("conv2d_fast speed-up over conv2d_naive", naive_seconds / fast_seconds, "x")
+    return naive_seconds, fast_seconds
+
+
+def record_parameters(layers) -> int:
+    """Keras' parameter count of ``layers`` (built), printed and kept as a headline figure."""
+    from .headlines import record
+
+    total = sum(layer.count_params() for layer in layers)
+    record("parameters of the Keras example CNN's three Conv2D layers", total)
+    return total

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 
-__all__ = ["ExerciseUnfinished", "require"]
+__all__ = ["ExerciseUnfinished", "name_unfinished_exercises", "require"]
 
 
 class ExerciseUnfinished(RuntimeError):
@@ -53,3 +53,64 @@ def require(fn_or_name, exercise: str, namespace: dict | None = None):
             ) from None
 
     return checked
+
+
+def name_unfinished_exercises(answers: dict[str, str], results: dict | None = None) -> None:
+    """Let the cells after the exercises call the student's functions directly.
+
+    ``answers`` maps each function an exercise asks for to its exercise (``{"kernel_maps":
+    "Exercise 2"}``), ``results`` each variable that a later cell computes from one to its exercise,
+    or to a tuple of its exercise and the results it is computed from (``{"layer_maps": ("Exercise
+    2", "layer_kernels")}``: a missing ``layer_maps`` names Exercise 1 when ``layer_kernels`` is
+    missing too). Registered once, in an IPython kernel: a cell that fails because one of these is
+    not defined yet, or because a function still raises ``NotImplementedError`` when another cell
+    calls it, stops with the one sentence of :class:`ExerciseUnfinished` that names the exercise, as
+    :func:`require` and ``checks.needs`` do. An answer cell's own "Try it" lines keep nbgrader's
+    error. Other errors show as usual; outside IPython nothing changes.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: errors show as usual
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    results = dict(results or {})
+    exercise_of = {name: spec if isinstance(spec, str) else spec[0] for name, spec in results.items()}
+    needed = {name: () if isinstance(spec, str) else tuple(spec[1:]) for name, spec in results.items()}
+
+    def sentence(etype, value, tb) -> str | None:
+        if issubclass(etype, NameError):
+            name = getattr(value, "name", None)
+            if name in answers:
+                return f"Finish {answers[name]} first: `{name}` is not defined yet (run its cell)."
+            if name in results:
+                # A result computed from an earlier one is missing because that one is.
+                earlier = next((e for e in needed[name] if e not in shell.user_ns), None)
+                if earlier is not None:
+                    return (f"Finish {exercise_of[earlier]} first: this cell uses `{name}`, which cells above compute "
+                            f"from it through `{earlier}` (run them again once the exercise is done).")
+                return (f"Finish {exercise_of[name]} first: this cell uses `{name}`, which a cell above computes "
+                        "from it (run that cell again once the exercise is done).")
+            return None
+        frames = []
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for caller, frame in zip(frames, frames[1:]):
+            name = frame.f_code.co_name
+            if name in answers and frame.f_globals is shell.user_ns:
+                if caller.f_code.co_filename == frame.f_code.co_filename:
+                    return None  # called in its own cell: the answer cell's "Try it" lines
+                return f"Finish {answers[name]} first: `{name}` still raises NotImplementedError."
+        return None
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        said = sentence(etype, value, tb)
+        if said is None:
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        else:
+            unfinished = ExerciseUnfinished(said)
+            shell._showtraceback(ExerciseUnfinished, unfinished, unfinished._render_traceback_())
+
+    shell.set_custom_exc((NameError, NotImplementedError), handler)

@@ -21,8 +21,13 @@ from .layers import Involution
 __all__ = [
     "KernelOutput",
     "KernelSnapshots",
+    "accuracy_on_test",
     "as_model_inputs",
     "build_small_network",
+    "name_unfinished",
+    "network_to_inspect",
+    "record_similarity",
+    "train_short_runs",
     "convolution_kernels",
     "generated_kernels",
     "involution_layers",
@@ -214,3 +219,76 @@ class KernelSnapshots(keras.callbacks.Callback):
         finally:
             network.set_weights(final)
         return stages
+
+
+# ------------------------------------------------------------- notebook 05's plumbing
+
+# The functions notebook 05 asks for, and the results its later cells compute from them.
+EXERCISES = {
+    "kernel_model": "Exercise 1", "kernel_maps": "Exercise 2", "normalise": "Exercise 2", "upsample": "Exercise 3",
+    "overlay": "Exercise 3", "position_similarity": "Exercise 4", "local_attention_weights": "Exercise 5",
+}
+RESULTS = {
+    "layer_kernels": "Exercise 1", "first": ("Exercise 1", "layer_kernels"),
+    "layer_maps": ("Exercise 2", "layer_kernels"), "attention": "Exercise 5",
+}
+
+
+def name_unfinished() -> None:
+    """Notebook 05's later cells call the student's functions directly; until an exercise is
+    done, a cell that needs it stops with one sentence naming it."""
+    from .exercises import name_unfinished_exercises
+
+    name_unfinished_exercises(EXERCISES, RESULTS)
+
+
+def train_short_runs(x_train, y_train, profile=None) -> tuple[dict, KernelSnapshots]:
+    """Notebook 05's short run: the involution network and its convolution twin, each trained for
+    at most 5 epochs on at most 10,000 images (256 when autograding, run eagerly: tracing a
+    training graph would cost more than the few steps save). The involution network's weights are
+    kept at its start, middle and end. Returns ``({"involution": ..., "conv": ...}, snapshots)``.
+    """
+    from .profiles import Profile, get_profile
+    from .progress import progress_bar
+
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    grading = profile.name == "grading"
+    size = 256 if grading else min(len(x_train), 10_000)
+    epochs = min(profile.epochs, 5)
+    snapshots = KernelSnapshots()
+    networks = {}
+    for spatial in progress_bar(["involution", "conv"], desc="Training", unit="network"):
+        model = build_small_network(spatial, run_eagerly=grading)
+        model.fit(np.asarray(x_train[:size]) / 255.0, y_train[:size], epochs=epochs, batch_size=profile.batch_size,
+                  verbose=0, callbacks=[snapshots] if spatial == "involution" else [])
+        networks[spatial] = model
+    print(f"Trained both networks here on {size} images for {epochs} epoch(s).")
+    return networks, snapshots
+
+
+def accuracy_on_test(model, x_test, y_test, batch: int = 1000) -> float:
+    """Share of test images (uint8, scaled here) whose largest logit is the true class."""
+    logits = np.concatenate([
+        keras.ops.convert_to_numpy(model(np.asarray(x_test[start:start + batch]) / 255.0, training=False))
+        for start in range(0, len(x_test), batch)
+    ])
+    return float(np.mean(logits.argmax(axis=1) == np.asarray(y_test).reshape(-1)))
+
+
+def network_to_inspect(trained):
+    """The involution network that notebook 04 saved, when it did, else ``trained``; and a phrase
+    saying which."""
+    saved = saved_model_path("example_involution")
+    if saved:
+        return keras.models.load_model(saved, compile=False), "the network saved by notebook 04"
+    return trained, "the network trained here"
+
+
+def record_similarity(layer_names, involution_scores, conv_scores) -> None:
+    """Record notebook 05's headline similarities: each involution layer's mean S over the images
+    (``involution_scores`` is images x layers) and the convolutions' mean."""
+    from .headlines import record
+
+    for name, scores in zip(layer_names, np.asarray(involution_scores).T):
+        record(f"kernel similarity S, {name}", float(scores.mean()), show=False)
+    record("kernel similarity S, convolution", float(np.mean(conv_scores)), show=False)
