@@ -341,15 +341,16 @@ def _source_helper(x):
 
 
 def _make_source_layer():
+    """The layer defined in a cell, as IPython does it: compiled under a cell name that linecache knows."""
+    import linecache
+
     from keras import layers, ops
 
-    globals().update(layers=layers, ops=ops)  # the layer reaches them by name, as in a notebook
-
-    class _SourceLayer(layers.Layer):
-        def call(self, x):
-            return _source_helper(ops.abs(x))
-
-    return _SourceLayer
+    cell = "class _SourceLayer(layers.Layer):\n    def call(self, x):\n        return _source_helper(ops.abs(x))\n"
+    linecache.cache["<cell 03>"] = (len(cell), None, cell.splitlines(True), "<cell 03>")
+    namespace = {"layers": layers, "ops": ops, "_source_helper": _source_helper, "config": {"not": "carried"}}
+    exec(compile(cell, "<cell 03>", "exec"), namespace)
+    return namespace["_SourceLayer"]
 
 
 if __name__ == "__main__":

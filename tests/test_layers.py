@@ -575,3 +575,20 @@ def test_tensorflow_picks_xla_forms_under_xla_and_patches_op_by_op(monkeypatch):
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
     model.fit(x, np.zeros((4, 4), "float32"), epochs=1, batch_size=4, verbose=0)
     assert "xla" in seen and "patches" not in seen
+
+
+def test_the_recorded_layer_steps_ship_with_the_student_package(capsys):
+    """Notebook 03 prints the recorded timings from the student package's copy of results/layer-step-cpu.json,
+    with their date and machine: `cp results/layer-step-cpu.json src/student/involution_course/results_data/`."""
+    import json
+    from pathlib import Path
+
+    from involution_course.figures import layer as layer_figures
+
+    source = Path(__file__).resolve().parents[1] / "results" / "layer-step-cpu.json"
+    assert layer_figures.recorded_steps() == json.loads(source.read_text()), "copy results/layer-step-cpu.json into results_data/"
+    layer_figures.print_recorded_steps()
+    printed = capsys.readouterr().out
+    assert "2026-11-30" in printed and "2 cores" in printed
+    for ratio in ("1.17", "1.66", "2.98", "5.41"):  # the README's bold ratios
+        assert f"extract_patches {ratio}x" in printed, ratio

@@ -216,7 +216,7 @@ code_rules.assert_not_named(build_kernel_generator, COURSE_LAYER, COURSE_MODULES
                             rule="build it from the layers listed in exercise 1, not from the course's Involution")
 print("Your kernel generator gives the expected kernel planes.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "254c551706eaee78e971b7500677df29", "grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ad218f453ac380d0e54ee7681403b35f", "grade": false, "grade_id": "md_ex2", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Exercise 2 (3 points): the multiply-add in `keras.ops`, at any resolution
 #
 # The patch tensor of the Keras example holds every $K \times K$ window of the input. The sum above
@@ -237,8 +237,9 @@ print("Your kernel generator gives the expected kernel planes.")
 #   gives channel $c$ the plane of its group $g(c)$.
 #
 # Read $K$ and $G$ from `kernel.shape` and $C$ from `x.shape[-1]`. Write the loop yourself: an answer
-# that hands the work to the course's `Involution` layer scores nothing. The tests check one group at
-# stride 1 (1 point), then strides and groups (2 points).
+# that hands the work to the course's `Involution` layer or its helpers scores nothing. The tests check
+# one group at stride 1 (1 point), then strides 2 and 3 and groups (2 points), each also traced by
+# `tf.function` with unknown batch, height and width.
 
 # %% nbgrader={"cell_type": "code", "checksum": "80a3b5f2c9e6a2b29a34efd01b189375", "grade": false, "grade_id": "ex2_multiply_add", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_multiply_add(x, kernel, stride=1):
@@ -339,7 +340,7 @@ code_rules.assert_not_named(involution_multiply_add, COURSE_LAYER, COURSE_MODULE
                             rule="compute the sum yourself, not with the course's Involution or its helpers")
 print("Your multiply-add matches the definition at every stride and number of groups.")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "6611b397aa8856e30557a0bf080262e5", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "2156d537743a05ceb4873731bf980bb1", "grade": false, "grade_id": "md_ex3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Exercise 3 (4 points): the whole layer
 #
 # **Exercise 3 (4 points).** Complete `InvolutionLayer`, a `keras.layers.Layer`:
@@ -373,7 +374,8 @@ print("Your multiply-add matches the definition at every stride and number of gr
 #
 # The course package has a layer like this one, `involution_course.layers.Involution`, which notebooks
 # 04 and 05 use so that they can rely on it. Here you write your own, from `keras.layers.Layer` and your
-# exercises 1 and 2: an answer that subclasses, wraps or calls the course's `Involution` scores nothing.
+# exercises 1 and 2: an answer that subclasses, wraps, calls or copies methods of the course's `Involution`
+# scores nothing.
 #
 # Three test cells grade it: shapes, configuration, and saving and reloading (1 point), values at
 # stride 1 with one group and batch norm's training mode (1 point), and values with stride and groups

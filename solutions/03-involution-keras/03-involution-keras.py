@@ -242,8 +242,9 @@ print("Your kernel generator gives the expected kernel planes.")
 #   gives channel $c$ the plane of its group $g(c)$.
 #
 # Read $K$ and $G$ from `kernel.shape` and $C$ from `x.shape[-1]`. Write the loop yourself: an answer
-# that hands the work to the course's `Involution` layer scores nothing. The tests check one group at
-# stride 1 (1 point), then strides and groups (2 points).
+# that hands the work to the course's `Involution` layer or its helpers scores nothing. The tests check
+# one group at stride 1 (1 point), then strides 2 and 3 and groups (2 points), each also traced by
+# `tf.function` with unknown batch, height and width.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2_multiply_add", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def involution_multiply_add(x, kernel, stride=1):
@@ -389,7 +390,8 @@ print("Your multiply-add matches the definition at every stride and number of gr
 #
 # The course package has a layer like this one, `involution_course.layers.Involution`, which notebooks
 # 04 and 05 use so that they can rely on it. Here you write your own, from `keras.layers.Layer` and your
-# exercises 1 and 2: an answer that subclasses, wraps or calls the course's `Involution` scores nothing.
+# exercises 1 and 2: an answer that subclasses, wraps, calls or copies methods of the course's `Involution`
+# scores nothing.
 #
 # Three test cells grade it: shapes, configuration, and saving and reloading (1 point), values at
 # stride 1 with one group and batch norm's training mode (1 point), and values with stride and groups

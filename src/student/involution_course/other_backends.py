@@ -10,6 +10,7 @@ saves and reloads it.
 from __future__ import annotations
 
 import ast
+import dis
 import importlib.util
 import inspect
 import json
@@ -54,6 +55,27 @@ def _function_node(function: types.FunctionType) -> ast.AST:
         raise _NotCarried(f"the source of {function.__name__} cannot be read: define it in a cell") from None
 
 
+def _code_globals(code) -> set[str]:
+    """The global names that ``code`` (and the functions and classes it defines) reads."""
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _code_globals(constant)
+    return names
+
+
+def _global_names(value, node) -> set[str]:
+    """The global names a function, or a class (its bases, decorators and methods), reads."""
+    if not isinstance(value, type):
+        return _code_globals(value.__code__) | {n.id for d in node.decorator_list for n in ast.walk(d) if isinstance(n, ast.Name)}
+    names = {n.id for part in [*node.bases, *node.keywords, *node.decorator_list] for n in ast.walk(part) if isinstance(n, ast.Name)}
+    for member in vars(value).values():
+        member = getattr(member, "__func__", getattr(member, "fget", member))
+        if isinstance(member, types.FunctionType):
+            names |= _code_globals(member.__code__)
+    return names
+
+
 def layer_source(layer_class: type) -> str:
     """Python source that defines ``layer_class`` in a fresh process: the imports it needs, the notebook
     functions and classes it reaches by name, then the class itself."""
@@ -74,7 +96,7 @@ def layer_source(layer_class: type) -> str:
             imports.append(f"from {value.__module__} import {value.__qualname__} as {name}")
         elif isinstance(value, (type, types.FunctionType)):
             node = _class_node(value) if isinstance(value, type) else _function_node(value)
-            for used in sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - {node.name}):
+            for used in sorted(_global_names(value, node) - {node.name}):
                 if used in namespace:
                     carry(used, namespace[used])
             definitions.append(ast.unparse(node))

@@ -83,21 +83,22 @@ def recorded_steps(path=RECORDED_STEPS) -> dict:
 
 
 def print_recorded_steps(path=RECORDED_STEPS) -> None:
-    """Print the recorded ratios, patch method over the course's layer and the layer over DepthwiseConv2D,
-    per size and mode, with the date, machine and command of the measurement."""
+    """Print the recorded times of the course's layer and the recorded ratios, patch method over the course's
+    layer and the layer over DepthwiseConv2D, per size and mode, with the date, machine and command."""
     data = recorded_steps(path)
     source = data["provenance"]
     medians = {(row["group"], row["mode"], row["case"]): row["median"] for row in data["rows"]}
     print(f"Recorded by the course on {source['date']}: {source['machine']}, {source['software']}")
     print(f"  ({source['command']}; {source['what']})")
-    for group in dict.fromkeys(row["group"] for row in data["rows"]):
-        print(f"  {group}:")
-        for mode in dict.fromkeys(row["mode"] for row in data["rows"] if row["group"] == group):
-            course = medians[(group, mode, "course Involution")]
-            patches = medians[(group, mode, "Keras example: extract_patches")]
-            depthwise = medians[(group, mode, "DepthwiseConv2D")]
-            print(f"    {mode:11s}: course {course * 1e3:7.1f} ms, extract_patches {patches / course:.2f}x its time, "
-                  f"course {course / depthwise:.2f}x DepthwiseConv2D's time")
+    group = None
+    for ratio in data["ratios"]:
+        if ratio["group"] != group:
+            group = ratio["group"]
+            print(f"  {group}:")
+        course = medians[(group, ratio["mode"], "course Involution")]
+        print(f"    {ratio['mode']:11s}: course {course * 1e3:7.1f} ms, extract_patches {ratio['patches_over_course']:g}x its time, "
+              f"course {ratio['course_over_depthwise']:g}x DepthwiseConv2D's time")
+
 
 
 def timing_bars(methods, modes, milliseconds) -> Figure:
