@@ -319,6 +319,13 @@ def test_the_visible_twin_reads_delegation_as_the_grader_does():
     assert code_rules.names_used(Wrapper, names, modules) == ["Involution"]
     assert code_rules.names_used(Copied, names, modules) == ["Copied.call from involution_course.layers"]
     assert code_rules.names_used(Own, names, modules) == []
+    import linecache
+
+    cell = "def call(x):\n    return Layer()(x)\n"  # a cell, after `from involution_course.layers import Involution as Layer`
+    linecache.cache["<cell renamed>"] = (len(cell), None, cell.splitlines(True), "<cell renamed>")
+    renamed = {"Layer": Involution}
+    exec(compile(cell, "<cell renamed>", "exec"), renamed)
+    assert code_rules.names_used(renamed["call"], names, modules) == ["Layer (involution_course.layers.Involution)"]
     with pytest.raises(AssertionError, match="Wrapper uses Involution: write it yourself"):
         code_rules.assert_not_named(Wrapper, names, modules, rule="write it yourself")
 

@@ -269,6 +269,11 @@ def names_used(value, names: set[str], modules: Iterable[str] = (), borrowed_fro
         trees = [own, *defined.values()]
         found += uses(trees, set(names), modules)
         found += [node.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in names]
+        namespace = getattr(function, "__globals__", {})
+        for node in (node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name)):
+            value = namespace.get(node.id)  # the course's layer imported under another name
+            if getattr(value, "__name__", None) in names and within_modules(getattr(value, "__module__", "") or "", [borrowed_from]):
+                found.append(f"{node.id} ({value.__module__}.{value.__name__})")
     return sorted(set(found))
 
 
