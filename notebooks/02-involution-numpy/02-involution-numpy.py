@@ -125,7 +125,7 @@ rng = np.random.default_rng(0)
 # anything else of `involution_course.layers`, and each test cell checks this with
 # `code_rules.assert_not_using`, which reads your function's code (and that of the functions of yours it calls).
 
-# %% nbgrader={"cell_type": "code", "checksum": "9634d3c1ced20dad35576fae049dc9e4", "grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "9553e7a12f5a2b9fca94ff6d1067e670", "grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
 BN_EPSILON = 1e-3  # Keras BatchNormalization's default
 
 
@@ -165,7 +165,7 @@ def average_pool(x, stride):
 COURSE_LAYER, COURSE_MODULES = {"Involution"}, ["involution_course.layers"]
 OWN_INVOLUTION = "compute it yourself with NumPy, without the course's Involution layer"
 AUTODIFF = COURSE_LAYER | {"GradientTape", "grad_check", "numerical_gradient"}
-OWN_GRADIENT = "derive the gradient and compute it with NumPy, without the course's layer or automatic or numerical differentiation"
+OWN_GRADIENT = "derive the gradient and compute it yourself with NumPy, without the course's layer or automatic or numerical differentiation"
 GATHER_FIRST = "gather the pixels at the requested positions first, then compute their kernels from them alone"
 
 
@@ -821,7 +821,7 @@ def conv_macs(height, width, channels, kernel_size, stride=1):
 print(involution_params(3, 3, 1, 2), "parameters")
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "7ca5af0ad61143498ebcbf7fac2dd2c0", "grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "50a9734fce9cf7327d44d81ddfce7108", "grade": true, "grade_id": "ex5_test_counting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # The figures for the layers of the table below (C = 64 on a 56 x 56 input, K = 7, G = 4, r = 4, so C_r = 16),
 # and for one involution layer of the Keras example's network (C = 3, K = 3, G = 1, r = 2, so C_r = 1).
 for answer, expected, what in [
@@ -836,7 +836,7 @@ for answer, expected, what in [
 ]:
     assert answer == expected, f"{what} should be {expected:,}; got {answer!r}"
 for counting in (involution_params, involution_macs, conv_params, conv_macs):
-    code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}, COURSE_MODULES, rule="count from the formulas, without building a layer")
+    code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}, COURSE_MODULES, rule="count them yourself from the formulas, without building a layer")
 print("Your counts are right.")
 
 # %% nbgrader={"cell_type": "code", "checksum": "4b179f77404e35046d4c4499de8c3c4b", "grade": false, "grade_id": "counting_table", "locked": true, "schema_version": 3, "solution": false, "task": false}

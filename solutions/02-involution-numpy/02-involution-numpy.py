@@ -160,7 +160,7 @@ def average_pool(x, stride):
 COURSE_LAYER, COURSE_MODULES = {"Involution"}, ["involution_course.layers"]
 OWN_INVOLUTION = "compute it yourself with NumPy, without the course's Involution layer"
 AUTODIFF = COURSE_LAYER | {"GradientTape", "grad_check", "numerical_gradient"}
-OWN_GRADIENT = "derive the gradient and compute it with NumPy, without the course's layer or automatic or numerical differentiation"
+OWN_GRADIENT = "derive the gradient and compute it yourself with NumPy, without the course's layer or automatic or numerical differentiation"
 GATHER_FIRST = "gather the pixels at the requested positions first, then compute their kernels from them alone"
 
 
@@ -920,7 +920,7 @@ for answer, expected, what in [
 ]:
     assert answer == expected, f"{what} should be {expected:,}; got {answer!r}"
 for counting in (involution_params, involution_macs, conv_params, conv_macs):
-    code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}, COURSE_MODULES, rule="count from the formulas, without building a layer")
+    code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}, COURSE_MODULES, rule="count them yourself from the formulas, without building a layer")
 print("Your counts are right.")
 
 # %% nbgrader={"grade": false, "grade_id": "counting_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
