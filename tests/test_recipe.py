@@ -125,8 +125,38 @@ def test_tuning_rows_mark_the_course_recipe_and_come_best_first():
     from involution_course.recipe import tuning_markdown, tuning_rows
 
     rows = tuning_rows(recorded_results("tune"))
-    accuracies = [row["validation_accuracy"] for row in rows]
-    assert accuracies == sorted(accuracies, reverse=True)
-    assert sum(row["chosen"] for row in rows) == 1
+    for model in {row["model"] for row in rows}:
+        accuracies = [row["validation_accuracy"] for row in rows if row["model"] == model]
+        assert accuracies == sorted(accuracies, reverse=True)
+        assert [row["chosen"] for row in rows if row["model"] == model] == [True] + [False] * (len(accuracies) - 1)
+    assert rows[0]["model"] == "fair_involution" and rows[0]["course_recipe"]  # the course's recipe is involution's
     assert all("validation" in row["evaluated_on"] for row in rows)  # never the test set
     assert "the course recipe" in tuning_markdown(rows)
+
+
+def test_fairness_sentences_say_what_each_arm_was_tuned_over_chose_and_scored():
+    from involution_course.recipe import fairness_sentences
+
+    def run(phase, model, accuracy, width, kernel_size, recipe, seed=0, variant=None):
+        return {"phase": phase, "model": model, "accuracy": accuracy, "width": width, "kernel_size": kernel_size,
+                "recipe": recipe, "seed": seed, "variant": variant, "evaluated_on": "validation: the last 5 images"}
+
+    low = {"learning_rate": 0.003, "weight_decay": 0.05, "label_smoothing": 0.0}
+    high = {"learning_rate": 0.01, "weight_decay": 0.05, "label_smoothing": 0.1}
+    tune = {"runs": [run("tune", "fair_involution", 0.80, 24, 3, low, variant=0),
+                     run("tune", "fair_involution", 0.83, 24, 3, high, variant=1),
+                     run("tune", "fair_conv", 0.82, 19, 3, low, variant=0),
+                     run("tune", "fair_conv", 0.81, 19, 3, high, variant=1)]}
+    design = {"runs": [run("design", "fair_involution", 0.85, 24, 5, high), run("design", "fair_conv", 0.79, 14, 5, low)]}
+    compare = {"runs": [run("compare", "fair_involution", a, 24, 5, high, seed=s) for s, a in enumerate((0.85, 0.86, 0.84))]
+               + [run("compare", "fair_conv", a, 19, 3, low, seed=s) for s, a in enumerate((0.84, 0.85, 0.86, 0.99))]
+               + [run("compare", "fair_conv", 0.5, 19, 3, high, seed=0)]}  # another recipe: not the arm's
+    said = fairness_sentences(tune, design, compare)
+    assert "variant 1 (peak learning rate 0.01, weight decay 0.05, label smoothing 0.1) at 0.8300" in said[0]
+    assert "K=3 at width 24 0.8300, K=5 at width 24 0.8500; chosen: K=5 at width 24" in said[0]
+    assert "variant 0" in said[1] and "K=3 at width 19 0.8200, K=5 at width 14 0.7900; chosen: K=3 at width 19" in said[1]
+    assert "same 2 candidates" in said[2]
+    # Seed 3 of the CNN has no involution twin: only the shared seeds count.
+    assert "seeds (0, 1, 2)" in said[3] and "fair involution 0.8500 ± 0.0100; fair conv 0.8500 ± 0.0100" in said[3]
+    assert "no clear winner" in said[3]
+    assert "was not tuned" in fairness_sentences({"runs": tune["runs"][:2]}, design, compare)[1]

@@ -228,3 +228,22 @@ def test_a_short_fit_trains_eagerly_and_a_long_one_traced():
     long = training.fit(models.example_cnn(), (images, labels), None, epochs=training.EAGER_MAX_STEPS, batch_size=4)
     assert short.model.run_eagerly is training.eager_pays_off(2)
     assert not long.model.run_eagerly
+
+
+def test_live_run_settings_and_the_choice_between_live_and_recorded_runs(capsys):
+    from involution_course.profiles import get_profile
+
+    grading = get_profile("grading")
+    live = training.LiveRun.of(grading, 100)
+    assert (live.images, live.epochs, live.batch_size) == (min(grading.live_images, 100), grading.live_epochs,
+                                                           grading.batch_size)
+    assert "live run of the example pair" in str(live)
+    scored = training.TrainingRun("a", None, {"val_accuracy": [0.5]})
+    steps = training.TrainingRun("b", None, {"loss": [2.3]})  # a few live steps: never scored
+    record = training.RecordedRun("a", None, {}, [], test_accuracy=0.7, recorded_accuracy={"0": 0.8})
+    chosen = training.live_or_recorded({"a": scored, "b": steps}, {"a": record, "b": None}, 10, trained_for_real=False)
+    assert chosen == {"a": record, "b": steps}
+    said = capsys.readouterr().out
+    assert "a: live run 0.5000; recorded run (seed 0) on these 10 test images 0.7000" in said
+    assert "20.0 points below the recorded one" in said and "\nb:" not in said
+    assert training.live_or_recorded({"a": scored}, {"a": record}, 10, trained_for_real=True) == {"a": scored}

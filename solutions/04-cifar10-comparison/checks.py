@@ -642,31 +642,60 @@ def judge_accuracy(ctx):
         expect.close(expect.value(seen, what), expected, what + " (divide by each row's sum)", atol=1e-9, rtol=1e-9)
 
 
+# Each rule the judges apply, stated in the exercise, with the text of the visible test that checks it.
+OWN = ("no import of the instructor's package (involution_instructor)", 'rule="no import of the instructor')
 CHECKS = [
     Check("ex1_test_cnn", observe_example, judge_cnn, inputs=example_inputs("build_example_cnn", example_cnn_spec),
-          rules=("319,178 trainable parameters; the listed operations; logits, no softmax; pooled maps 16x16x32 "
-                 "then 8x8x64; its logits equal a NumPy forward pass with the grader's weights",
-                 "no import of the instructor's package")),
+          rules=(("319,178 trainable parameters", "expected 319,178 trainable parameters"),
+                 ("the listed operations in order, the last Dense without activation (logits)", "_ops(_cnn) == _expected"),
+                 ("the pooled maps are 16x16x32, then 8x8x64", "the pooled maps must be"),
+                 ("the outputs of the network described, with given weights (the grader's, drawn per run)",
+                  'checkpoints.load_checkpoint(_cnn, "example_cnn"'),
+                 OWN)),
     Check("ex2_test_involution_network", observe_example, judge_involution_network,
           inputs=example_inputs("build_example_involution_network", example_involution_spec),
-          rules=("13,074 trainable parameters; the listed operations; three Involution layers (3, 1, 1, 2); "
-                 "a flattened map of 192 values; logits equal a NumPy forward pass with the grader's weights",
-                 "no import of the instructor's package")),
+          rules=(("13,074 trainable parameters", "expected 13,074 trainable parameters"),
+                 ("the listed operations in order, the last Dense without activation (logits)", "_ops(_net) == _expected"),
+                 ("three layers of the course's Involution with kernel_size=3, stride=1, groups=1, reduction_ratio=2",
+                  "three ic.layers.Involution layers"),
+                 ("a flattened map of 8x8x3 = 192 values", "the flattened map must hold"),
+                 ("the outputs of the network described, with given weights (the grader's, drawn per run)",
+                  'checkpoints.load_checkpoint(_net, "example_involution"'),
+                 OWN)),
     Check("ex3_test_fair_network", observe_fair, judge_fair_network, inputs=fair_inputs,
-          rules=("at a width drawn per run, for involution and conv: the trainable parameters, Involution layers, "
-                 "groups, kernel sizes, strides and the 8x8 map before pooling; logits equal a NumPy forward pass",
-                 "no import of the instructor's package")),
+          rules=(("the trainable parameters of the network described, for involution and conv at any width "
+                  "(the grader draws the widths)", "trainable parameters, got"),
+                 ("the involution network: six Involution layers, groups w 2^l / 8 in stage l, kernel_size=5, "
+                  "stride 2 in the first block of stages 1 and 2 only", "the involutions' groups, kernel sizes"),
+                 ("the conv twin: no Involution layer, 3x3 convolutions besides the 1x1 ones",
+                  "the conv twin's convolutions"),
+                 ("an 8x8 map of 16w channels before global pooling", "the map before global pooling"),
+                 ("the outputs of the network described, with given weights (the grader's, drawn per run)",
+                  "checkpoints.load_checkpoint(build_fair_network("),
+                 OWN)),
     Check("ex4_test_budget", observe_budget, judge_budget, inputs=budget_inputs,
-          rules=("the largest fitting multiple of step on curves drawn per run, a width exactly on budget included",
-                 "ValueError when not even width step fits",
-                 "fewer than 60 calls of count for a budget of 10^9 at step 1 (counted in the kernel)",
-                 "the code doubles or halves (read from the source)",
-                 "no import of the instructor's package")),
-    Check("ex5_test_statements", observe_statements, judge_statements, rules=("keys a to f, booleans, all true",)),
+          rules=(("the largest multiple of step whose count fits the budget, a width exactly on budget included "
+                  "(the grader draws the curves)", "largest_width_within(1000, _square, 1)"),
+                 ("a ValueError when not even width step fits", "must raise a ValueError"),
+                 ("fewer than 60 calls of count for a budget of 10^9 at step 1", "fewer than 60 calls of count"),
+                 ("the code doubles or halves the width (a multiplication or division by 2, a shift by 1, or the "
+                  "standard library's bisect)", "no doubling or halving in largest_width_within"),
+                 OWN)),
+    Check("ex5_test_statements", observe_statements, judge_statements,
+          rules=(("the keys a to f", "keep the keys a to f"),
+                 ("each value True or False", "must be True or False"),
+                 # The truth of each statement is the answer itself: no visible test can hold it.
+                 ("each statement judged as the text above it supports (graded, not shown)",
+                  "the grader compares each value with the truth"))),
     Check("ex6_test_confusion", observe_confusion, judge_confusion, inputs=confusion_inputs,
-          rules=("integer counts, true classes in rows, labels (N,) or (N, 1), num_classes honoured; labels drawn per run",
-                 "no import of the instructor's package")),
+          rules=(("the counts, true classes in rows (the grader draws the labels)", "expected (true classes in rows)"),
+                 ("an integer array", "counts must be integers"),
+                 ("labels of shape (N,) or (N, 1)", "_true = np.array([[0]"),
+                 ("num_classes honoured, also beyond the largest label", "num_classes=5"),
+                 ("the labels given are left unchanged", "changed the labels given"),
+                 OWN)),
     Check("ex6_test_accuracy", observe_accuracy, judge_accuracy, inputs=accuracy_inputs,
-          rules=("diagonal over row sums, NaN for an empty class; matrices drawn per run",
-                 "no import of the instructor's package")),
+          rules=(("the diagonal over each row's sum (the grader draws the matrices)", "divide by each row's sum"),
+                 ("NaN for a class with no image", "must give NaN"),
+                 OWN)),
 ]

@@ -16,8 +16,9 @@ and steadier:
 * **Learning-rate schedule**: a linear warm-up from 0 to the peak over the first
   ``warmup_fraction`` of the steps, then cosine decay to 0 at the last step
   (:func:`learning_rate_at` gives the value at any step).
-* **Label smoothing** (optional): the target puts ``1 - label_smoothing`` on the true class and
-  spreads the rest evenly.
+* **Label smoothing** (optional), as Keras' ``CategoricalCrossentropy(label_smoothing=e)`` does it:
+  the one-hot target ``t`` becomes ``(1 - e) t + e / 10``, so the true class gets
+  ``1 - e + e/10`` and each other class ``e/10``.
 
 :func:`fit_with_recipe` trains a model built by the caller and returns a :class:`RecipeRun`
 (a :class:`~involution_course.training.TrainingRun` with the normalisation statistics).
@@ -343,37 +344,43 @@ _TUNED = ("learning_rate", "weight_decay", "label_smoothing")
 
 
 def tuning_rows(payload: dict) -> list[dict]:
-    """The tuning phase's candidates (loaded ``tune`` results): each variant's settings, the
-    validation accuracy it reached and whether it is the course's recipe (:class:`Recipe`'s
-    defaults), best first."""
+    """The tuning phase's candidates (loaded ``tune`` results), one row per run: the network tuned,
+    each variant's settings, the validation accuracy it reached, whether it is the course's recipe
+    (:class:`Recipe`'s defaults) and whether it is the one its network chose (its best); each
+    network's rows together, best first."""
     default = Recipe()
     rows = []
     for run in payload["runs"]:
         settings = run["recipe"] if isinstance(run.get("recipe"), dict) else {}
         rows.append({
+            "model": run.get("model", "fair_involution"),
             "variant": run.get("variant"), **{key: settings.get(key) for key in _TUNED},
             "validation_accuracy": run["accuracy"], "evaluated_on": run.get("evaluated_on", ""),
             "train_images": run.get("train_images"),
-            "chosen": all(settings.get(key) == getattr(default, key) for key in _TUNED),
+            "course_recipe": all(settings.get(key) == getattr(default, key) for key in _TUNED),
         })
-    return sorted(rows, key=lambda row: -row["validation_accuracy"])
+    rows.sort(key=lambda row: (row["model"] != "fair_involution", row["model"], -row["validation_accuracy"]))
+    for index, row in enumerate(rows):
+        row["chosen"] = index == 0 or rows[index - 1]["model"] != row["model"]
+    return rows
 
 
 def tuning_markdown(rows: list[dict]) -> str:
-    lines = ["| variant | peak learning rate | weight decay | label smoothing | validation accuracy | |",
-             "| ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| network | variant | peak learning rate | weight decay | label smoothing | validation accuracy | |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
-        lines.append(f"| {row['variant']} | {row['learning_rate']:g} | {row['weight_decay']:g} | "
-                     f"{row['label_smoothing']:g} | {row['validation_accuracy']:.4f} | "
-                     f"{'the course recipe' if row['chosen'] else ''} |")
+        notes = [note for note, flag in (("chosen", row["chosen"]), ("the course recipe", row["course_recipe"])) if flag]
+        lines.append(f"| {row['model']} | {row['variant']} | {row['learning_rate']:g} | {row['weight_decay']:g} | "
+                     f"{row['label_smoothing']:g} | {row['validation_accuracy']:.4f} | {', '.join(notes)} |")
     return "\n".join(lines)
 
 
 def design_sentence(tuning: list[dict], design: dict) -> str:
     """How the fair involution network's kernel size was chosen, from the recorded validation
     accuracies: tuning's run of the course's recipe (K=3) against the ``design`` phase's runs."""
-    chosen = next((row for row in tuning if row["chosen"]), None)
-    runs = sorted(design.get("runs", []), key=lambda run: run.get("kernel_size") or 0)
+    chosen = next((row for row in tuning if row["course_recipe"] and row["model"] == "fair_involution"), None)
+    runs = sorted((run for run in design.get("runs", []) if run.get("model", "fair_involution") == "fair_involution"),
+                  key=lambda run: run.get("kernel_size") or 0)
     if chosen is None or not runs:
         return "No recorded validation run compares the involution network's kernel sizes."
     scores = [(3, chosen["validation_accuracy"])] + [(run["kernel_size"], run["accuracy"]) for run in runs]
@@ -381,3 +388,113 @@ def design_sentence(tuning: list[dict], design: dict) -> str:
     listed = ", ".join(f"K={k} {accuracy:.4f}" for k, accuracy in scores)
     return (f"Kernel size on the same validation split, with the course's recipe: {listed}. "
             f"The best is K={best[0]}, {(best[1] - scores[0][1]) * 100:+.1f} points against K=3.")
+
+
+# ------------------------------------------------------------------ was the comparison fair?
+
+_ARMS = ("fair_involution", "fair_conv")
+
+
+def _settings_text(settings: dict) -> str:
+    return (f"peak learning rate {settings.get('learning_rate'):g}, weight decay {settings.get('weight_decay'):g}, "
+            f"label smoothing {settings.get('label_smoothing'):g}")
+
+
+def arm_choices(tune: dict, design: dict, model: str) -> dict | None:
+    """What one arm of the fair pair was tuned over and what it chose, from the recorded ``tune``
+    and ``design`` results: its recipe candidates (one validation run each), the best of them,
+    and its design candidates with that recipe ((width, kernel size), validation accuracy), the
+    best of those. None where the arm has no tuning run."""
+    tuned = [run for run in tune.get("runs", []) if run["model"] == model and run.get("accuracy") is not None]
+    if not tuned:
+        return None
+    best = max(tuned, key=lambda run: run["accuracy"])
+    designs = [run for run in tuned + [run for run in design.get("runs", []) if run["model"] == model]
+               if run.get("accuracy") is not None and run.get("recipe") == best["recipe"]]
+    scores = sorted({(run["width"], run["kernel_size"]): run["accuracy"] for run in designs}.items(),
+                    key=lambda item: item[0][1])
+    return {"model": model, "candidates": len(tuned), "split": best.get("evaluated_on", ""),
+            "variant": best.get("variant"), "recipe": best["recipe"], "validation_accuracy": best["accuracy"],
+            "designs": scores, "design": max(scores, key=lambda item: item[1])[0]}
+
+
+def fairness_sentences(tune: dict, design: dict, compare: dict, arms=_ARMS) -> list[str]:
+    """How each arm of the fair pair was tuned and designed, and both arms' test accuracy over the
+    seeds they share, each with its own choices: every number from the recorded results."""
+    sentences, chosen = [], {}
+    for model in arms:
+        arm = arm_choices(tune, design, model)
+        name = model.replace("_", " ")
+        if arm is None:
+            sentences.append(f"{name} was not tuned: no recorded tuning run of it.")
+            continue
+        chosen[model] = arm
+        listed = ", ".join(f"K={k} at width {w} {accuracy:.4f}" for (w, k), accuracy in arm["designs"])
+        sentences.append(
+            f"{name}: {arm['candidates']} recipe candidates, one run each, scored on {arm['split'] or 'validation'}; "
+            f"best: variant {arm['variant']} ({_settings_text(arm['recipe'])}) at {arm['validation_accuracy']:.4f}. "
+            f"With it, on the same split: {listed}; chosen: K={arm['design'][1]} at width {arm['design'][0]}.")
+    if len(chosen) == len(arms) and len({arm["candidates"] for arm in chosen.values()}) == 1:
+        sentences.append(f"Both arms were tuned over the same {chosen[arms[0]]['candidates']} candidates on the same "
+                         "split, and each chose its own kernel size there.")
+    results = {}
+    for model, arm in chosen.items():
+        width, kernel_size = arm["design"]
+        runs = [run for run in compare.get("runs", []) if run["model"] == model and run.get("width") == width
+                and run.get("kernel_size") == kernel_size and run.get("recipe") == arm["recipe"]
+                and run.get("accuracy") is not None]
+        if runs:
+            results[model] = {run["seed"]: run["accuracy"] for run in runs}
+    if len(results) < 2:
+        sentences.append("No recorded test runs compare both arms, each with its own recipe and design.")
+        return sentences
+    seeds = sorted(set.intersection(*(set(r) for r in results.values())))
+    if not seeds:
+        sentences.append("The two arms' recorded test runs share no seed.")
+        return sentences
+    stats = {}
+    for model in arms:
+        values = np.array([results[model][seed] for seed in seeds])
+        stats[model] = (values.mean(), values.std(ddof=1) if len(values) > 1 else float("nan"))
+    text = "; ".join(f"{model.replace('_', ' ')} {mean:.4f} ± {std:.4f}" for model, (mean, std) in stats.items())
+    (a, (mean_a, std_a)), (b, (mean_b, std_b)) = stats.items()
+    gap = (mean_a - mean_b) * 100
+    spread = max(std_a, std_b) * 100
+    leader = a if gap >= 0 else b
+    verdict = (f"{leader.replace('_', ' ')} is ahead by {abs(gap):.1f} points, "
+               + ("within twice the larger standard deviation over seeds: no clear winner"
+                  if abs(gap) <= 2 * spread else "more than twice the larger standard deviation over seeds"))
+    sentences.append(f"On the test set over the same seeds ({', '.join(map(str, seeds))}), each arm with its own "
+                     f"recipe and design, mean ± standard deviation: {text}. {verdict[:1].upper() + verdict[1:]}.")
+    return sentences
+
+
+def train_fair_pair(models: dict, train, test, profile) -> dict:
+    """Notebook 04's live run of the recipe: in a profile that trains the fair pair (the full
+    one), every model of ``models`` with :func:`fit_with_recipe` for the profile's epochs; in the
+    others, each fair network from scratch for ``profile.fair_live_steps`` steps on two batches of
+    training images (is the loss falling?). Prints one line per model; returns the runs."""
+    runs = {}
+    if profile.trains_fair_pair:
+        import keras
+
+        keras.utils.set_random_seed(0)
+        for name, model in models.items():
+            runs[name] = fit_with_recipe(model, train, test, epochs=profile.epochs, batch_size=profile.batch_size,
+                                         seed=0, name=name)
+            print(f"{name}, recipe: test accuracy {runs[name].final_val_accuracy:.4f} after {profile.epochs} "
+                  f"epochs, {runs[name].seconds_per_epoch:.1f} s per epoch")
+        return runs
+    pool = (train[0][:64], train[1][:64])
+    for name, model in models.items():
+        if not name.startswith("fair_"):
+            continue
+        runs[name] = train_steps(model, pool, steps=profile.fair_live_steps, batch_size=32, name=name)
+        losses, last = runs[name].history["loss"], min(2, profile.fair_live_steps)
+        if not losses:
+            print(f"{name}: no live step in the '{profile.name}' profile")
+            continue
+        print(f"{name}, live: {len(losses)} step(s) from scratch on {len(pool[0])} training images; batch loss "
+              f"{losses[0]:.3f} at the first step, {np.mean(losses[-last:]):.3f} on average over the last {last} "
+              f"(ln 10 = {np.log(10):.3f})")
+    return runs

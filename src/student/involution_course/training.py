@@ -534,3 +534,68 @@ def conclusions(rows: list[dict], *, involution_width: int | None = None, target
     except ValueError:
         pass
     return sentences
+
+
+# ------------------------------------------------------------------ notebook 04's bookkeeping, out of its cells
+
+
+@dataclass
+class LiveRun:
+    """How long the example pair trains live in a profile: ``images`` training images (at most
+    the profile's), ``epochs`` epochs, ``batch_size``."""
+
+    images: int
+    epochs: int
+    batch_size: int
+    profile: str = ""
+
+    @classmethod
+    def of(cls, profile, train_images: int) -> "LiveRun":
+        return cls(min(profile.live_images or train_images, train_images), profile.live_epochs or profile.epochs,
+                   profile.batch_size, profile.name)
+
+    def __str__(self) -> str:
+        return (f"live run of the example pair: {self.epochs} epoch(s) on {self.images:,} images, batch size "
+                f"{self.batch_size}; Keras backend: {device_description()}")
+
+
+def live_or_recorded(runs: dict, recorded: dict, test_images: int, *, trained_for_real: bool) -> dict:
+    """Print each live run beside its recorded full run (where its checkpoint loaded) and return
+    the runs the notebook analyses: the live run where it trained for real (``trained_for_real``,
+    the full profile), else the recorded run where it loaded, else the live run."""
+    for name, run in runs.items():
+        scored = bool(run.history.get("val_accuracy"))  # a few live steps are not scored
+        parts = [f"live run {run.final_val_accuracy:.4f}"] if scored else []
+        if recorded.get(name) is not None:
+            record = recorded[name]
+            parts.append(f"recorded run (seed 0) on these {test_images:,} test images {record.test_accuracy:.4f}, "
+                         f"on all 10,000 when recorded {record.recorded_accuracy['0']:.4f}")
+            if scored:
+                gap = (record.test_accuracy - run.final_val_accuracy) * 100
+                parts[-1] += f": the live run is {abs(gap):.1f} points {'below' if gap > 0 else 'above'} the recorded one"
+        if parts:
+            print(f"{name}: " + "; ".join(parts))
+    analysed = {name: run if trained_for_real or recorded.get(name) is None else recorded[name]
+                for name, run in runs.items()}
+    print("analysed below:", ", ".join(f"{name} ({'recorded run' if isinstance(run, RecordedRun) else 'live run'})"
+                                        for name, run in analysed.items()))
+    return analysed
+
+
+def record_headlines(live: LiveRun, runs: dict, recorded: list, recorded_rows: list[dict], fair_models: dict,
+                     involution_width: int, test_images: int) -> None:
+    """Notebook 04's headline figures (``involution_course.record``)."""
+    from . import record
+    from .models import trainable_parameters
+
+    for name, run in runs.items():
+        record(f"{name} test accuracy, live run ({live.epochs} epoch(s), {live.images:,} images)",
+               round(run.final_val_accuracy, 4))
+    for run in recorded:
+        if run is not None:
+            record(f"{run.name} test accuracy, recorded {run.checkpoint_profile} run on {test_images:,} test images",
+                   round(run.test_accuracy, 4))
+    record("fair_involution recorded recipe mean test accuracy",
+           mean_and_spread(find_row(recorded_rows, "fair_involution", width=involution_width)))
+    record("fair_involution trainable parameters", trainable_parameters(fair_models["fair_involution"]))
+    record("example_cnn seconds per epoch, live", round(runs["example_cnn"].seconds_per_epoch, 2), "s")
