@@ -693,9 +693,9 @@ def _own(function):
             f"code_rules.assert_not_using({function}, COURSE_LAYER")
 
 
-def _own_gradient(function):
-    return (f"{function} uses neither the course's layer nor automatic or numerical differentiation (tf.GradientTape, "
-            "checks.grad_check, checks.numerical_gradient)", f"code_rules.assert_not_using({function}, AUTODIFF")
+def _own_gradient(function, who=None):
+    return (f"no use of the course's layer or of automatic or numerical differentiation (tf.GradientTape, checks.grad_check, "
+            f"checks.numerical_gradient) in {who or function}", f"code_rules.assert_not_using({function}, AUTODIFF")
 CHECKS = [
     Check("ex1_test_generate_kernel", observe_calls, judge_generate_kernel, generation_inputs, rules=(
         ("the kernels of steps 1 to 4, to 1e-8, for every stride (partial blocks included) and groups",
@@ -723,7 +723,7 @@ CHECKS = [
         ("the five gradients, each within a relative error of 1e-6", "generate_kernel_backward(x_stride3"),
         ("a dict holding every one of the five gradients", "must also return the gradients"),
         ("average_pool_backward's values, to 1e-10", "average_pool_backward(np.array"),
-        _own_gradient("backward_function"))),
+        _own_gradient("backward_function", "average_pool_backward or generate_kernel_backward"))),
     Check("ex5_test_counting", observe_calls, judge_counting, counting_inputs, rules=(
         ("the four counts of the formulas above, on fresh layers and images", "involution_macs(7, 9, 64, 7, 4, 4, stride=2)"),
         ("neither the course's layer nor keras.layers.Conv2D", 'code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}'))),
