@@ -492,7 +492,7 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 # identical weights; for $G > 1$ or $s > 1$ weights cannot be moved between them without permuting
 # channels or shifting the grid.
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "33e395a7a7e42a695d8249d9d9d90bd7", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "dec6ca5744b84edda7be0c465e43a7d2", "grade": false, "grade_id": "md_ex4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · The backward pass
 #
 # Training needs the gradient of a scalar loss $L$ with respect to everything upstream. Write
@@ -528,7 +528,7 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 #
 # **Batch normalisation in inference mode only.** The step $\mathrm{d}Z = \mathrm{d}N \odot \gamma / \sqrt{v + \epsilon}$
 # holds because, in inference mode, $\mu$ and $v$ are the running statistics: constants, so batch normalisation is a
-# fixed affine map of each value, and each position's kernel depends on that position's pixel alone. That is how
+# fixed affine map of each value, and each position's kernel depends on that position's (pooled) pixel alone. That is how
 # this notebook's `generate_kernel` computes, and the gradient you write here is exact for it. But when a network
 # trains (Keras' `fit`, notebooks 03 and 04), batch normalisation runs in **training mode**: $\mu$ and $v$ are the
 # mean and variance of $Z$ over the batch and every position of it, so each of them depends on every input of the
@@ -986,7 +986,8 @@ for a, b in [(0, 1), (0, 2), (1, 2)]:
 ic.record("largest distance between involution kernels at two positions", max(g for g, _ in gaps))
 ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
 
-# %% nbgrader={"cell_type": "code", "checksum": "cc840b9b0b1448d92f52c0a34c4c5177", "grade": false, "grade_id": "location_correlation", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "91095b3c6dfd0eedfb16d3b3680e24de", "grade": false, "grade_id": "location_correlation", "locked": true, "schema_version": 3, "solution": false, "task": false}
+checks.needs(demo_kernel="Exercise 1")  # computed by the cell above, with your generate_kernel
 # Does the kernel follow the pixel? Over 300 random pairs of positions: distance between the two pixels against
 # distance between their two involution kernels.
 pair_rng = np.random.default_rng(11)

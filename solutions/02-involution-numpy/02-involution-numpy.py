@@ -555,7 +555,7 @@ display(involution_figures.cost_bars(list(versions), list(seconds.values()), lis
 #
 # **Batch normalisation in inference mode only.** The step $\mathrm{d}Z = \mathrm{d}N \odot \gamma / \sqrt{v + \epsilon}$
 # holds because, in inference mode, $\mu$ and $v$ are the running statistics: constants, so batch normalisation is a
-# fixed affine map of each value, and each position's kernel depends on that position's pixel alone. That is how
+# fixed affine map of each value, and each position's kernel depends on that position's (pooled) pixel alone. That is how
 # this notebook's `generate_kernel` computes, and the gradient you write here is exact for it. But when a network
 # trains (Keras' `fit`, notebooks 03 and 04), batch normalisation runs in **training mode**: $\mu$ and $v$ are the
 # mean and variance of $Z$ over the batch and every position of it, so each of them depends on every input of the
@@ -1079,6 +1079,7 @@ ic.record("largest distance between involution kernels at two positions", max(g 
 ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
 
 # %% nbgrader={"grade": false, "grade_id": "location_correlation", "locked": true, "schema_version": 3, "solution": false, "task": false}
+checks.needs(demo_kernel="Exercise 1")  # computed by the cell above, with your generate_kernel
 # Does the kernel follow the pixel? Over 300 random pairs of positions: distance between the two pixels against
 # distance between their two involution kernels.
 pair_rng = np.random.default_rng(11)
