@@ -217,6 +217,17 @@ checks.assert_close(
     rtol=1e-4,
     name="build_kernel_generator(2, 3, 3, 1, 1) with the fixture weights on fixture_values((1, 4, 5, 2))",
 )
+# With batch norm's offset beta at -10 every normalised value is negative, so the ReLU passes nothing on:
+# every kernel plane is then span's bias alone.
+closed_weights_ = [w.copy() for w in fixed_generator.get_layer("bn").get_weights()]
+closed_weights_[1][:] = -10.0
+fixed_generator.get_layer("bn").set_weights(closed_weights_)
+checks.assert_close(
+    ops.convert_to_numpy(fixed_generator(fixture_values((1, 4, 5, 2)))),
+    np.broadcast_to(ops.convert_to_numpy(fixed_generator.get_layer("span").bias), (1, 2, 2, 9)),
+    atol=1e-5,
+    name="the kernel planes when every normalised value is negative (after a ReLU, span's bias alone)",
+)
 code_rules.assert_not_named(build_kernel_generator, COURSE_LAYER, COURSE_MODULES,
                             rule="build it from the layers listed in exercise 1, not from the course's Involution")
 print("Your kernel generator gives the expected kernel planes.")
@@ -569,6 +580,20 @@ checks.assert_close(
     rtol=1e-4,
     name="InvolutionLayer(3, 2, 2, 1) with the fixture weights on fixture_values((1, 3, 4, 2), offset=2.0)",
 )
+# At stride 3 on 4 rows, the kernel of output row 1 comes from the block of rows 3 to 5 (row 3 alone is
+# inside the image): changing row 2 must leave it as it is.
+block_layer_ = InvolutionLayer(3, 3, 1, 1)
+x_block_ = fixture_values((1, 4, 5, 2))
+block_layer_(x_block_)
+set_fixture_weights([block_layer_.reduce, block_layer_.bn, block_layer_.span])
+x_changed_ = x_block_.copy()
+x_changed_[:, 2] += 5.0
+checks.assert_close(
+    ops.convert_to_numpy(block_layer_.generate_kernel(x_changed_))[:, 1],
+    ops.convert_to_numpy(block_layer_.generate_kernel(x_block_))[:, 1],
+    atol=1e-5,
+    name="the kernel of output row 1 at stride 3 after a change of input row 2 (its block is rows 3 to 5, not 2 to 4)",
+)
 code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
                             rule="write the layer yourself, not with the course's Involution")
 print("Your layer gives the expected values with stride and groups.")
@@ -832,15 +857,16 @@ layer_figures.print_recorded_steps()
 # * Written with `keras.ops`, the same layer runs on TensorFlow, JAX and PyTorch; reading $H$ and $W$
 #   from the input at call time (or never needing them) makes it work at any resolution.
 # * The multiply-add is a sum of $K^2$ shifted slices times kernel planes, which needs no patch tensor.
-#   The course's `Involution` computes the same sum in the form that is fastest where it runs: a patch
-#   tensor on TensorFlow op by op, shifted slices under XLA, on JAX and on PyTorch (section 8 timed it on
-#   TensorFlow against the Keras example's method and `DepthwiseConv2D`).
+#   The course's `Involution` computes the same sum in the form the course measured fastest where it
+#   runs: a patch tensor on TensorFlow op by op; shifted slices under XLA (stacked by kernel rows in large
+#   layers), on JAX and on PyTorch (section 8 timed it on TensorFlow against the Keras example's method
+#   and `DepthwiseConv2D`).
 # * A layer that Keras can build on an input of unknown size on every backend states its output shape
 #   (`compute_output_shape`) and builds its sublayers in `build`, and passes `training` on to batch norm.
 # * `call` returns only the output, so the layer fits in `keras.Sequential`; the kernel is available
 #   separately through `generate_kernel`, which notebook 05 uses to look at what the layer learned.
-# * Your layer trains: 20 steps of Adam on 256 CIFAR-10 images lowered the loss of a small network
-#   built on it (section 7).
+# * Your layer trains: section 7 trained a small network built on it with Adam on 256 CIFAR-10 images
+#   and printed its loss at the first and last steps.
 #
 # Notebook 04 stacks the course's `Involution` into RedNet-style bottleneck blocks and compares it
 # with convolution on CIFAR-10.

@@ -910,6 +910,7 @@ CHECKS = [
         OWN_GENERATOR_RULE)),
     Check("ex1_test_values", observe_generator_values, judge_generator_values, inputs_generator_values, rules=(
         ("its output is span(ReLU(BN(reduce(block pool(x))))) with the given weights, within 1e-4", "ex1_expected"),
+        ("the ReLU follows bn: where every normalised value is negative, the planes are span's bias", "closed_weights_[1][:] = -10.0"),
         OWN_GENERATOR_RULE)),
     Check("ex2_test_taps", observe_multiply_add, judge_multiply_add, inputs_multiply_add_taps, rules=(
         ("one tap alone gives x shifted, at stride 1 with one group", "_one_tap((2, 7, 6), 1, 3, (0, 2))"),
@@ -938,6 +939,7 @@ CHECKS = [
     Check("ex3_test_stride_groups", observe_layer_values, judge_layer_values, inputs_layer_stride_groups, rules=(
         ("generate_kernel returns (B, H_out, W_out, G, K, K)", "fixed_layer.generate_kernel(fixed_x)"),
         ("with the given weights, call matches the definition with stride and groups, within 1e-4", "ex3_expected,"),
+        ("at stride s the kernel of output row i comes from the block of rows s i to s i + s - 1", "x_changed_[:, 2] += 5.0"),
         OWN_LAYER_RULE)),
     Check("ex4_test_reload", observe_reload, judge_reload, inputs_reload, rules=(
         ("save_and_reload returns another model than it was given", "reloaded is not saved"),
