@@ -33,12 +33,13 @@ def test_experiment_runs_every_phase_and_writes_results_with_provenance(shared_d
     assert args.handler(args) == 0
 
     tune = json.loads((output / "tune.json").read_text())
-    assert len(tune["runs"]) == 2
+    assert len(tune["runs"]) == 4  # two candidates for each arm
     assert all(r["train_images"] == 100 and r["evaluated_on"].startswith("validation") for r in tune["runs"])
-    chosen = experiment.choose_recipe(tune["runs"])
+    chosen = {m: experiment.choose_recipe(tune["runs"], m) for m in experiment.ARMS}
     compare = json.loads((output / "compare.json").read_text())
     assert {r["model"] for r in compare["runs"]} == {"fair_involution", "fair_conv", "example_cnn"}
-    assert all(r["recipe"] == chosen and r["evaluated_on"] == "test: 40 test images" for r in compare["runs"])
+    assert all(r["recipe"] == chosen.get(r["model"], chosen["fair_involution"])
+               and r["evaluated_on"] == "test: 40 test images" for r in compare["runs"])
     assert [r["kernel_size"] for r in json.loads((output / "sweep.json").read_text())["runs"]] == [5]
     baseline = json.loads((output / "baseline.json").read_text())
     assert len(baseline["runs"]) == 4 and all(r["recipe"] == "example" for r in baseline["runs"])

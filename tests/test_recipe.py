@@ -159,4 +159,10 @@ def test_fairness_sentences_say_what_each_arm_was_tuned_over_chose_and_scored():
     # Seed 3 of the CNN has no involution twin: only the shared seeds count.
     assert "seeds (0, 1, 2)" in said[3] and "fair involution 0.8500 ± 0.0100; fair conv 0.8500 ± 0.0100" in said[3]
     assert "no clear winner" in said[3]
-    assert "was not tuned" in fairness_sentences({"runs": tune["runs"][:2]}, design, compare)[1]
+    # A CNN twin never tuned, trained with the involution network's recipe: said, and the runs still compared.
+    twin = [run("compare", "fair_conv", a, 19, 3, high, seed=s) for s, a in enumerate((0.80, 0.81, 0.82))]
+    said = fairness_sentences({"runs": tune["runs"][:2]}, design, {"runs": compare["runs"][:3] + twin})
+    assert "fair conv was not tuned" in said[1] and "fair involution's chosen recipe and K=3 at width 19" in said[1]
+    assert "any advantage of choosing went to fair involution" in said[1]
+    assert "as recorded (fair conv with fair involution's recipe)" in said[2] and "fair conv 0.8100 ± 0.0100" in said[2]
+    assert "more than twice" in said[2]

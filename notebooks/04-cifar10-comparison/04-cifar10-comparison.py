@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e634aa660b0e856d292680e691ca8291", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e73af5cca51d43e388a6ba5cfea93158", "grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/involution-course/involution-course-student/blob/main/notebooks/04-cifar10-comparison/04-cifar10-comparison.ipynb)
 #
 # # 04 · CNN against involution on CIFAR-10
@@ -35,8 +35,13 @@
 # 6. evaluate models with learning curves, per-class accuracy and a confusion matrix.
 #
 # Run the cells in order. Exercises are marked **Exercise**; write your answer where the cell says
-# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you; hidden tests run when
-# your notebook is graded.
+# `# YOUR CODE HERE`, then run the tests below it. Visible tests help you. When your notebook is
+# graded, the grader calls your functions again on inputs you have not seen and judges what they
+# return in its own process, outside your notebook. Every rule it applies is stated in the exercise
+# and checked by a visible test, so read each exercise's text closely and test your code beyond the
+# visible tests. One rule holds for every exercise: write the answer yourself, without importing
+# the instructor's package (`involution_instructor`). Every symbol follows the course's
+# [notation table](https://involution-course.github.io/involution-course-student/notation.html).
 #
 # **Two kinds of numbers.** Training these networks properly takes a GPU. Unless you run the full
 # profile, the cells below train only briefly (a *live run*, whose accuracies are far below the
@@ -55,7 +60,7 @@ from involution_course.colab import prepare_colab
 prepare_colab(gpu_advised=True)  # on Colab: install what the runtime lacks; advise a GPU
 profile = ic.setup_notebook()
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "eb36bd745a6f21fe0f1639a97d86c63b", "grade": false, "grade_id": "data-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ea107394794baa761a0eae319c2165ea", "grade": false, "grade_id": "data-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 0 · The data and the example's recipe
 #
 # CIFAR-10 holds 60,000 colour images of $32 \times 32$ pixels in ten classes (50,000 for
@@ -69,26 +74,24 @@ profile = ic.setup_notebook()
 #
 # and, as the example does, the test set as validation data. Nothing below is chosen by looking at
 # the test set (no early stopping, no tuning), so the last epoch's test accuracy is a fair figure.
-# Section 5 then trains the fair pair with a modern recipe, tuned on a validation split.
+# Section 5 then trains the fair pair with a modern recipe, chosen on a validation split.
 
-# %% nbgrader={"cell_type": "code", "checksum": "aa539554b11b683f440360b99e28e75e", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "5972897d3d2616bc1eeb1a6345904092", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import keras
 import numpy as np
 from IPython.display import Markdown, display
 
-from involution_course import checkpoints, evaluation, models, recipe, training
+from involution_course import checkpoints, code_rules, evaluation, models, recipe, training
 from involution_course import figures
 from involution_course.exercises import require
 
 (x_train_raw, y_train), (x_test_raw, y_test) = ic.load_profile_data(profile)
 x_train, x_test = training.scale_images(x_train_raw), training.scale_images(x_test_raw)
-live_images = min(profile.live_images or len(x_train), len(x_train))
-live_epochs = profile.live_epochs or profile.epochs
+live = training.LiveRun.of(profile, len(x_train))  # how long the profile trains live
 print(f"training images: {x_train.shape}, test images: {x_test.shape}, pixel range [{x_train.min()}, {x_train.max()}]")
-print(f"live run of the example pair: {live_epochs} epoch(s) on {live_images:,} images, batch size {profile.batch_size}; "
-      f"Keras backend: {training.device_description()}")
+print(live)
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9b5a5a578875c097d232d3f8f0a4e803", "grade": false, "grade_id": "ex1-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d72529d453a719ce6553e71e6bdecb8c", "grade": false, "grade_id": "ex1-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 1 · Reproducing the example's CNN
 #
 # A convolution with a $3 \times 3$ kernel, $C_\text{in}$ input and $C_\text{out}$ output channels
@@ -103,8 +106,11 @@ print(f"live run of the example pair: {live_epochs} epoch(s) on {live_images:,} 
 # 3. `Conv2D` with 64 filters, $3 \times 3$, `"same"`; `ReLU`;
 # 4. `Flatten`; `Dense(64, activation="relu")`; `Dense(10)` with no activation (it outputs logits).
 #
-# Check by hand before you run it: the flattened map is $8 \times 8 \times 64 = 4096$ values, so
-# the first dense layer alone has $4096 \cdot 64 + 64 = 262{,}208$ parameters; the whole model has 319,178.
+# Check by hand before you run it: the two pooled maps are $16 \times 16 \times 32$, then
+# $8 \times 8 \times 64$; the flattened map is $8 \times 8 \times 64 = 4096$ values, so the first
+# dense layer alone has $4096 \cdot 64 + 64 = 262{,}208$ parameters; the whole model has 319,178.
+# The model must compute exactly this network: given any weights of its shapes (the tests load the
+# course's recorded weights, the grader draws its own), its logits are this network's.
 
 # %% nbgrader={"cell_type": "code", "checksum": "a24c698bfae54674a45a21917a7ab922", "grade": false, "grade_id": "ex1_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def build_example_cnn():
@@ -116,7 +122,7 @@ def build_example_cnn():
 # Try it: Keras lists the layers, their output shapes and parameter counts.
 build_example_cnn().summary()
 
-# %% nbgrader={"cell_type": "code", "checksum": "09ce4e58714128ddabe2c6c8b5db8c47", "grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6024ef302ec3c93c297ab1ba4a79f49a", "grade": true, "grade_id": "ex1_test_cnn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 def _ops(model):
     """The model's layers as operations: a layer's own activation counts as one, as ReLU does."""
     ops = []
@@ -137,19 +143,26 @@ assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_
 # Same count, other network: a missing ReLU or a softmax at the end changes no parameter.
 _expected = ["Conv2D", "ReLU", "MaxPooling2D"] * 2 + ["Conv2D", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
 assert _ops(_cnn) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_cnn)}"
+_pooled = [tuple(layer.output.shape[1:]) for layer in _cnn.layers if type(layer).__name__ == "MaxPooling2D"]
+assert _pooled == [(16, 16, 32), (8, 8, 64)], f"the pooled maps must be 16x16x32, then 8x8x64; got {_pooled}"
+# The network described, with given weights: the course's recorded ones load and give the recorded outputs.
+checkpoints.load_checkpoint(_cnn, "example_cnn", "full")
+code_rules.assert_own_code(build_example_cnn, set(), {"involution_instructor"},
+                           rule="no import of the instructor's package")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "b35e4a0f36abd2fa01215c2d47542f79", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ff14e9c96c3385da5e6b45de79bd445e", "grade": false, "grade_id": "ex2-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 2 · Reproducing the example's involution network
 #
-# Recall involution from notebooks 02 and 03. For an input $x$ of shape $H \times W \times C$, a kernel
-# of size $K$ and $G$ groups, the output at pixel $(i, j)$ and channel $c$ is
+# Recall involution from notebooks 02 and 03. For an input $X$ of shape $H \times W \times C$, a kernel
+# of size $K$, $G$ groups and stride 1, the output at position $(i, j)$ and channel $c$ is
 #
-# $$y_{i,j,c} = \sum_{k_i, k_j = 0}^{K-1} x_{i + k_i - \lfloor K/2 \rfloor,\; j + k_j - \lfloor K/2 \rfloor,\; c}\;
-#   \mathcal{H}_{i,j,\,g(c),\,k_i,k_j}, \qquad g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
+# $$Y_{i,j,c} = \sum_{(u,v) \in \Delta_K} \mathcal{H}_{i,j,g(c),u,v}\, X_{i+u,\, j+v,\, c}, \qquad
+#   g(c) = \left\lfloor \frac{c}{C/G} \right\rfloor,$$
 #
-# where the kernel $\mathcal{H}_{i,j} = W_1\, \sigma\!\left(W_0\, x_{i,j}\right)$ ($\sigma$: batch normalisation then ReLU, as in notebook 02) is generated
-# from the pixel itself: a $1 \times 1$ "reduce" convolution $W_0$ to $\max(1, \lfloor C/r \rfloor)$
-# channels, batch norm, ReLU, and a $1 \times 1$ "span" convolution $W_1$ to $K^2 G$ channels. Its
+# over the $K^2$ centred offsets $\Delta_K$, where the kernel $\mathcal{H}_{i,j} = W_1\, \sigma\big(W_0 X_{i,j} + b_0\big) + b_1$
+# ($\sigma$: batch normalisation then ReLU) is generated from the pixel itself: a $1 \times 1$ "reduce"
+# convolution $W_0$ to $C_r = \max(1, \lfloor C/r \rfloor)$ channels, batch norm, ReLU, and a
+# $1 \times 1$ "span" convolution $W_1$ to $K^2 G$ channels, each with its bias. Its
 # parameter count depends on $C$, $r$, $K$ and $G$, never on the image size: with $C = 3$, $r = 2$,
 # $G = 1$, $K = 3$ one layer has $(3 + 1) + 2 + (9 + 9) = 24$ trainable parameters (reduce, batch-norm
 # scale and shift, span), plus 2 batch-norm statistics that are not trained.
@@ -159,7 +172,9 @@ assert _ops(_cnn) == _expected, f"expected the operations {_expected} (the last 
 # reduction_ratio=2)`, `ReLU`, `MaxPooling2D((2, 2))`, the same three layers again, a third
 # `Involution` with the same settings and `ReLU`, then `Flatten`, `Dense(64, activation="relu")` and
 # `Dense(10)` (logits). Use the course's layer, `ic.layers.Involution`. It has 13,074 trainable
-# parameters: the network never leaves 3 channels, so almost all of them sit in the dense layers.
+# parameters: the network never leaves 3 channels, so almost all of them sit in the dense layers,
+# after a flattened map of $8 \cdot 8 \cdot 3 = 192$ values. As in Exercise 1, given any weights of
+# its shapes, its logits must be this network's.
 
 # %% nbgrader={"cell_type": "code", "checksum": "c4194f22e94d6fa5c108c7a96c64df20", "grade": false, "grade_id": "ex2_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from involution_course.layers import Involution
@@ -174,7 +189,7 @@ def build_example_involution_network():
 # Try it: compare the parameters of the involution layers with those of the dense layers.
 build_example_involution_network().summary()
 
-# %% nbgrader={"cell_type": "code", "checksum": "2b74f8204363611c9b2cdaf9825617e4", "grade": true, "grade_id": "ex2_test_involution_network", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "35a0bd365fa2c89207c61b7c7ff12039", "grade": true, "grade_id": "ex2_test_involution_network", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _net = build_example_involution_network()
 _count = models.trainable_parameters(_net)
 assert _count == 13_074, f"expected 13,074 trainable parameters, your model has {_count:,}"
@@ -182,6 +197,15 @@ _shape = tuple(_net(np.zeros((2, 32, 32, 3), "float32")).shape)
 assert _shape == (2, 10), f"expected output shape (2, 10) for two images, got {_shape}"
 _expected = ["Involution", "ReLU", "MaxPooling2D"] * 2 + ["Involution", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
 assert _ops(_net) == _expected, f"expected the operations {_expected} (the last Dense outputs logits), got {_ops(_net)}"
+_settings = [(layer.kernel_size, layer.stride, layer.groups, layer.reduction_ratio) for layer in _net.layers
+             if isinstance(layer, Involution)]
+assert _settings == [(3, 1, 1, 2)] * 3, (
+    f"expected three ic.layers.Involution layers with kernel_size=3, stride=1, groups=1, reduction_ratio=2, got {_settings}")
+_flat = [tuple(layer.output.shape[1:]) for layer in _net.layers if type(layer).__name__ == "Flatten"]
+assert _flat == [(192,)], f"the flattened map must hold 8*8*3 = 192 values, got {_flat}"
+checkpoints.load_checkpoint(_net, "example_involution", "full")  # the network described, with given weights
+code_rules.assert_own_code(build_example_involution_network, set(), {"involution_instructor"},
+                           rule="no import of the instructor's package")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "92f20c1838103aafa393f6631aba6822", "grade": false, "grade_id": "train-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Training the two reproductions: a live run, and the recorded full run
@@ -196,16 +220,16 @@ assert _ops(_net) == _expected, f"expected the operations {_expected} (the last 
 # ten steps or fewer, as when autograding, runs eagerly instead: on a CPU that is quicker than
 # compiling.)
 
-# %% nbgrader={"cell_type": "code", "checksum": "76d76b634676685283a676f1ed1abb32", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "94208f33f9a9b36df75b582b480dda8f", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 runs = {}
 examples = {"example_cnn": require("build_example_cnn", "Exercise 1"),
             "example_involution": require("build_example_involution_network", "Exercise 2")}
 for name, build in examples.items():
     keras.utils.set_random_seed(0)  # the same initial weights on every run
-    runs[name] = training.fit(build(), (x_train[:live_images], y_train[:live_images]), (x_test, y_test),
-                              epochs=live_epochs, batch_size=profile.batch_size, name=name)
-    print(f"{name}, live run: test accuracy {runs[name].final_val_accuracy:.4f} after {live_epochs} epoch(s) "
-          f"on {live_images:,} images, {runs[name].seconds_per_epoch:.1f} s per epoch")
+    runs[name] = training.fit(build(), (x_train[:live.images], y_train[:live.images]), (x_test, y_test),
+                              epochs=live.epochs, batch_size=live.batch_size, name=name)
+    print(f"{name}, live run: test accuracy {runs[name].final_val_accuracy:.4f} after {live.epochs} epoch(s) "
+          f"on {live.images:,} images, {runs[name].seconds_per_epoch:.1f} s per epoch")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ffe148e78b7b065a5175b4299211ff9f", "grade": false, "grade_id": "recorded-examples-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The course ran the full profile on a GPU and ships the weights of that run (`ic.checkpoints`;
@@ -216,22 +240,12 @@ for name, build in examples.items():
 # and 2 as well. Where a checkpoint cannot be used (missing, corrupt, or your model differs),
 # the cell says why in one sentence and the notebook goes on with the live run.
 
-# %% nbgrader={"cell_type": "code", "checksum": "f26b0c54c3b2a5d48b4c16dde2f2c69f", "grade": false, "grade_id": "recorded-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "8ac092aeab990dd7ce49239d568deee4", "grade": false, "grade_id": "recorded-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 recorded = {name: training.load_recorded(build, name, "full", (x_test_raw, y_test)) for name, build in examples.items()}
 print("Recorded full run (the example's recipe, 20 epochs on 50,000 images):",
       checkpoints.provenance_text(checkpoints.recorded_results("baseline")))
-for name, run in runs.items():
-    print(f"{name}: live run {run.final_val_accuracy:.4f}", end="")
-    if recorded[name] is not None:
-        gap = (recorded[name].test_accuracy - run.final_val_accuracy) * 100
-        print(f"; recorded full run (seed 0) on these {len(y_test):,} test images {recorded[name].test_accuracy:.4f}, "
-              f"on all 10,000 when recorded {recorded[name].recorded_accuracy['0']:.4f}: the short live run is "
-              f"{abs(gap):.1f} points {'below' if gap > 0 else 'above'} the recorded one", end="")
-    print()
 # What the rest of the notebook analyses: the live run in the full profile, else the recorded run where it loaded.
-analysed = {name: runs[name] if profile.is_full or recorded[name] is None else recorded[name] for name in runs}
-print("analysed below:", ", ".join(f"{name} ({'recorded full run' if isinstance(run, training.RecordedRun) else 'live run'})"
-                                    for name, run in analysed.items()))
+analysed = training.live_or_recorded(runs, recorded, len(y_test), trained_for_real=profile.is_full)
 
 # %% nbgrader={"cell_type": "code", "checksum": "d5745b4c6be465bedea0d62f1ad2fe07", "grade": false, "grade_id": "curves-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 curves = {f"{name} (live)": run.history for name, run in runs.items()}
@@ -255,7 +269,7 @@ display(Markdown(training.results_markdown(baseline_rows)))
 print(training.compare_sentence(baseline_rows, "example_cnn", "example_involution", recipe="example"))
 print(training.compare_sentence(baseline_rows, recipe="example", first_kernel_size=3))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ad93d7531923d85f628ab0118b6e8689", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3067bf8c878bec9df99daf9381b838ed", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Making the comparison fair
 #
 # The example compares a CNN of 319,178 parameters with an involution network of 13,074, about
@@ -280,16 +294,22 @@ print(training.compare_sentence(baseline_rows, recipe="example", first_kernel_si
 # Its window is cheap to widen, so the fair pair does what the paper's RedNet does against ResNet's
 # $3 \times 3$ convolutions: **involution takes a larger window, $K = 5$**, the largest that keeps
 # the network within the budget at its width (the paper uses $K = 7$; here $K = 7$ would pass the
-# budget by a few hundred parameters). $K = 5$ was chosen on a validation split, section 5 shows
-# how; the sweep in section 8 shows $K = 3$ and $K = 7$ too.
+# budget by a few hundred parameters). A kernel size is chosen on a validation split, in the same
+# way for both networks: involution $K = 3$ or $K = 5$ at its width, the convolution $K = 3$ at its
+# width or $K = 5$ at the widest width within the budget. Section 5 prints which of the two networks
+# the recorded runs made that choice for, and what it chose. The sweep in section 8 shows
+# involution at $K = 3$ and $K = 7$ too.
 #
 # **The fair network** with base width $w$ (a multiple of 8 for involution, any width for the CNN twin):
 #
 # * stem: `Conv2D(32, 3, padding="same", use_bias=False)`, `BatchNormalization`, `ReLU`;
-# * three stages of two `bottleneck` blocks each; stage $s = 0, 1, 2$ has `filters` $= 4 w\,2^s$,
-#   `groups` $= w\,2^s / 8$, `kernel_size=5` for involution and `kernel_size=3` for convolution,
-#   `reduction_ratio=4`, `expansion=4`, and
+# * three stages of two `bottleneck` blocks each; stage $\ell = 0, 1, 2$ has `filters` $= 4 w\,2^\ell$,
+#   `kernel_size=5` for involution and `kernel_size=3` for convolution, `expansion=4`, and
 #   the first block of stages 1 and 2 has `stride=2` (32 → 16 → 8 pixels); all others stride 1;
+#   for involution also `groups` $= w\,2^\ell / 8$ (one group per 8 channels, a whole number since
+#   $w$ is a multiple of 8) and `reduction_ratio=4`. A convolution has neither: `bottleneck` ignores
+#   both when `spatial="conv"` (for $w = 19$, $w \cdot 2^\ell / 8$ is not even a whole number), so pass
+#   them or not;
 # * head: `GlobalAveragePooling2D` and `Dense(10)` (logits).
 #
 # Both networks of the fair pair are this network; `spatial` (and the width that fits the
@@ -312,7 +332,7 @@ def build_fair_network(width, spatial="involution"):
 for _spatial in ("involution", "conv"):
     print(_spatial, f"{build_fair_network(16, _spatial).count_params():,} parameters in all")
 
-# %% nbgrader={"cell_type": "code", "checksum": "4bcd6e33bcec588beb0f3069f8012c19", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "5d5bbc056c1ecf83f48844e3afe97748", "grade": true, "grade_id": "ex3_test_fair_network", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Trainable parameters of the fair network at width 16 (and of the conv twin at 24), literals made by the instructor's
 # `python -m involution_instructor.reference.models` (tests/test_models.py keeps it in step).
 _FAIR_COUNT_INVOLUTION_16 = 137_310
@@ -326,6 +346,22 @@ _FAIR_COUNT_CONV_24 = 492_074
 _twin = build_fair_network(24, "conv")
 _count, _expected = models.trainable_parameters(_twin), _FAIR_COUNT_CONV_24
 assert _count == _expected, f"width 24, conv: expected {_expected:,} trainable parameters, got {_count:,}"
+_inv = [layer for layer in _fair.layers if isinstance(layer, Involution)]
+_found = ([layer.groups for layer in _inv], [layer.kernel_size for layer in _inv], [layer.stride for layer in _inv])
+assert _found == ([2, 2, 4, 4, 8, 8], [5] * 6, [1, 1, 2, 1, 2, 1]), (
+    "width 16: expected six Involution layers, the involutions' groups, kernel sizes and strides "
+    f"([2, 2, 4, 4, 8, 8], [5, ...], [1, 1, 2, 1, 2, 1]); got {_found}")
+_sizes = sorted({tuple(layer.kernel_size) for layer in _twin.layers if type(layer).__name__ == "Conv2D"})
+assert not any(isinstance(layer, Involution) for layer in _twin.layers) and _sizes == [(1, 1), (3, 3)], (
+    f"the conv twin's convolutions must be 1x1 and 3x3 (and no Involution layer); got kernel sizes {_sizes}")
+for _model, _width in ((_fair, 16), (_twin, 24)):
+    _pooled = [tuple(layer.input.shape[1:]) for layer in _model.layers if type(layer).__name__ == "GlobalAveragePooling2D"]
+    assert _pooled == [(8, 8, 16 * _width)], f"width {_width}: the map before global pooling must be 8x8x{16 * _width}, got {_pooled}"
+# The network described, with given weights: the recorded runs' weights load into your networks at their widths.
+checkpoints.load_checkpoint(build_fair_network(24, "involution"), "fair_involution", "recipe")
+checkpoints.load_checkpoint(build_fair_network(19, "conv"), "fair_conv", "recipe")
+code_rules.assert_own_code(build_fair_network, set(), {"involution_instructor"},
+                           rule="no import of the instructor's package")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "0885413bcc481a1abff1ba985376ff73", "grade": false, "grade_id": "ex4-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### A parameter budget
@@ -354,7 +390,9 @@ def largest_width_within(budget, count, step=1):
 # Try it: 10 w^2 <= 1000 holds up to w = 10.
 print(largest_width_within(1000, lambda width: 10 * width * width))
 
-# %% nbgrader={"cell_type": "code", "checksum": "9d74aac6b93955eea3d0ea6730d56e70", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "92b0fc8cee219103fbc4681e195ccf01", "grade": true, "grade_id": "ex4_test_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+import ast, inspect, textwrap
+
 _square = lambda width: 10 * width * width  # noqa: E731
 _got = largest_width_within(1000, _square, 1)
 assert _got == 10, f"10*w^2 <= 1000: expected width 10, got {_got}"
@@ -374,21 +412,36 @@ except ValueError:
     pass
 else:
     raise AssertionError("10*w^2 <= 5 holds for no width: largest_width_within must raise a ValueError")
+_calls = []
+_got = largest_width_within(10**9, lambda w: _calls.append(w) or w * w, 1)
+assert _got == 31_622 and len(_calls) < 60, (
+    f"w^2 <= 10^9: expected width 31,622 with fewer than 60 calls of count, got {_got} after {len(_calls)} calls")
+# Read from the code: a doubling or halving (* 2, // 2, / 2, << 1, >> 1, or their *= forms) or bisect.
+_source = textwrap.dedent(inspect.getsource(largest_width_within))
+_steps = [(node.op, {getattr(o, "value", None) for o in ((node.left, node.right) if isinstance(node, ast.BinOp) else (node.value,))})
+          for node in ast.walk(ast.parse(_source)) if isinstance(node, (ast.BinOp, ast.AugAssign))]
+_doubles = any((isinstance(op, (ast.Mult, ast.FloorDiv, ast.Div)) and 2 in values)
+               or (isinstance(op, (ast.LShift, ast.RShift)) and 1 in values) for op, values in _steps)
+assert _doubles or "bisect" in _source, "no doubling or halving in largest_width_within: double the width, then bisect"
+code_rules.assert_own_code(largest_width_within, set(), {"involution_instructor"},
+                           rule="no import of the instructor's package")
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "644196458ed18b48b040ed1eb43fd892", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "09db4b1e135e7272ef3a5d4e4f44607b", "grade": false, "grade_id": "train-fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The fair pair
 #
 # Each network of the pair gets the widest width within the CNN's 319,178 parameters, found by
 # your `largest_width_within` with counts of the networks your `build_fair_network` builds. Involution
 # widths move in steps of 8 (one group per 8 channels), so the involution network can land further
-# below the budget than its convolutional twin: if anything, the comparison favours the CNN twin.
+# below the budget than its convolutional twin; the cell prints how far each lands. Equal budgets
+# are half of a fair comparison; the other half is training both alike, which section 5 shows from
+# the recorded runs.
 #
 # The fair networks compute far more per image than the example's models (see the multiply-adds
 # in section 6), and on a CPU the involution network trains at a few dozen images per second. So
 # only the full profile (meant for a GPU; on Colab: Runtime > Change runtime type) trains the pair
 # for real, in section 5; the other profiles run a few steps live and load the recorded weights.
 
-# %% nbgrader={"cell_type": "code", "checksum": "9f66ffbd29d1c9e4924d4acfb228c802", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "5aa96fdbb614340ef3c452f778399388", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
 build_fair = require("build_fair_network", "Exercise 3")
 width_within = require("largest_width_within", "Exercise 4")
 fair_widths = {spatial: width_within(models.EXAMPLE_CNN_PARAMETERS, models.parameter_counter(build_fair, spatial),
@@ -399,7 +452,9 @@ for spatial, width in fair_widths.items():
     keras.utils.set_random_seed(0)
     fair_models[f"fair_{spatial}"] = build_fair(width, spatial)
 for name, model in fair_models.items():
-    print(f"{name}: width {fair_widths[name[5:]]}, {models.trainable_parameters(model):,} trainable parameters")
+    count = models.trainable_parameters(model)
+    print(f"{name}: width {fair_widths[name[5:]]}, {count:,} trainable parameters, "
+          f"{models.EXAMPLE_CNN_PARAMETERS - count:,} below the budget")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "e198b683b23aca755e1ff38412dc64a0", "grade": false, "grade_id": "sanity-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 4 · Sanity checks before a long run
@@ -438,7 +493,7 @@ print(f"example_cnn on {profile.overfit_images} training images: training accura
       f"loss {overfit_run.history['loss'][0]:.3f} -> {overfit_run.history['loss'][-1]:.4f}")
 figures.learning_curves({f"example_cnn, {profile.overfit_images} training images": overfit_run.history});
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "1466ed8f7b17b401b686d68513717759", "grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "7c7306fcf7813884a9410761d5318de1", "grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · A modern recipe for the fair comparison
 #
 # Under the example's recipe, the fair pair's accuracies differ from seed to seed (the table of
@@ -458,26 +513,32 @@ figures.learning_curves({f"example_cnn, {profile.overfit_images} training images
 # * **Warm-up and cosine decay**: the learning rate rises linearly from 0 to its peak
 #   $\eta_\text{max}$ over the first 10% of the $T$ steps, then falls as
 #   $\eta_t = \tfrac12 \eta_\text{max} \big(1 + \cos(\pi\,(t - t_w)/(T - t_w))\big)$ to 0 at the last step.
-# * **Label smoothing** (the target puts $1 - \varepsilon$ on the true class and spreads $\varepsilon$ over
-#   the others) was one of the candidates below.
+# * **Label smoothing**, as Keras' `CategoricalCrossentropy(label_smoothing=`$\varepsilon$`)` does it:
+#   the one-hot target $t$ becomes $(1 - \varepsilon)\,t + \varepsilon / 10$, so the true class gets
+#   $1 - \varepsilon + \varepsilon/10$ and each of the other nine classes $\varepsilon / 10$. It was one
+#   of the candidates below.
 #
-# **How the recipe was chosen.** Six candidates (peak learning rate, weight decay, label
-# smoothing) trained the fair involution network for 20 epochs on the first 45,000 training
-# images, one seed each, and were compared on the **last 5,000 training images, a validation split
-# carved from the training set. The test set was never used to choose**; it measures the chosen
-# recipe once, at the end. Tuning used the network's first design, with involution at $K = 3$;
-# with the chosen recipe, the same split then compared it with $K = 5$ (the largest window within
-# the budget), and the design took the better of the two.
+# **How a network's recipe and design are chosen.** Six candidates (peak learning rate, weight
+# decay, label smoothing) train the network at kernel size 3 and its budget width for 20 epochs on
+# the first 45,000 training images, one seed each, and are compared on the **last 5,000 training
+# images, a validation split carved from the training set. The test set is never used to choose**;
+# it measures the choice once, at the end. With its best recipe, the network then tries its other
+# design within the budget on the same split and keeps the better: for involution $K = 5$ at the
+# same width (its weights hardly grow with $K$), for the convolution $K = 5$ at width 14 (the widest
+# whose $25 w^2$ weights fit). The course's `Recipe()` is the involution network's choice.
+#
+# A fair comparison chooses alike for both networks. The cell prints, from the recorded runs, what
+# each network was tuned over and what it chose, and, where both were tuned, their test accuracies
+# over the same seeds, each with its own choices; where a network was not tuned, it says so, and
+# what that means for the comparison.
 
-# %% nbgrader={"cell_type": "code", "checksum": "ba4fa861c588aced8d8610641287febb", "grade": false, "grade_id": "recipe-settings", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "f722940bf438adbe6530a220c47eef86", "grade": false, "grade_id": "recipe-settings", "locked": true, "schema_version": 3, "solution": false, "task": false}
 print(recipe.Recipe())
-tuning = recipe.tuning_rows(checkpoints.recorded_results("tune"))
-display(Markdown(recipe.tuning_markdown(tuning)))
-best = tuning[0]
-print(f"Best on validation ({best['evaluated_on']}): variant {best['variant']}, {best['validation_accuracy']:.4f}; "
-      f"{'it is' if best['chosen'] else 'it is NOT'} the course's recipe. "
-      f"Tuned on {checkpoints.provenance_text(checkpoints.recorded_results('tune'))}")
-print(recipe.design_sentence(tuning, checkpoints.recorded_results("design")))
+tune, design = checkpoints.recorded_results("tune"), checkpoints.recorded_results("design")
+display(Markdown(recipe.tuning_markdown(recipe.tuning_rows(tune))))
+for sentence in recipe.fairness_sentences(tune, design, checkpoints.recorded_results("compare")):
+    print("*", sentence)
+print("Tuned on", checkpoints.provenance_text(tune))
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "be710efbe616ccd8aaa1a86139c776fb", "grade": false, "grade_id": "train-recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Training the fair pair with the recipe
@@ -490,40 +551,16 @@ print(recipe.design_sentence(tuning, checkpoints.recorded_results("design")))
 # they do not generalise). The next cell then loads the weights of the recorded recipe run into
 # networks built by your `build_fair_network`, at your widths.
 
-# %% nbgrader={"cell_type": "code", "checksum": "5b34927321bb6c2df3d89d2c83866bb5", "grade": false, "grade_id": "train-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
-fair_runs = {}
-if profile.trains_fair_pair:  # the full profile: the recipe's real run (meant for a GPU)
-    keras.utils.set_random_seed(0)
-    for name, model in (fair_models | {"example_cnn": examples["example_cnn"]()}).items():
-        fair_runs[name] = recipe.fit_with_recipe(model, (x_train_raw, y_train), (x_test_raw, y_test),
-                                                 epochs=profile.epochs, batch_size=profile.batch_size, seed=0, name=name)
-        print(f"{name}, recipe: test accuracy {fair_runs[name].final_val_accuracy:.4f} after {profile.epochs} epochs, "
-              f"{fair_runs[name].seconds_per_epoch:.1f} s per epoch")
-else:  # a few steps from scratch on two batches of training images: is the loss falling?
-    pool = (x_train_raw[:64], y_train[:64])
-    for name, model in fair_models.items():
-        fair_runs[name] = recipe.train_steps(model, pool, steps=profile.fair_live_steps, batch_size=32, name=name)
-        losses, last = fair_runs[name].history["loss"], min(2, profile.fair_live_steps)
-        if not losses:
-            print(f"{name}: no live step in the '{profile.name}' profile")
-            continue
-        print(f"{name}, live: {len(losses)} step(s) from scratch on {len(pool[0])} training images; batch loss "
-              f"{losses[0]:.3f} at the first step, {np.mean(losses[-last:]):.3f} on average over the last {last} "
-              f"(ln 10 = {np.log(10):.3f})")
+# %% nbgrader={"cell_type": "code", "checksum": "fd2ae5b6541fbe784588ae26e1d2d7e7", "grade": false, "grade_id": "train-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
+fair_runs = recipe.train_fair_pair(fair_models | {"example_cnn": examples["example_cnn"]()}, (x_train_raw, y_train),
+                                   (x_test_raw, y_test), profile)
 
-# %% nbgrader={"cell_type": "code", "checksum": "cac772e0dd79542609ab0f35acd6359a", "grade": false, "grade_id": "recorded-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "0addbdd015cd447ba18a583550baab02", "grade": false, "grade_id": "recorded-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fair_builders = {f"fair_{spatial}": (lambda s=spatial: build_fair(fair_widths[s], s)) for spatial in fair_widths}
 recipe_recorded = {name: training.load_recorded(build, name, "recipe", (x_test_raw, y_test))
                    for name, build in fair_builders.items()}
-for name, run in recipe_recorded.items():
-    if run is not None:
-        print(f"{name}, recorded recipe run (seed 0): {run.test_accuracy:.4f} on these {len(y_test):,} test images, "
-              f"{run.recorded_accuracy['0']:.4f} on all 10,000 when recorded")
-for name in fair_models:
-    live = fair_runs[name]
-    analysed[name] = live if profile.trains_fair_pair or recipe_recorded[name] is None else recipe_recorded[name]
-here = {name: run.final_val_accuracy for name, run in analysed.items() if name in fair_models
-        and (isinstance(run, training.RecordedRun) or profile.trains_fair_pair)}
+analysed |= training.live_or_recorded({name: fair_runs[name] for name in fair_models}, recipe_recorded, len(y_test),
+                                      trained_for_real=profile.trains_fair_pair)
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bbf319982577c55b002480c9f974a0a8", "grade": false, "grade_id": "recipe-results-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The recipe's results over seeds
@@ -540,7 +577,7 @@ here = {name: run.final_val_accuracy for name, run in analysed.items() if name i
 # floating point. The differences are tiny at first and grow over training, so a rerun of a recorded
 # seed on a GPU lands near, not on, its recorded accuracy: one more reason to compare means over seeds.
 
-# %% nbgrader={"cell_type": "code", "checksum": "13d01c85dd7a355e4879063bc07ae140", "grade": false, "grade_id": "recipe-results", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "96fe9c86b23ed2b66a35e2c3237f4ee2", "grade": false, "grade_id": "recipe-results", "locked": true, "schema_version": 3, "solution": false, "task": false}
 compare, sweep = checkpoints.recorded_results("compare"), checkpoints.recorded_results("sweep")
 speeds = {"gpu": checkpoints.recorded_results("throughput-gpu"), "cpu": checkpoints.recorded_results("throughput-cpu")}
 recorded_rows = figures.cost_accuracy_rows([compare, sweep, baseline], speeds)
@@ -548,18 +585,20 @@ display(Markdown(training.results_markdown(recorded_rows)))
 print("Recorded on", checkpoints.provenance_text(compare))
 print(training.target_sentence(training.find_row(recorded_rows, "fair_involution", width=fair_widths["involution"])))
 print(training.compare_sentence(recorded_rows))
-if len(here) == 2:  # the direction on this profile's test images, against the recorded means
+if all(isinstance(analysed[name], training.RecordedRun) or profile.trains_fair_pair for name in fair_models):
+    here = {name: analysed[name].final_val_accuracy for name in fair_models}  # on this profile's test images
     print(training.direction_sentence(here, recorded_rows, len(y_test)))
 figures.learning_curves({f"{name} seed {seed}": history for name in fair_models
                          for seed, history in checkpoints.histories(name, "recipe").items()});
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "df0baa3c48a42b696efc77358a974c4d", "grade": false, "grade_id": "table-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "13c4e38c24ace224d756c12783448da9", "grade": false, "grade_id": "table-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 6 · Results of the models analysed here
 #
 # Parameters measure memory; **multiply-adds** measure computation. A $K \times K$ convolution from
-# $C_\text{in}$ to $C_\text{out}$ channels on an $H' \times W'$ output costs $H' W' K^2 C_\text{in}
-# C_\text{out}$ multiply-adds per image; an involution costs $H' W' (C \cdot C/r + C/r \cdot K^2 G)$ to
-# generate its kernels plus $H' W' C K^2$ to apply them (`ic.evaluation.multiply_adds` counts
+# $C_\text{in}$ to $C_\text{out}$ channels on an $H_{out} \times W_{out}$ output costs
+# $H_{out} W_{out} K^2 C_\text{in} C_\text{out}$ multiply-adds per image; an involution costs
+# $H_{out} W_{out} (C\, C_r + C_r K^2 G)$ to generate its kernels ($C_r = \max(1, \lfloor C/r \rfloor)$)
+# plus $H_{out} W_{out} K^2 C$ to apply them (`ic.evaluation.multiply_adds` counts
 # convolutions, dense layers and involutions; element-wise layers are left out). Test accuracy is the
 # share of this profile's test images classified correctly; the column "source" says whether the
 # weights come from the live run or from the recorded full run, and seconds per epoch exist only
@@ -601,10 +640,11 @@ statements = {"a": None, "b": None, "c": None, "d": None, "e": None, "f": None}
 # YOUR CODE HERE
 raise NotImplementedError()
 
-# %% nbgrader={"cell_type": "code", "checksum": "e14d2e9df404dfb512c52142ec67fa6b", "grade": true, "grade_id": "ex5_test_statements", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "f71e750d136b5cef307467a4a66bacea", "grade": true, "grade_id": "ex5_test_statements", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(statements) == set("abcdef"), f"keep the keys a to f, got {sorted(statements)}"
 _bad = {key: value for key, value in statements.items() if not isinstance(value, bool)}
 assert not _bad, f"every value must be True or False; not yet: {_bad}"
+# When graded, the grader compares each value with the truth: no visible test can, without giving it away.
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "7fb978c5c6431c50d37c5093dab45dc1", "grade": false, "grade_id": "ex6-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · Per-class accuracy and the confusion matrix
@@ -633,7 +673,7 @@ def confusion_matrix(y_true, y_pred, num_classes=10):
 # Try it on four predictions of two classes: true classes in rows.
 print(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2))
 
-# %% nbgrader={"cell_type": "code", "checksum": "bae295616ce3cc98e48fcb170ad64de8", "grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "b13f7a433df184e573657c23fee4d25d", "grade": true, "grade_id": "ex6_test_confusion", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Labels of shape (N, 1), as CIFAR-10's: classes 0, 0, 1, 2, 2, 2 predicted as 0, 1, 1, 2, 0, 2.
 _true = np.array([[0], [0], [1], [2], [2], [2]])
 _pred = np.array([0, 1, 1, 2, 0, 2])
@@ -641,6 +681,12 @@ _got = np.asarray(confusion_matrix(_true, _pred, num_classes=3))
 _expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
 assert _got.shape == (3, 3) and np.array_equal(_got, _expected), f"expected (true classes in rows)\n{_expected}\ngot\n{_got}"
 assert np.issubdtype(_got.dtype, np.integer), f"counts must be integers, got dtype {_got.dtype}"
+# num_classes decides the shape, also beyond the largest label; the labels given stay as they were.
+_true, _pred = np.array([0, 1, 1]), np.array([1, 1, 0])
+_got = np.asarray(confusion_matrix(_true, _pred, num_classes=5))
+assert _got.shape == (5, 5) and _got.sum() == 3, f"num_classes=5: expected a 5x5 matrix of 3 counts, got shape {_got.shape}"
+assert _true.tolist() == [0, 1, 1] and _pred.tolist() == [1, 1, 0], "confusion_matrix changed the labels given"
+code_rules.assert_own_code(confusion_matrix, set(), {"involution_instructor"}, rule="no import of the instructor's package")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "2a26da66634ad15363f537548d0de3b5", "grade": false, "grade_id": "ex6-accuracy-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # **Part b** (1 point): `per_class_accuracy`; its tests give it confusion matrices, so it can earn
@@ -656,12 +702,14 @@ def per_class_accuracy(confusion):
 # Try it: class 0 has two images, one predicted right; class 1 has two, both right.
 print(per_class_accuracy(np.array([[1, 1], [0, 2]])))
 
-# %% nbgrader={"cell_type": "code", "checksum": "8159b7654b3929d0be346781a35b8997", "grade": true, "grade_id": "ex6_test_accuracy", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "25133c30ba498d6f7a458ec5d9475ca6", "grade": true, "grade_id": "ex6_test_accuracy", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # Rows are true classes: class 0 has 2 images (1 right), class 1 has 1 (right), class 2 has 3 (2 right).
 _acc = np.asarray(per_class_accuracy(np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])), dtype=float)
 assert np.allclose(_acc, [0.5, 1.0, 2 / 3]), f"expected [0.5, 1.0, 0.667] (divide by each row's sum), got {_acc}"
 _acc = np.asarray(per_class_accuracy(np.array([[2, 0], [0, 0]])), dtype=float)
 assert _acc.shape == (2,) and _acc[0] == 1.0 and np.isnan(_acc[1]), f"a class with no image must give NaN, got {_acc}"
+code_rules.assert_own_code(per_class_accuracy, set(), {"involution_instructor"},
+                           rule="no import of the instructor's package")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9b0d3fc93f8ebd564e8ffc7bb9e38fc6", "grade": false, "grade_id": "analysis-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The figures below use your two functions on every model analysed here (the table above says
@@ -701,16 +749,17 @@ print(training.equal_cost_sentence(recorded_rows, "trainable_parameters"))
 print(training.equal_cost_sentence(recorded_rows, "multiply_adds"))
 print(training.throughput_sentence(recorded_rows))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d5cb6ea375ce82bc7a8ffc5c08986d1c", "grade": false, "grade_id": "conclusions-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9bce60c9d542be8fd3c90eac8ab55fa0", "grade": false, "grade_id": "conclusions-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 9 · Conclusions, computed
 #
 # Every sentence of the next cell is written by code from the recorded rows above; none is typed in.
 # They are the full profile's recorded results (20 epochs on all 50,000 images, on the GPU and with the
 # commands printed in sections 2 and 5), not this notebook's live run.
 #
-# **A fact for discussion.** The PyTorch Image Models library (`timm`) added an involution layer and
-# RedNet models in May 2021 and removed them in August 2021 as "not worth keeping". Weigh that against
-# the figure above: at equal parameters and multiply-adds, how large are the gains, with how many
+# **A fact for discussion.** The PyTorch Image Models library (`timm`) added "RedNet/Involution models
+# and layers" (pull request 637, merged on 25 May 2021) and removed them three months later, in
+# commit `925e1029` of 20 August 2021, whose message reads: "remove dud attention, involution + my
+# swin attention adaptation don't seem worth keeping". Weigh that against the figure above: at equal parameters and multiply-adds, how large are the gains, with how many
 # seeds, and what does the throughput panel say about what practitioners pay for them?
 
 # %% nbgrader={"cell_type": "code", "checksum": "714ab72109f9f72f0e637841152b414a", "grade": false, "grade_id": "conclusions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -726,19 +775,11 @@ for sentence in training.conclusions(recorded_rows, involution_width=fair_widths
 # run of a smaller profile never overwrites a larger profile's models: it saves into
 # `build/models/<profile>/` instead.
 
-# %% nbgrader={"cell_type": "code", "checksum": "c074ff067eaa1b7253ba01c8ad4b0c4c", "grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "cb2367ca6780cb5c927500111766bc16", "grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
 saved_to = training.save_runs(list(analysed.values()), rows, profile.name)
 print(f"saved {', '.join(analysed)} to {saved_to}")
-for name, run in runs.items():
-    ic.record(f"{name} test accuracy, live run ({live_epochs} epoch(s), {live_images:,} images)", round(run.final_val_accuracy, 4))
-for run in [*recorded.values(), *recipe_recorded.values()]:
-    if run is not None:
-        ic.record(f"{run.name} test accuracy, recorded {run.checkpoint_profile} run on {len(y_test):,} test images",
-                  round(run.test_accuracy, 4))
-ic.record("fair_involution recorded recipe mean test accuracy",
-          training.mean_and_spread(training.find_row(recorded_rows, "fair_involution", width=fair_widths["involution"])))
-ic.record("fair_involution trainable parameters", models.trainable_parameters(fair_models["fair_involution"]))
-ic.record("example_cnn seconds per epoch, live", round(runs["example_cnn"].seconds_per_epoch, 2), "s")
+training.record_headlines(live, runs, [*recorded.values(), *recipe_recorded.values()], recorded_rows, fair_models,
+                          fair_widths["involution"], len(y_test))
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "03f058f98cf591f28015af39a08eaf1a", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary

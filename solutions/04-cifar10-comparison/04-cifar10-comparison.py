@@ -74,7 +74,7 @@ profile = ic.setup_notebook()
 #
 # and, as the example does, the test set as validation data. Nothing below is chosen by looking at
 # the test set (no early stopping, no tuning), so the last epoch's test accuracy is a fair figure.
-# Section 5 then trains the fair pair with a modern recipe, tuned on a validation split.
+# Section 5 then trains the fair pair with a modern recipe, chosen on a validation split.
 
 # %% nbgrader={"grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import keras
@@ -328,10 +328,11 @@ print(training.compare_sentence(baseline_rows, recipe="example", first_kernel_si
 # Its window is cheap to widen, so the fair pair does what the paper's RedNet does against ResNet's
 # $3 \times 3$ convolutions: **involution takes a larger window, $K = 5$**, the largest that keeps
 # the network within the budget at its width (the paper uses $K = 7$; here $K = 7$ would pass the
-# budget by a few hundred parameters). Both networks chose their kernel size in the same way, on a
-# validation split (section 5 shows how and what each chose): involution $K = 3$ or $K = 5$ at its
-# width, the convolution $K = 3$ at its width or $K = 5$ at the widest width within the budget. The
-# sweep in section 8 shows involution at $K = 3$ and $K = 7$ too.
+# budget by a few hundred parameters). A kernel size is chosen on a validation split, in the same
+# way for both networks: involution $K = 3$ or $K = 5$ at its width, the convolution $K = 3$ at its
+# width or $K = 5$ at the widest width within the budget. Section 5 prints which of the two networks
+# the recorded runs made that choice for, and what it chose. The sweep in section 8 shows
+# involution at $K = 3$ and $K = 7$ too.
 #
 # **The fair network** with base width $w$ (a multiple of 8 for involution, any width for the CNN twin):
 #
@@ -577,17 +578,19 @@ figures.learning_curves({f"example_cnn, {profile.overfit_images} training images
 #   $1 - \varepsilon + \varepsilon/10$ and each of the other nine classes $\varepsilon / 10$. It was one
 #   of the candidates below.
 #
-# **How each network's recipe and design were chosen, alike.** The same six candidates (peak
-# learning rate, weight decay, label smoothing) trained each network of the fair pair, at kernel
-# size 3 and its budget width, for 20 epochs on the first 45,000 training images, one seed each,
-# and were compared on the **last 5,000 training images, a validation split carved from the
-# training set. The test set was never used to choose**; it measures each network's choice once,
-# at the end. With its own best recipe, each network then tried its other design within the budget
-# on the same split, and kept the better: involution $K = 5$ at the same width (its weights hardly
-# grow with $K$), the convolution $K = 5$ at width 14 (the widest whose $25 w^2$ weights fit). The
-# course's `Recipe()` is the involution network's choice. The cell prints the candidates, each
-# network's choices, and the two networks' test accuracies over the same seeds, each with its own
-# choices.
+# **How a network's recipe and design are chosen.** Six candidates (peak learning rate, weight
+# decay, label smoothing) train the network at kernel size 3 and its budget width for 20 epochs on
+# the first 45,000 training images, one seed each, and are compared on the **last 5,000 training
+# images, a validation split carved from the training set. The test set is never used to choose**;
+# it measures the choice once, at the end. With its best recipe, the network then tries its other
+# design within the budget on the same split and keeps the better: for involution $K = 5$ at the
+# same width (its weights hardly grow with $K$), for the convolution $K = 5$ at width 14 (the widest
+# whose $25 w^2$ weights fit). The course's `Recipe()` is the involution network's choice.
+#
+# A fair comparison chooses alike for both networks. The cell prints, from the recorded runs, what
+# each network was tuned over and what it chose, and, where both were tuned, their test accuracies
+# over the same seeds, each with its own choices; where a network was not tuned, it says so, and
+# what that means for the comparison.
 
 # %% nbgrader={"grade": false, "grade_id": "recipe-settings", "locked": true, "schema_version": 3, "solution": false, "task": false}
 print(recipe.Recipe())

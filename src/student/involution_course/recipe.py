@@ -395,6 +395,13 @@ def design_sentence(tuning: list[dict], design: dict) -> str:
 _ARMS = ("fair_involution", "fair_conv")
 
 
+def _kernel_size(run: dict) -> int:
+    """A recorded run's kernel size; rows recorded before it was written hold the design's."""
+    from .models import design_kernel_size
+
+    return run.get("kernel_size") or design_kernel_size(run["model"])
+
+
 def _settings_text(settings: dict) -> str:
     return (f"peak learning rate {settings.get('learning_rate'):g}, weight decay {settings.get('weight_decay'):g}, "
             f"label smoothing {settings.get('label_smoothing'):g}")
@@ -411,7 +418,7 @@ def arm_choices(tune: dict, design: dict, model: str) -> dict | None:
     best = max(tuned, key=lambda run: run["accuracy"])
     designs = [run for run in tuned + [run for run in design.get("runs", []) if run["model"] == model]
                if run.get("accuracy") is not None and run.get("recipe") == best["recipe"]]
-    scores = sorted({(run["width"], run["kernel_size"]): run["accuracy"] for run in designs}.items(),
+    scores = sorted({(run["width"], _kernel_size(run)): run["accuracy"] for run in designs}.items(),
                     key=lambda item: item[0][1])
     return {"model": model, "candidates": len(tuned), "split": best.get("evaluated_on", ""),
             "variant": best.get("variant"), "recipe": best["recipe"], "validation_accuracy": best["accuracy"],
@@ -421,12 +428,12 @@ def arm_choices(tune: dict, design: dict, model: str) -> dict | None:
 def fairness_sentences(tune: dict, design: dict, compare: dict, arms=_ARMS) -> list[str]:
     """How each arm of the fair pair was tuned and designed, and both arms' test accuracy over the
     seeds they share, each with its own choices: every number from the recorded results."""
-    sentences, chosen = [], {}
+    sentences, chosen, untuned = [], {}, []
     for model in arms:
         arm = arm_choices(tune, design, model)
         name = model.replace("_", " ")
         if arm is None:
-            sentences.append(f"{name} was not tuned: no recorded tuning run of it.")
+            untuned.append(model)
             continue
         chosen[model] = arm
         listed = ", ".join(f"K={k} at width {w} {accuracy:.4f}" for (w, k), accuracy in arm["designs"])
@@ -437,11 +444,30 @@ def fairness_sentences(tune: dict, design: dict, compare: dict, arms=_ARMS) -> l
     if len(chosen) == len(arms) and len({arm["candidates"] for arm in chosen.values()}) == 1:
         sentences.append(f"Both arms were tuned over the same {chosen[arms[0]]['candidates']} candidates on the same "
                          "split, and each chose its own kernel size there.")
+    borrowed = {}
+    for model in untuned:
+        name = model.replace("_", " ")
+        donor = next(iter(chosen), None)
+        runs = [run for run in compare.get("runs", []) if run["model"] == model
+                and donor is not None and run.get("recipe") == chosen[donor]["recipe"]]
+        if not runs:
+            sentences.append(f"{name} was not tuned: the recorded runs hold no tuning or design run of it.")
+            continue
+        widths = [(run.get("width"), _kernel_size(run)) for run in runs]
+        width, kernel_size = max(set(widths), key=widths.count)
+        donor_name = donor.replace("_", " ")
+        chosen[model] = {"recipe": chosen[donor]["recipe"], "design": (width, kernel_size)}
+        borrowed[model] = donor
+        sentences.append(
+            f"{name} was not tuned: the recorded runs hold no tuning or design run of it. Its test runs used "
+            f"{donor_name}'s chosen recipe and K={kernel_size} at width {width}, which no validation run chose for it: "
+            f"the recipe and the kernel size were chosen on validation for {donor_name} alone, so any advantage of "
+            f"choosing went to {donor_name}.")
     results = {}
     for model, arm in chosen.items():
         width, kernel_size = arm["design"]
         runs = [run for run in compare.get("runs", []) if run["model"] == model and run.get("width") == width
-                and run.get("kernel_size") == kernel_size and run.get("recipe") == arm["recipe"]
+                and _kernel_size(run) == kernel_size and run.get("recipe") == arm["recipe"]
                 and run.get("accuracy") is not None]
         if runs:
             results[model] = {run["seed"]: run["accuracy"] for run in runs}
@@ -464,8 +490,11 @@ def fairness_sentences(tune: dict, design: dict, compare: dict, arms=_ARMS) -> l
     verdict = (f"{leader.replace('_', ' ')} is ahead by {abs(gap):.1f} points, "
                + ("within twice the larger standard deviation over seeds: no clear winner"
                   if abs(gap) <= 2 * spread else "more than twice the larger standard deviation over seeds"))
-    sentences.append(f"On the test set over the same seeds ({', '.join(map(str, seeds))}), each arm with its own "
-                     f"recipe and design, mean ± standard deviation: {text}. {verdict[:1].upper() + verdict[1:]}.")
+    how = ("each arm with its own recipe and design" if not borrowed else
+           "as recorded (" + "; ".join(f"{m.replace('_', ' ')} with {d.replace('_', ' ')}'s recipe"
+                                       for m, d in borrowed.items()) + ")")
+    sentences.append(f"On the test set over the same seeds ({', '.join(map(str, seeds))}), {how}, mean ± standard "
+                     f"deviation: {text}. {verdict[:1].upper() + verdict[1:]}.")
     return sentences
 
 
