@@ -269,7 +269,7 @@ display(Markdown(training.results_markdown(baseline_rows)))
 print(training.compare_sentence(baseline_rows, "example_cnn", "example_involution", recipe="example"))
 print(training.compare_sentence(baseline_rows, recipe="example", first_kernel_size=3))
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "3067bf8c878bec9df99daf9381b838ed", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c382239a21d51d52b569ff079f4e4219", "grade": false, "grade_id": "fair-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 3 · Making the comparison fair
 #
 # The example compares a CNN of 319,178 parameters with an involution network of 13,074, about
@@ -285,9 +285,10 @@ print(training.compare_sentence(baseline_rows, recipe="example", first_kernel_si
 # $3 \times 3$ convolution) mixes neighbouring pixels, a $1 \times 1$ convolution widens back to $4w$, each
 # followed by batch norm, and a residual connection adds the block's input:
 #
-# $$y = \mathrm{ReLU}\Big(x + \mathrm{BN}\big(W_\text{expand}\;\mathrm{ReLU}(\mathrm{BN}(S(\mathrm{ReLU}(\mathrm{BN}(W_\text{reduce}\,x)))))\big)\Big),$$
+# $$Y = \mathrm{ReLU}\Big(X + \mathrm{BN}\big(W_\text{expand}\;\sigma(S(\sigma(W_\text{reduce}\,X)))\big)\Big),$$
 #
-# with $S$ the spatial operator (and a strided $1 \times 1$ convolution on $x$ when the shape changes).
+# with $S$ the spatial operator, $\sigma$ batch norm then ReLU (and a strided $1 \times 1$ convolution
+# and batch norm on $X$ when the shape changes).
 # A $K \times K$ convolution on $w$ channels costs $K^2 w^2$ parameters: $9w^2$ at $K = 3$, $25 w^2$ at
 # $K = 5$. An involution on $w$ channels with reduction 4 and $G = w/8$ groups costs about
 # $w \cdot w/4 + (w/4) \cdot K^2 (w/8) = (8 + K^2)\,w^2/32$: $17 w^2/32$ at $K = 3$, $33 w^2 / 32$ at $K = 5$.
