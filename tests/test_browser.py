@@ -12,7 +12,8 @@ What "the only errors are the stubs" means for a released notebook:
 * no cell before the first answer cell fails: set-up, data and teaching cells run;
 * an answer cell either runs or stops with ``NotImplementedError`` (nbgrader's stub);
 * a test cell either passes or fails with ``NotImplementedError`` (it called a stub),
-  ``NameError`` (the answer's name was never defined) or ``AssertionError``;
+  ``NameError`` (the answer's name was never defined), ``ExerciseUnfinished`` (the sentence
+  naming the exercise whose stub it called) or ``AssertionError``;
 * any other cell after the first answer cell either runs or fails with
   ``NotImplementedError``, ``NameError`` or ``ExerciseUnfinished`` (the sentence that names the
   exercise to finish): it uses an answer not yet written.
@@ -64,7 +65,7 @@ RUNS_AFTER = {
 CELL_TIMEOUT_S = 300
 
 ANSWER_ERRORS = {"NotImplementedError"}
-TEST_ERRORS = {"NotImplementedError", "NameError", "AssertionError"}
+TEST_ERRORS = {"NotImplementedError", "NameError", "AssertionError", "ExerciseUnfinished"}
 # ExerciseUnfinished: a later cell naming the exercise whose answer it needs.
 DOWNSTREAM_ERRORS = {"NotImplementedError", "NameError", "ExerciseUnfinished"}
 FIGURE_CODE = re.compile(r"\bplt\.\w+\s*\(|\bfigures\.\w+\s*\(|^\s*(from|import) matplotlib", re.M)

@@ -346,7 +346,7 @@ def conv2d_fast(x, w, b=None, stride=1, padding="valid"):
 # Try it on the example of section 2 ("same", stride 2).
 print(conv2d_fast(small_input[None, :, :, None], small_kernel[:, :, None, None], stride=2, padding="same")[0, :, :, 0])
 
-# %% nbgrader={"cell_type": "code", "checksum": "7dbc4d2f0a618663fdf87432f552128a", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "7d58b189c61a97071e98c66f1d174f28", "grade": true, "grade_id": "ex2_test_conv2d_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # By hand, on the numbers 0 to 8 in a 3x3 image (the cases of Exercise 1).
 tiny = np.arange(9.0).reshape(1, 3, 3, 1)
 got = conv2d_fast(tiny, np.ones((2, 2, 1, 1)), np.array([0.5]), stride=1, padding="valid")
@@ -383,7 +383,7 @@ large = (np.ones((3, 20, 20, 2)), np.ones((3, 3, 2, 4)), None, 1, "same")
 checks.assert_vectorised(conv2d_fast, small, large, growth=192, name="conv2d_fast")
 # The rules read from your code, as the grader reads them.
 code_rules.assert_loop_depth(conv2d_fast, 2, rule="loop over the K x K taps at most, never over images, positions or channels")
-code_rules.assert_own_code(conv2d_fast, {"conv2d_naive"}, rule="write it without conv2d_naive's Python loops")
+code_rules.assert_not_using(conv2d_fast, {"conv2d_naive"}, rule="write it without conv2d_naive's Python loops")
 code_rules.assert_own_code(conv2d_fast, LIBRARY_CONVOLUTIONS, CONVOLUTION_MODULES, rule=OWN_CONVOLUTION)
 try:
     conv2d_fast(tiny, np.ones((2, 2, 3, 1)))
