@@ -435,7 +435,7 @@ class InvolutionLayer(layers.Layer):
 # Try it: a layer of stride 2 on a 7 x 7 input.
 print(InvolutionLayer(stride=2)(rng.normal(size=(1, 7, 7, 3)).astype("float32")).shape)
 
-# %% nbgrader={"cell_type": "code", "checksum": "209b5fcd5c8a5c5510edf2f9a38bf3e0", "grade": true, "grade_id": "ex3_test_shapes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "2c0a74f85541278d0c7916e7fd0289e8", "grade": true, "grade_id": "ex3_test_shapes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # The Keras example's three shape checks (its Involution(channel=..., group_number=1, kernel_size=5, ...)),
 # on a symbolic input: Keras traces your call and reports the output shape without computing it.
 example_input = keras.Input(batch_shape=(32, 256, 256, 3))
@@ -475,8 +475,7 @@ checks.assert_close(ops.convert_to_numpy(reloaded_(x_unknown_)), ops.convert_to_
                     name="the reloaded model's output (it differs when build does not build reduce, bn and span)")
 code_rules.assert_not_named(InvolutionLayer, COURSE_LAYER, COURSE_MODULES,
                             rule="write the layer yourself, not with the course's Involution")
-if profile.name != "grading":  # the grader runs TensorFlow only
-    run_layer_on_backends(InvolutionLayer, config=(3, 2, 2, 2), channels=4, backends=("jax", "torch"))
+run_layer_on_backends(InvolutionLayer, config=(3, 2, 2, 2), channels=4, backends=("jax", "torch"))
 print("Your layer passes the Keras example's shape checks, keeps its configuration and reloads.")
 
 # %% nbgrader={"cell_type": "code", "checksum": "a2b1ead7ac21c0f10fc456635cf2ac9e", "grade": true, "grade_id": "ex3_test_stride_one", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -658,12 +657,12 @@ ic.record("largest output change after save and reload", own_gap)
 # batch before the update. It starts near $\ln 10 \approx 2.30$, the loss of a uniform guess, and falls
 # as the network fits the images. (This cell is not graded; notebook 04 trains real networks.)
 
-# %% nbgrader={"cell_type": "code", "checksum": "3354efcd2b421dff7eb607db0c1064da", "grade": false, "grade_id": "train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "15430572ea90774c6419ab7185290af3", "grade": false, "grade_id": "train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
 layer_figures.finished("Exercise 3", lambda: InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32")))
 
 (train_images, train_labels), _ = ic.load_profile_data(profile)
 train_images, train_labels = train_images[:256].astype("float32") / 255.0, train_labels[:256]
-train_batch, train_passes = 64, 2 if profile.name == "grading" else 5
+train_batch, train_passes, eagerly = layer_figures.training_plan(profile)
 
 keras.utils.set_random_seed(0)
 train_input = keras.Input((32, 32, 3))
@@ -672,7 +671,7 @@ features = layers.MaxPooling2D(2)(layers.ReLU()(InvolutionLayer(3, 1, 4, 4)(feat
 features = layers.ReLU()(InvolutionLayer(3, 2, 4, 4)(features))
 trained_model = keras.Model(train_input, layers.Dense(10)(layers.Flatten()(features)))
 trained_model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      run_eagerly=profile.name == "grading")
+                      run_eagerly=eagerly)
 
 batches = [slice(start, start + train_batch) for start in range(0, len(train_images), train_batch)] * train_passes
 step_losses = [
@@ -681,8 +680,7 @@ step_losses = [
 ]
 first, last = np.mean(step_losses[:4]), np.mean(step_losses[-4:])
 print(f"{len(step_losses)} steps: mean loss of the first 4 steps {first:.3f}, of the last 4 steps {last:.3f}")
-ic.record("training loss of your layer's network, first 4 steps", float(first), show=False)
-ic.record("training loss of your layer's network, last 4 steps", float(last), show=False)
+layer_figures.record_training(first, last)
 display(layer_figures.loss_curve(step_losses, title="A small network of your InvolutionLayer, training"))
 
 
@@ -723,7 +721,7 @@ display(layer_figures.loss_curve(step_losses, title="A small network of your Inv
 # course's own measurements, on TensorFlow and at a second, larger size, are printed after this run's,
 # with their date and machine; the README's Benchmarks section has them for JAX and PyTorch too.
 
-# %% nbgrader={"cell_type": "code", "checksum": "cff79e6740ad5ad373dd87c35f39990e", "grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "51710bc687c0afb02e877a300e46dda3", "grade": false, "grade_id": "speed", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from involution_course.layers import Involution
 
 
@@ -745,14 +743,12 @@ class PatchInvolution(layers.Layer):
         return tf.reshape(tf.reduce_sum(kernel * patches, axis=3), (batch, rows, cols, self.channels))
 
 
-timing_batch = 32 if profile.name == "grading" else 256  # the example's batch, smaller when autograding
+timing_batch, modes, timed_repeats = layer_figures.timing_plan(profile)  # the example's batch; less when autograding
 methods = {
     "Involution (course)": Involution(3, 1, 1, 2),
     "extract_patches (Keras example)": PatchInvolution(),
     "DepthwiseConv2D": layers.DepthwiseConv2D(3, padding="same"),
 }
-modes = ["eager"] if profile.name == "grading" else ["eager", "XLA"]
-timed_repeats = 3 * profile.repeats
 milliseconds = layer_figures.time_training_steps(methods, rng.random((timing_batch, 32, 32, 3), dtype="float32"), modes, timed_repeats)
 layer_figures.report_timings(methods, modes, milliseconds, timing_batch, timed_repeats)
 display(layer_figures.timing_bars(list(methods), modes, milliseconds))
