@@ -76,14 +76,19 @@ profile = ic.setup_notebook()
 # the test set (no early stopping, no tuning), so the last epoch's test accuracy is a fair figure.
 # Section 5 then trains the fair pair with a modern recipe, chosen on a validation split.
 
-# %% nbgrader={"cell_type": "code", "checksum": "5972897d3d2616bc1eeb1a6345904092", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "a4d79c258998f1ee079c946334436223", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import keras
 import numpy as np
 from IPython.display import Markdown, display
 
 from involution_course import checkpoints, code_rules, evaluation, models, recipe, training
 from involution_course import figures
-from involution_course.exercises import require
+from involution_course.exercises import name_unfinished_exercises
+
+# A later cell that calls an exercise's function you have not finished says which exercise to finish.
+name_unfinished_exercises({"build_example_cnn": "Exercise 1", "build_example_involution_network": "Exercise 2",
+                           "build_fair_network": "Exercise 3", "largest_width_within": "Exercise 4",
+                           "confusion_matrix": "Exercise 6", "per_class_accuracy": "Exercise 6"})
 
 (x_train_raw, y_train), (x_test_raw, y_test) = ic.load_profile_data(profile)
 x_train, x_test = training.scale_images(x_train_raw), training.scale_images(x_test_raw)
@@ -220,10 +225,9 @@ code_rules.assert_own_code(build_example_involution_network, set(), {"involution
 # ten steps or fewer, as when autograding, runs eagerly instead: on a CPU that is quicker than
 # compiling.)
 
-# %% nbgrader={"cell_type": "code", "checksum": "94208f33f9a9b36df75b582b480dda8f", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "6ee6ca335754021dd381b689f54bd7c8", "grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 runs = {}
-examples = {"example_cnn": require("build_example_cnn", "Exercise 1"),
-            "example_involution": require("build_example_involution_network", "Exercise 2")}
+examples = {"example_cnn": build_example_cnn, "example_involution": build_example_involution_network}
 for name, build in examples.items():
     keras.utils.set_random_seed(0)  # the same initial weights on every run
     runs[name] = training.fit(build(), (x_train[:live.images], y_train[:live.images]), (x_test, y_test),
@@ -442,9 +446,8 @@ code_rules.assert_own_code(largest_width_within, set(), {"involution_instructor"
 # only the full profile (meant for a GPU; on Colab: Runtime > Change runtime type) trains the pair
 # for real, in section 5; the other profiles run a few steps live and load the recorded weights.
 
-# %% nbgrader={"cell_type": "code", "checksum": "5aa96fdbb614340ef3c452f778399388", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
-build_fair = require("build_fair_network", "Exercise 3")
-width_within = require("largest_width_within", "Exercise 4")
+# %% nbgrader={"cell_type": "code", "checksum": "3883440ae9d67acdc09e398868ecb37f", "grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
+build_fair, width_within = build_fair_network, largest_width_within
 fair_widths = {spatial: width_within(models.EXAMPLE_CNN_PARAMETERS, models.parameter_counter(build_fair, spatial),
                                      models.WIDTH_STEP[spatial])
                for spatial in models.SPATIAL_OPS}
@@ -717,9 +720,8 @@ code_rules.assert_own_code(per_class_accuracy, set(), {"involution_instructor"},
 # which weights each holds). Look for the classes all models find hard, and for pairs of classes
 # a model confuses in both directions.
 
-# %% nbgrader={"cell_type": "code", "checksum": "9b81491394843013149ccf0f3ce51237", "grade": false, "grade_id": "per-class", "locked": true, "schema_version": 3, "solution": false, "task": false}
-count_confusions = require("confusion_matrix", "Exercise 6")
-class_accuracies = require("per_class_accuracy", "Exercise 6")
+# %% nbgrader={"cell_type": "code", "checksum": "235ad3e445df66bad554065ad6e96119", "grade": false, "grade_id": "per-class", "locked": true, "schema_version": 3, "solution": false, "task": false}
+count_confusions, class_accuracies = confusion_matrix, per_class_accuracy
 confusions = {name: np.asarray(count_confusions(y_test, predicted)) for name, predicted in predictions.items()}
 class_accuracy = {name: np.asarray(class_accuracies(confusion)) for name, confusion in confusions.items()}
 figures.per_class_accuracy_figure(class_accuracy, ic.CLASS_NAMES);

@@ -83,7 +83,12 @@ from IPython.display import Markdown, display
 
 from involution_course import checkpoints, code_rules, evaluation, models, recipe, training
 from involution_course import figures
-from involution_course.exercises import require
+from involution_course.exercises import name_unfinished_exercises
+
+# A later cell that calls an exercise's function you have not finished says which exercise to finish.
+name_unfinished_exercises({"build_example_cnn": "Exercise 1", "build_example_involution_network": "Exercise 2",
+                           "build_fair_network": "Exercise 3", "largest_width_within": "Exercise 4",
+                           "confusion_matrix": "Exercise 6", "per_class_accuracy": "Exercise 6"})
 
 (x_train_raw, y_train), (x_test_raw, y_test) = ic.load_profile_data(profile)
 x_train, x_test = training.scale_images(x_train_raw), training.scale_images(x_test_raw)
@@ -256,8 +261,7 @@ code_rules.assert_own_code(build_example_involution_network, set(), {"involution
 
 # %% nbgrader={"grade": false, "grade_id": "train-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 runs = {}
-examples = {"example_cnn": require("build_example_cnn", "Exercise 1"),
-            "example_involution": require("build_example_involution_network", "Exercise 2")}
+examples = {"example_cnn": build_example_cnn, "example_involution": build_example_involution_network}
 for name, build in examples.items():
     keras.utils.set_random_seed(0)  # the same initial weights on every run
     runs[name] = training.fit(build(), (x_train[:live.images], y_train[:live.images]), (x_test, y_test),
@@ -503,8 +507,7 @@ code_rules.assert_own_code(largest_width_within, set(), {"involution_instructor"
 # for real, in section 5; the other profiles run a few steps live and load the recorded weights.
 
 # %% nbgrader={"grade": false, "grade_id": "train-fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
-build_fair = require("build_fair_network", "Exercise 3")
-width_within = require("largest_width_within", "Exercise 4")
+build_fair, width_within = build_fair_network, largest_width_within
 fair_widths = {spatial: width_within(models.EXAMPLE_CNN_PARAMETERS, models.parameter_counter(build_fair, spatial),
                                      models.WIDTH_STEP[spatial])
                for spatial in models.SPATIAL_OPS}
@@ -788,8 +791,7 @@ code_rules.assert_own_code(per_class_accuracy, set(), {"involution_instructor"},
 # a model confuses in both directions.
 
 # %% nbgrader={"grade": false, "grade_id": "per-class", "locked": true, "schema_version": 3, "solution": false, "task": false}
-count_confusions = require("confusion_matrix", "Exercise 6")
-class_accuracies = require("per_class_accuracy", "Exercise 6")
+count_confusions, class_accuracies = confusion_matrix, per_class_accuracy
 confusions = {name: np.asarray(count_confusions(y_test, predicted)) for name, predicted in predictions.items()}
 class_accuracy = {name: np.asarray(class_accuracies(confusion)) for name, confusion in confusions.items()}
 figures.per_class_accuracy_figure(class_accuracy, ic.CLASS_NAMES);
