@@ -579,16 +579,28 @@ def test_tensorflow_picks_xla_forms_under_xla_and_patches_op_by_op(monkeypatch):
 
 def test_the_recorded_layer_steps_ship_with_the_student_package(capsys):
     """Notebook 03 prints the recorded timings from the student package's copy of results/layer-step-cpu.json,
-    with their date and machine: `cp results/layer-step-cpu.json src/student/involution_course/results_data/`."""
+    with their date and machine (`cp results/layer-step-cpu.json src/student/involution_course/results_data/`);
+    the record, README's table and its memory sentence are made from the raw lines by benchmarks/layer_step_table.py."""
     import json
+    import sys
     from pathlib import Path
 
     from involution_course.figures import layer as layer_figures
 
-    source = Path(__file__).resolve().parents[1] / "results" / "layer-step-cpu.json"
-    assert layer_figures.recorded_steps() == json.loads(source.read_text()), "copy results/layer-step-cpu.json into results_data/"
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    import layer_step_table
+
+    source = root / "results" / "layer-step-cpu.json"
+    recorded = json.loads(source.read_text())
+    assert layer_figures.recorded_steps() == recorded, "copy results/layer-step-cpu.json into results_data/"
+    raw = layer_step_table.read_rows(root / recorded["provenance"]["source"])
+    assert recorded["ratios"] == layer_step_table.ratios(raw), "remake results/layer-step-cpu.json with layer_step_table.py"
+    readme = (root / "README.md").read_text()
+    assert layer_step_table.table(recorded) in readme, "README's operator table is not the one the record gives"
+    assert layer_step_table.memory_sentence(recorded) in readme
     layer_figures.print_recorded_steps()
     printed = capsys.readouterr().out
-    assert "2026-11-30" in printed and "2 cores" in printed
-    for ratio in ("1.17", "1.66", "2.98", "5.41"):  # the README's bold ratios
-        assert f"extract_patches {ratio}x" in printed, ratio
+    assert recorded["provenance"]["date"] in printed and recorded["provenance"]["machine"] in printed
+    for ratio in recorded["ratios"]:
+        assert f"extract_patches {ratio['patches_over_course']:g}x" in printed, ratio
