@@ -13,7 +13,7 @@ reads x and the planes once and writes the output once; it never builds a patch 
 * :mod:`.triton_kernels`: Triton kernels for Keras' torch backend (``torch.autograd.Function``).
 * :mod:`.whole_triton`: the whole involution's forward (span convolution and multiply-add) in one
   Triton kernel, from the kernel generator's hidden features; a measured alternative that the
-  dispatcher does not use (forward only; README's "Fused GPU kernels" gives its measurements).
+  dispatcher does not use (forward only; README's "Fused GPU kernels" weighs it).
 
 :func:`fused_multiply_add` picks the one that fits the backend and device, or returns ``None``
 so that the layer keeps its ``keras.ops`` path. ``INVOLUTION_COURSE_FUSED=0`` turns the kernels
