@@ -438,7 +438,7 @@ def test_release_check_accepts_the_ways_a_missing_answer_shows():
     ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, error="NotImplementedError"),
       _cell("assert f(1) == 2", "ex1_test", grade=True, error="TypeError")),
      "cell 1 ex1_test ('assert f(1) == 2'): TypeError:  "
-     "(allowed here: AssertionError, NameError, NotImplementedError)"),
+     "(allowed here: AssertionError, ExerciseUnfinished, NameError, NotImplementedError)"),
     ((_cell("raise NotImplementedError()", "ex1_answer", solution=True, count=None),),
      "cell 0 ex1_answer ('raise NotImplementedError()') did not run"),
 ])
