@@ -1,8 +1,9 @@
-"""Students who attack the grader earn no more than the unchanged release, in every notebook.
+"""Students who attack the grader earn no more than the unchanged release.
 
 The adversaries (tests/submissions/adversaries.py) are graded in each notebook's one shared nbgrader
-run: later cells rewritten, errors swallowed, assertion helpers patched, objects equal to everything,
-observations forged with this run's tag and with an earlier one. Grades are judged outside the
+run: errors swallowed, assertion helpers patched and objects equal to everything in every notebook
+(each has its own judges); later cells rewritten and observations forged with this run's tag and with
+an earlier one in notebooks 01, 02 and 06 (IPython and the grader's tags are the same everywhere). Grades are judged outside the
 kernel (involution_instructor.judging), so none of it earns a point. An honest student whose hooks
 print every cell keeps full marks, and their feedback page holds no line of the grader's checks.
 """
@@ -47,8 +48,8 @@ def grader_lines(assignment: str) -> set[str]:
     return lines
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize(("attack", "assignment"),
+                         [(a, n) for n in ASSIGNMENTS for a in adversaries.names(n) if a in ATTACKS])
 def test_an_attack_earns_no_more_than_the_blank_release(assignment, attack, graded_runs):
     run = graded_runs(assignment)
     earned, maximum = run.total(attack)

@@ -27,6 +27,16 @@ import nbformat
 from involution_instructor import grading
 
 NAMES = ("adversary_rewrite", "adversary_tamper", "adversary_forge", "adversary_echo")
+# Rewriting later cells and forging observations attack IPython and the grader's tags, the same in every
+# notebook: they run where a student is cheapest to grade. Tampering (objects equal to everything, patched
+# helpers) meets each notebook's own judges, and the echo each notebook's own checks: those run everywhere.
+GENERIC = ("adversary_rewrite", "adversary_forge")
+GENERIC_IN = ("01-convolution", "02-involution-numpy", "06-making-involution-fast")
+
+
+def names(assignment: str) -> tuple[str, ...]:
+    """The adversaries graded in ``assignment``'s run."""
+    return tuple(n for n in NAMES if n not in GENERIC or assignment in GENERIC_IN)
 
 REWRITE = dedent("""\
     def _every_later_cell(lines):
@@ -203,12 +213,13 @@ def students(assignment: str, source, release) -> dict:
     release = nbformat.read(release, 4) if not hasattr(release, "cells") else release
     echo = _prefixed(source, ECHO)
     echo.cells.append(nbformat.v4.new_code_cell(ECHO_END))
-    return {
-        "adversary_rewrite": _prefixed(release, REWRITE),
-        "adversary_tamper": _everything(source, release),
-        "adversary_forge": _prefixed(release, FORGE),
-        "adversary_echo": echo,
+    made = {
+        "adversary_rewrite": lambda: _prefixed(release, REWRITE),
+        "adversary_tamper": lambda: _everything(source, release),
+        "adversary_forge": lambda: _prefixed(release, FORGE),
+        "adversary_echo": lambda: echo,
     }
+    return {name: made[name]() for name in names(assignment)}
 
 
 def blank_total(run) -> float:
