@@ -153,7 +153,7 @@ def main() -> int:
         timings = {}
         for cfg in whole.candidates(channels, groups, k, reduced):
             def run(cfg=cfg):
-                return whole.involution_forward(x, hidden, span_kernel, span_bias, kernel_size=k, groups=groups,
+                return whole.whole_involution(x, hidden, span_kernel, span_bias, kernel_size=k, groups=groups,
                                                 cfg=cfg)
             try:
                 error = float((run() - expected).abs().max())

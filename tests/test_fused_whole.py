@@ -4,29 +4,18 @@ multiply-add kernels: the cases are tests/interpreter/whole_cases.py."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_fused_triton import run_through_the_interpreter
 
 CASES = Path(__file__).parent / "interpreter" / "whole_cases.py"
 
 
 @pytest.mark.slow  # about 10 s: Triton's interpreter in a process of its own
 def test_whole_involution_kernel_agrees_with_numpy_through_the_interpreter():
-    for package in ("torch", "triton"):
-        if importlib.util.find_spec(package) is None:
-            pytest.skip(f"{package} is not installed: the Triton kernels need torch and triton")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--confcutdir", str(CASES.parent), str(CASES)],
-        env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True, timeout=300,
-    )
-    summary = result.stdout.strip().splitlines()[-1:] or ["no output"]
-    assert result.returncode == 0, f"{summary[0]}\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-    assert " passed" in summary[0] and "skipped" not in summary[0], summary[0]
+    run_through_the_interpreter(CASES, timeout=300)
 
 
 def test_the_dispatcher_keeps_the_two_step_form(monkeypatch):

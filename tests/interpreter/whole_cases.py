@@ -48,7 +48,7 @@ def inputs(shape, reduced, k, s, g, dtype=torch.float32, seed=0):
 
 def check(shape, reduced, k, s, g, cfg=None, seed=0):
     x, hidden, span_kernel, span_bias = inputs(shape, reduced, k, s, g, seed=seed)
-    got = whole_triton.involution_forward(x, hidden, span_kernel, span_bias, kernel_size=k, stride=s, groups=g,
+    got = whole_triton.whole_involution(x, hidden, span_kernel, span_bias, kernel_size=k, stride=s, groups=g,
                                           cfg=cfg)
     assert got.dtype == torch.float32 and got.shape == (shape[0], hidden.shape[1], hidden.shape[2], shape[3])
     want = reference(x.numpy(), hidden.numpy(), span_kernel.numpy(), span_bias.numpy(), k, s, g)
@@ -101,6 +101,6 @@ def test_bad_input_raises_one_sentence(name):
                      span_bias=torch.zeros(9), kernel_size=3, stride=1, groups=1)
     arguments.update(changes)
     with pytest.raises(ValueError, match=match) as info:
-        whole_triton.involution_forward(arguments.pop("x"), arguments.pop("hidden"), arguments.pop("span_kernel"),
+        whole_triton.whole_involution(arguments.pop("x"), arguments.pop("hidden"), arguments.pop("span_kernel"),
                                         arguments.pop("span_bias"), **arguments)
     assert str(info.value).endswith(".") and "\n" not in str(info.value)

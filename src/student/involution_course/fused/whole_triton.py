@@ -34,7 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["WholeConfig", "candidates", "involution_forward"]
+__all__ = ["WholeConfig", "candidates", "whole_involution"]
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
@@ -151,7 +151,7 @@ def _whole(value, what: str) -> int:
 
 
 def check(x, hidden, span_kernel, span_bias, kernel_size, stride, groups) -> None:
-    """Raise ValueError, in one sentence, unless the arguments fit ``involution_forward``."""
+    """Raise ValueError, in one sentence, unless the arguments fit ``whole_involution``."""
     k, s, g = _whole(kernel_size, "kernel_size"), _whole(stride, "stride"), _whole(groups, "groups")
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd so the kernel has a centre pixel; got {k}.")
@@ -180,7 +180,7 @@ def check(x, hidden, span_kernel, span_bias, kernel_size, stride, groups) -> Non
                          f"triton, for the CPU interpreter); got tensors on {x.device}.")
 
 
-def involution_forward(x, hidden, span_kernel, span_bias, *, kernel_size: int, stride: int = 1,
+def whole_involution(x, hidden, span_kernel, span_bias, *, kernel_size: int, stride: int = 1,
                        groups: int = 1, cfg: WholeConfig | None = None):
     """The involution of x (B, H, W, C) with kernels generated from ``hidden`` (B, H_out, W_out, C_r)
     by the span convolution (``span_kernel`` (C_r, G*K*K), ``span_bias`` (G*K*K,)), in one kernel.
