@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,45 @@ def check_measured(rows: list[dict], benchmark: str) -> list[dict]:
 
 # ---------------------------------------------------------------------------------- the scripts
 
+# The shortest notebook: these tests check that the scripts work, not how fast.
+SHORTEST = "06-making-involution-fast"
+
+# Each slow test's script run, by key: (test, script, arguments, environment). A run spends most of
+# its time importing a framework on one core, so the selected ones start together, two at a time.
+SCRIPT_RUNS = {
+    "op": ("test_involution_op_measures_four_operators_in_three_modes", "bench_involution_op.py", (), {}),
+    "parts-tensorflow": ("test_involution_parts_times_the_whole_layer_and_each_part[tensorflow]",
+                         "bench_involution_parts.py", (), {"KERAS_BACKEND": "tensorflow"}),
+    "parts-jax": ("test_involution_parts_times_the_whole_layer_and_each_part[jax]",
+                  "bench_involution_parts.py", (), {"KERAS_BACKEND": "jax"}),
+    "training": ("test_training_benchmark_reports_images_per_second", "bench_training.py", (), {}),
+    "op-jax": ("test_involution_op_runs_under_other_backends[jax]", "bench_involution_op.py", (), {"KERAS_BACKEND": "jax"}),
+    "op-torch": ("test_involution_op_runs_under_other_backends[torch]", "bench_involution_op.py", (),
+                 {"KERAS_BACKEND": "torch"}),
+    "course": ("test_course_benchmark_times_a_notebook", "bench_course.py", ("--assignments", SHORTEST), {}),
+    # Two workers only: the one-worker row runs the same code, one student after another.
+    "autograde": ("test_autograde_benchmark_reports_seconds_per_student", "bench_autograde.py",
+                  ("--assignments", SHORTEST, "--workers", "2"), {}),
+}
+
+
+@pytest.fixture(scope="module")
+def script_runs(request, tmp_path_factory):
+    """{key: future of run_script's rows} for the SCRIPT_RUNS whose tests this session selected."""
+    selected = {item.name for item in request.session.items if item.module.__name__ == __name__}
+    pool = ThreadPoolExecutor(2)
+    futures = {}
+    for key, (test, script, args, env) in SCRIPT_RUNS.items():
+        if test in selected:
+            env = {**env, "INVOLUTION_COURSE_BUILD": str(tmp_path_factory.mktemp(key))}
+            futures[key] = pool.submit(run_script, script, *args, env=env)
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
 
 @pytest.mark.slow
-def test_involution_op_measures_four_operators_in_three_modes():
-    rows = check_measured(run_script("bench_involution_op.py"), "involution_op")
+def test_involution_op_measures_four_operators_in_three_modes(script_runs):
+    rows = check_measured(script_runs["op"].result(), "involution_op")
     assert {row["mode"] for row in rows} == {"eager", "tf.function", "tf.function(jit_compile=True)"}
     cases = [row["case"] for row in rows if row["mode"] == "eager"]
     assert cases[0].startswith("course Involution") and len(cases) == 4
@@ -61,8 +97,8 @@ def test_involution_op_measures_four_operators_in_three_modes():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_involution_parts_times_the_whole_layer_and_each_part(backend):
-    rows = check_measured(run_script("bench_involution_parts.py", env={"KERAS_BACKEND": backend}), "involution_op")
+def test_involution_parts_times_the_whole_layer_and_each_part(backend, script_runs):
+    rows = check_measured(script_runs[f"parts-{backend}"].result(), "involution_op")
     modes = {"tensorflow": ["eager", "tf.function", "tf.function(jit_compile=True)"], "jax": ["eager", "jax.jit"]}
     assert [row["mode"] for row in rows[:len(modes[backend])]] == modes[backend]
     cases = list(dict.fromkeys(row["case"] for row in rows))
@@ -108,36 +144,29 @@ def test_numpy_benchmark_times_the_solution_notebooks_functions():
 
 
 @pytest.mark.slow
-def test_training_benchmark_reports_images_per_second():
-    rows = check_measured(run_script("bench_training.py"), "training")
+def test_training_benchmark_reports_images_per_second(script_runs):
+    rows = check_measured(script_runs["training"].result(), "training")
     assert [row["case"].split(":")[0] for row in rows] == ["example CNN", "example involution network"]
     assert all(row["details"]["images_per_s"] > 0 for row in rows)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_involution_op_runs_under_other_backends(backend):
-    rows = check_measured(run_script("bench_involution_op.py", env={"KERAS_BACKEND": backend}), "involution_op")
+def test_involution_op_runs_under_other_backends(backend, script_runs):
+    rows = check_measured(script_runs[f"op-{backend}"].result(), "involution_op")
     assert {row["backend"] for row in rows} == {backend}
     assert any("extract_patches (keras.ops.image)" in row["case"] for row in rows)
 
 
-# The shortest notebook: these tests check that the scripts work, not how fast.
-SHORTEST = "06-making-involution-fast"
-
-
 @pytest.mark.slow
-def test_course_benchmark_times_a_notebook(tmp_path):
-    rows = check_measured(run_script("bench_course.py", "--assignments", SHORTEST,
-                                     env={"INVOLUTION_COURSE_BUILD": str(tmp_path)}), "course")
+def test_course_benchmark_times_a_notebook(script_runs):
+    rows = check_measured(script_runs["course"].result(), "course")
     assert [row["case"] for row in rows] == [f"{SHORTEST}, profile grading"]
 
 
 @pytest.mark.slow
-def test_autograde_benchmark_reports_seconds_per_student(tmp_path):
-    # Two workers only: the one-worker row runs the same code, one student after another.
-    rows = run_script("bench_autograde.py", "--assignments", SHORTEST, "--workers", "2",
-                      env={"INVOLUTION_COURSE_BUILD": str(tmp_path)})
+def test_autograde_benchmark_reports_seconds_per_student(script_runs):
+    rows = script_runs["autograde"].result()
     check_measured(rows, "autograde")
     assert [row["details"]["workers"] for row in rows] == [2]
 
