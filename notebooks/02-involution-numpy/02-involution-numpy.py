@@ -436,7 +436,7 @@ def extract_patches(x, kernel_size, stride=1):
     return x_pad[:, rows[:, None, :, None], cols[None, :, None, :]]  # a copy, K*K times the input's size
 
 
-# %% nbgrader={"cell_type": "code", "checksum": "5ad96c9651f7b3b4fd532a97211a6aaf", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "404475c7426798b54a89de6cf3002af0", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
 cost_x = rng.normal(size=(2, 32, 32, 16))
 cost_kernel = rng.normal(size=(2, 32, 32, 1, 7, 7))
 versions = {
@@ -450,14 +450,7 @@ megabytes = {name: np.nan if "loops" in name else checks.peak_bytes(run) / 1e6 f
 agreement = np.max(np.abs(involution_forward(cost_x, cost_kernel) - involution_naive(cost_x, cost_kernel)))
 
 print(f"input {cost_x.shape}, K = 7, one group")
-for name in versions:
-    print(f"  {name:38s} {seconds[name] * 1e3:9.2f} ms" + ("" if np.isnan(megabytes[name]) else f"   peak {megabytes[name]:7.2f} MB"))
-print(f"largest difference between shifted slices and loops: {agreement:.1e}")
-slices, patches = "shifted slices (involution_forward)", "patch tensor alone (extract_patches)"
-ic.record("shifted slices speed-up over loops", seconds["loops (involution_naive)"] / seconds[slices], "x")
-ic.record("patch tensor alone time / shifted slices time", seconds[patches] / seconds[slices], "x")
-ic.record("patch tensor alone peak memory / shifted slices peak memory", megabytes[patches] / megabytes[slices], "x")
-display(involution_figures.cost_bars(list(versions), list(seconds.values()), list(megabytes.values())))
+display(involution_figures.cost_report(seconds, megabytes, agreement))
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "d37a0d653a2032160bad579100000be6", "grade": false, "grade_id": "md_cost_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The numbers above come from this run. The shifted slices leave the loops far behind, because each
@@ -679,7 +672,7 @@ print("Your gradients through kernel generation are right on these cases.")
 # $\|a - n\| / (\|a\| + \|n\|)$ between your gradient $a$ and the numerical one $n$ should be below
 # $10^{-6}$; a wrong backward pass is usually off by far more.
 
-# %% nbgrader={"cell_type": "code", "checksum": "26cccd7aa2b43e2f19f8ccb913f70c27", "grade": false, "grade_id": "gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "18eaa112c0db9a8b035da25a90d71341", "grade": false, "grade_id": "gradient_check", "locked": true, "schema_version": 3, "solution": false, "task": false}
 check_rng = np.random.default_rng(1)
 check_x = check_rng.normal(size=(1, 5, 6, 4))
 check_params = init_params(4, kernel_size=3, groups=2, reduction_ratio=2, seed=1)
@@ -707,9 +700,7 @@ for name in ("reduce_w", "reduce_b", "span_w", "span_b", "x"):
     checked = check_x if name == "x" else check_params[name]
     label = "x, through kernel generation" if name == "x" else name
     gradient_errors[label] = checks.grad_check(generation_loss, checked, check_grads[name], samples=12, name=name)
-for label, error in gradient_errors.items():
-    print(f"{label:30s} relative error {error:.1e}  {'ok' if error < 1e-6 else 'TOO LARGE: check this gradient'}")
-ic.record("largest relative error of the backward pass", max(gradient_errors.values()))
+checks.report_gradient_errors(gradient_errors, tolerance=1e-6)
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "c69314d9c60de07a261299bc9f654bee", "grade": false, "grade_id": "md_batchnorm_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Optional: batch normalisation in training mode (0 points, not graded)
@@ -839,18 +830,12 @@ for counting in (involution_params, involution_macs, conv_params, conv_macs):
     code_rules.assert_not_using(counting, COURSE_LAYER | {"Conv2D"}, COURSE_MODULES, rule="count them yourself from the formulas, without building a layer")
 print("Your counts are right.")
 
-# %% nbgrader={"cell_type": "code", "checksum": "4b179f77404e35046d4c4499de8c3c4b", "grade": false, "grade_id": "counting_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
-print(f"{'layer, 56 x 56 x 64 input':34s} {'parameters':>12s} {'multiply-adds':>16s}")
+# %% nbgrader={"cell_type": "code", "checksum": "aa77589f1ba1ca09c85d21ccd8738d7d", "grade": false, "grade_id": "counting_table", "locked": true, "schema_version": 3, "solution": false, "task": false}
 table = {}
 for k_ in (3, 7):
     table[f"convolution {k_}x{k_}"] = (conv_params(64, k_), conv_macs(56, 56, 64, k_))
     table[f"involution {k_}x{k_}, G=4, r=4"] = (involution_params(64, k_, 4, 4), involution_macs(56, 56, 64, k_, 4, 4))
-for name, (n_params, n_macs) in table.items():
-    print(f"{name:34s} {n_params:12,d} {n_macs:16,d}")
-param_ratio = table["convolution 7x7"][0] / table["involution 7x7, G=4, r=4"][0]
-mac_ratio = table["convolution 7x7"][1] / table["involution 7x7, G=4, r=4"][1]
-ic.record("7x7 convolution / involution parameters (C=64)", param_ratio, "x")
-ic.record("7x7 convolution / involution multiply-adds (C=64)", mac_ratio, "x")
+involution_figures.counting_table(table, heading="layer, 56 x 56 x 64 input")
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "384205c093c16672f264c3fa615370a4", "grade": false, "grade_id": "md_counting_after", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # A convolution's cost grows with $K^2 C^2$: every output channel looks at every input channel through
@@ -957,7 +942,7 @@ for picture in (image, large):
     demo_out = involution_forward(picture[None], demo_kernel)
     print(f"input {picture.shape} -> kernel {demo_kernel.shape}, output {demo_out.shape}")
 
-# %% nbgrader={"cell_type": "code", "checksum": "538262fcb5cedd852d61b1bff0af4a62", "grade": false, "grade_id": "location_pairs", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "05a593527250443b5594eb1cc72686c7", "grade": false, "grade_id": "location_pairs", "locked": true, "schema_version": 3, "solution": false, "task": false}
 demo_positions = [(8, 8), (16, 24), (26, 12)]
 demo_kernel = generate_kernel(image[None], demo_params, 7)[0]
 picked = np.stack([demo_kernel[r, c, 0] for r, c in demo_positions])
@@ -974,19 +959,16 @@ def conv_weights_at(row, col):
     return tape.gradient(response, image_variable).numpy()[0, row - 3 : row + 4, col - 3 : col + 4, 0]
 
 
-print(f"{'positions':22s} {'pixels':>8s} {'involution kernels':>19s} {'convolution kernels':>20s}")
 gaps = []
 for a, b in [(0, 1), (0, 2), (1, 2)]:
     (ra, ca), (rb, cb) = demo_positions[a], demo_positions[b]
     pixel_gap = np.linalg.norm(image[ra, ca] - image[rb, cb])
     involution_gap = np.linalg.norm(picked[a] - picked[b])
     conv_gap = np.linalg.norm(conv_weights_at(ra, ca) - conv_weights_at(rb, cb))
-    gaps.append((involution_gap, conv_gap))
-    print(f"{str(demo_positions[a]) + ' ' + str(demo_positions[b]):22s} {pixel_gap:8.3f} {involution_gap:19.3f} {conv_gap:20.3f}")
-ic.record("largest distance between involution kernels at two positions", max(g for g, _ in gaps))
-ic.record("largest distance between convolution kernels at two positions", max(g for _, g in gaps))
+    gaps.append((f"{demo_positions[a]} {demo_positions[b]}", pixel_gap, involution_gap, conv_gap))
+involution_figures.distance_table(gaps)
 
-# %% nbgrader={"cell_type": "code", "checksum": "91095b3c6dfd0eedfb16d3b3680e24de", "grade": false, "grade_id": "location_correlation", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "ed3b63f585513feb3cbbd0cb2a9b7b86", "grade": false, "grade_id": "location_correlation", "locked": true, "schema_version": 3, "solution": false, "task": false}
 checks.needs(demo_kernel="Exercise 1")  # computed by the cell above, with your generate_kernel
 # Does the kernel follow the pixel? Over 300 random pairs of positions: distance between the two pixels against
 # distance between their two involution kernels.
@@ -996,11 +978,7 @@ pixel_gaps = np.linalg.norm(image[first[:, 0], first[:, 1]] - image[second[:, 0]
 kernel_gaps = np.linalg.norm(
     (demo_kernel[first[:, 0], first[:, 1]] - demo_kernel[second[:, 0], second[:, 1]]).reshape(300, -1), axis=-1
 )
-closest, farthest = pixel_gaps <= np.quantile(pixel_gaps, 0.2), pixel_gaps >= np.quantile(pixel_gaps, 0.8)
-print(f"300 pairs: correlation between pixel distance and kernel distance {np.corrcoef(pixel_gaps, kernel_gaps)[0, 1]:.2f}; "
-      f"mean kernel distance of the 20% closest pixel pairs {kernel_gaps[closest].mean():.3f}, "
-      f"of the 20% farthest {kernel_gaps[farthest].mean():.3f}")
-ic.record("correlation between pixel distance and involution kernel distance", np.corrcoef(pixel_gaps, kernel_gaps)[0, 1])
+involution_figures.distance_correlation(pixel_gaps, kernel_gaps)
 display(involution_figures.kernels_at_positions(image, picked, demo_positions))
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "def632367a3c0dc1325ab63f9767f5d3", "grade": false, "grade_id": "md_location_after", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -630,7 +630,7 @@ print("Your save_and_reload refuses a file name without .keras and accepts one w
 # Your `InvolutionLayer` now works like any Keras layer. The model below stacks two of them on an
 # input of unknown size, runs on two resolutions, and goes through your `save_and_reload`.
 
-# %% nbgrader={"cell_type": "code", "checksum": "8ff1e2d766d1421969c00dc60ebaad2e", "grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "2f646b6b1e3926428eddba2085e7948a", "grade": false, "grade_id": "own_layer_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
 layer_figures.finished("Exercises 3 and 4", lambda: InvolutionLayer()(np.zeros((1, 4, 4, 1), "float32")),
                        lambda: save_and_reload(keras.Sequential([keras.Input((1,)), layers.Dense(1)]), Path(tempfile.mkdtemp()) / "tiny.keras"))
 
@@ -642,8 +642,7 @@ for rows, cols in [(32, 32), (45, 61)]:
 
 own_images = rng.normal(size=(4, 32, 32, 3)).astype("float32")
 own_reloaded = save_and_reload(own_model, Path(tempfile.mkdtemp()) / "own.keras", custom_layers=[InvolutionLayer])
-own_gap = float(np.max(np.abs(ops.convert_to_numpy(own_model(own_images)) - ops.convert_to_numpy(own_reloaded(own_images)))))
-ic.record("largest output change after save and reload", own_gap)
+layer_figures.output_change(own_model, own_reloaded, own_images)
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "de75e5a5cac5ac3615f32560656a7f0e", "grade": false, "grade_id": "md_train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · Your layer learns

@@ -76,7 +76,7 @@ profile = ic.setup_notebook()
 # the test set (no early stopping, no tuning), so the last epoch's test accuracy is a fair figure.
 # Section 5 then trains the fair pair with a modern recipe, chosen on a validation split.
 
-# %% nbgrader={"cell_type": "code", "checksum": "a4d79c258998f1ee079c946334436223", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "27b561c10b8f92c1660211ea9a772f6d", "grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import keras
 import numpy as np
 from IPython.display import Markdown, display
@@ -92,7 +92,7 @@ name_unfinished_exercises({"build_example_cnn": "Exercise 1", "build_example_inv
 
 (x_train_raw, y_train), (x_test_raw, y_test) = ic.load_profile_data(profile)
 x_train, x_test = training.scale_images(x_train_raw), training.scale_images(x_test_raw)
-live = training.LiveRun.of(profile, len(x_train))  # how long the profile trains live
+live = training.LiveRun.of(profile, len(x_train))  # what the profile trains live, and on how many images
 print(f"training images: {x_train.shape}, test images: {x_test.shape}, pixel range [{x_train.min()}, {x_train.max()}]")
 print(live)
 
@@ -244,12 +244,12 @@ for name, build in examples.items():
 # and 2 as well. Where a checkpoint cannot be used (missing, corrupt, or your model differs),
 # the cell says why in one sentence and the notebook goes on with the live run.
 
-# %% nbgrader={"cell_type": "code", "checksum": "8ac092aeab990dd7ce49239d568deee4", "grade": false, "grade_id": "recorded-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "2b45ccea855fe7ded0ae3af6fc714a5f", "grade": false, "grade_id": "recorded-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 recorded = {name: training.load_recorded(build, name, "full", (x_test_raw, y_test)) for name, build in examples.items()}
 print("Recorded full run (the example's recipe, 20 epochs on 50,000 images):",
       checkpoints.provenance_text(checkpoints.recorded_results("baseline")))
 # What the rest of the notebook analyses: the live run in the full profile, else the recorded run where it loaded.
-analysed = training.live_or_recorded(runs, recorded, len(y_test), trained_for_real=profile.is_full)
+analysed = training.live_or_recorded(runs, recorded, len(y_test), trained_for_real=live.is_full)
 
 # %% nbgrader={"cell_type": "code", "checksum": "d5745b4c6be465bedea0d62f1ad2fe07", "grade": false, "grade_id": "curves-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 curves = {f"{name} (live)": run.history for name, run in runs.items()}
@@ -474,8 +474,8 @@ for name, model in fair_models.items():
 #    its training accuracy on a few hundred images to about 100%. If it cannot, something between
 #    the data, the model and the loss is broken, and more data will not help.
 
-# %% nbgrader={"cell_type": "code", "checksum": "5193f7bd88f3669ba2a1298addced0ff", "grade": false, "grade_id": "sanity-loss", "locked": true, "schema_version": 3, "solution": false, "task": false}
-probe_images, probe_labels = x_train_raw[:profile.probe_images], y_train[:profile.probe_images]
+# %% nbgrader={"cell_type": "code", "checksum": "343698b81cd01abfe8aa666de4671b3c", "grade": false, "grade_id": "sanity-loss", "locked": true, "schema_version": 3, "solution": false, "task": false}
+probe_images, probe_labels = x_train_raw[:live.probe_images], y_train[:live.probe_images]
 mean, std = recipe.channel_statistics(x_train_raw)
 keras.utils.set_random_seed(0)
 initial = {"example_cnn": training.initial_loss(examples["example_cnn"](), training.scale_images(probe_images), probe_labels),
@@ -485,17 +485,18 @@ for name, loss in initial.items():
     print(f"{name}, untrained: loss {loss:.3f} on {len(probe_labels)} training images; ln 10 = {np.log(10):.3f}, "
           f"{(loss / np.log(10) - 1) * 100:+.0f}%")
 
-# %% nbgrader={"cell_type": "code", "checksum": "fba199a75f4e8f923fb23eeaea7d8b70", "grade": false, "grade_id": "sanity-overfit", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "06d24845f236ccc049c8834230b89241", "grade": false, "grade_id": "sanity-overfit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The example CNN: small and fast enough to overfit in seconds on a CPU.
 keras.utils.set_random_seed(0)
-overfit_run = training.overfit(examples["example_cnn"](), x_train[:profile.overfit_images],
-                               y_train[:profile.overfit_images], epochs=profile.overfit_epochs, batch_size=50,
+tiny = live.overfit_images
+overfit_run = training.overfit(examples["example_cnn"](), x_train[:tiny], y_train[:tiny], epochs=live.overfit_epochs,
+                               batch_size=50,
                                name="overfit")
 accuracy = overfit_run.history["accuracy"]
-print(f"example_cnn on {profile.overfit_images} training images: training accuracy {accuracy[0]:.3f} after the first "
+print(f"example_cnn on {tiny} training images: training accuracy {accuracy[0]:.3f} after the first "
       f"epoch, {max(accuracy[-5:]):.3f} at best in the last five of {len(accuracy)}; "
       f"loss {overfit_run.history['loss'][0]:.3f} -> {overfit_run.history['loss'][-1]:.4f}")
-figures.learning_curves({f"example_cnn, {profile.overfit_images} training images": overfit_run.history});
+figures.learning_curves({f"example_cnn, {tiny} training images": overfit_run.history});
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "7c7306fcf7813884a9410761d5318de1", "grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · A modern recipe for the fair comparison
@@ -559,12 +560,12 @@ print("Tuned on", checkpoints.provenance_text(tune))
 fair_runs = recipe.train_fair_pair(fair_models | {"example_cnn": examples["example_cnn"]()}, (x_train_raw, y_train),
                                    (x_test_raw, y_test), profile)
 
-# %% nbgrader={"cell_type": "code", "checksum": "0addbdd015cd447ba18a583550baab02", "grade": false, "grade_id": "recorded-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "ecd4830a714033e8c0f0eaa699f880da", "grade": false, "grade_id": "recorded-recipe", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fair_builders = {f"fair_{spatial}": (lambda s=spatial: build_fair(fair_widths[s], s)) for spatial in fair_widths}
 recipe_recorded = {name: training.load_recorded(build, name, "recipe", (x_test_raw, y_test))
                    for name, build in fair_builders.items()}
 analysed |= training.live_or_recorded({name: fair_runs[name] for name in fair_models}, recipe_recorded, len(y_test),
-                                      trained_for_real=profile.trains_fair_pair)
+                                      trained_for_real=live.trains_fair_pair)
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "bbf319982577c55b002480c9f974a0a8", "grade": false, "grade_id": "recipe-results-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The recipe's results over seeds
@@ -581,7 +582,7 @@ analysed |= training.live_or_recorded({name: fair_runs[name] for name in fair_mo
 # floating point. The differences are tiny at first and grow over training, so a rerun of a recorded
 # seed on a GPU lands near, not on, its recorded accuracy: one more reason to compare means over seeds.
 
-# %% nbgrader={"cell_type": "code", "checksum": "96fe9c86b23ed2b66a35e2c3237f4ee2", "grade": false, "grade_id": "recipe-results", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "aeb8f06368211cfc3b7ce2ef9690a8cb", "grade": false, "grade_id": "recipe-results", "locked": true, "schema_version": 3, "solution": false, "task": false}
 compare, sweep = checkpoints.recorded_results("compare"), checkpoints.recorded_results("sweep")
 speeds = {"gpu": checkpoints.recorded_results("throughput-gpu"), "cpu": checkpoints.recorded_results("throughput-cpu")}
 recorded_rows = figures.cost_accuracy_rows([compare, sweep, baseline], speeds)
@@ -589,7 +590,7 @@ display(Markdown(training.results_markdown(recorded_rows)))
 print("Recorded on", checkpoints.provenance_text(compare))
 print(training.target_sentence(training.find_row(recorded_rows, "fair_involution", width=fair_widths["involution"])))
 print(training.compare_sentence(recorded_rows))
-if all(isinstance(analysed[name], training.RecordedRun) or profile.trains_fair_pair for name in fair_models):
+if all(isinstance(analysed[name], training.RecordedRun) or live.trains_fair_pair for name in fair_models):
     here = {name: analysed[name].final_val_accuracy for name in fair_models}  # on this profile's test images
     print(training.direction_sentence(here, recorded_rows, len(y_test)))
 figures.learning_curves({f"{name} seed {seed}": history for name in fair_models
@@ -608,13 +609,13 @@ figures.learning_curves({f"{name} seed {seed}": history for name in fair_models
 # weights come from the live run or from the recorded full run, and seconds per epoch exist only
 # for what was trained here.
 
-# %% nbgrader={"cell_type": "code", "checksum": "507a94bf16554412ebed3cbde37a7769", "grade": false, "grade_id": "table", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "c4b47fcf4df18c8bca173ece6be67edc", "grade": false, "grade_id": "table", "locked": true, "schema_version": 3, "solution": false, "task": false}
 device = training.device_description()
 predictions = {name: training.predicted_classes(run, x_test_raw) for name, run in analysed.items()}
 rows = []
 for name, run in analysed.items():
     source = (f"recorded {run.checkpoint_profile} run" if isinstance(run, training.RecordedRun)
-              else f"{profile.name}, live")
+              else f"{live.profile}, live")
     rows.append({
         "model": name,
         "trainable_parameters": models.trainable_parameters(run.model),
@@ -778,8 +779,8 @@ for sentence in training.conclusions(recorded_rows, involution_width=fair_widths
 # run of a smaller profile never overwrites a larger profile's models: it saves into
 # `build/models/<profile>/` instead.
 
-# %% nbgrader={"cell_type": "code", "checksum": "cb2367ca6780cb5c927500111766bc16", "grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
-saved_to = training.save_runs(list(analysed.values()), rows, profile.name)
+# %% nbgrader={"cell_type": "code", "checksum": "4b4d2a6986b8b5cde9a3cfa64ecdd7aa", "grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
+saved_to = training.save_runs(list(analysed.values()), rows, live.profile)
 print(f"saved {', '.join(analysed)} to {saved_to}")
 training.record_headlines(live, runs, [*recorded.values(), *recipe_recorded.values()], recorded_rows, fair_models,
                           fair_widths["involution"], len(y_test))

@@ -691,8 +691,7 @@ for rows, cols in [(32, 32), (45, 61)]:
 
 own_images = rng.normal(size=(4, 32, 32, 3)).astype("float32")
 own_reloaded = save_and_reload(own_model, Path(tempfile.mkdtemp()) / "own.keras", custom_layers=[InvolutionLayer])
-own_gap = float(np.max(np.abs(ops.convert_to_numpy(own_model(own_images)) - ops.convert_to_numpy(own_reloaded(own_images)))))
-ic.record("largest output change after save and reload", own_gap)
+layer_figures.output_change(own_model, own_reloaded, own_images)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "md_train_own", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 7 · Your layer learns

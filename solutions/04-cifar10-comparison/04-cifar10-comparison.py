@@ -92,7 +92,7 @@ name_unfinished_exercises({"build_example_cnn": "Exercise 1", "build_example_inv
 
 (x_train_raw, y_train), (x_test_raw, y_test) = ic.load_profile_data(profile)
 x_train, x_test = training.scale_images(x_train_raw), training.scale_images(x_test_raw)
-live = training.LiveRun.of(profile, len(x_train))  # how long the profile trains live
+live = training.LiveRun.of(profile, len(x_train))  # what the profile trains live, and on how many images
 print(f"training images: {x_train.shape}, test images: {x_test.shape}, pixel range [{x_train.min()}, {x_train.max()}]")
 print(live)
 
@@ -283,7 +283,7 @@ recorded = {name: training.load_recorded(build, name, "full", (x_test_raw, y_tes
 print("Recorded full run (the example's recipe, 20 epochs on 50,000 images):",
       checkpoints.provenance_text(checkpoints.recorded_results("baseline")))
 # What the rest of the notebook analyses: the live run in the full profile, else the recorded run where it loaded.
-analysed = training.live_or_recorded(runs, recorded, len(y_test), trained_for_real=profile.is_full)
+analysed = training.live_or_recorded(runs, recorded, len(y_test), trained_for_real=live.is_full)
 
 # %% nbgrader={"grade": false, "grade_id": "curves-examples", "locked": true, "schema_version": 3, "solution": false, "task": false}
 curves = {f"{name} (live)": run.history for name, run in runs.items()}
@@ -535,7 +535,7 @@ for name, model in fair_models.items():
 #    the data, the model and the loss is broken, and more data will not help.
 
 # %% nbgrader={"grade": false, "grade_id": "sanity-loss", "locked": true, "schema_version": 3, "solution": false, "task": false}
-probe_images, probe_labels = x_train_raw[:profile.probe_images], y_train[:profile.probe_images]
+probe_images, probe_labels = x_train_raw[:live.probe_images], y_train[:live.probe_images]
 mean, std = recipe.channel_statistics(x_train_raw)
 keras.utils.set_random_seed(0)
 initial = {"example_cnn": training.initial_loss(examples["example_cnn"](), training.scale_images(probe_images), probe_labels),
@@ -548,14 +548,15 @@ for name, loss in initial.items():
 # %% nbgrader={"grade": false, "grade_id": "sanity-overfit", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # The example CNN: small and fast enough to overfit in seconds on a CPU.
 keras.utils.set_random_seed(0)
-overfit_run = training.overfit(examples["example_cnn"](), x_train[:profile.overfit_images],
-                               y_train[:profile.overfit_images], epochs=profile.overfit_epochs, batch_size=50,
+tiny = live.overfit_images
+overfit_run = training.overfit(examples["example_cnn"](), x_train[:tiny], y_train[:tiny], epochs=live.overfit_epochs,
+                               batch_size=50,
                                name="overfit")
 accuracy = overfit_run.history["accuracy"]
-print(f"example_cnn on {profile.overfit_images} training images: training accuracy {accuracy[0]:.3f} after the first "
+print(f"example_cnn on {tiny} training images: training accuracy {accuracy[0]:.3f} after the first "
       f"epoch, {max(accuracy[-5:]):.3f} at best in the last five of {len(accuracy)}; "
       f"loss {overfit_run.history['loss'][0]:.3f} -> {overfit_run.history['loss'][-1]:.4f}")
-figures.learning_curves({f"example_cnn, {profile.overfit_images} training images": overfit_run.history});
+figures.learning_curves({f"example_cnn, {tiny} training images": overfit_run.history});
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "recipe-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 5 · A modern recipe for the fair comparison
@@ -624,7 +625,7 @@ fair_builders = {f"fair_{spatial}": (lambda s=spatial: build_fair(fair_widths[s]
 recipe_recorded = {name: training.load_recorded(build, name, "recipe", (x_test_raw, y_test))
                    for name, build in fair_builders.items()}
 analysed |= training.live_or_recorded({name: fair_runs[name] for name in fair_models}, recipe_recorded, len(y_test),
-                                      trained_for_real=profile.trains_fair_pair)
+                                      trained_for_real=live.trains_fair_pair)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "recipe-results-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### The recipe's results over seeds
@@ -649,7 +650,7 @@ display(Markdown(training.results_markdown(recorded_rows)))
 print("Recorded on", checkpoints.provenance_text(compare))
 print(training.target_sentence(training.find_row(recorded_rows, "fair_involution", width=fair_widths["involution"])))
 print(training.compare_sentence(recorded_rows))
-if all(isinstance(analysed[name], training.RecordedRun) or profile.trains_fair_pair for name in fair_models):
+if all(isinstance(analysed[name], training.RecordedRun) or live.trains_fair_pair for name in fair_models):
     here = {name: analysed[name].final_val_accuracy for name in fair_models}  # on this profile's test images
     print(training.direction_sentence(here, recorded_rows, len(y_test)))
 figures.learning_curves({f"{name} seed {seed}": history for name in fair_models
@@ -674,7 +675,7 @@ predictions = {name: training.predicted_classes(run, x_test_raw) for name, run i
 rows = []
 for name, run in analysed.items():
     source = (f"recorded {run.checkpoint_profile} run" if isinstance(run, training.RecordedRun)
-              else f"{profile.name}, live")
+              else f"{live.profile}, live")
     rows.append({
         "model": name,
         "trainable_parameters": models.trainable_parameters(run.model),
@@ -849,7 +850,7 @@ for sentence in training.conclusions(recorded_rows, involution_width=fair_widths
 # `build/models/<profile>/` instead.
 
 # %% nbgrader={"grade": false, "grade_id": "save", "locked": true, "schema_version": 3, "solution": false, "task": false}
-saved_to = training.save_runs(list(analysed.values()), rows, profile.name)
+saved_to = training.save_runs(list(analysed.values()), rows, live.profile)
 print(f"saved {', '.join(analysed)} to {saved_to}")
 training.record_headlines(live, runs, [*recorded.values(), *recipe_recorded.values()], recorded_rows, fair_models,
                           fair_widths["involution"], len(y_test))

@@ -34,6 +34,7 @@ __all__ = [
     "peak_bytes",
     "python_lines",
     "relative_error",
+    "report_gradient_errors",
 ]
 
 
@@ -117,6 +118,18 @@ def grad_check(
     numeric = numerical_gradient(f, x, eps=eps, indices=indices)
     picked = tuple(np.array(axis) for axis in zip(*indices)) if indices else ()
     return relative_error(analytic[picked], numeric[picked])
+
+
+def report_gradient_errors(errors: dict, *, tolerance: float = 1e-6) -> float:
+    """Print each gradient's relative error (from :func:`grad_check`), marked ok or too large
+    against ``tolerance``; keep the largest as a headline figure and return it."""
+    from .headlines import record
+
+    for label, error in errors.items():
+        print(f"{label:30s} relative error {error:.1e}  {'ok' if error < tolerance else 'TOO LARGE: check this gradient'}")
+    largest = max(errors.values())
+    record("largest relative error of the backward pass", largest)
+    return largest
 
 
 def assert_shape(actual, expected_shape, name: str = "the result") -> None:

@@ -541,18 +541,28 @@ def conclusions(rows: list[dict], *, involution_width: int | None = None, target
 
 @dataclass
 class LiveRun:
-    """How long the example pair trains live in a profile: ``images`` training images (at most
-    the profile's), ``epochs`` epochs, ``batch_size``."""
+    """What a profile trains live: the example pair on ``images`` training images (at most the
+    profile's) for ``epochs`` epochs of ``batch_size``; the sanity checks' sizes (the loss at
+    initialisation on ``probe_images``, overfitting ``overfit_images`` in ``overfit_epochs``); and
+    whether the live runs are the full ones (``is_full``) and the fair pair trains with the recipe
+    (``trains_fair_pair``) rather than loading its recorded weights."""
 
     images: int
     epochs: int
     batch_size: int
     profile: str = ""
+    probe_images: int = 128
+    overfit_images: int = 500
+    overfit_epochs: int = 40
+    is_full: bool = False
+    trains_fair_pair: bool = False
 
     @classmethod
     def of(cls, profile, train_images: int) -> "LiveRun":
         return cls(min(profile.live_images or train_images, train_images), profile.live_epochs or profile.epochs,
-                   profile.batch_size, profile.name)
+                   profile.batch_size, profile.name, probe_images=min(profile.probe_images, train_images),
+                   overfit_images=min(profile.overfit_images, train_images), overfit_epochs=profile.overfit_epochs,
+                   is_full=profile.is_full, trains_fair_pair=profile.trains_fair_pair)
 
     def __str__(self) -> str:
         return (f"live run of the example pair: {self.epochs} epoch(s) on {self.images:,} images, batch size "

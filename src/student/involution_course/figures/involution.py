@@ -3,7 +3,9 @@
 * ``weight_sharing``: which kernel convolution and involution apply at a few positions and
   channels (convolution: same along positions, different along channels; involution: the reverse);
 * ``kernels_at_positions``: an image with marked positions and the involution kernel at each;
-* ``cost_bars``: run times and peak memory of several implementations, side by side.
+* ``cost_bars``: run times and peak memory of several implementations, side by side;
+* ``cost_report``, ``counting_table``, ``distance_table``, ``distance_correlation``: notebook 02's
+  printed tables, each keeping its figures as the notebook's headline figures (``ic.record``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["cost_bars", "kernels_at_positions", "weight_sharing"]
+from ..headlines import record
+
+__all__ = ["cost_bars", "cost_report", "counting_table", "distance_correlation", "distance_table",
+           "kernels_at_positions", "weight_sharing"]
 
 
 def _show_kernel(ax, kernel, limit) -> None:
@@ -107,3 +112,57 @@ def cost_bars(names, seconds, megabytes) -> Figure:
     time_axis.set_ylim(len(names) - 0.5, -0.5)  # first name on top
     memory_axis.tick_params(labelleft=False)
     return figure
+
+
+def cost_report(seconds: dict, megabytes: dict, agreement: float) -> Figure:
+    """Print each implementation's time (and peak memory, where measured) and the largest
+    difference between the shifted slices and the loops; keep the three ratios; return the bars.
+    ``seconds`` and ``megabytes`` are keyed by name, in the order loops, shifted slices, patch tensor."""
+    names = list(seconds)
+    if len(names) != 3 or list(megabytes) != names:
+        raise ValueError("seconds and megabytes must name the loops, the shifted slices and the patch tensor, in that order.")
+    loops, slices, patches = names
+    for name in names:
+        memory = "" if np.isnan(megabytes[name]) else f"   peak {megabytes[name]:7.2f} MB"
+        print(f"  {name:38s} {seconds[name] * 1e3:9.2f} ms{memory}")
+    print(f"largest difference between shifted slices and loops: {agreement:.1e}")
+    record("shifted slices speed-up over loops", seconds[loops] / seconds[slices], "x")
+    record("patch tensor alone time / shifted slices time", seconds[patches] / seconds[slices], "x")
+    record("patch tensor alone peak memory / shifted slices peak memory", megabytes[patches] / megabytes[slices], "x")
+    return cost_bars(names, list(seconds.values()), list(megabytes.values()))
+
+
+def counting_table(table: dict, heading: str) -> None:
+    """Print ``{layer: (parameters, multiply-adds)}`` under ``heading``; keep the 7x7 convolution's
+    counts over the 7x7 involution's (the first rows whose names start so)."""
+    print(f"{heading:34s} {'parameters':>12s} {'multiply-adds':>16s}")
+    for name, (n_params, n_macs) in table.items():
+        print(f"{name:34s} {n_params:12,d} {n_macs:16,d}")
+    conv = next((counts for name, counts in table.items() if name.startswith("convolution 7x7")), None)
+    inv = next((counts for name, counts in table.items() if name.startswith("involution 7x7")), None)
+    if conv and inv:
+        record("7x7 convolution / involution parameters (C=64)", conv[0] / inv[0], "x")
+        record("7x7 convolution / involution multiply-adds (C=64)", conv[1] / inv[1], "x")
+
+
+def distance_table(rows) -> None:
+    """Print ``(positions, pixel distance, involution kernel distance, convolution kernel distance)``
+    rows; keep the largest kernel distance of each operator."""
+    print(f"{'positions':22s} {'pixels':>8s} {'involution kernels':>19s} {'convolution kernels':>20s}")
+    for positions, pixel_gap, involution_gap, conv_gap in rows:
+        print(f"{positions:22s} {pixel_gap:8.3f} {involution_gap:19.3f} {conv_gap:20.3f}")
+    record("largest distance between involution kernels at two positions", max(row[2] for row in rows))
+    record("largest distance between convolution kernels at two positions", max(row[3] for row in rows))
+
+
+def distance_correlation(pixel_gaps, kernel_gaps) -> float:
+    """Print the correlation between the pixel distances and the kernel distances of the same pairs,
+    and the mean kernel distance of the 20% closest and 20% farthest pixel pairs; keep and return it."""
+    pixel_gaps, kernel_gaps = np.asarray(pixel_gaps, dtype=float), np.asarray(kernel_gaps, dtype=float)
+    correlation = float(np.corrcoef(pixel_gaps, kernel_gaps)[0, 1])
+    closest, farthest = pixel_gaps <= np.quantile(pixel_gaps, 0.2), pixel_gaps >= np.quantile(pixel_gaps, 0.8)
+    print(f"{len(pixel_gaps)} pairs: correlation between pixel distance and kernel distance {correlation:.2f}; "
+          f"mean kernel distance of the 20% closest pixel pairs {kernel_gaps[closest].mean():.3f}, "
+          f"of the 20% farthest {kernel_gaps[farthest].mean():.3f}")
+    record("correlation between pixel distance and involution kernel distance", correlation, show=False)
+    return correlation

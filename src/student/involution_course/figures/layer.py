@@ -11,7 +11,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["finished", "loss_curve", "print_recorded_steps", "report_timings", "time_training_steps", "timing_bars"]
+__all__ = ["finished", "loss_curve", "output_change", "print_recorded_steps", "report_timings", "time_training_steps",
+           "timing_bars"]
 
 RECORDED_STEPS = Path(__file__).resolve().parent.parent / "results_data" / "layer-step-cpu.json"
 
@@ -169,3 +170,15 @@ def record_training(first: float, last: float) -> None:
 
     record("training loss of your layer's network, first 4 steps", float(first), show=False)
     record("training loss of your layer's network, last 4 steps", float(last), show=False)
+
+
+def output_change(model, reloaded, images) -> float:
+    """The largest change of ``model``'s outputs on ``images`` after a save and reload into
+    ``reloaded``, printed and kept as a headline figure."""
+    from keras import ops
+
+    from ..headlines import record
+
+    gap = float(np.max(np.abs(ops.convert_to_numpy(model(images)) - ops.convert_to_numpy(reloaded(images)))))
+    record("largest output change after save and reload", gap)
+    return gap
