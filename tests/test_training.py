@@ -203,6 +203,31 @@ def test_conclusions_come_from_the_shipped_results():
     assert [axis.get_xscale() for axis in figure.axes[:3]] == ["log"] * 3
 
 
+def test_a_recipe_tuned_for_the_cnn_twin_is_its_own_row_and_its_own_conclusion():
+    from involution_course.recipe import Recipe
+
+    course = Recipe().as_dict()
+    own = {**course, "learning_rate": 0.006, "weight_decay": 0.1, "label_smoothing": 0.1}
+
+    def run(model, width, k, recipe, seed, accuracy):
+        return {"model": model, "width": width, "kernel_size": k, "recipe": recipe, "seed": seed, "accuracy": accuracy,
+                "trainable_parameters": 300_000, "multiply_adds": 50_000_000, "phase": "compare"}
+
+    runs = ([run("fair_involution", 24, 5, course, s, a) for s, a in enumerate((0.85, 0.84, 0.86))]
+            + [run("fair_conv", 19, 3, course, s, a) for s, a in enumerate((0.84, 0.84, 0.85))]
+            + [run("fair_conv", 14, 5, own, s, a) for s, a in enumerate((0.86, 0.85, 0.86))])
+    rows = figures.cost_accuracy_rows([{"runs": runs}])
+    labels = {row["label"]: row["recipe"] for row in rows}
+    assert labels == {"fair involution w24": None, "fair conv w19": None,
+                      "fair conv w14 K=5 (fair conv's own recipe)": "fair conv's own"}
+    assert training.find_row(rows, "fair_conv")["width"] == 19  # the course recipe's row stays the default
+    sentences = training.conclusions(rows, involution_width=24)
+    assert any(s.startswith("With the course recipe (the fair involution network's choice) for both: Fair involution w24")
+               for s in sentences)
+    own_tuning = [s for s in sentences if s.startswith("Each network with the recipe and design that its own tuning chose: ")]
+    assert len(own_tuning) == 1 and "Fair conv w14 K=5 (fair conv's own recipe) is ahead by 0.7 points" in own_tuning[0]
+
+
 @pytest.mark.parametrize("build, steps, expected", [
     (models.example_involution_network, training.XLA_MIN_STEPS, True),  # TensorFlow on the CPU here
     (models.example_involution_network, training.XLA_MIN_STEPS - 1, False),  # compiling would not pay

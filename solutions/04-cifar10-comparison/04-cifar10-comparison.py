@@ -863,7 +863,9 @@ training.record_headlines(live, runs, [*recorded.values(), *recipe_recorded.valu
 #   and a network that never leaves 3 channels. The recorded weights load into your own models.
 # * A fair comparison holds the architecture and the parameter budget fixed: the same RedNet-style
 #   network mixes space with a $5 \times 5$ involution or a $3 \times 3$ convolution, each at the largest
-#   width within the CNN's budget.
+#   width within the CNN's budget. Tuned alike on the validation split, each network chooses its
+#   own recipe and kernel size; section 5 and the conclusions of section 9 compare both with their
+#   own choices, over the same seeds.
 # * Before a long run: the initial loss should be near $\ln 10$, and the network should overfit a
 #   few hundred images.
 # * A modern recipe (augmentation, normalisation, AdamW and a warm-up + cosine schedule) is tuned

@@ -384,8 +384,13 @@ def compare_sentence(rows: list[dict], first: str = "fair_involution", second: s
     """Sentences from recorded rows: which of two models reached the higher mean test accuracy,
     by how many points, at what cost (parameters, multiply-adds), and whether the gap is larger
     than the seeds' spread (``first`` at ``first_kernel_size``, by default its design's)."""
-    a = find_row(rows, first, recipe=recipe, kernel_size=first_kernel_size)
-    b = find_row(rows, second, recipe=recipe)
+    return pair_sentence(find_row(rows, first, recipe=recipe, kernel_size=first_kernel_size),
+                         find_row(rows, second, recipe=recipe))
+
+
+def pair_sentence(a: dict, b: dict) -> str:
+    """Which of two recorded rows reached the higher mean test accuracy, by how many points, at what
+    cost (parameters, multiply-adds), and whether the gap is larger than the seeds' spread."""
     winner, loser = (a, b) if a["accuracy"] >= b["accuracy"] else (b, a)
     gap = (winner["accuracy"] - loser["accuracy"]) * 100
     spread = max(a.get("accuracy_std") or 0.0, b.get("accuracy_std") or 0.0) * 100
@@ -504,7 +509,14 @@ def conclusions(rows: list[dict], *, involution_width: int | None = None, target
                   if old["runs"] > 1 and new["runs"] > 1 else "")
         sentences.append(f"With the modern recipe, {_name(new)} goes from {mean_and_spread(old)} to {mean_and_spread(new)} "
                          f"({(new['accuracy'] - old['accuracy']) * 100:+.1f} points){spread}.")
-    sentences.append(compare_sentence(rows))
+    sentences.append("With the course recipe (the fair involution network's choice) for both: " + compare_sentence(rows))
+    own = [row for row in rows if row["model"] == "fair_conv" and row.get("recipe") == "fair conv's own"]
+    if len(own) == 1:  # the convolution twin with the recipe and design its own tuning chose
+        try:
+            sentences.append("Each network with the recipe and design that its own tuning chose: "
+                             + pair_sentence(find_row(rows, "fair_involution", width=involution_width), own[0]))
+        except ValueError:
+            pass
     for kernel_size in (None, 3):  # the example's recipe was recorded for the first design (K=3) only
         try:
             sentences.append("Under the example's recipe: " + compare_sentence(rows, recipe="example",

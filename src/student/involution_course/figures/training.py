@@ -113,8 +113,20 @@ def _setting(row) -> tuple:
 
 
 def _recipe_tag(row) -> str | None:
-    """``"example"`` for the Keras example's recipe, ``None`` for the course's modern recipe."""
-    return "example" if row.get("recipe") == "example" else None
+    """``"example"`` for the Keras example's recipe, ``None`` for the course's modern recipe (the
+    fair involution network's choice), ``"fair conv's own"`` for another modern recipe that tuning
+    chose for that model."""
+    recipe = row.get("recipe")
+    if recipe == "example":
+        return "example"
+    if not isinstance(recipe, dict):
+        return None
+    from involution_course.recipe import Recipe
+
+    course = Recipe().as_dict()
+    if all(recipe.get(name, value) == value for name, value in course.items() if name not in ("epochs", "batch_size")):
+        return None
+    return f"{row['model'].replace('_', ' ')}'s own"
 
 
 def _setting_label(model, width, kernel_size, recipe=None) -> str:
