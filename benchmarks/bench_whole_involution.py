@@ -191,13 +191,13 @@ def main() -> int:
         }
         row["whole_over_two_step"] = round(row["whole_ms"] / row["two_step_ms"], 3)
         emit({"method": "summary", **row})
-        summary.append({key: row[key] for key in ("case", "two_step_ms", "whole_ms", "floor_ms", "two_step_bytes",
-                                                  "whole_bytes", "flops")})
+        summary.append({key: row[key] for key in ("case", "C_r", "two_step_ms", "span_ms", "multiply_add_ms", "whole_ms",
+                                                  "floor_ms", "two_step_bytes", "whole_bytes", "flops")})
         del x, hidden, planes, expected
         if not args.quick:
             torch.cuda.empty_cache()
     if args.json:
-        args.json.write_text(json.dumps({"provenance": {key: provenance[key] for key in ("command", "commit", "date", "gpu")},
+        args.json.write_text(json.dumps({"provenance": {key: provenance[key] for key in ("command", "commit", "date", "gpu", "copy_bandwidth_GBps", "timing")},
                                          "cases": summary}, indent=1) + "\n", encoding="utf-8")
     return 0
 

@@ -286,8 +286,26 @@ def test_the_whole_involution_file_is_rendered_whichever_way_it_went(tmp_path):
     table = speed.whole_table(whole)
     assert "| B32 C64 56x56 K7 G4 | 0.200 | 0.100 | 0.0200 | 2.00 | 220.0 | 60.0 |" in table
     said = speed.whole_conclusions(whole)
-    assert "faster than two steps" in said[0] and "3.7 times fewer bytes" in said[0] and "5.0 times its floor" in said[0]
+    assert "faster than two steps" in said[0] and "3.7 times fewer bytes" in said[0] and "5.0 times its memory floor" in said[0]
     assert "slower than two steps" in said[1]
+    assert not any("ridge" in sentence for sentence in said)  # no peak given: no roofline
+
+
+def test_the_whole_involution_is_placed_against_the_ridge_with_both_rates():
+    bandwidth_gbps = 3000.0  # ridge 67e12 / 3e12 = 22.3 FLOPs per byte
+    cases = [  # one case per side of the ridge, and one at it
+        {**WHOLE["cases"][0], "flops": 300_000_000, "whole_bytes": 60_000_000},
+        {**WHOLE["cases"][0], "flops": 1_340_000_000, "whole_bytes": 60_000_000},
+        {**WHOLE["cases"][0], "flops": 3_000_000_000, "whole_bytes": 60_000_000, "C_r": 16, "span_ms": 0.05},
+    ]
+    whole = {"provenance": {**WHOLE["provenance"], "copy_bandwidth_GBps": bandwidth_gbps}, "cases": cases}
+    said = speed.whole_conclusions(whole, peak_flops=67e12)
+    assert "below the ridge: bound by memory (ridge 22)" in said[0] and "3.0 TFLOP/s, 4% of the peak" in said[0]
+    assert "at the ridge" in said[1]
+    assert "above the ridge: bound by arithmetic" in said[2] and "30.0 TFLOP/s, 45% of the peak" in said[2]
+    # the span: 2 * 32 * 56 * 56 pixels * C_r 16 * 49 taps * 4 groups = 629,407,744 FLOPs in 0.05 ms
+    assert "the span convolution alone (21% of the FLOPs) ran at 12.6 TFLOP/s, 19% of the peak" in said[2]
+    assert "span" not in said[0]  # not recorded for that case
 
 
 def test_a_missing_whole_involution_file_means_not_measured(tmp_path):

@@ -752,7 +752,7 @@ else:
 # of RedNet's layers ($C_r = \lfloor C / 4 \rfloor$), and shows the measured result where the course
 # has one.
 
-# %% nbgrader={"cell_type": "code", "checksum": "6a3b49f5b93630aeaf428845c589fc81", "grade": false, "grade_id": "whole", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "1f669c32e6d15f306e4a5d8c3226d59b", "grade": false, "grade_id": "whole", "locked": true, "schema_version": 3, "solution": false, "task": false}
 case, reduction = cases[0], 4
 positions = case.batch * case.height * case.width
 hidden, kernel_numbers = positions * (case.channels // reduction), positions * case.groups * case.kernel_size**2
@@ -773,11 +773,22 @@ else:
     p = whole["provenance"]
     print(f"Measured: {p.get('gpu')}, {str(p.get('date'))[:10]}, commit {p.get('commit')}, `{p.get('command')}` (forward only)")
     display(Markdown(speed.whole_table(whole)))
-    for sentence in speed.whole_conclusions(whole):
+    for sentence in speed.whole_conclusions(whole, peak_flops=peak):
         print("-", sentence)
 
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "de31080b2c4da14845e61a301bbffae3", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "56d18584e5427590d3b50d067552a16b", "grade": false, "grade_id": "whole-after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# **Reading the result.** Fewer bytes lower the floor, but the floor only bounds the time. Where the
+# lines above put one kernel below the ridge (or at it), memory bounds it, and fusing removes the
+# bytes that dominated: that is where $C_r$, and with it the span's arithmetic, is small. Where they
+# put it above the ridge, the span's $C_r K^2 G$ multiply-adds per position dominate the work. Two
+# steps run them as one dense matrix product, tiled for the GPU's cores; one kernel runs them inside
+# its gather loop, a few per loaded pixel. The lines give both rates: compare them where the one
+# kernel lost. So the measured time can rise while the bytes fall: the roofline says which resource
+# bounds a kernel, not how well the kernel uses it. The course's layer keeps the two steps: the one
+# kernel has no backward pass, which training needs, and it does not win over the whole range.
+
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "17004879476c776d9cb0600ff8a67517", "grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
 #
 # - Involution's multiply-add does $2K^2$ FLOPs per output whichever way it is computed; the methods
@@ -793,7 +804,7 @@ else:
 #   compiles for a GPU adds power-of-two blocks and masked loads.
 # - Measured times set each method against the floor, each with where, when and how it was timed
 #   (section 5); a floor is a bound, not a prediction. Generating the kernels where they are applied
-#   removes the largest part of the bytes (section 6).
+#   removes the largest part of the bytes, and pays where the span's arithmetic is small (section 6).
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ef1f4997ffbfb994e2a123d490c419aa", "grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## In your own words

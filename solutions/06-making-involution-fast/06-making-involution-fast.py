@@ -798,9 +798,20 @@ else:
     p = whole["provenance"]
     print(f"Measured: {p.get('gpu')}, {str(p.get('date'))[:10]}, commit {p.get('commit')}, `{p.get('command')}` (forward only)")
     display(Markdown(speed.whole_table(whole)))
-    for sentence in speed.whole_conclusions(whole):
+    for sentence in speed.whole_conclusions(whole, peak_flops=peak):
         print("-", sentence)
 
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "whole-after", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# **Reading the result.** Fewer bytes lower the floor, but the floor only bounds the time. Where the
+# lines above put one kernel below the ridge (or at it), memory bounds it, and fusing removes the
+# bytes that dominated: that is where $C_r$, and with it the span's arithmetic, is small. Where they
+# put it above the ridge, the span's $C_r K^2 G$ multiply-adds per position dominate the work. Two
+# steps run them as one dense matrix product, tiled for the GPU's cores; one kernel runs them inside
+# its gather loop, a few per loaded pixel. The lines give both rates: compare them where the one
+# kernel lost. So the measured time can rise while the bytes fall: the roofline says which resource
+# bounds a kernel, not how well the kernel uses it. The course's layer keeps the two steps: the one
+# kernel has no backward pass, which training needs, and it does not win over the whole range.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Summary
@@ -818,7 +829,7 @@ else:
 #   compiles for a GPU adds power-of-two blocks and masked loads.
 # - Measured times set each method against the floor, each with where, when and how it was timed
 #   (section 5); a floor is a bound, not a prediction. Generating the kernels where they are applied
-#   removes the largest part of the bytes (section 6).
+#   removes the largest part of the bytes, and pays where the span's arithmetic is small (section 6).
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "written-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## In your own words

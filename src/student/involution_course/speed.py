@@ -330,14 +330,32 @@ def whole_table(whole: dict) -> str:
     return "\n".join(lines)
 
 
-def whole_conclusions(whole: dict) -> list[str]:
-    """Sentences computed from the measured cases, whichever way they went."""
+def whole_conclusions(whole: dict, peak_flops: float | None = None) -> list[str]:
+    """Sentences computed from the measured cases, whichever way they went; with ``peak_flops`` (FLOP
+    per second) and the run's copy bandwidth, where each form sits against the roofline's ridge."""
     said = []
+    bandwidth = whole["provenance"].get("copy_bandwidth_GBps")
+    ridge = peak_flops / (float(bandwidth) * 1e9) if peak_flops and bandwidth else None
     for c in whole["cases"]:
         speedup = c["two_step_ms"] / c["whole_ms"]
         fewer = c["two_step_bytes"] / c["whole_bytes"]
         verdict = "faster than" if speedup > 1.02 else "slower than" if speedup < 0.98 else "about as fast as"
-        said.append(f"{c['case']}: one kernel moves {fewer:.1f} times fewer bytes by the count and runs "
+        sentence = (f"{c['case']}: one kernel moves {fewer:.1f} times fewer bytes by the count and runs "
                     f"{verdict} two steps ({c['whole_ms']:.3g} ms against {c['two_step_ms']:.3g} ms), "
-                    f"{c['whole_ms'] / c['floor_ms']:.1f} times its floor.")
+                    f"{c['whole_ms'] / c['floor_ms']:.1f} times its memory floor.")
+        if ridge:
+            intensity = c["flops"] / c["whole_bytes"]
+            rate = c["flops"] / (c["whole_ms"] * 1e-3)
+            side = ("at the ridge: memory and arithmetic bound it alike" if abs(intensity / ridge - 1) <= 0.1
+                    else "above the ridge: bound by arithmetic" if intensity > ridge else "below the ridge: bound by memory")
+            sentence += (f" Its {intensity:.0f} FLOPs per byte lie {side} (ridge {ridge:.0f}); it ran at "
+                         f"{rate / 1e12:.1f} TFLOP/s, {rate / peak_flops:.0%} of the peak.")
+            if c.get("span_ms") and c.get("C_r"):  # the span convolution alone, as two steps run it
+                shape = Case.parse(c["case"])
+                span_flops = 2 * shape.batch * shape.height * shape.width * c["C_r"] * shape.kernel_size ** 2 * shape.groups
+                span_rate = span_flops / (c["span_ms"] * 1e-3)
+                sentence += (f" In two steps the span convolution alone ({span_flops / c['flops']:.0%} of the FLOPs) ran "
+                             f"at {span_rate / 1e12:.1f} TFLOP/s, {span_rate / peak_flops:.0%} of the peak, as one "
+                             "dense matrix product.")
+        said.append(sentence)
     return said
