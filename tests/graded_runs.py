@@ -96,10 +96,14 @@ def _students(assignment: str, source, release_path: Path) -> dict[str, object]:
 
 
 @functools.lru_cache(maxsize=None)
-def graded_run(assignment: str, base: str) -> GradedRun:
-    """Grade every student of ``assignment`` under the grading profile, in scratch courses under ``base``."""
+def graded_run(assignment: str, base: str, environ: tuple | None = None) -> GradedRun:
+    """Grade every student of ``assignment`` under the grading profile, in scratch courses under
+    ``base``; nbgrader starts with ``environ`` (the items of an environment; default: this
+    process's as it is then), so that a run in the background keeps the session's environment
+    whatever a test beside it sets."""
+    environ = dict(environ) if environ is not None else None
     root = Path(base)
-    first = grading.prepare_course(root / "course-0", [assignment])
+    first = grading.prepare_course(root / "course-0", [assignment], environ=environ)
     source = nbformat.read(first / "solutions" / assignment / f"{assignment}.ipynb", 4)
     release = first / "notebooks" / assignment / f"{assignment}.ipynb"
     students = _students(assignment, source, release)
@@ -107,14 +111,16 @@ def graded_run(assignment: str, base: str) -> GradedRun:
     # first, it lands in the larger group when the count is odd, and the groups end together.
     names = ["blank"] + [name for name in students if name != "blank"]
     groups = [names[i::WORKERS] for i in range(WORKERS) if names[i::WORKERS]]
-    courses = [first] + [grading.prepare_course(root / f"course-{i}", [assignment]) for i in range(1, len(groups))]
+    courses = [first] + [grading.prepare_course(root / f"course-{i}", [assignment], environ=environ)
+                         for i in range(1, len(groups))]
     course_of = {}
     for course, group in zip(courses, groups):
         for name in group:
             grading.submit(course, name, assignment, students[name])
             course_of[name] = course
     with ThreadPoolExecutor(len(courses)) as pool:
-        list(pool.map(lambda course: grading.autograde(course, assignment, env=GRADING_ENVIRONMENT), courses))
+        list(pool.map(lambda course: grading.autograde(course, assignment, env=GRADING_ENVIRONMENT, environ=environ),
+                      courses))
     return GradedRun(assignment, source, course_of)
 
 

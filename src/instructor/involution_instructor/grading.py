@@ -36,10 +36,11 @@ class CellScore:
     manual: bool = False
 
 
-def tool_environment() -> dict[str, str]:
-    """The environment for nbgrader: this interpreter's scripts first on PATH, because
-    nbgrader calls ``alembic`` and ``jupyter`` by name and must find this install's."""
-    environment = dict(os.environ)
+def tool_environment(environ=None) -> dict[str, str]:
+    """The environment for nbgrader: ``environ`` (default: this process's, as it is now) with this
+    interpreter's scripts first on PATH, because nbgrader calls ``alembic`` and ``jupyter`` by name
+    and must find this install's."""
+    environment = dict(os.environ if environ is None else environ)
     scripts = str(Path(sys.executable).parent)
     environment["PATH"] = os.pathsep.join([scripts, environment.get("PATH", "")])
     return environment
@@ -53,20 +54,22 @@ def ensure_tools_on_path() -> None:
 
 
 def nbgrader(course: Path, *args: str, timeout: float | None = None,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+             env: dict[str, str] | None = None, environ=None) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in ``course`` (whose nbgrader_config.py sets the root);
-    ``env`` adds to the environment (a sandboxed kernelspec's folder, for instance)."""
+    ``env`` adds to the environment (a sandboxed kernelspec's folder, for instance), which is
+    ``environ`` (default: this process's, as it is when nbgrader starts)."""
     command = [sys.executable, "-m", "involution_instructor.nbgrader_main", *args]
     result = subprocess.run(command, cwd=course, capture_output=True, text=True, timeout=timeout,
-                            env={**tool_environment(), **(env or {})})
+                            env={**tool_environment(environ), **(env or {})})
     if result.returncode != 0:
         raise GradingError(f"`nbgrader {' '.join(args)}` failed:\n{(result.stderr or result.stdout)[-4000:]}")
     return result
 
 
-def prepare_course(target: Path, assignments=ASSIGNMENTS, source_root: Path | None = None) -> Path:
+def prepare_course(target: Path, assignments=ASSIGNMENTS, source_root: Path | None = None, *, environ=None) -> Path:
     """Make a scratch nbgrader course in ``target``: config, sources, a gradebook with
-    each assignment generated (which records the original tests in the database)."""
+    each assignment generated (which records the original tests in the database); nbgrader
+    starts with ``environ`` (default: this process's environment)."""
     source_root = source_root or project_root()
     # Bring a notebook up to date with its reviewed .py source, where there is one.
     paired = [a for a in assignments if (source_root / "solutions" / a / f"{a}.py").exists()]
@@ -81,7 +84,7 @@ def prepare_course(target: Path, assignments=ASSIGNMENTS, source_root: Path | No
         checks = source_root / "solutions" / assignment / CHECKS_FILE
         if checks.exists():  # the grader's checks: read by nbgrader's process, never by a kernel
             shutil.copy2(checks, target / "solutions" / assignment / CHECKS_FILE)
-        nbgrader(target, "generate_assignment", assignment, "--force", "--log-level=ERROR")
+        nbgrader(target, "generate_assignment", assignment, "--force", "--log-level=ERROR", environ=environ)
     return target
 
 
@@ -98,13 +101,14 @@ def submit(course: Path, student: str, assignment: str, notebook) -> Path:
 
 
 def autograde(course: Path, assignment: str, student: str | None = None, timeout: float | None = None,
-              env: dict[str, str] | None = None) -> None:
+              env: dict[str, str] | None = None, environ=None) -> None:
     """Autograde ``assignment`` for every submitted student (or one); ``env`` adds to the
-    environment of nbgrader and its kernels (the course profile, for instance)."""
+    environment of nbgrader and its kernels (the course profile, for instance), which is
+    ``environ`` (default: this process's environment)."""
     args = ["autograde", assignment, "--force", "--log-level=ERROR"]
     if student:
         args.append(f"--student={student}")
-    nbgrader(course, *args, timeout=timeout, env=env)
+    nbgrader(course, *args, timeout=timeout, env=env, environ=environ)
 
 
 def scores(course: Path, assignment: str, student: str) -> dict[str, CellScore]:
