@@ -228,6 +228,25 @@ def test_a_recipe_tuned_for_the_cnn_twin_is_its_own_row_and_its_own_conclusion()
     assert len(own_tuning) == 1 and "Fair conv w14 K=5 (fair conv's own recipe) is ahead by 0.7 points" in own_tuning[0]
 
 
+def test_throughput_says_where_when_and_with_which_multiply_add():
+    def run(model, fused, speed, multiply_add=None):
+        return {"model": model, "fused": fused, "images_per_second": speed,
+                **({"multiply_add": multiply_add} if multiply_add else {})}
+
+    provenance = {"date": "2026-12-07T16:38:25+00:00", "backend": "jax", "hardware": {"gpu": "NVIDIA H100"}}
+    payload = {"provenance": provenance, "runs": [
+        run("fair_involution", "auto", 2000.0, ["pallas"]), run("fair_involution", "off", 1000.0, ["keras.ops"]),
+        run("fair_conv", "auto", 2500.0), run("fair_conv", "off", 2400.0)]}
+    sentence = training.fused_throughput_sentence(payload)
+    assert sentence.startswith("With the fused kernels (NVIDIA H100, 2026-12-07, Keras on jax; the involution layers' "
+                               "multiply-add: pallas): fair involution 2,000 images per second against fair conv's 2,500 "
+                               "(0.80 times as fast; without the fused kernels 1,000 against 2,400, 0.42)")
+    assert "example" not in sentence  # that pair was not recorded
+    old = {"provenance": [provenance], "runs": [run("fair_conv", None, 30000.0)]}
+    assert training.implementation_text(old).endswith("multiply-add in keras.ops (runs from before the fused kernels)")
+    assert training.fused_throughput_sentence(old) == "No run with and without the fused kernels was recorded."
+
+
 @pytest.mark.parametrize("build, steps, expected", [
     (models.example_involution_network, training.XLA_MIN_STEPS, True),  # TensorFlow on the CPU here
     (models.example_involution_network, training.XLA_MIN_STEPS - 1, False),  # compiling would not pay

@@ -735,7 +735,7 @@ figures.confusion_matrix_figure(confusions[focus], ic.CLASS_NAMES, title=f"{focu
 wrong = evaluation.misclassified(y_test, predictions[focus], limit=16)
 figures.misclassified_grid(x_test_raw[wrong], y_test[wrong], predictions[focus][wrong], ic.CLASS_NAMES);
 
-# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "ab16e31341a7479ef4dd9317ed47f477", "grade": false, "grade_id": "cost-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "6eafb7152b0bc0cec11841c7b61effa8", "grade": false, "grade_id": "cost-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 8 · Accuracy against every cost
 #
 # The paper's claim is about efficiency, so accuracy must be read against a cost, and there are
@@ -745,13 +745,16 @@ figures.misclassified_grid(x_test_raw[wrong], y_test[wrong], predictions[focus][
 # involution network with kernel sizes 3 and 7, two more widths of each fair network, and (open
 # circles) the example's recipe. A point is missing from a throughput panel where its speed was
 # not measured. Throughput on the CPU was measured on a shared 2-core machine and is an order of
-# magnitude rather than a benchmark.
+# magnitude rather than a benchmark. The figure's GPU points come from one run of every setting; the
+# line under it says when and with which multiply-add, and the next line gives the fair and the
+# example pair again from a later run, with the course's fused kernels and without them.
 
-# %% nbgrader={"cell_type": "code", "checksum": "743a1ebb52e994e6e42e156b55b7a541", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"cell_type": "code", "checksum": "50f9f5edcd8335a3b50a71c07c2a1b18", "grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
 figures.cost_accuracy_figure(recorded_rows)
 print(training.equal_cost_sentence(recorded_rows, "trainable_parameters"))
 print(training.equal_cost_sentence(recorded_rows, "multiply_adds"))
-print(training.throughput_sentence(recorded_rows))
+print(training.throughput_sentence(recorded_rows), f"GPU: {training.implementation_text(speeds['gpu'])}.")
+print(training.fused_throughput_sentence(checkpoints.recorded_results("throughput-gpu-fused")))
 
 # %% [markdown] nbgrader={"cell_type": "markdown", "checksum": "9bce60c9d542be8fd3c90eac8ab55fa0", "grade": false, "grade_id": "conclusions-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 9 · Conclusions, computed

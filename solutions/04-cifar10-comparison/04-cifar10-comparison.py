@@ -815,13 +815,16 @@ figures.misclassified_grid(x_test_raw[wrong], y_test[wrong], predictions[focus][
 # involution network with kernel sizes 3 and 7, two more widths of each fair network, and (open
 # circles) the example's recipe. A point is missing from a throughput panel where its speed was
 # not measured. Throughput on the CPU was measured on a shared 2-core machine and is an order of
-# magnitude rather than a benchmark.
+# magnitude rather than a benchmark. The figure's GPU points come from one run of every setting; the
+# line under it says when and with which multiply-add, and the next line gives the fair and the
+# example pair again from a later run, with the course's fused kernels and without them.
 
 # %% nbgrader={"grade": false, "grade_id": "cost", "locked": true, "schema_version": 3, "solution": false, "task": false}
 figures.cost_accuracy_figure(recorded_rows)
 print(training.equal_cost_sentence(recorded_rows, "trainable_parameters"))
 print(training.equal_cost_sentence(recorded_rows, "multiply_adds"))
-print(training.throughput_sentence(recorded_rows))
+print(training.throughput_sentence(recorded_rows), f"GPU: {training.implementation_text(speeds['gpu'])}.")
+print(training.fused_throughput_sentence(checkpoints.recorded_results("throughput-gpu-fused")))
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "conclusions-intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## 9 · Conclusions, computed

@@ -31,7 +31,8 @@ import numpy as np
 
 CHECKPOINTS_FOLDER = Path(__file__).resolve().parent / "checkpoints_data"
 RESULTS_FOLDER = Path(__file__).resolve().parent / "results_data"
-RESULT_PHASES = ("tune", "design", "baseline", "compare", "sweep", "throughput-gpu", "throughput-cpu")
+RESULT_PHASES = ("tune", "design", "baseline", "compare", "sweep", "throughput-gpu", "throughput-cpu",
+                 "throughput-gpu-fused")
 MANIFEST = "manifest.json"
 PROBE_SEED = 20210401
 PROBE_IMAGES = 4

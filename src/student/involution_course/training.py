@@ -495,6 +495,42 @@ def throughput_sentence(rows: list[dict], first: str = "fair_involution", second
     return "Measured training throughput: " + "; ".join(parts) + "."
 
 
+def implementation_text(payload: dict) -> str:
+    """Where and with which multiply-add a throughput file's runs were timed: its last run's GPU or
+    CPU, date and backend, and the multiply-adds its rows name (rows from before the fused kernels
+    name none: the layer's ``keras.ops`` form)."""
+    records = payload.get("provenance") or []
+    records = records if isinstance(records, list) else [records]
+    last = records[-1] if records else {}
+    hardware = last.get("hardware", {})
+    device = hardware.get("gpu") or f"{hardware.get('cpu_count', '?')} CPU cores"
+    dates = ", ".join(sorted({str(record.get("date", "?"))[:10] for record in records}))
+    named = sorted({name for run in payload.get("runs", []) if run.get("fused") != "off"
+                    for name in run.get("multiply_add") or ()})
+    how = (f"the involution layers' multiply-add: {', '.join(named)}" if named else
+           "the involution layers' multiply-add in keras.ops (runs from before the fused kernels)")
+    return f"{device}, {dates}, Keras on {last.get('backend', '?')}; {how}"
+
+
+def fused_throughput_sentence(payload: dict) -> str:
+    """Each pair's training throughput with the fused kernels and without them, from one run of the
+    experiment's throughput phase with ``--fused both``: images per second and the involution
+    network's ratio to its CNN."""
+    speeds = {(run["model"], run.get("fused")): run["images_per_second"] for run in payload.get("runs", [])
+              if run.get("images_per_second")}
+    parts = []
+    for involution, cnn in (("fair_involution", "fair_conv"), ("example_involution", "example_cnn")):
+        on = speeds.get((involution, "auto")), speeds.get((cnn, "auto"))
+        off = speeds.get((involution, "off")), speeds.get((cnn, "off"))
+        if all(on) and all(off):
+            parts.append(f"{involution.replace('_', ' ')} {on[0]:,.0f} images per second against {cnn.replace('_', ' ')}'s "
+                         f"{on[1]:,.0f} ({on[0] / on[1]:.2f} times as fast; without the fused kernels {off[0]:,.0f} "
+                         f"against {off[1]:,.0f}, {off[0] / off[1]:.2f})")
+    if not parts:
+        return "No run with and without the fused kernels was recorded."
+    return (f"With the fused kernels ({implementation_text(payload)}): " + "; ".join(parts) + ".")
+
+
 def conclusions(rows: list[dict], *, involution_width: int | None = None, target: float = 0.85) -> list[str]:
     """The notebook's conclusions, each written from the recorded rows: the recipe's effect on
     each model, the fair comparison under both recipes, the target, equal-cost comparisons,
