@@ -127,6 +127,13 @@ def test_provenance_text_names_hardware_backend_date_commit_and_commands():
     text = checkpoints.provenance_text(checkpoints.recorded_results("compare"))
     assert "H200" in text and "jax backend" in text and "2026-" in text and "involution-instructor experiment" in text
     assert checkpoints.provenance_text({}) == "provenance not recorded"
+    merged = {"provenance": [
+        {"hardware": {"gpu": "NVIDIA H100"}, "date": "2026-12-07T22:29", "commit": "97dceb65", "command": "b",
+         "keras": "3.15.1", "backend": "jax"},
+        {"hardware": {"gpu": "NVIDIA H200"}, "date": "2026-11-29T22:28", "commit": "500c1820", "command": "a",
+         "keras": "3.15.1", "backend": "jax"}]}
+    assert checkpoints.provenance_text(merged) == ("one NVIDIA H100 (2026-12-07) and one NVIDIA H200 (2026-11-29), "
+                                                   "Keras 3.15.1 with the jax backend, commits 97dceb6, 500c182; `b`, then `a`")
 
 
 def test_verify_outputs_refuses_other_logits():

@@ -177,15 +177,22 @@ def recorded_results(phase: str, folder=None) -> dict:
 
 
 def provenance_text(payload: dict) -> str:
-    """One line on where a results payload was measured: the hardware, backend and commit of its
-    last run (the one that completed it), the dates and every command that contributed."""
+    """One line on where a results payload was measured: each machine with the dates of its runs,
+    the Keras version and backend, every commit, and every command that contributed (a file merged
+    from several runs lists them all)."""
     records = payload.get("provenance") or []
+    if isinstance(records, dict):
+        records = [records]
     if not records:
         return "provenance not recorded"
+    machines: dict[str, set] = {}
+    for record in records:
+        hardware = record.get("hardware", {})
+        device = f"one {hardware['gpu']}" if hardware.get("gpu") else f"a {hardware.get('cpu_count', '?')}-core CPU"
+        machines.setdefault(device, set()).add(str(record.get("date", "?"))[:10])
+    where = " and ".join(f"{device} ({' and '.join(sorted(dates))})" for device, dates in machines.items())
+    commits = ", ".join(dict.fromkeys(str(record.get("commit", "?"))[:7] for record in records))
     last = records[-1]
-    hardware = last.get("hardware", {})
-    device = f"one {hardware['gpu']}" if hardware.get("gpu") else f"a {hardware.get('cpu_count', '?')}-core CPU"
-    dates = sorted({record.get("date", "?")[:10] for record in records})
     commands = ", then ".join(f"`{record.get('command', '?')}`" for record in records)
-    return (f"{device}, Keras {last.get('keras', '?')} with the {last.get('backend', '?')} backend, "
-            f"{' and '.join(dates)}, commit {str(last.get('commit', '?'))[:7]}; {commands}")
+    return (f"{where}, Keras {last.get('keras', '?')} with the {last.get('backend', '?')} backend, "
+            f"commit{'s' if ',' in commits else ''} {commits}; {commands}")
