@@ -598,15 +598,16 @@ class LiveRun:
     images: int
     epochs: int
     batch_size: int
-    profile: str = ""
-    probe_images: int = 128
-    overfit_images: int = 500
-    overfit_epochs: int = 40
-    is_full: bool = False
-    trains_fair_pair: bool = False
+    profile: str
+    probe_images: int
+    overfit_images: int
+    overfit_epochs: int
+    is_full: bool
+    trains_fair_pair: bool
 
     @classmethod
     def of(cls, profile, train_images: int) -> "LiveRun":
+        """The sizes of ``profile`` (``involution_course.profiles``), capped at ``train_images``."""
         return cls(min(profile.live_images or train_images, train_images), profile.live_epochs or profile.epochs,
                    profile.batch_size, profile.name, probe_images=min(profile.probe_images, train_images),
                    overfit_images=min(profile.overfit_images, train_images), overfit_epochs=profile.overfit_epochs,
